@@ -1,0 +1,32 @@
+"""Evaluate a classifier on one split: accuracy, precision, recall, F1, per-class report, confusion matrix.
+
+    python evaluate.py --model ./models/student --data_path ./data/sst2
+
+On a split without labels (SST-2's test set) it writes predictions in GLUE submission form.
+Metrics come from scikit-learn; this file's name shadows the `evaluate` package, which is not used.
+"""
+
+import argparse
+
+from kd_common import cli
+from kd_common.jobs import evaluate_model
+
+
+def parse_args() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Evaluate a text classifier.")
+    parser.add_argument("--model", default="./models/student", help="model folder (or hub id) (default: %(default)s)")
+    parser.add_argument("--split", default="validation",
+                        help="split to score when the data has several; dev = validation (default: %(default)s)")
+    parser.add_argument("--batch_size", type=int, default=64, help="evaluation batch size (default: %(default)s)")
+    parser.add_argument("--output", default=None, help="write all metrics to this JSON file")
+    parser.add_argument("--predictions_file", default=None,
+                        help="write index<TAB>prediction here (default on an unlabeled split: "
+                             "<model>/predictions_<split>.tsv)")
+    cli.add_data_args(parser)
+    cli.add_precision_arg(parser)
+    cli.add_debug_arg(parser)
+    return parser
+
+
+if __name__ == "__main__":
+    cli.run(evaluate_model, parse_args())

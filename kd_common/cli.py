@@ -1,0 +1,156 @@
+"""Command-line flags shared by the entry scripts, their checks, and turning errors into one line.
+
+Each flag is defined once here; a script adds the groups it uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable
+
+from .errors import UserError
+from .training import MIXED_PRECISION_CHOICES, TrainConfig
+
+DEFAULT_DATA_PATH = "./data/sst2"
+DEFAULT_OUTPUT_DIR = "./models"
+# Defaults for distillation (see README, "The loss"). T = 2 softens a confident teacher's
+# near one-hot outputs enough to carry its ranking of the wrong classes without flattening two
+# classes toward uniform; alpha = 0.5 weighs that signal equally with the gold labels.
+DEFAULT_TEMPERATURE = 2.0
+DEFAULT_ALPHA = 0.5
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("data")
+    g.add_argument("--data_path", default=DEFAULT_DATA_PATH,
+                   help="save_to_disk folder, folder of train/dev/test files (.tsv/.csv/.json/.jsonl/.parquet), "
+                        "one such file, or a hub dataset name (default: %(default)s)")
+    g.add_argument("--text_column", default=None, help="column holding the text (default: 'sentence', else detected)")
+    g.add_argument("--label_column", default=None, help="column holding the label (default: 'label', else detected)")
+    g.add_argument("--label_names", default=None, type=_comma_list,
+                   help="comma-separated label names in id order, e.g. negative,positive "
+                        "(default: from the data: ClassLabel names, labels.txt, or sorted string labels)")
+    g.add_argument("--max_length", type=int, default=128, help="truncate inputs to this many tokens (default: %(default)s)")
+    g.add_argument("--max_eval_samples", type=int, default=None, help="use only the first N evaluation examples")
+
+
+def add_training_args(parser: argparse.ArgumentParser, learning_rate: float) -> None:
+    d = TrainConfig()
+    g = parser.add_argument_group("training")
+    g.add_argument("--output_dir", "--output_air", dest="output_dir", default=DEFAULT_OUTPUT_DIR,
+                   help="where the model folder is written (default: %(default)s)")
+    g.add_argument("--num_train_epochs", type=int, default=d.num_train_epochs, help="default: %(default)s")
+    g.add_argument("--batch_size", type=int, default=d.batch_size, help="training batch size per device (default: %(default)s)")
+    g.add_argument("--eval_batch_size", type=int, default=d.eval_batch_size, help="default: %(default)s")
+    g.add_argument("--learning_rate", type=float, default=learning_rate, help="AdamW peak learning rate (default: %(default)s)")
+    g.add_argument("--weight_decay", type=float, default=d.weight_decay, help="default: %(default)s")
+    g.add_argument("--warmup_ratio", type=float, default=d.warmup_ratio,
+                   help="fraction of updates with linear warmup, then linear decay to 0 (default: %(default)s)")
+    g.add_argument("--max_grad_norm", type=float, default=d.max_grad_norm, help="gradient clipping; 0 turns it off (default: %(default)s)")
+    g.add_argument("--gradient_accumulation_steps", type=int, default=d.gradient_accumulation_steps, help="default: %(default)s")
+    g.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
+    g.add_argument("--max_train_samples", type=int, default=None, help="use only the first N training examples")
+    g.add_argument("--metric_for_best_model", default=d.metric_for_best_model,
+                   choices=("accuracy", "f1", "precision", "recall", "loss"),
+                   help="validation metric that picks the epoch saved (default: %(default)s)")
+
+
+def add_precision_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mixed_precision", default=None, choices=MIXED_PRECISION_CHOICES,
+                        help="default: fp16 on a CUDA GPU, no on CPU")
+
+
+def add_distillation_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("distillation")
+    g.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
+                   help="softmax temperature T of the KL term (default: %(default)s)")
+    g.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                   help="weight of the KL term; 1 - alpha weighs cross-entropy. 0 = plain fine-tuning, "
+                        "1 = pure distillation (default: %(default)s)")
+
+
+def add_debug_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(**{name: getattr(args, name) for name in TrainConfig.__dataclass_fields__})
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Flag values that make no sense fail before anything is loaded."""
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise UserError(message)
+
+    positive_ints = ("num_train_epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps",
+                     "max_train_samples", "max_eval_samples")
+    for name in positive_ints:
+        value = getattr(args, name, None)
+        need(value is None or value >= 1, f"--{name} must be at least 1 (got {value})")
+    if hasattr(args, "max_length"):
+        need(args.max_length >= 8, f"--max_length must be at least 8 tokens (got {args.max_length})")
+    if hasattr(args, "learning_rate"):
+        need(args.learning_rate > 0, f"--learning_rate must be positive (got {args.learning_rate}); try 2e-5")
+        need(args.weight_decay >= 0, f"--weight_decay must be 0 or more (got {args.weight_decay})")
+        need(0 <= args.warmup_ratio < 1, f"--warmup_ratio must be in [0, 1) (got {args.warmup_ratio})")
+        need(args.max_grad_norm >= 0, f"--max_grad_norm must be 0 (off) or positive (got {args.max_grad_norm})")
+    if hasattr(args, "temperature"):
+        need(args.temperature > 0, f"--temperature must be positive (got {args.temperature}); try 2")
+        need(0 <= args.alpha <= 1, f"--alpha must be in [0, 1] (got {args.alpha}); 0 = fine-tuning, 1 = pure distillation")
+
+
+def run(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser, argv=None) -> None:
+    """Parse, check and run; a UserError becomes `error: ...` on stderr and exit status 2."""
+    args = parser.parse_args(argv)
+    _quiet_libraries()
+    try:
+        validate(args)
+        main(args)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        if args.debug or not _is_cuda_oom(exc):
+            raise
+        batch = getattr(args, "batch_size", 32)
+        print(
+            f"error: CUDA ran out of memory; try --batch_size {max(1, batch // 2)} "
+            f"--gradient_accumulation_steps {2 * getattr(args, 'gradient_accumulation_steps', 1)} "
+            f"(same effective batch), or a shorter --max_length",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+
+
+def _is_cuda_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def _comma_list(value: str) -> list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if len(names) < 2:
+        raise argparse.ArgumentTypeError("give at least two comma-separated names, e.g. negative,positive")
+    return names
+
+
+def _quiet_libraries() -> None:
+    # Load reports and per-file progress bars drown the training log; errors still show.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import datasets
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()

@@ -1,0 +1,406 @@
+"""Reading a --data_path into named splits of (text, label) and mapping labels to ids.
+
+A data path is one of:
+  * a folder written by `datasets`' save_to_disk: a DatasetDict (has dataset_dict.json) or a
+    single Dataset (has state.json), e.g. ./data/sst2/test;
+  * a folder of files named by split: train.tsv, dev.tsv, test.tsv (GLUE) or .csv/.json/.jsonl/.parquet;
+  * one such file (one split);
+  * a hub dataset name (`name` or `name:config`), when the hub is reachable.
+Split names are normalized (dev -> validation). Labels may be integers, names, or -1/missing for
+an unlabeled split (SST-2's test set). Label names come from, in order: --label_names, a ClassLabel
+feature, a labels.txt beside the data files (one name per line, line i is id i), the sorted set of
+string labels, or LABEL_0..LABEL_{n-1} for bare integers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+
+SPLIT_ALIASES = {
+    "dev": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "eval": "validation",
+    "evaluation": "validation",
+    "training": "train",
+    "testing": "test",
+}
+DATA_EXTENSIONS = (".tsv", ".csv", ".json", ".jsonl", ".parquet")
+LABEL_NAMES_FILE = "labels.txt"
+# Preferred when a column flag is left to auto-detection, in this order.
+TEXT_COLUMN_NAMES = ("sentence", "text", "content", "review", "utterance", "query", "question", "document")
+LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "intent", "category")
+INDEX_COLUMN_NAMES = ("idx", "index", "id", "guid")
+
+
+def normalize_split(name: str) -> str:
+    name = name.strip().lower()
+    return SPLIT_ALIASES.get(name, name)
+
+
+@dataclass
+class RawSplit:
+    """One split as columns of Python values, before any column is chosen."""
+
+    columns: dict[str, list]
+    class_names: list[str] | None = None  # from a `datasets` ClassLabel feature on the label column
+
+    @property
+    def num_rows(self) -> int:
+        return len(next(iter(self.columns.values()), []))
+
+
+@dataclass
+class RawData:
+    source: str
+    splits: dict[str, RawSplit]
+    label_names: list[str] | None = None  # from labels.txt
+
+
+@dataclass
+class Columns:
+    text: str
+    label: str | None  # None: no split has labels
+    index: str | None
+
+
+@dataclass
+class TextSplit:
+    """What the models see: texts, label ids (None for an unlabeled split), and example ids."""
+
+    name: str
+    texts: list[str]
+    labels: list[int] | None
+    index: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def head(self, n: int | None) -> "TextSplit":
+        if n is None or n >= len(self.texts):
+            return self
+        labels = None if self.labels is None else self.labels[:n]
+        return TextSplit(self.name, self.texts[:n], labels, self.index[:n])
+
+
+# ---------------------------------------------------------------- reading
+
+
+def load_raw(data_path: str) -> RawData:
+    path = Path(data_path).expanduser()
+    if path.is_dir():
+        return _load_folder(path)
+    if path.is_file():
+        if path.suffix.lower() not in DATA_EXTENSIONS:
+            raise UserError(
+                f"--data_path {data_path}: unsupported file type '{path.suffix}'; "
+                f"use one of {', '.join(DATA_EXTENSIONS)} or a folder"
+            )
+        return RawData(str(path), {_split_name_of(path.stem): _read_file(path)}, _read_label_names(path.parent))
+    if _looks_local(data_path):
+        raise UserError(f"--data_path {data_path}: no such file or folder; check the path (e.g. ./data/sst2)")
+    from .hub import load_hub_dataset
+
+    return RawData(data_path, {normalize_split(k): _from_dataset(v) for k, v in load_hub_dataset(data_path).items()})
+
+
+def _looks_local(data_path: str) -> bool:
+    """A hub name is `name` or `owner/name`; anything shaped like a path is a missing local path."""
+    return (
+        data_path.startswith((".", "/", "~"))
+        or data_path.count("/") > 1
+        or "\\" in data_path
+        or Path(data_path).suffix.lower() in DATA_EXTENSIONS
+        or data_path.strip() == ""
+    )
+
+
+def _split_name_of(stem: str) -> str:
+    """A lone file or saved split is named for its stem (test.tsv -> test); any other name is train."""
+    name = normalize_split(stem)
+    return name if name in ("train", "validation", "test") else "train"
+
+
+def _load_folder(path: Path) -> RawData:
+    if (path / "dataset_dict.json").exists():
+        dataset_dict = _load_from_disk(path)
+        splits = {normalize_split(k): _from_dataset(v) for k, v in dataset_dict.items()}
+        return RawData(str(path), splits, _read_label_names(path))
+    if (path / "state.json").exists():
+        return RawData(str(path), {_split_name_of(path.name): _from_dataset(_load_from_disk(path))}, _read_label_names(path))
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in DATA_EXTENSIONS)
+    if not files:
+        raise UserError(
+            f"--data_path {path}: the folder holds no dataset: expected a save_to_disk folder or files "
+            f"named by split (train.tsv, dev.tsv, test.tsv; or .csv/.json/.jsonl/.parquet)"
+        )
+    splits: dict[str, RawSplit] = {}
+    for file in files:
+        name = normalize_split(file.stem)
+        if name in splits:
+            raise UserError(f"--data_path {path}: two files give split '{name}'; keep one of them")
+        splits[name] = _read_file(file)
+    return RawData(str(path), splits, _read_label_names(path))
+
+
+def _load_from_disk(path: Path):
+    import datasets
+
+    try:
+        return datasets.load_from_disk(str(path))
+    except Exception as exc:  # corrupt arrow files, version mismatch
+        raise UserError(f"--data_path {path}: cannot read this saved dataset ({exc}); re-create it with save_to_disk") from exc
+
+
+def _from_dataset(dataset) -> RawSplit:
+    """A `datasets.Dataset` as columns of Python values, keeping ClassLabel names."""
+    from datasets import ClassLabel
+
+    class_names = None
+    for name, feature in dataset.features.items():
+        if isinstance(feature, ClassLabel) and name in LABEL_COLUMN_NAMES + ("label",):
+            class_names = list(feature.names)
+            break
+    if class_names is None:
+        labels = [f for f in dataset.features.values() if isinstance(f, ClassLabel)]
+        if len(labels) == 1:
+            class_names = list(labels[0].names)
+    return RawSplit(dataset.to_dict(), class_names)
+
+
+def _read_label_names(folder: Path) -> list[str] | None:
+    file = folder / LABEL_NAMES_FILE
+    if not file.is_file():
+        return None
+    names = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return names or None
+
+
+def _read_file(path: Path) -> RawSplit:
+    ext = path.suffix.lower()
+    try:
+        if ext in (".tsv", ".csv"):
+            return _read_delimited(path, ext)
+        if ext in (".json", ".jsonl"):
+            return _read_json(path, ext)
+        import pyarrow.parquet as pq
+
+        return RawSplit(pq.read_table(path).to_pydict())
+    except UserError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}; check that it is a valid {ext[1:]} file") from exc
+    except Exception as exc:  # pyarrow raises its own error types
+        raise UserError(f"cannot read {path}: {exc}; check that it is a valid {ext[1:]} file") from exc
+
+
+def _read_delimited(path: Path, ext: str) -> RawSplit:
+    # GLUE's TSVs are not quoted (sentences contain bare quotes), so TSV is read with no quote
+    # handling at all; CSV follows the usual quoting rules.
+    delimiter, quoting = ("\t", csv.QUOTE_NONE) if ext == ".tsv" else (",", csv.QUOTE_MINIMAL)
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [row for row in csv.reader(f, delimiter=delimiter, quoting=quoting) if row]
+    if not rows:
+        raise UserError(f"{path} is empty; it needs a header line and at least one row")
+    header, body = rows[0], rows[1:]
+    for line_no, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise UserError(
+                f"{path}, line {line_no}: {len(row)} fields where the header has {len(header)} "
+                f"({', '.join(header)}); fix that line"
+            )
+    return RawSplit({name: [row[i] for row in body] for i, name in enumerate(header)})
+
+
+def _read_json(path: Path, ext: str) -> RawSplit:
+    text = path.read_text(encoding="utf-8")
+    if ext == ".json" and text.lstrip().startswith("["):
+        records = json.loads(text)
+    else:  # .jsonl, or a .json written one record per line
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    if not records or not all(isinstance(r, dict) for r in records):
+        raise UserError(f"{path}: expected a list of objects (or one object per line), one per example")
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(record))
+    return RawSplit({name: [r.get(name) for r in records] for name in names})
+
+
+# ---------------------------------------------------------------- columns
+
+
+def resolve_columns(raw: RawData, text_column: str | None, label_column: str | None) -> Columns:
+    """Pick the text, label and index columns. An explicit flag must exist; a flag left to None is
+    detected: the usual name if present, else the only candidate column, else an error."""
+    all_columns: dict[str, None] = {}
+    for split in raw.splits.values():
+        all_columns.update(dict.fromkeys(split.columns))
+    columns = list(all_columns)
+    listed = ", ".join(columns)
+
+    index = next((c for c in INDEX_COLUMN_NAMES if c in all_columns), None)
+    if label_column is not None:
+        if label_column not in all_columns:
+            raise UserError(f"label column '{label_column}' not found in {raw.source} (columns: {listed}); pass --label_column")
+        label = label_column
+    else:
+        label = next((c for c in LABEL_COLUMN_NAMES if c in all_columns), None)
+
+    if text_column is not None:
+        if text_column not in all_columns:
+            raise UserError(f"text column '{text_column}' not found in {raw.source} (columns: {listed}); pass --text_column")
+        text = text_column
+    else:
+        text = next((c for c in TEXT_COLUMN_NAMES if c in all_columns), None)
+        if text is None:
+            candidates = [c for c in columns if c not in (label, index) and _is_text_column(raw, c)]
+            if len(candidates) != 1:
+                raise UserError(
+                    f"cannot tell which column of {raw.source} holds the text (columns: {listed}); pass --text_column"
+                )
+            text = candidates[0]
+
+    if label is None:
+        # One column left besides text and index: that is the label.
+        rest = [c for c in columns if c not in (text, index)]
+        label = rest[0] if len(rest) == 1 else None
+    return Columns(text=text, label=label, index=index)
+
+
+def _is_text_column(raw: RawData, column: str) -> bool:
+    for split in raw.splits.values():
+        values = split.columns.get(column, [])
+        if values:
+            strings = [v for v in values[:200] if isinstance(v, str)]
+            return len(strings) == len(values[:200]) and any(not _is_int_like(v) for v in strings)
+    return False
+
+
+# ---------------------------------------------------------------- splits and labels
+
+
+def get_split(raw: RawData, split: str, *, required_by: str) -> RawSplit:
+    name = normalize_split(split)
+    if name not in raw.splits:
+        raise UserError(
+            f"{raw.source} has no '{name}' split (it has: {', '.join(raw.splits)}); {required_by}"
+        )
+    return raw.splits[name]
+
+
+def declared_label_names(raw: RawData, label_names_flag: list[str] | None) -> list[str] | None:
+    """Label names the data itself declares, in id order, or None when it declares none."""
+    if label_names_flag:
+        return list(label_names_flag)
+    for split in raw.splits.values():
+        if split.class_names:
+            return split.class_names
+    return raw.label_names
+
+
+def infer_label_names(raw: RawData, columns: Columns, label_names_flag: list[str] | None) -> list[str]:
+    """The label set a new classifier is built with (the teacher, trained from data)."""
+    declared = declared_label_names(raw, label_names_flag)
+    if declared:
+        return declared
+    values = [v for s in raw.splits.values() for v in s.columns.get(columns.label, []) if not _is_missing(v)]
+    if not values:
+        raise UserError(f"{raw.source} has no labels in column '{columns.label}'; pass --label_column")
+    if all(_is_int_like(v) for v in values):
+        top = max(int(float(v)) for v in values)
+        return [f"LABEL_{i}" for i in range(max(top + 1, 2))]
+    return sorted({str(v) for v in values})
+
+
+def to_text_split(
+    raw: RawData, split: str, columns: Columns, label_names: list[str], *, need_labels: bool, required_by: str
+) -> TextSplit:
+    data = get_split(raw, split, required_by=required_by)
+    name = normalize_split(split) if normalize_split(split) in raw.splits else split
+    if data.num_rows == 0:
+        raise UserError(f"the '{name}' split of {raw.source} is empty; it needs at least one example")
+    if columns.text not in data.columns:
+        raise UserError(
+            f"the '{name}' split of {raw.source} has no text column '{columns.text}' "
+            f"(columns: {', '.join(data.columns)}); pass --text_column"
+        )
+    texts = ["" if t is None else str(t) for t in data.columns[columns.text]]
+    labels = None
+    if columns.label is not None and columns.label in data.columns:
+        labels = encode_labels(data.columns[columns.label], label_names, f"the '{name}' split of {raw.source}")
+    if labels is None and need_labels:
+        raise UserError(
+            f"the '{name}' split of {raw.source} has no labels (columns: {', '.join(data.columns)}); "
+            f"pass --label_column naming the column that holds them"
+        )
+    index = data.columns[columns.index] if columns.index and columns.index in data.columns else list(range(len(texts)))
+    return TextSplit(name, texts, labels, list(index))
+
+
+def encode_labels(values: list, label_names: list[str], where: str) -> list[int] | None:
+    """Label values (ids, id strings or names) -> ids in label_names. None when every value is
+    missing or -1: an unlabeled split, as GLUE's test sets are."""
+    if all(_is_missing(v) for v in values):
+        return None
+    lookup = {name: i for i, name in enumerate(label_names)}
+    ids = []
+    for row, value in enumerate(values):
+        if _is_missing(value):
+            raise UserError(f"{where}: row {row} has no label while others do; label every row or none")
+        if isinstance(value, str) and value in lookup:
+            ids.append(lookup[value])
+        elif _is_int_like(value) and 0 <= int(float(value)) < len(label_names):
+            ids.append(int(float(value)))
+        else:
+            raise UserError(
+                f"{where}: label {value!r} (row {row}) is not one of the model's labels "
+                f"{_describe(label_names)}; fix the data or pass the matching --label_column"
+            )
+    return ids
+
+
+def check_label_names(data_names: list[str] | None, model_names: list[str], model: str) -> None:
+    """A model must not be trained or scored against data whose label order differs from its own."""
+    if data_names is None or _is_generic(model_names) or _is_generic(data_names):
+        return
+    if list(data_names) != list(model_names):
+        raise UserError(
+            f"label maps differ: the data declares {_describe(data_names)} but {model} has "
+            f"{_describe(model_names)}; use data and models with the same labels in the same order"
+        )
+
+
+def _describe(names: list[str]) -> str:
+    return "{" + ", ".join(f"{i}: {n}" for i, n in enumerate(names)) + "}"
+
+
+def _is_generic(names: list[str]) -> bool:
+    return all(n == f"LABEL_{i}" for i, n in enumerate(names))
+
+
+def _is_missing(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and value != value:  # NaN from a JSON null in a numeric column
+        return True
+    if isinstance(value, str):
+        return value.strip() in ("", "-1")
+    return _is_int_like(value) and int(value) == -1
+
+
+def _is_int_like(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, float):
+        return value.is_integer()
+    if isinstance(value, str):
+        s = value.strip()
+        return s.lstrip("-").isdigit()
+    return False

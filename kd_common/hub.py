@@ -1,0 +1,108 @@
+"""Telling local folders from hub ids, and failing fast when the hub cannot be reached.
+
+transformers retries an unreachable hub for about half a minute before it gives up. One short
+metadata request answers the same question in well under a second, so every hub id is probed
+first, and a local folder or the local cache is used without touching the network at all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import UserError
+
+PROBE_TIMEOUT_S = 5.0
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def hub_offline() -> bool:
+    return any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name or name.strip() == ""
+
+
+def resolve_model(name_or_path: str, flag: str) -> tuple[str, bool]:
+    """Where to load a model from, and whether to stay off the network (local_files_only).
+
+    A folder must look like a saved model; a hub id is used from the local cache when it is there,
+    otherwise probed once, and an unreachable hub is a clear error within seconds.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UserError(
+                f"{flag} {name_or_path}: the folder has no config.json, so it is not a saved model; "
+                f"pass a folder written by save_pretrained (e.g. ./models/teacher)"
+            )
+        return str(path), True
+    if _looks_like_path(name_or_path) or path.exists():
+        raise UserError(f"{flag} {name_or_path}: no such model folder; check the path or train it first")
+
+    cached = _in_cache(name_or_path)
+    if hub_offline():
+        if cached:
+            return name_or_path, True
+        raise UserError(
+            f"{flag} {name_or_path}: not a local folder and not in the local cache, and HF_HUB_OFFLINE is set; "
+            f"pass a local model folder instead: {flag} /path/to/model"
+        )
+    problem = _probe("model", name_or_path)
+    if problem is None:
+        return name_or_path, False
+    if cached:
+        return name_or_path, True
+    raise UserError(
+        f"{flag} {name_or_path}: {problem}; pass a local model folder instead: {flag} /path/to/model "
+        f"(see README, 'Running offline')"
+    )
+
+
+def load_hub_dataset(name: str):
+    """A hub dataset (`name` or `name:config`) as a DatasetDict, failing fast when offline."""
+    import datasets
+
+    repo, _, config = name.partition(":")
+    if not hub_offline():
+        problem = _probe("dataset", repo)
+        if problem is not None:
+            raise UserError(
+                f"--data_path {name}: not a local file or folder, and the hub dataset {problem}; "
+                f"pass a local folder such as ./data/sst2"
+            )
+    try:
+        return datasets.load_dataset(repo, config or None)
+    except Exception as exc:
+        raise UserError(
+            f"--data_path {name}: not a local file or folder, and the hub dataset could not be loaded "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); pass a local folder such as ./data/sst2"
+        ) from exc
+
+
+def _in_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:
+        return False
+
+
+def _probe(kind: str, repo_id: str) -> str | None:
+    """None when the hub answers for repo_id; otherwise what went wrong, in words."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    api = HfApi()
+    info = api.model_info if kind == "model" else api.dataset_info
+    try:
+        info(repo_id, timeout=PROBE_TIMEOUT_S)
+        return None
+    except GatedRepoError:
+        return f"is gated on the hub: log in with `hf auth login` after accepting its terms"
+    except RepositoryNotFoundError:
+        return f"was not found on the hub"
+    except Exception as exc:
+        return f"could not be fetched: the model hub is unreachable ({type(exc).__name__})"

@@ -1,0 +1,254 @@
+"""The three jobs behind the entry scripts: fine-tune a teacher, distill a student, evaluate a model."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .batching import MODEL, TEACHER, EncodedSplit, encode_for_models, eval_loader
+from .cli import train_config
+from .data import (
+    RawData,
+    TextSplit,
+    check_label_names,
+    declared_label_names,
+    infer_label_names,
+    load_raw,
+    resolve_columns,
+    to_text_split,
+)
+from .metrics import classification_metrics, format_report
+from .models import (
+    count_parameters,
+    label_names_of,
+    load_classifier,
+    load_config,
+    load_tokenizer,
+    save_model_atomically,
+    write_json,
+)
+from .objectives import DistillationObjective
+from .prediction import predict_logits
+from .training import make_accelerator, train
+
+ARGS_FILE, METRICS_FILE = "training_args.json", "metrics.json"
+
+
+def train_teacher(args: argparse.Namespace) -> None:
+    """Fine-tune --model_name_or_path on the data's train split; save the best epoch to <output_dir>/teacher."""
+    accelerator = make_accelerator(args.mixed_precision, args.gradient_accumulation_steps)
+    _seed(args.seed)
+    raw = load_raw(args.data_path)
+    columns = resolve_columns(raw, args.text_column, args.label_column)
+    label_names = infer_label_names(raw, columns, args.label_names)
+    train_split, eval_split = _training_splits(args, raw, columns, label_names, accelerator)
+    tokenizer = load_tokenizer(args.model_name_or_path, "--model_name_or_path")
+    model = load_classifier(args.model_name_or_path, "--model_name_or_path", label_names)
+    _fit(args, accelerator, "teacher", model, tokenizer, {MODEL: tokenizer}, train_split, eval_split,
+         DistillationObjective(), label_names, extra={})
+
+
+def distill_student(args: argparse.Namespace) -> None:
+    """Train --student_model against --teacher_model's soft labels; save the best epoch to <output_dir>/student.
+
+    With alpha = 0 the teacher is never loaded: that run is plain fine-tuning of the student.
+    """
+    accelerator = make_accelerator(args.mixed_precision, args.gradient_accumulation_steps)
+    _seed(args.seed)
+    raw = load_raw(args.data_path)
+    columns = resolve_columns(raw, args.text_column, args.label_column)
+    teacher = teacher_tokenizer = None
+    if args.alpha > 0:
+        label_names = label_names_of(load_config(args.teacher_model, "--teacher_model"))
+        check_label_names(declared_label_names(raw, args.label_names), label_names, f"the teacher {args.teacher_model}")
+        teacher_tokenizer = load_tokenizer(args.teacher_model, "--teacher_model")
+        teacher = load_classifier(args.teacher_model, "--teacher_model")
+        # evaluation_mode: device placement and autocast, but no DDP wrapper (it gets no gradients).
+        teacher = accelerator.prepare_model(teacher, evaluation_mode=True)
+    else:
+        label_names = infer_label_names(raw, columns, args.label_names)
+    train_split, eval_split = _training_splits(args, raw, columns, label_names, accelerator)
+    _seed(args.seed)  # the student's new head starts the same with or without a teacher
+    tokenizer = load_tokenizer(args.student_model, "--student_model")
+    student = load_classifier(args.student_model, "--student_model", label_names)
+    tokenizers = {MODEL: tokenizer} if teacher is None else {MODEL: tokenizer, TEACHER: teacher_tokenizer}
+    objective = DistillationObjective(teacher, args.temperature, args.alpha)
+    extra = {
+        "teacher_model": args.teacher_model if teacher is not None else None,
+        "teacher_num_parameters": count_parameters(teacher) if teacher is not None else None,
+        "temperature": args.temperature,
+        "alpha": args.alpha,
+    }
+    _fit(args, accelerator, "student", student, tokenizer, tokenizers, train_split, eval_split, objective, label_names, extra)
+
+
+def evaluate_model(args: argparse.Namespace) -> None:
+    """Score --model on one split: metrics when it has labels, GLUE-style predictions when not."""
+    accelerator = make_accelerator(args.mixed_precision, 1)
+    label_names = label_names_of(load_config(args.model, "--model"))
+    raw = load_raw(args.data_path)
+    columns = resolve_columns(raw, args.text_column, args.label_column)
+    check_label_names(declared_label_names(raw, args.label_names), label_names, f"the model {args.model}")
+    split_name = next(iter(raw.splits)) if len(raw.splits) == 1 else args.split
+    split = to_text_split(raw, split_name, columns, label_names, need_labels=False,
+                          required_by="pass --split with one of them").head(args.max_eval_samples)
+    tokenizer = load_tokenizer(args.model, "--model")
+    model = load_classifier(args.model, "--model")
+    data = EncodedSplit(encode_for_models(split.texts, {MODEL: tokenizer}, args.max_length), split.labels)
+    loader = accelerator.prepare(eval_loader(data, args.batch_size))
+    num_parameters = count_parameters(model)
+    model = accelerator.prepare_model(model, evaluation_mode=True)
+
+    start = time.perf_counter()
+    logits = predict_logits(model, loader, accelerator)
+    seconds = time.perf_counter() - start
+    predictions = logits.argmax(-1)
+    result = {
+        "model": args.model,
+        "data_path": args.data_path,
+        "split": split.name,
+        "num_examples": len(split),
+        "labeled": split.labels is not None,
+        "num_parameters": num_parameters,
+        "examples_per_second": len(split) / max(seconds, 1e-9),
+        "batch_size": args.batch_size,
+        "device": str(accelerator.device),
+        "mixed_precision": accelerator.mixed_precision,
+    }
+    if not accelerator.is_main_process:
+        return
+    if split.labels is not None:
+        result.update(classification_metrics(split.labels, predictions, label_names))
+        print(f"{args.model} on the '{split.name}' split of {args.data_path}")
+        print(format_report(result))
+    predictions_file = args.predictions_file
+    if predictions_file is None and split.labels is None:
+        folder = Path(args.model) if Path(args.model).is_dir() else Path(".")
+        predictions_file = str(folder / f"predictions_{split.name}.tsv")
+    if predictions_file:
+        _write_predictions(predictions_file, split, predictions)
+        result["predictions_file"] = predictions_file
+    if split.labels is None:
+        print(f"the '{split.name}' split has no labels, so no metrics were computed; wrote {len(split)} "
+              f"predictions (index<TAB>prediction, GLUE submission form) to {predictions_file}")
+    print(f"{len(split)} examples in {seconds:.2f}s: {result['examples_per_second']:.1f} examples/s "
+          f"on {result['device']}, batch size {args.batch_size}")
+    if args.output:
+        write_json(args.output, result)
+        print(f"metrics written to {args.output}")
+
+
+# ---------------------------------------------------------------- shared steps
+
+
+def _seed(seed: int) -> None:
+    from accelerate.utils import set_seed
+
+    set_seed(seed)
+
+
+def _training_splits(args, raw: RawData, columns, label_names, accelerator) -> tuple[TextSplit, TextSplit | None]:
+    train_split = to_text_split(raw, "train", columns, label_names, need_labels=True,
+                                required_by="training needs a train split (e.g. train.tsv)").head(args.max_train_samples)
+    eval_split = None
+    if "validation" in raw.splits:
+        eval_split = to_text_split(raw, "validation", columns, label_names, need_labels=False, required_by="")
+        eval_split = eval_split.head(args.max_eval_samples) if eval_split.labels is not None else None
+    if eval_split is None:
+        accelerator.print(f"warning: {raw.source} has no labeled validation split; the last epoch is saved")
+    return train_split, eval_split
+
+
+def _fit(args, accelerator, role: str, model, tokenizer, tokenizers: dict, train_split: TextSplit,
+         eval_split: TextSplit | None, objective, label_names: list[str], extra: dict) -> None:
+    """Encode, train with `objective`, and keep the best epoch in <output_dir>/<role>."""
+    out_dir = Path(args.output_dir) / role
+    train_data = EncodedSplit(encode_for_models(train_split.texts, tokenizers, args.max_length), train_split.labels)
+    eval_data = None
+    if eval_split is not None:
+        eval_data = EncodedSplit(encode_for_models(eval_split.texts, {MODEL: tokenizers[MODEL]}, args.max_length),
+                                 eval_split.labels)
+    run_info = _run_info(args, accelerator, role)
+    summary = {
+        "role": role,
+        "label_names": label_names,
+        "num_parameters": count_parameters(model),
+        "train_examples": len(train_split),
+        "eval_examples": len(eval_split) if eval_split is not None else 0,
+        "metric_for_best_model": args.metric_for_best_model,
+        **extra,
+    }
+    accelerator.print(
+        f"training {role} {getattr(args, 'model_name_or_path', None) or args.student_model}: "
+        f"{summary['num_parameters'] / 1e6:.1f}M parameters, {len(train_split)} training and "
+        f"{summary['eval_examples']} validation examples, device {accelerator.device}, "
+        f"mixed precision {accelerator.mixed_precision}"
+    )
+
+    def on_best(unwrapped_model, state: dict) -> None:
+        save_model_atomically(unwrapped_model, tokenizer, out_dir,
+                              {ARGS_FILE: run_info, METRICS_FILE: _metrics_doc(summary, state)})
+
+    start = time.perf_counter()
+    state = train(model, train_data, eval_data, objective, train_config(args), accelerator, label_names, on_best)
+    if accelerator.is_main_process:
+        doc = _metrics_doc(summary, state)
+        doc["total_train_seconds"] = time.perf_counter() - start
+        write_json(out_dir / METRICS_FILE, doc)  # the full history, epochs after the best one included
+        best = state["best"].get("eval")
+        where = f"validation {args.metric_for_best_model} {best[args.metric_for_best_model]:.4f} at epoch {state['best_epoch']}" \
+            if best else f"epoch {state['best_epoch']}"
+        print(f"saved {role} to {out_dir} ({where})")
+
+
+def _metrics_doc(summary: dict, state: dict) -> dict:
+    best = state["best"]
+    return {
+        **summary,
+        "best_epoch": state["best_epoch"],
+        "validation": best.get("eval"),
+        "train_samples_per_second": float(np.mean([h["train_samples_per_second"] for h in state["history"]])),
+        "history": state["history"],
+    }
+
+
+def _run_info(args, accelerator, role: str) -> dict:
+    import accelerate
+    import datasets
+    import sklearn
+    import torch
+    import transformers
+
+    return {
+        "role": role,
+        "args": vars(args),
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": {
+            "kd_common": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "accelerate": accelerate.__version__,
+            "datasets": datasets.__version__,
+            "scikit-learn": sklearn.__version__,
+        },
+        "device": str(accelerator.device),
+        "num_processes": accelerator.num_processes,
+        "mixed_precision": accelerator.mixed_precision,
+    }
+
+
+def _write_predictions(path: str, split: TextSplit, predictions: np.ndarray) -> None:
+    """GLUE submission form: a header, then index<TAB>predicted label id, one line per example."""
+    lines = ["index\tprediction"] + [f"{i}\t{int(p)}" for i, p in zip(split.index, predictions)]
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(target)

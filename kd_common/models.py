@@ -1,0 +1,117 @@
+"""Loading classifiers and tokenizers, and saving them so plain transformers loads them back."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .errors import UserError
+from .hub import resolve_model
+
+
+def load_tokenizer(name_or_path: str, flag: str):
+    from transformers import AutoTokenizer
+
+    source, local_only = resolve_model(name_or_path, flag)
+    try:
+        return AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+    except Exception as exc:
+        raise UserError(
+            f"{flag} {name_or_path}: cannot load its tokenizer ({_first_line(exc)}); the folder needs the "
+            f"tokenizer files save_pretrained writes (tokenizer.json or vocab.txt)"
+        ) from exc
+
+
+def load_config(name_or_path: str, flag: str):
+    from transformers import AutoConfig
+
+    source, local_only = resolve_model(name_or_path, flag)
+    try:
+        return AutoConfig.from_pretrained(source, local_files_only=local_only)
+    except Exception as exc:
+        raise UserError(f"{flag} {name_or_path}: cannot read its config.json ({_first_line(exc)}); re-save the model") from exc
+
+
+def load_classifier(name_or_path: str, flag: str, label_names: list[str] | None = None):
+    """A sequence classifier. With label_names, the head is sized for them and the label maps are set
+    (a new head when the checkpoint has none or another size); without, the checkpoint's own head."""
+    from transformers import AutoModelForSequenceClassification
+
+    source, local_only = resolve_model(name_or_path, flag)
+    kwargs = {}
+    if label_names is not None:
+        kwargs = dict(
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={name: i for i, name in enumerate(label_names)},
+            ignore_mismatched_sizes=True,
+        )
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(source, local_files_only=local_only, **kwargs)
+    except OSError as exc:
+        raise UserError(
+            f"{flag} {name_or_path}: cannot load model weights ({_first_line(exc)}); the folder needs "
+            f"model.safetensors (or pytorch_model.bin) and config.json as save_pretrained writes them"
+        ) from exc
+    except Exception as exc:  # a truncated or corrupt weights file surfaces as many error types
+        raise UserError(
+            f"{flag} {name_or_path}: the model weights could not be read ({type(exc).__name__}: "
+            f"{_first_line(exc)}); the files may be corrupt: save or copy the model again"
+        ) from exc
+    model.config.problem_type = "single_label_classification"
+    return model
+
+
+def label_names_of(config) -> list[str]:
+    return [config.id2label[i] for i in range(config.num_labels)]
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def size_on_disk(folder: str | Path) -> int:
+    """Bytes of the weight files in a saved model folder."""
+    folder = Path(folder)
+    return sum(p.stat().st_size for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
+
+
+def save_model_atomically(model, tokenizer, out_dir: str | Path, sidecars: dict[str, dict]) -> Path:
+    """Write model, tokenizer and JSON sidecars into a sibling folder, then rename it into place.
+
+    A crash while writing leaves the previous model where it was; the only window without a model
+    at out_dir is between two renames, and then the previous one is still whole at `.NAME.old-PID`.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    partial = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        for name, content in sidecars.items():
+            write_json(partial / name, content)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    os.replace(partial, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return out_dir
+
+
+def write_json(path: str | Path, content) -> None:
+    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(content, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,173 @@
+"""The one training loop, for the teacher and the student alike, run through Accelerate.
+
+The same code runs on a CPU, one GPU, or several GPUs/machines under `accelerate launch`: every
+object that touches a device goes through accelerator.prepare, and only the main process writes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .batching import MODEL, EncodedSplit, eval_loader, train_loader
+from .errors import UserError
+from .metrics import classification_metrics, is_better
+from .prediction import predict_logits
+
+MIXED_PRECISION_CHOICES = ("no", "fp16", "bf16")
+
+
+@dataclass
+class TrainConfig:
+    num_train_epochs: int = 3
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    learning_rate: float = 2e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    gradient_accumulation_steps: int = 1
+    seed: int = 42
+    metric_for_best_model: str = "accuracy"
+
+
+def make_accelerator(mixed_precision: str | None, gradient_accumulation_steps: int):
+    """fp16 by default on CUDA (the seeds' setting), full precision on CPU, where fp16 has no kernels."""
+    from accelerate import Accelerator
+
+    cuda = torch.cuda.is_available()
+    if mixed_precision is None:
+        mixed_precision = "fp16" if cuda else "no"
+    if mixed_precision == "fp16" and not cuda:
+        raise UserError("--mixed_precision fp16 needs a CUDA GPU; on CPU use --mixed_precision no (or bf16)")
+    # Accelerate owns device placement, autocast, the fp16 grad scaler and gradient accumulation.
+    return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps)
+
+
+def _param_groups(model, weight_decay: float) -> list[dict]:
+    # No weight decay on biases and LayerNorm weights, as BERT was pre-trained.
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim < 2 else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def train(
+    model,
+    train_data: EncodedSplit,
+    eval_data: EncodedSplit | None,
+    objective: Callable,
+    cfg: TrainConfig,
+    accelerator,
+    label_names: list[str],
+    on_best: Callable[[torch.nn.Module, dict], None],
+) -> dict:
+    """Train model on objective; after each epoch evaluate, and hand the best epoch's model to
+    on_best (main process only). Returns {"best_epoch", "best", "history"}."""
+    from transformers import get_linear_schedule_with_warmup
+
+    train_dl = train_loader(train_data, cfg.batch_size, cfg.seed)
+    eval_dl = eval_loader(eval_data, cfg.eval_batch_size) if eval_data is not None else None
+    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
+    total_updates = math.ceil(len(train_dl) / cfg.gradient_accumulation_steps) * cfg.num_train_epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_updates), total_updates)
+    # prepare() shards the loader per process, wraps the model for DDP and autocast, and makes the
+    # scheduler step once per real optimizer update under gradient accumulation.
+    model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
+    if eval_dl is not None:
+        eval_dl = accelerator.prepare(eval_dl)
+
+    history: list[dict] = []
+    best_value, best_epoch, best_record = None, None, None
+    for epoch in range(1, cfg.num_train_epochs + 1):
+        record = _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator, epoch)
+        if eval_dl is not None:
+            record["eval"] = _evaluate(model, eval_dl, eval_data, accelerator, label_names)
+            value = record["eval"][cfg.metric_for_best_model]
+        else:
+            value = float(epoch)  # no validation split: the last epoch is the one kept
+        improved = best_value is None or (is_better(cfg.metric_for_best_model, value, best_value) if eval_dl else True)
+        if improved:
+            best_value, best_epoch, best_record = value, epoch, record
+        record["is_best"] = improved
+        history.append(record)
+        accelerator.print(_epoch_line(record, cfg.metric_for_best_model))
+        if improved and accelerator.is_main_process:
+            on_best(accelerator.unwrap_model(model), {"best_epoch": epoch, "best": record, "history": history})
+        accelerator.wait_for_everyone()  # no process runs ahead of the save
+    return {"best_epoch": best_epoch, "best": best_record, "history": history}
+
+
+def _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator, epoch) -> dict:
+    model.train()
+    loss_sum = torch.zeros((), device=accelerator.device)
+    term_sums: dict[str, torch.Tensor] = {}
+    seen = 0
+    bar = tqdm(
+        total=len(train_dl),
+        desc=f"epoch {epoch}/{cfg.num_train_epochs}",
+        disable=not accelerator.is_local_main_process,  # one bar per machine
+        mininterval=1.0,
+    )
+    start = time.perf_counter()
+    for step, batch in enumerate(train_dl, start=1):
+        # accumulate() skips the gradient all-reduce and optimizer step on accumulation micro-steps.
+        with accelerator.accumulate(model):
+            logits = model(**batch[MODEL]).logits  # (bs, num_labels)
+            loss, terms = objective(batch, logits)
+            if not torch.isfinite(loss):
+                raise UserError(
+                    f"the loss became {loss.item()} at epoch {epoch}, step {step}; the best model so far is kept. "
+                    f"Lower --learning_rate, or use --mixed_precision bf16/no instead of fp16"
+                )
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        loss_sum += loss.detach()
+        for name, value in terms.items():
+            term_sums[name] = term_sums.get(name, 0.0) + value.detach()
+        seen += batch["row"].numel() * accelerator.num_processes
+        elapsed = time.perf_counter() - start
+        bar.set_postfix(loss=f"{loss_sum.item() / step:.4f}", samples_s=f"{seen / max(elapsed, 1e-9):.1f}", refresh=False)
+        bar.update()
+    bar.close()
+    seconds = time.perf_counter() - start
+    steps = len(train_dl)
+    record = {
+        "epoch": epoch,
+        "train_loss": accelerator.reduce(loss_sum / steps, "mean").item(),
+        "train_seconds": seconds,
+        "train_samples_per_second": seen / max(seconds, 1e-9),
+    }
+    for name, total in term_sums.items():
+        record[f"train_{name}_loss"] = accelerator.reduce(total / steps, "mean").item()
+    return record
+
+
+def _evaluate(model, eval_dl, eval_data: EncodedSplit, accelerator, label_names) -> dict:
+    logits = predict_logits(model, eval_dl, accelerator)
+    labels = np.asarray(eval_data.labels)
+    metrics = classification_metrics(labels, logits.argmax(-1), label_names)
+    metrics["loss"] = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item()
+    return metrics
+
+
+def _epoch_line(record: dict, metric: str) -> str:
+    line = f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, {record['train_samples_per_second']:.1f} samples/s"
+    if "eval" in record:
+        e = record["eval"]
+        line += f" | validation accuracy {e['accuracy']:.4f}, f1 {e['f1']:.4f}, loss {e['loss']:.4f}"
+    if record.get("is_best"):
+        line += f" | best so far by {metric}" if "eval" in record else " | saved"
+    return line
