@@ -65,7 +65,10 @@ def load_hub_dataset(name: str):
     import datasets
 
     repo, _, config = name.partition(":")
-    if not hub_offline():
+    if hub_offline():
+        # datasets reads HF_HUB_OFFLINE once, at import; say it again so only the cache is tried.
+        datasets.config.HF_HUB_OFFLINE = True
+    else:
         problem = _probe("dataset", repo)
         if problem is not None:
             raise UserError(
@@ -101,8 +104,8 @@ def _probe(kind: str, repo_id: str) -> str | None:
         info(repo_id, timeout=PROBE_TIMEOUT_S)
         return None
     except GatedRepoError:
-        return f"is gated on the hub: log in with `hf auth login` after accepting its terms"
+        return "is gated on the hub: log in with `hf auth login` after accepting its terms"
     except RepositoryNotFoundError:
-        return f"was not found on the hub"
+        return "was not found on the hub"
     except Exception as exc:
-        return f"could not be fetched: the model hub is unreachable ({type(exc).__name__})"
+        return f"could not be fetched: the Hugging Face Hub is unreachable ({type(exc).__name__})"

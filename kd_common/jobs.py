@@ -23,6 +23,7 @@ from .data import (
     resolve_columns,
     to_text_split,
 )
+from .hub import resolve_model
 from .metrics import classification_metrics, format_report
 from .models import (
     count_parameters,
@@ -59,6 +60,10 @@ def distill_student(args: argparse.Namespace) -> None:
 
     With alpha = 0 the teacher is never loaded: that run is plain fine-tuning of the student.
     """
+    # Every model source is checked before anything heavy is loaded: a typo fails in seconds.
+    resolve_model(args.student_model, "--student_model")
+    if args.alpha > 0:
+        resolve_model(args.teacher_model, "--teacher_model")
     accelerator = make_accelerator(args.mixed_precision, args.gradient_accumulation_steps)
     _seed(args.seed)
     raw = load_raw(args.data_path)
