@@ -11,6 +11,7 @@ every batch carries `row`, each example's position in its split, so predictions 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import torch
@@ -41,9 +42,18 @@ def same_tokenizer(a, b) -> bool:
     if a is b:
         return True
     try:
-        return a.backend_tokenizer.to_str() == b.backend_tokenizer.to_str()
+        return _definition(a) == _definition(b)
     except AttributeError:  # a slow tokenizer: compare what defines its output
         return type(a) is type(b) and a.get_vocab() == b.get_vocab() and a.init_kwargs == b.init_kwargs
+
+
+def _definition(tokenizer) -> dict:
+    # Calling a tokenizer with truncation/padding stores those settings in its backend; they are
+    # per call, not part of what the tokenizer is, so they are left out of the comparison.
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    spec.pop("truncation", None)
+    spec.pop("padding", None)
+    return spec
 
 
 def encode_for_models(texts: list[str], tokenizers: dict[str, object], max_length: int) -> dict[str, Encoding]:

@@ -60,7 +60,7 @@ def resolve_model(name_or_path: str, flag: str) -> tuple[str, bool]:
     )
 
 
-def load_hub_dataset(name: str):
+def load_hub_dataset(name: str, flag: str = "--data_path"):
     """A hub dataset (`name` or `name:config`) as a DatasetDict, failing fast when offline."""
     import datasets
 
@@ -72,14 +72,14 @@ def load_hub_dataset(name: str):
         problem = _probe("dataset", repo)
         if problem is not None:
             raise UserError(
-                f"--data_path {name}: not a local file or folder, and the hub dataset {problem}; "
+                f"{flag} {name}: not a local file or folder, and the hub dataset {problem}; "
                 f"pass a local folder such as ./data/sst2"
             )
     try:
         return datasets.load_dataset(repo, config or None)
     except Exception as exc:
         raise UserError(
-            f"--data_path {name}: not a local file or folder, and the hub dataset could not be loaded "
+            f"{flag} {name}: not a local file or folder, and the hub dataset could not be loaded "
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); pass a local folder such as ./data/sst2"
         ) from exc
 

@@ -78,3 +78,22 @@ def format_report(metrics: dict) -> str:
     for name, row in zip(names, metrics["confusion_matrix"]):
         lines.append(f"{name:<{width}}" + "".join(f"{v:>{cell}d}" for v in row))
     return "\n".join(lines)
+
+
+def format_comparison(results: dict[str, dict]) -> str:
+    """evaluate.py results of several models ({name: result}) side by side, the first as reference."""
+    names = list(results)
+    first = results[names[0]]
+    rows = [
+        ("parameters", lambda r: f"{r['num_parameters'] / 1e6:.1f}M"),
+        ("size vs first", lambda r: f"{r['num_parameters'] / first['num_parameters']:.0%}"),
+        ("accuracy", lambda r: f"{r['accuracy']:.4f}"),
+        ("f1", lambda r: f"{r['f1']:.4f}"),
+        ("examples/s", lambda r: f"{r['examples_per_second']:.0f}"),
+        ("speed vs first", lambda r: f"{r['examples_per_second'] / first['examples_per_second']:.2f}x"),
+    ]
+    width = max(16, *(len(n) + 2 for n in names))
+    lines = [f"{'':<16}" + "".join(f"{n:>{width}}" for n in names)]
+    for label, cell in rows:
+        lines.append(f"{label:<16}" + "".join(f"{cell(results[n]):>{width}}" for n in names))
+    return "\n".join(lines)

@@ -1,0 +1,31 @@
+"""Write the hub's SST-2 in `datasets`' save_to_disk form (needs a reachable Hugging Face Hub).
+
+    python scripts/prepare_sst2_hub.py --output ./data/sst2_hub
+    python trainer_teacher.py --data_path ./data/sst2_hub ...
+
+The result is a DatasetDict with columns idx, sentence, label (ClassLabel negative/positive;
+test labels are -1). The bundled ./data/sst2 holds the same data as GLUE TSV files.
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from kd_common import cli  # noqa: E402
+from kd_common.hub import load_hub_dataset  # noqa: E402
+
+
+def prepare(args: argparse.Namespace) -> None:
+    dataset = load_hub_dataset(args.dataset, "--dataset")
+    dataset.save_to_disk(args.output)
+    print(f"saved {args.dataset} ({', '.join(f'{k}: {len(v)}' for k, v in dataset.items())}) to {args.output}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="stanfordnlp/sst2", help="hub dataset (default: %(default)s)")
+    parser.add_argument("--output", default="./data/sst2_hub", help="folder to write (default: %(default)s)")
+    cli.add_debug_arg(parser)
+    cli.run(prepare, parser)

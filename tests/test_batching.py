@@ -1,0 +1,38 @@
+"""Each model gets its own encoding; identical tokenizers share one; batches pad dynamically."""
+
+from transformers import AutoTokenizer
+
+from kd_common.batching import MODEL, TEACHER, Collator, EncodedSplit, encode_for_models, eval_loader
+
+TEXTS = ["a gorgeous , witty film", "dull", "an utterly lifeless and predictable mess of a movie"]
+
+
+def test_same_tokenizer_is_tokenized_once(tiny_models):
+    a = AutoTokenizer.from_pretrained(str(tiny_models["teacher_base"]))
+    b = AutoTokenizer.from_pretrained(str(tiny_models["student_base"]))  # same vocabulary, another object
+    encodings = encode_for_models(TEXTS, {MODEL: b, TEACHER: a}, max_length=32)
+    assert encodings[MODEL] is encodings[TEACHER]
+
+
+def test_different_tokenizers_get_their_own_ids(tiny_models):
+    teacher = AutoTokenizer.from_pretrained(str(tiny_models["teacher_base"]))
+    student = AutoTokenizer.from_pretrained(str(tiny_models["student_own_vocab"]))
+    encodings = encode_for_models(TEXTS, {MODEL: student, TEACHER: teacher}, max_length=32)
+    assert encodings[MODEL] is not encodings[TEACHER]
+    assert encodings[MODEL].input_ids == student(TEXTS, truncation=True, max_length=32)["input_ids"]
+    assert encodings[TEACHER].input_ids == teacher(TEXTS, truncation=True, max_length=32)["input_ids"]
+    batch = Collator(EncodedSplit(encodings, [1, 0, 0]))([0, 2])
+    for name, tokenizer in ((MODEL, student), (TEACHER, teacher)):
+        expected = tokenizer([TEXTS[0], TEXTS[2]], padding=True, truncation=True, max_length=32, return_tensors="pt")
+        assert batch[name]["input_ids"].tolist() == expected["input_ids"].tolist()  # padded to this batch's longest
+        assert batch[name]["attention_mask"].tolist() == expected["attention_mask"].tolist()
+    assert batch["labels"].tolist() == [1, 0] and batch["row"].tolist() == [0, 2]
+
+
+def test_evaluation_batches_run_in_length_order_and_keep_rows(tiny_models):
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_models["teacher_base"]))
+    split = EncodedSplit(encode_for_models(TEXTS, {MODEL: tokenizer}, max_length=32), None)
+    rows = [r for batch in eval_loader(split, batch_size=2) for r in batch["row"].tolist()]
+    lengths = split.lengths()
+    assert sorted(rows) == [0, 1, 2]
+    assert [lengths[r] for r in rows] == sorted(lengths)
