@@ -54,7 +54,7 @@ def make_accelerator(mixed_precision: str | None, gradient_accumulation_steps: i
 def _param_groups(model, weight_decay: float) -> list[dict]:
     # No weight decay on biases and LayerNorm weights, as BERT was pre-trained.
     decay, no_decay = [], []
-    for name, param in model.named_parameters():
+    for param in model.parameters():
         if param.requires_grad:
             (no_decay if param.ndim < 2 else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

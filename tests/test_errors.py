@@ -65,3 +65,13 @@ def test_missing_teacher_folder(sst2_slice, tiny_models, tmp_path):
 def test_invalid_flag_values(flag, value, phrase, tmp_path):
     result = run_script("distilled-bert.py", flag, value, "--output_dir", tmp_path / "out")
     assert_clean_failure(result, phrase, output_dir=tmp_path / "out")
+
+
+def test_fp16_without_a_gpu(sst2_slice, tiny_models, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("fp16 is valid where CUDA is available")
+    result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--model_name_or_path",
+                        tiny_models["teacher_base"], "--mixed_precision", "fp16", "--output_dir", tmp_path / "out")
+    assert_clean_failure(result, "fp16 needs a CUDA GPU", "--mixed_precision no", output_dir=tmp_path / "out")
