@@ -5,8 +5,10 @@ tokenizers (a BERT teacher, a TinyBERT-like student) each see their own input id
 tokenizers are the same, the text is tokenized once and both read the same ids.
 
 Texts are tokenized once, up front, without padding; each batch is padded to its own longest
-sequence (dynamic padding). Evaluation batches run in length order, so they carry little padding;
-every batch carries `row`, each example's position in its split, so predictions go back in order.
+sequence (dynamic padding). Training batches group sentences of similar length (BatchPlan), and
+evaluation batches run in length order, so both carry little padding. Every batch carries `row`,
+each example's position in its split, so predictions go back in order and cached teacher logits
+are looked up by it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import math
+
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 MODEL, TEACHER = "model", "teacher"  # batch keys: the model being trained or scored, and its teacher
 
@@ -47,6 +51,17 @@ def same_tokenizer(a, b) -> bool:
         return type(a) is type(b) and a.get_vocab() == b.get_vocab() and a.init_kwargs == b.init_kwargs
 
 
+def tokenizer_digest(tokenizer) -> str:
+    """A short digest of what defines a tokenizer's output (see same_tokenizer)."""
+    import hashlib
+
+    try:
+        text = json.dumps(_definition(tokenizer), sort_keys=True)
+    except AttributeError:
+        text = json.dumps([type(tokenizer).__name__, sorted(tokenizer.get_vocab().items())])
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
 def _definition(tokenizer) -> dict:
     # Calling a tokenizer with truncation/padding stores those settings in its backend; they are
     # per call, not part of what the tokenizer is, so they are left out of the comparison.
@@ -68,9 +83,11 @@ def encode_for_models(texts: list[str], tokenizers: dict[str, object], max_lengt
 class EncodedSplit(Dataset):
     """Examples of one split, optionally in a given order (e.g. by length)."""
 
-    def __init__(self, encodings: dict[str, Encoding], labels: list[int] | None, order: list[int] | None = None):
+    def __init__(self, encodings: dict[str, Encoding], labels: list[int] | None, order: list[int] | None = None,
+                 teacher_logits: torch.Tensor | None = None):
         self.encodings = encodings
         self.labels = labels
+        self.teacher_logits = teacher_logits  # (num_examples, num_labels), row-indexed, when cached
         n = len(next(iter(encodings.values())).input_ids)
         self.order = list(range(n)) if order is None else order
 
@@ -85,7 +102,7 @@ class EncodedSplit(Dataset):
 
     def sorted_by_length(self) -> "EncodedSplit":
         lengths = self.lengths()
-        return EncodedSplit(self.encodings, self.labels, sorted(self.order, key=lambda r: lengths[r]))
+        return EncodedSplit(self.encodings, self.labels, sorted(self.order, key=lambda r: lengths[r]), self.teacher_logits)
 
 
 class Collator:
@@ -99,6 +116,8 @@ class Collator:
         batch: dict = {"row": torch.tensor(rows, dtype=torch.long)}
         if self.split.labels is not None:
             batch["labels"] = torch.tensor([self.split.labels[r] for r in rows], dtype=torch.long)
+        if self.split.teacher_logits is not None:
+            batch["teacher_logits"] = self.split.teacher_logits[batch["row"]]  # (bs, num_labels)
         padded: dict[int, dict] = {}
         for name, encoding in self.split.encodings.items():
             key = id(encoding)
@@ -126,10 +145,63 @@ def _pad(encoding: Encoding, rows: list[int]) -> dict[str, torch.Tensor]:
     return out
 
 
-def train_loader(split: EncodedSplit, batch_size: int, seed: int) -> DataLoader:
-    # A seeded generator makes the shuffle order a function of --seed alone.
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(split, batch_size=batch_size, shuffle=True, generator=generator, collate_fn=Collator(split))
+MEGA_BATCH_FACTOR = 50  # batches per mega-batch, as in Hugging Face's LengthGroupedSampler
+
+
+class BatchPlan(Sampler):
+    """The training batches of one epoch, reshuffled every epoch from (seed, epoch) alone.
+
+    With group_by_length, a seeded permutation of the examples is cut into mega-batches of
+    MEGA_BATCH_FACTOR * batch_size examples; each is sorted by length and cut into batches, and
+    the order of all batches is shuffled. A batch then holds sentences of similar length, so dynamic
+    padding pads little, while which sentences meet in a batch still changes every epoch. Without
+    it, batches are plain random slices of the permutation. Either way every example appears
+    exactly once per epoch.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, group_by_length: bool = True):
+        self.lengths = lengths
+        self.batch_size = batch_size
+        self.seed = seed
+        self.group_by_length = group_by_length
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        # Mega-batches are whole multiples of batch_size, so only the last batch can be short.
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(len(self.lengths), generator=generator).tolist()
+        bs = self.batch_size
+        if not self.group_by_length:
+            yield from (order[i : i + bs] for i in range(0, len(order), bs))
+            return
+        mega = MEGA_BATCH_FACTOR * bs
+        batches = []
+        for start in range(0, len(order), mega):
+            chunk = sorted(order[start : start + mega], key=lambda r: self.lengths[r], reverse=True)
+            batches += [chunk[i : i + bs] for i in range(0, len(chunk), bs)]
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        # The batch with the longest sentence goes first: running out of memory shows at step 1.
+        longest = max(range(len(batches)), key=lambda b: self.lengths[batches[b][0]])
+        batches[0], batches[longest] = batches[longest], batches[0]
+        yield from batches
+
+
+def train_loader(split: EncodedSplit, batch_size: int, seed: int, group_by_length: bool = True) -> DataLoader:
+    plan = BatchPlan(split.lengths(), batch_size, seed, group_by_length)
+    return DataLoader(split, batch_sampler=plan, collate_fn=Collator(split))
+
+
+def padding_stats(batch: dict, inputs: str = MODEL) -> tuple[torch.Tensor, int]:
+    """(real tokens, tokens processed) of one batch's inputs: their ratio is the padding efficiency.
+    The count stays a tensor on the batch's device, so reading it costs no device sync per step."""
+    mask = batch[inputs]["attention_mask"]  # (bs, seq_len)
+    return mask.sum(), mask.numel()
 
 
 def eval_loader(split: EncodedSplit, batch_size: int) -> DataLoader:

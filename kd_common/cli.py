@@ -52,6 +52,9 @@ def add_training_args(parser: argparse.ArgumentParser, learning_rate: float) -> 
     g.add_argument("--gradient_accumulation_steps", type=int, default=d.gradient_accumulation_steps, help="default: %(default)s")
     g.add_argument("--seed", type=int, default=d.seed, help="default: %(default)s")
     g.add_argument("--max_train_samples", type=int, default=None, help="use only the first N training examples")
+    g.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=d.group_by_length,
+                   help="batch training sentences of similar length together, so batches carry little padding "
+                        "(default: on; --no-group_by_length for random batches)")
     g.add_argument("--metric_for_best_model", default=d.metric_for_best_model,
                    choices=("accuracy", "f1", "precision", "recall", "loss"),
                    help="validation metric that picks the epoch saved (default: %(default)s)")
@@ -66,6 +69,11 @@ def add_distillation_args(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("distillation")
     g.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
                    help="softmax temperature T of the KL term (default: %(default)s)")
+    g.add_argument("--teacher_logits", choices=("cached", "online"), default="cached",
+                   help="cached: run the teacher once over the training set and reuse its logits from disk; "
+                        "online: run it at every step (default: %(default)s)")
+    g.add_argument("--cache_dir", default=None,
+                   help="where cached teacher logits are kept (default: <output_dir>/.cache)")
     g.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
                    help="weight of the KL term; 1 - alpha weighs cross-entropy. 0 = plain fine-tuning, "
                         "1 = pure distillation (default: %(default)s)")

@@ -36,6 +36,7 @@ from .models import (
 )
 from .objectives import DistillationObjective
 from .prediction import predict_logits
+from .teacher_cache import cache_key, teacher_logits
 from .training import make_accelerator, train
 
 ARGS_FILE, METRICS_FILE = "training_args.json", "metrics.json"
@@ -51,8 +52,9 @@ def train_teacher(args: argparse.Namespace) -> None:
     train_split, eval_split = _training_splits(args, raw, columns, label_names, accelerator)
     tokenizer = load_tokenizer(args.model_name_or_path, "--model_name_or_path")
     model = load_classifier(args.model_name_or_path, "--model_name_or_path", label_names)
-    _fit(args, accelerator, "teacher", model, tokenizer, {MODEL: tokenizer}, train_split, eval_split,
-         DistillationObjective(), label_names, extra={})
+    train_data = EncodedSplit(encode_for_models(train_split.texts, {MODEL: tokenizer}, args.max_length), train_split.labels)
+    _fit(args, accelerator, "teacher", model, tokenizer, train_data, eval_split, DistillationObjective(),
+         label_names, extra={})
 
 
 def distill_student(args: argparse.Namespace) -> None:
@@ -83,14 +85,26 @@ def distill_student(args: argparse.Namespace) -> None:
     tokenizer = load_tokenizer(args.student_model, "--student_model")
     student = load_classifier(args.student_model, "--student_model", label_names)
     tokenizers = {MODEL: tokenizer} if teacher is None else {MODEL: tokenizer, TEACHER: teacher_tokenizer}
-    objective = DistillationObjective(teacher, args.temperature, args.alpha)
+    encodings = encode_for_models(train_split.texts, tokenizers, args.max_length)
     extra = {
         "teacher_model": args.teacher_model if teacher is not None else None,
         "teacher_num_parameters": count_parameters(teacher) if teacher is not None else None,
+        "teacher_logits": args.teacher_logits if teacher is not None else None,
         "temperature": args.temperature,
         "alpha": args.alpha,
     }
-    _fit(args, accelerator, "student", student, tokenizer, tokenizers, train_split, eval_split, objective, label_names, extra)
+    if teacher is not None and args.teacher_logits == "cached":
+        key, description = cache_key(args.teacher_model, teacher.config, teacher_tokenizer, encodings[TEACHER],
+                                     args.max_length, args.data_path, accelerator.mixed_precision)
+        cache_dir = args.cache_dir or str(Path(args.output_dir) / ".cache")
+        logits, extra["teacher_cache"] = teacher_logits(teacher, encodings[TEACHER], key, description, cache_dir,
+                                                        args.eval_batch_size, accelerator)
+        teacher = None  # not needed again: free its memory before the student trains
+        train_data = EncodedSplit({MODEL: encodings[MODEL]}, train_split.labels, teacher_logits=logits)
+    else:
+        train_data = EncodedSplit(encodings, train_split.labels)
+    objective = DistillationObjective(teacher, args.temperature, args.alpha)
+    _fit(args, accelerator, "student", student, tokenizer, train_data, eval_split, objective, label_names, extra)
 
 
 def evaluate_model(args: argparse.Namespace) -> None:
@@ -170,28 +184,27 @@ def _training_splits(args, raw: RawData, columns, label_names, accelerator) -> t
     return train_split, eval_split
 
 
-def _fit(args, accelerator, role: str, model, tokenizer, tokenizers: dict, train_split: TextSplit,
+def _fit(args, accelerator, role: str, model, tokenizer, train_data: EncodedSplit,
          eval_split: TextSplit | None, objective, label_names: list[str], extra: dict) -> None:
-    """Encode, train with `objective`, and keep the best epoch in <output_dir>/<role>."""
+    """Train with `objective` and keep the best epoch in <output_dir>/<role>."""
     out_dir = Path(args.output_dir) / role
-    train_data = EncodedSplit(encode_for_models(train_split.texts, tokenizers, args.max_length), train_split.labels)
     eval_data = None
     if eval_split is not None:
-        eval_data = EncodedSplit(encode_for_models(eval_split.texts, {MODEL: tokenizers[MODEL]}, args.max_length),
+        eval_data = EncodedSplit(encode_for_models(eval_split.texts, {MODEL: tokenizer}, args.max_length),
                                  eval_split.labels)
     run_info = _run_info(args, accelerator, role)
     summary = {
         "role": role,
         "label_names": label_names,
         "num_parameters": count_parameters(model),
-        "train_examples": len(train_split),
+        "train_examples": len(train_data),
         "eval_examples": len(eval_split) if eval_split is not None else 0,
         "metric_for_best_model": args.metric_for_best_model,
         **extra,
     }
     accelerator.print(
         f"training {role} {getattr(args, 'model_name_or_path', None) or args.student_model}: "
-        f"{summary['num_parameters'] / 1e6:.1f}M parameters, {len(train_split)} training and "
+        f"{summary['num_parameters'] / 1e6:.1f}M parameters, {len(train_data)} training and "
         f"{summary['eval_examples']} validation examples, device {accelerator.device}, "
         f"mixed precision {accelerator.mixed_precision}"
     )

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .batching import MODEL, EncodedSplit, eval_loader, train_loader
+from .batching import MODEL, EncodedSplit, eval_loader, padding_stats, train_loader
 from .errors import UserError
 from .metrics import classification_metrics, is_better
 from .prediction import predict_logits
@@ -36,6 +36,7 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     seed: int = 42
     metric_for_best_model: str = "accuracy"
+    group_by_length: bool = True
 
 
 def make_accelerator(mixed_precision: str | None, gradient_accumulation_steps: int):
@@ -74,7 +75,8 @@ def train(
     on_best (main process only). Returns {"best_epoch", "best", "history"}."""
     from transformers import get_linear_schedule_with_warmup
 
-    train_dl = train_loader(train_data, cfg.batch_size, cfg.seed)
+    train_dl = train_loader(train_data, cfg.batch_size, cfg.seed, cfg.group_by_length)
+    plan = train_dl.batch_sampler  # kept: prepare() may wrap it in a per-process shard
     eval_dl = eval_loader(eval_data, cfg.eval_batch_size) if eval_data is not None else None
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
     total_updates = math.ceil(len(train_dl) / cfg.gradient_accumulation_steps) * cfg.num_train_epochs
@@ -88,6 +90,7 @@ def train(
     history: list[dict] = []
     best_value, best_epoch, best_record = None, None, None
     for epoch in range(1, cfg.num_train_epochs + 1):
+        plan.set_epoch(epoch - 1)  # every process draws the same batches, and a new order each epoch
         record = _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator, epoch)
         if eval_dl is not None:
             record["eval"] = _evaluate(model, eval_dl, eval_data, accelerator, label_names)
@@ -110,7 +113,7 @@ def _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelera
     model.train()
     loss_sum = torch.zeros((), device=accelerator.device)
     term_sums: dict[str, torch.Tensor] = {}
-    seen = 0
+    seen = real_tokens = padded_tokens = 0
     bar = tqdm(
         total=len(train_dl),
         desc=f"epoch {epoch}/{cfg.num_train_epochs}",
@@ -138,8 +141,11 @@ def _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelera
         for name, value in terms.items():
             term_sums[name] = term_sums.get(name, 0.0) + value.detach()
         seen += batch["row"].numel() * accelerator.num_processes
-        elapsed = time.perf_counter() - start
-        bar.set_postfix(loss=f"{loss_sum.item() / step:.4f}", samples_s=f"{seen / max(elapsed, 1e-9):.1f}", refresh=False)
+        real, padded = padding_stats(batch)
+        real_tokens, padded_tokens = real_tokens + real, padded_tokens + padded
+        if step % 10 == 0 or step == len(train_dl):  # .item() waits for the device: not every step
+            elapsed = time.perf_counter() - start
+            bar.set_postfix(loss=f"{loss_sum.item() / step:.4f}", samples_s=f"{seen / max(elapsed, 1e-9):.1f}", refresh=False)
         bar.update()
     bar.close()
     seconds = time.perf_counter() - start
@@ -149,10 +155,22 @@ def _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelera
         "train_loss": accelerator.reduce(loss_sum / steps, "mean").item(),
         "train_seconds": seconds,
         "train_samples_per_second": seen / max(seconds, 1e-9),
+        # real tokens / tokens processed, on this process's batches
+        "padding_efficiency": float(real_tokens) / max(padded_tokens, 1),
+        "peak_memory_mb": peak_memory_mb(accelerator.device),
     }
     for name, total in term_sums.items():
         record[f"train_{name}_loss"] = accelerator.reduce(total / steps, "mean").item()
     return record
+
+
+def peak_memory_mb(device) -> float:
+    """Peak memory so far: allocated GPU memory on CUDA, the process's peak resident set on CPU."""
+    if getattr(device, "type", str(device)) == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def _evaluate(model, eval_dl, eval_data: EncodedSplit, accelerator, label_names) -> dict:
@@ -164,7 +182,8 @@ def _evaluate(model, eval_dl, eval_data: EncodedSplit, accelerator, label_names)
 
 
 def _epoch_line(record: dict, metric: str) -> str:
-    line = f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, {record['train_samples_per_second']:.1f} samples/s"
+    line = (f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, "
+            f"{record['train_samples_per_second']:.1f} samples/s, padding efficiency {record['padding_efficiency']:.2f}")
     if "eval" in record:
         e = record["eval"]
         line += f" | validation accuracy {e['accuracy']:.4f}, f1 {e['f1']:.4f}, loss {e['loss']:.4f}"

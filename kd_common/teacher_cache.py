@@ -1,0 +1,115 @@
+"""Teacher logits computed once per training set and kept on disk.
+
+An eval-mode teacher gives the same logits for the same input every time, so running it at every
+step of every epoch recomputes the same numbers. When the loss needs only the teacher's logits, the
+teacher instead runs once over the training set (large length-sorted batches, inference_mode,
+bf16/fp16 autocast on GPU when mixed precision is on) and the logits are stored under a key of
+everything they depend on:
+
+  * the teacher's weights and config (a digest of the files' contents),
+  * the teacher's tokenizer and --max_length, the training texts and any --max_train_samples limit
+    (all captured exactly by a digest of the teacher's input ids, and also listed one by one),
+  * the mixed-precision mode the logits were computed in.
+
+Any change gives a new key, so a stale cache is never read; an unchanged key is reused by every
+epoch and by later runs. The cache lives in <output_dir>/.cache/teacher_logits unless --cache_dir says
+otherwise, one `<key>.pt` (the logits) and `<key>.json` (what the key is made of) per training set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from .batching import MODEL, EncodedSplit, Encoding, eval_loader, tokenizer_digest
+from .prediction import predict_logits
+
+CACHE_FORMAT = 1
+_WEIGHT_FILES = ("config.json", ".safetensors", ".bin")
+
+
+def weights_digest(teacher_source: str, config) -> str:
+    """A digest of the teacher folder's config and weight files, or of its hub revision."""
+    folder = Path(teacher_source)
+    if not folder.is_dir():
+        return f"hub:{teacher_source}@{getattr(config, '_commit_hash', None) or 'unknown'}"
+    h = hashlib.blake2b(digest_size=16)
+    for file in sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(_WEIGHT_FILES)):
+        h.update(file.name.encode())
+        with open(file, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def inputs_digest(encoding: Encoding) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for ids in encoding.input_ids:
+        h.update(len(ids).to_bytes(4, "little"))
+        h.update(b"".join(i.to_bytes(4, "little") for i in ids))
+    return h.hexdigest()
+
+
+def cache_key(teacher_source: str, config, tokenizer, encoding: Encoding, max_length: int, data_path: str,
+              mixed_precision: str) -> tuple[str, dict]:
+    """(key, what it is made of). Paths are recorded but not keyed: a copied teacher or data folder
+    with the same contents reuses the cache."""
+    keyed = {
+        "format": CACHE_FORMAT,
+        "teacher_weights": weights_digest(teacher_source, config),
+        "teacher_tokenizer": tokenizer_digest(tokenizer),
+        "max_length": max_length,
+        "num_examples": len(encoding.input_ids),
+        "teacher_inputs": inputs_digest(encoding),
+        "mixed_precision": mixed_precision,
+    }
+    key = hashlib.blake2b(json.dumps(keyed, sort_keys=True).encode(), digest_size=16).hexdigest()
+    return key, {**keyed, "teacher": str(teacher_source), "data_path": str(data_path)}
+
+
+def teacher_logits(teacher, encoding: Encoding, key: str, description: dict, cache_dir: str | Path, batch_size: int,
+                   accelerator) -> tuple[torch.Tensor, dict]:
+    """(num_examples, num_labels) float32 logits, row i for example i, from the cache or one pass."""
+    path = Path(cache_dir) / "teacher_logits" / f"{key}.pt"
+    accelerator.wait_for_everyone()  # every process looks before any process writes
+    start = time.perf_counter()
+    logits = _read(path, len(encoding.input_ids))
+    reused = logits is not None
+    if logits is None:
+        split = EncodedSplit({MODEL: encoding}, None)
+        loader = accelerator.prepare(eval_loader(split, batch_size))  # length-sorted: little padding
+        # Iterating a DataLoader draws from the global RNG; fork it so this one-time pass leaves the
+        # random state as it found it, and a cached run draws the same dropout masks as an online one.
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            logits = torch.from_numpy(predict_logits(teacher, loader, accelerator))
+        if accelerator.is_main_process:
+            _write(path, logits, description)
+        accelerator.wait_for_everyone()
+    seconds = time.perf_counter() - start
+    verb = "reused" if reused else "computed and cached"
+    accelerator.print(f"teacher logits for {len(logits)} training examples {verb} in {seconds:.1f}s ({path})")
+    return logits, {"path": str(path), "key": key, "reused": reused, "seconds": seconds}
+
+
+def _read(path: Path, num_examples: int) -> torch.Tensor | None:
+    if not path.is_file():
+        return None
+    try:
+        logits = torch.load(path, map_location="cpu", weights_only=True)["logits"]
+    except Exception:  # a truncated or foreign file: compute again rather than fail
+        return None
+    return logits if logits.ndim == 2 and len(logits) == num_examples else None
+
+
+def _write(path: Path, logits: torch.Tensor, description: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save({"logits": logits.float().contiguous()}, tmp)
+    os.replace(tmp, path)  # a reader sees the old file or the whole new one, never half of one
+    path.with_suffix(".json").write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
