@@ -36,3 +36,39 @@ def test_evaluation_batches_run_in_length_order_and_keep_rows(tiny_models):
     lengths = split.lengths()
     assert sorted(rows) == [0, 1, 2]
     assert [lengths[r] for r in rows] == sorted(lengths)
+
+
+def sst2_train_lengths(tokenizer_folder):
+    from conftest import SST2, read_tsv
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_folder))
+    texts = [r[0] for r in read_tsv(SST2 / "train.tsv")[1:]]
+    return [len(ids) for ids in tokenizer(texts, truncation=True, max_length=128)["input_ids"]]
+
+
+def efficiency(plan, lengths):
+    batches = list(plan)
+    real = sum(lengths[r] for b in batches for r in b)
+    padded = sum(len(b) * max(lengths[r] for r in b) for b in batches)
+    return real / padded
+
+
+def test_length_grouped_batches_on_sst2(tiny_models):
+    from kd_common.batching import BatchPlan
+
+    lengths = sst2_train_lengths(tiny_models["teacher_base"])  # all 67,349 real training sentences
+    grouped = BatchPlan(lengths, batch_size=32, seed=42, group_by_length=True)
+    epochs = []
+    for epoch in range(2):
+        grouped.set_epoch(epoch)
+        batches = list(grouped)
+        rows = sorted(r for b in batches for r in b)
+        assert rows == list(range(len(lengths)))  # every example exactly once per epoch
+        assert len(batches) == len(grouped)
+        epochs.append(batches)
+        assert efficiency(grouped, lengths) >= 0.9
+    assert epochs[0] != epochs[1]  # a new grouping each epoch
+    grouped.set_epoch(0)
+    assert list(grouped) == epochs[0]  # ...that depends on (seed, epoch) alone
+    random_batches = BatchPlan(lengths, batch_size=32, seed=42, group_by_length=False)
+    assert efficiency(random_batches, lengths) < 0.7  # what grouping saves

