@@ -127,7 +127,9 @@ def write_report(r: dict, out: Path) -> None:
     inf, peak = r["inference"], r["matmul_peak_gflops"]
     lines = [
         f"Machine: {r['machine']}. {r['train_samples']} SST-2 training sentences, {r['epochs']} epoch(s), "
-        f"batch {r['batch_size']}, learning rate {r['learning_rate']}, seed {r['seed']}; dev accuracy on 872 sentences.",
+        f"batch {r['batch_size']}, learning rate {r['learning_rate']}. Distillation ran once per seed "
+        f"({', '.join(map(str, r['seeds']))}) on each side: times are medians, accuracy the mean and range "
+        f"on the 872 dev sentences. The pipeline uses the first seed's runs.",
         "",
         "| distillation (student: 3 layers) | reference (Trainer, online teacher, random batches) | this project (cached teacher, grouped batches) |",
         "|---|---|---|",
@@ -136,7 +138,7 @@ def write_report(r: dict, out: Path) -> None:
         f"(+ {ours['distill']['cache_seconds']:.1f} s once for the teacher's logits) |",
         f"| padding efficiency | {ref['distill']['padding_efficiency']:.2f} | {ours['distill']['padding_efficiency']:.2f} |",
         f"| peak memory (RSS) | {ref['distill']['peak_memory_mb']:.0f} MB | {ours['distill']['peak_memory_mb']:.0f} MB |",
-        f"| student dev accuracy | {100 * ref['distill']['accuracy']:.2f} | {100 * ours['distill']['accuracy']:.2f} |",
+        f"| student dev accuracy | {_acc(ref['distill'])} | {_acc(ours['distill'])} |",
         f"| **epoch speedup** | 1.00x | **{r['distill_epoch_speedup']:.2f}x** |",
         "",
         f"A distillation epoch with cached teacher logits took {ours['distill']['epoch_seconds']:.1f} s; a plain "
@@ -171,6 +173,11 @@ def write_report(r: dict, out: Path) -> None:
     _chart(r, out / "results.png")
 
 
+def _acc(side: dict) -> str:
+    values = [100 * a for a in side["accuracies"]]
+    return f"{statistics.mean(values):.2f} ({min(values):.2f} to {max(values):.2f})"
+
+
 def _chart(r: dict, path: Path) -> None:
     import matplotlib
 
@@ -184,7 +191,7 @@ def _chart(r: dict, path: Path) -> None:
     panels = [
         ("distillation epoch (s)", [ref["distill"]["epoch_seconds"], ours["distill"]["epoch_seconds"]]),
         ("whole pipeline (s)", [ref["pipeline"]["total"], ours["pipeline"]["total"]]),
-        ("student dev accuracy (%)", [100 * ref["distill"]["accuracy"], 100 * ours["distill"]["accuracy"]]),
+        ("student dev accuracy, mean of seeds (%)", [100 * ref["distill"]["accuracy"], 100 * ours["distill"]["accuracy"]]),
     ]
     for ax, (title, values) in zip(axes, panels):
         bars = ax.bar(names, values, color=colors)
@@ -207,7 +214,9 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--learning_rate", type=float, default=1e-4)
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seeds", default="42,1,2",
+                   help="distillation runs once per seed on each side; accuracy is reported as mean and range, "
+                        "since one seed's accuracy varies by about a point (default: %(default)s)")
     p.add_argument("--latency_examples", type=int, default=200)
     p.add_argument("--work_dir", default="./models/benchmark", help="models and logs (default: %(default)s)")
     p.add_argument("--output_dir", default=str(REPO / "benchmarks"), help="results.{md,png,json} (default: benchmarks/)")
@@ -216,79 +225,88 @@ def main() -> None:
     work = Path(args.work_dir).resolve()
     (work / "logs").mkdir(parents=True, exist_ok=True)
     logs = work / "logs"
+    seeds = [int(x) for x in args.seeds.split(",")]
     common = ["--max_train_samples", args.train_samples, "--num_train_epochs", args.epochs, "--batch_size",
-              args.batch_size, "--learning_rate", args.learning_rate, "--seed", args.seed]
+              args.batch_size, "--learning_rate", args.learning_rate]
     ref_common = ["--train_samples", args.train_samples, "--epochs", args.epochs, "--batch_size", args.batch_size,
-                  "--learning_rate", args.learning_rate, "--seed", args.seed]
+                  "--learning_rate", args.learning_rate]
     ref_script = REPO / "benchmarks" / "reference_trainer.py"
 
     print("teacher fine-tuning", flush=True)
-    ours_teacher_s = run(["trainer_teacher.py", "--model_name_or_path", base, "--output_dir", work / "project", *common],
-                         logs / "project_teacher.log")
+    ours_teacher_s = run(["trainer_teacher.py", "--model_name_or_path", base, "--output_dir", work / "project",
+                          *common, "--seed", seeds[0]], logs / "project_teacher.log")
     ref_teacher_s = run([ref_script, "--stage", "teacher", "--model", base, "--save_dir", work / "reference" / "teacher",
-                         "--output", work / "reference_teacher.json", *ref_common], logs / "reference_teacher.log")
+                         "--output", work / "reference_teacher.json", *ref_common, "--seed", seeds[0]],
+                        logs / "reference_teacher.log")
     run(["scripts/truncate_layers.py", "--model", base, "--layers", 3, "--output", work / "minilm-l3"], logs / "truncate.log")
     teacher = work / "project" / "teacher"
 
-    print("distillation, from the same teacher", flush=True)
+    print(f"distillation from the same teacher, seeds {seeds}", flush=True)
     cache = work / "cache"
     if cache.exists():
         import shutil
 
-        shutil.rmtree(cache)  # the project's time includes computing the teacher's logits
-    ours_distill_s = run(["distilled-bert.py", "--teacher_model", teacher, "--student_model", work / "minilm-l3",
-                          "--output_dir", work / "project", "--cache_dir", cache, *common], logs / "project_distill.log")
-    ref_distill_s = run([ref_script, "--stage", "distill", "--model", work / "minilm-l3", "--teacher", teacher,
-                         "--save_dir", work / "reference" / "student", "--output", work / "reference_distill.json",
-                         *ref_common], logs / "reference_distill.log")
+        shutil.rmtree(cache)  # the first project run's time includes computing the teacher's logits
+    ours_distill_s, ref_distill_s, ours_runs, ref_runs = [], [], [], []
+    for seed in seeds:
+        out = work / f"project-seed{seed}"
+        ours_distill_s.append(run(["distilled-bert.py", "--teacher_model", teacher, "--student_model", work / "minilm-l3",
+                                   "--output_dir", out, "--cache_dir", cache, *common, "--seed", seed],
+                                  logs / f"project_distill_seed{seed}.log"))
+        ours_runs.append(read_json(out / "student" / "metrics.json"))
+        ref_json = work / f"reference_distill_seed{seed}.json"
+        ref_distill_s.append(run([ref_script, "--stage", "distill", "--model", work / "minilm-l3", "--teacher", teacher,
+                                  "--save_dir", work / "reference" / f"student-seed{seed}", "--output", ref_json,
+                                  *ref_common, "--seed", seed], logs / f"reference_distill_seed{seed}.log"))
+        ref_runs.append(read_json(ref_json))
     run(["distilled-bert.py", "--alpha", 0, "--student_model", work / "minilm-l3", "--output_dir", work / "plain",
-         *common], logs / "project_plain.log")
+         *common, "--seed", seeds[0]], logs / "project_plain.log")
+    student = work / f"project-seed{seeds[0]}" / "student"
+    ref_student = work / "reference" / f"student-seed{seeds[0]}"
 
     print("evaluation", flush=True)
-    ours_eval_s = sum(run(["evaluate.py", "--model", work / "project" / role, "--output", work / f"project_eval_{role}.json"],
-                          logs / f"project_eval_{role}.log") for role in ("teacher", "student"))
-    ref_eval_s = sum(run([ref_script, "--stage", "evaluate", "--model", work / ("reference/teacher" if role == "teacher" else "project/student"),
-                          "--output", work / f"reference_eval_{role}.json"], logs / f"reference_eval_{role}.log")
-                     for role in ("teacher", "student"))
+    ours_eval_s = sum(run(["evaluate.py", "--model", model, "--output", work / f"project_eval_{role}.json"],
+                          logs / f"project_eval_{role}.log") for role, model in (("teacher", teacher), ("student", student)))
+    ref_eval_s = sum(run([ref_script, "--stage", "evaluate", "--model", model, "--output", work / f"reference_eval_{role}.json"],
+                         logs / f"reference_eval_{role}.log")
+                     for role, model in (("teacher", work / "reference" / "teacher"), ("student", ref_student)))
 
-    ours_t = read_json(work / "project" / "teacher" / "metrics.json")
-    ours_d = read_json(work / "project" / "student" / "metrics.json")
+    ours_t = read_json(teacher / "metrics.json")
     ours_p = read_json(work / "plain" / "student" / "metrics.json")
     ref_t = read_json(work / "reference_teacher.json")
-    ref_d = read_json(work / "reference_distill.json")
-    epoch = ours_d["history"][0]
+    epochs = [h for r in ours_runs for h in r["history"]]
+    ours_acc = [r["validation"]["accuracy"] for r in ours_runs]
+    ref_acc = [r["accuracy"] for r in ref_runs]
     results = {
         "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, fp32, torch {__import__('torch').__version__}",
         "train_samples": args.train_samples, "epochs": args.epochs, "batch_size": args.batch_size,
-        "learning_rate": args.learning_rate, "seed": args.seed,
+        "learning_rate": args.learning_rate, "seeds": seeds,
         "project": {
             "teacher": {"accuracy": ours_t["validation"]["accuracy"]},
             "distill": {
-                "epoch_seconds": statistics.median(h["train_seconds"] for h in ours_d["history"]),
-                "cache_seconds": ours_d["teacher_cache"]["seconds"],
-                "train_samples_per_second": epoch["train_samples_per_second"],
-                "padding_efficiency": epoch["padding_efficiency"],
-                "peak_memory_mb": max(h["peak_memory_mb"] for h in ours_d["history"]),
-                "accuracy": ours_d["validation"]["accuracy"],
+                "epoch_seconds": statistics.median(h["train_seconds"] for h in epochs),
+                "cache_seconds": ours_runs[0]["teacher_cache"]["seconds"],
+                "train_samples_per_second": statistics.median(h["train_samples_per_second"] for h in epochs),
+                "padding_efficiency": statistics.median(h["padding_efficiency"] for h in epochs),
+                "peak_memory_mb": max(h["peak_memory_mb"] for h in epochs),
+                "accuracy": statistics.mean(ours_acc), "accuracies": ours_acc,
             },
             "plain": {"epoch_seconds": statistics.median(h["train_seconds"] for h in ours_p["history"]),
                       "accuracy": ours_p["validation"]["accuracy"]},
-            "pipeline": {"teacher": ours_teacher_s, "distill": ours_distill_s, "evaluate": ours_eval_s},
+            "pipeline": {"teacher": ours_teacher_s, "distill": ours_distill_s[0], "evaluate": ours_eval_s},
         },
         "reference": {
             "teacher": ref_t,
-            "distill": ref_d,
-            "pipeline": {"teacher": ref_teacher_s, "distill": ref_distill_s, "evaluate": ref_eval_s},
+            "distill": {
+                "epoch_seconds": statistics.median(r["epoch_seconds"] for r in ref_runs),
+                "train_samples_per_second": statistics.median(r["train_samples_per_second"] for r in ref_runs),
+                "padding_efficiency": statistics.median(r["padding_efficiency"] for r in ref_runs),
+                "peak_memory_mb": max(r["peak_memory_mb"] for r in ref_runs),
+                "accuracy": statistics.mean(ref_acc), "accuracies": ref_acc,
+            },
+            "pipeline": {"teacher": ref_teacher_s, "distill": ref_distill_s[0], "evaluate": ref_eval_s},
         },
     }
-    for side in ("project", "reference"):
-        pipe = results[side]["pipeline"]
-        pipe["total"] = pipe["teacher"] + pipe["distill"] + pipe["evaluate"]
-    results["distill_epoch_speedup"] = ref_d["epoch_seconds"] / results["project"]["distill"]["epoch_seconds"]
-    results["distill_vs_finetune"] = (results["project"]["distill"]["epoch_seconds"]
-                                      / results["project"]["plain"]["epoch_seconds"])
-    results["pipeline_speedup"] = results["reference"]["pipeline"]["total"] / results["project"]["pipeline"]["total"]
-
     print("inference profile", flush=True)
     from kd_common.data import load_raw
 

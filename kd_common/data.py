@@ -81,12 +81,6 @@ class TextSplit:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def head(self, n: int | None) -> "TextSplit":
-        if n is None or n >= len(self.texts):
-            return self
-        labels = None if self.labels is None else self.labels[:n]
-        return TextSplit(self.name, self.texts[:n], labels, self.index[:n])
-
 
 # ---------------------------------------------------------------- reading
 
@@ -148,9 +142,18 @@ def _load_folder(path: Path) -> RawData:
     return RawData(str(path), splits, _read_label_names(path))
 
 
-def _load_from_disk(path: Path):
+def quiet_datasets():
+    """The `datasets` module, imported only where a saved or hub dataset is read (it costs ~0.5 s
+    at start-up), with its progress bars and info logs off."""
     import datasets
 
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    return datasets
+
+
+def _load_from_disk(path: Path):
+    datasets = quiet_datasets()
     try:
         return datasets.load_from_disk(str(path))
     except Exception as exc:  # corrupt arrow files, version mismatch
@@ -318,9 +321,13 @@ def infer_label_names(raw: RawData, columns: Columns, label_names_flag: list[str
 
 
 def to_text_split(
-    raw: RawData, split: str, columns: Columns, label_names: list[str], *, need_labels: bool, required_by: str
+    raw: RawData, split: str, columns: Columns, label_names: list[str], *, need_labels: bool, required_by: str,
+    limit: int | None = None,
 ) -> TextSplit:
+    """The split's texts, label ids and example ids; with limit, only its first `limit` examples."""
     data = get_split(raw, split, required_by=required_by)
+    if limit is not None and limit < data.num_rows:
+        data = RawSplit({name: values[:limit] for name, values in data.columns.items()}, data.class_names)
     name = normalize_split(split) if normalize_split(split) in raw.splits else split
     if data.num_rows == 0:
         raise UserError(f"the '{name}' split of {raw.source} is empty; it needs at least one example")

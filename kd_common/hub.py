@@ -62,8 +62,9 @@ def resolve_model(name_or_path: str, flag: str) -> tuple[str, bool]:
 
 def load_hub_dataset(name: str, flag: str = "--data_path"):
     """A hub dataset (`name` or `name:config`) as a DatasetDict, failing fast when offline."""
-    import datasets
+    from .data import quiet_datasets
 
+    datasets = quiet_datasets()
     repo, _, config = name.partition(":")
     if hub_offline():
         # datasets reads HF_HUB_OFFLINE once, at import; say it again so only the cache is tried.

@@ -116,7 +116,7 @@ def evaluate_model(args: argparse.Namespace) -> None:
     check_label_names(declared_label_names(raw, args.label_names), label_names, f"the model {args.model}")
     split_name = next(iter(raw.splits)) if len(raw.splits) == 1 else args.split
     split = to_text_split(raw, split_name, columns, label_names, need_labels=False,
-                          required_by="pass --split with one of them").head(args.max_eval_samples)
+                          required_by="pass --split with one of them", limit=args.max_eval_samples)
     tokenizer = load_tokenizer(args.model, "--model")
     model = load_classifier(args.model, "--model")
     data = EncodedSplit(encode_for_models(split.texts, {MODEL: tokenizer}, args.max_length), split.labels)
@@ -174,11 +174,12 @@ def _seed(seed: int) -> None:
 
 def _training_splits(args, raw: RawData, columns, label_names, accelerator) -> tuple[TextSplit, TextSplit | None]:
     train_split = to_text_split(raw, "train", columns, label_names, need_labels=True,
-                                required_by="training needs a train split (e.g. train.tsv)").head(args.max_train_samples)
+                                required_by="training needs a train split (e.g. train.tsv)", limit=args.max_train_samples)
     eval_split = None
     if "validation" in raw.splits:
-        eval_split = to_text_split(raw, "validation", columns, label_names, need_labels=False, required_by="")
-        eval_split = eval_split.head(args.max_eval_samples) if eval_split.labels is not None else None
+        eval_split = to_text_split(raw, "validation", columns, label_names, need_labels=False, required_by="",
+                                   limit=args.max_eval_samples)
+        eval_split = eval_split if eval_split.labels is not None else None
     if eval_split is None:
         accelerator.print(f"warning: {raw.source} has no labeled validation split; the last epoch is saved")
     return train_split, eval_split
@@ -237,8 +238,9 @@ def _metrics_doc(summary: dict, state: dict) -> dict:
 
 
 def _run_info(args, accelerator, role: str) -> dict:
+    from importlib.metadata import version
+
     import accelerate
-    import datasets
     import sklearn
     import torch
     import transformers
@@ -253,7 +255,7 @@ def _run_info(args, accelerator, role: str) -> dict:
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "accelerate": accelerate.__version__,
-            "datasets": datasets.__version__,
+            "datasets": version("datasets"),  # not imported unless a saved or hub dataset is read
             "scikit-learn": sklearn.__version__,
         },
         "device": str(accelerator.device),

