@@ -122,6 +122,17 @@ def inference_profile(folder: Path, texts: list[str], latency_examples: int) -> 
 # ---------------------------------------------------------------- report
 
 
+def derive(r: dict) -> dict:
+    """Totals and ratios, all computed from the measurements in r."""
+    for side in ("project", "reference"):
+        pipe = r[side]["pipeline"]
+        pipe["total"] = pipe["teacher"] + pipe["distill"] + pipe["evaluate"]
+    r["distill_epoch_speedup"] = r["reference"]["distill"]["epoch_seconds"] / r["project"]["distill"]["epoch_seconds"]
+    r["distill_vs_finetune"] = r["project"]["distill"]["epoch_seconds"] / r["project"]["plain"]["epoch_seconds"]
+    r["pipeline_speedup"] = r["reference"]["pipeline"]["total"] / r["project"]["pipeline"]["total"]
+    return r
+
+
 def write_report(r: dict, out: Path) -> None:
     ours, ref = r["project"], r["reference"]
     inf, peak = r["inference"], r["matmul_peak_gflops"]
@@ -220,7 +231,14 @@ def main() -> None:
     p.add_argument("--latency_examples", type=int, default=200)
     p.add_argument("--work_dir", default="./models/benchmark", help="models and logs (default: %(default)s)")
     p.add_argument("--output_dir", default=str(REPO / "benchmarks"), help="results.{md,png,json} (default: benchmarks/)")
+    p.add_argument("--report_only", action="store_true",
+                   help="measure nothing: rewrite results.md and results.png from <output_dir>/results.json")
     args = p.parse_args()
+    out = Path(args.output_dir)
+    if args.report_only:
+        write_report(derive(read_json(out / "results.json")), out)
+        print((out / "results.md").read_text(encoding="utf-8"))
+        return
     base = args.teacher_base or minilm_folder()
     work = Path(args.work_dir).resolve()
     (work / "logs").mkdir(parents=True, exist_ok=True)
@@ -312,12 +330,11 @@ def main() -> None:
 
     dev_texts = load_raw(str(REPO / "data" / "sst2")).splits["validation"].columns["sentence"]
     results["matmul_peak_gflops"] = matmul_peak_gflops()
-    results["inference"] = {role: inference_profile(work / "project" / role, dev_texts, args.latency_examples)
-                            for role in ("teacher", "student")}
+    results["inference"] = {role: inference_profile(model, dev_texts, args.latency_examples)
+                            for role, model in (("teacher", teacher), ("student", student))}
 
-    out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    (out / "results.json").write_text(json.dumps(derive(results), indent=2) + "\n", encoding="utf-8")
     write_report(results, out)
     print((out / "results.md").read_text(encoding="utf-8"))
 
