@@ -221,6 +221,7 @@ def _chart(r: dict, path: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--teacher_base", default=None, help="teacher checkpoint (default: the installed MiniLM-L6)")
+    p.add_argument("--student_layers", type=int, default=3, help="the student keeps this many of the teacher's first layers")
     p.add_argument("--train_samples", type=int, default=4096)
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch_size", type=int, default=32)
@@ -256,7 +257,8 @@ def main() -> None:
     ref_teacher_s = run([ref_script, "--stage", "teacher", "--model", base, "--save_dir", work / "reference" / "teacher",
                          "--output", work / "reference_teacher.json", *ref_common, "--seed", seeds[0]],
                         logs / "reference_teacher.log")
-    run(["scripts/truncate_layers.py", "--model", base, "--layers", 3, "--output", work / "minilm-l3"], logs / "truncate.log")
+    run(["scripts/truncate_layers.py", "--model", base, "--layers", args.student_layers, "--output", work / "minilm-l3"],
+        logs / "truncate.log")
     teacher = work / "project" / "teacher"
 
     print(f"distillation from the same teacher, seeds {seeds}", flush=True)
@@ -267,11 +269,11 @@ def main() -> None:
         shutil.rmtree(cache)  # the first project run's time includes computing the teacher's logits
     ours_distill_s, ref_distill_s, ours_runs, ref_runs = [], [], [], []
     for seed in seeds:
-        out = work / f"project-seed{seed}"
+        seed_dir = work / f"project-seed{seed}"
         ours_distill_s.append(run(["distilled-bert.py", "--teacher_model", teacher, "--student_model", work / "minilm-l3",
-                                   "--output_dir", out, "--cache_dir", cache, *common, "--seed", seed],
+                                   "--output_dir", seed_dir, "--cache_dir", cache, *common, "--seed", seed],
                                   logs / f"project_distill_seed{seed}.log"))
-        ours_runs.append(read_json(out / "student" / "metrics.json"))
+        ours_runs.append(read_json(seed_dir / "student" / "metrics.json"))
         ref_json = work / f"reference_distill_seed{seed}.json"
         ref_distill_s.append(run([ref_script, "--stage", "distill", "--model", work / "minilm-l3", "--teacher", teacher,
                                   "--save_dir", work / "reference" / f"student-seed{seed}", "--output", ref_json,
