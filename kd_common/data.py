@@ -104,14 +104,10 @@ def load_raw(data_path: str) -> RawData:
 
 
 def _looks_local(data_path: str) -> bool:
-    """A hub name is `name` or `owner/name`; anything shaped like a path is a missing local path."""
-    return (
-        data_path.startswith((".", "/", "~"))
-        or data_path.count("/") > 1
-        or "\\" in data_path
-        or Path(data_path).suffix.lower() in DATA_EXTENSIONS
-        or data_path.strip() == ""
-    )
+    """Shaped like a path, or named like a data file: a missing local path, not a hub dataset."""
+    from .hub import looks_like_path
+
+    return looks_like_path(data_path) or Path(data_path).suffix.lower() in DATA_EXTENSIONS
 
 
 def _split_name_of(stem: str) -> str:

@@ -20,7 +20,8 @@ def hub_offline() -> bool:
     return any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
-def _looks_like_path(name: str) -> bool:
+def looks_like_path(name: str) -> bool:
+    """A hub id is `name` or `owner/name`; anything shaped like a path is a local path."""
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name or name.strip() == ""
 
 
@@ -38,7 +39,7 @@ def resolve_model(name_or_path: str, flag: str) -> tuple[str, bool]:
                 f"pass a folder written by save_pretrained (e.g. ./models/teacher)"
             )
         return str(path), True
-    if _looks_like_path(name_or_path) or path.exists():
+    if looks_like_path(name_or_path) or path.exists():
         raise UserError(f"{flag} {name_or_path}: no such model folder; check the path or train it first")
 
     cached = _in_cache(name_or_path)

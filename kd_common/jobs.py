@@ -33,6 +33,7 @@ from .models import (
     load_tokenizer,
     save_model_atomically,
     write_json,
+    write_text_atomically,
 )
 from .objectives import DistillationObjective
 from .prediction import predict_logits
@@ -267,8 +268,4 @@ def _run_info(args, accelerator, role: str) -> dict:
 def _write_predictions(path: str, split: TextSplit, predictions: np.ndarray) -> None:
     """GLUE submission form: a header, then index<TAB>predicted label id, one line per example."""
     lines = ["index\tprediction"] + [f"{i}\t{int(p)}" for i, p in zip(split.index, predictions)]
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(target)
+    write_text_atomically(path, "\n".join(lines) + "\n")

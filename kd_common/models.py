@@ -104,12 +104,17 @@ def save_model_atomically(model, tokenizer, out_dir: str | Path, sidecars: dict[
     return out_dir
 
 
-def write_json(path: str | Path, content) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
+def write_text_atomically(path: str | Path, text: str) -> None:
+    """Write through a temporary file and a rename, so a reader never sees half a file."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(content, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_json(path: str | Path, content) -> None:
+    write_text_atomically(path, json.dumps(content, indent=2, default=str) + "\n")
 
 
 def _first_line(exc: BaseException) -> str:
