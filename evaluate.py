@@ -1,9 +1,10 @@
 """Evaluate a classifier on one split: accuracy, precision, recall, F1, per-class report, confusion matrix.
 
     python evaluate.py --model ./models/student --data_path ./data/sst2
+    python evaluate.py --model ./models/student --teacher ./models/teacher   # side by side
 
 On a split without labels (SST-2's test set) it writes predictions in GLUE submission form.
-Metrics come from scikit-learn; this file's name shadows the `evaluate` package, which is not used.
+This file's name shadows the `evaluate` package, which is not used.
 """
 
 import argparse
@@ -15,6 +16,12 @@ from kd_common.jobs import evaluate_model
 def parse_args() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Evaluate a text classifier.")
     parser.add_argument("--model", default="./models/student", help="model folder (or hub id) (default: %(default)s)")
+    parser.add_argument("--teacher", default=None,
+                        help="also score this teacher on the same split and compare: accuracy, F1, agreement, "
+                             "KL(teacher || student), calibration, size, latency, throughput")
+    parser.add_argument("--latency_samples", type=int, default=100,
+                        help="measure batch-1 latency (p50/p95) over this many examples; 0 skips it "
+                             "(default: %(default)s)")
     parser.add_argument("--split", default="validation",
                         help="split to score when the data has several; dev = validation (default: %(default)s)")
     parser.add_argument("--batch_size", type=int, default=64, help="evaluation batch size (default: %(default)s)")

@@ -98,6 +98,8 @@ def validate(args: argparse.Namespace) -> None:
     for name in positive_ints:
         value = getattr(args, name, None)
         need(value is None or value >= 1, f"--{name} must be at least 1 (got {value})")
+    if hasattr(args, "latency_samples"):
+        need(args.latency_samples >= 0, f"--latency_samples must be 0 (skip) or more (got {args.latency_samples})")
     if hasattr(args, "max_length"):
         need(args.max_length >= 8, f"--max_length must be at least 8 tokens (got {args.max_length})")
     if hasattr(args, "learning_rate"):

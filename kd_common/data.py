@@ -367,13 +367,15 @@ def encode_labels(values: list, label_names: list[str], where: str) -> list[int]
     return ids
 
 
-def check_label_names(data_names: list[str] | None, model_names: list[str], model: str) -> None:
-    """A model must not be trained or scored against data whose label order differs from its own."""
+def check_label_names(data_names: list[str] | None, model_names: list[str], model: str,
+                      declared_by: str = "the data") -> None:
+    """A model must not be trained or scored against data (or a teacher, `declared_by`) whose label
+    order differs from its own."""
     if data_names is None or _is_generic(model_names) or _is_generic(data_names):
         return
     if list(data_names) != list(model_names):
         raise UserError(
-            f"label maps differ: the data declares {_describe(data_names)} but {model} has "
+            f"label maps differ: {declared_by} declares {_describe(data_names)} but {model} has "
             f"{_describe(model_names)}; use data and models with the same labels in the same order"
         )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .batching import MODEL, TEACHER, EncodedSplit, encode_for_models, eval_loader
+from .batching import MODEL, TEACHER, EncodedSplit, encode_for_models
 from .cli import train_config
 from .data import (
     RawData,
@@ -23,8 +23,9 @@ from .data import (
     resolve_columns,
     to_text_split,
 )
+from .evaluation import format_side_by_side, latency_ms, model_facts, score, summarize, teacher_comparison
 from .hub import resolve_model
-from .metrics import classification_metrics, format_report
+from .metrics import format_report
 from .models import (
     count_parameters,
     label_names_of,
@@ -36,7 +37,6 @@ from .models import (
     write_text_atomically,
 )
 from .objectives import DistillationObjective
-from .prediction import predict_logits
 from .teacher_cache import cache_key, teacher_logits
 from .training import make_accelerator, train
 
@@ -109,42 +109,55 @@ def distill_student(args: argparse.Namespace) -> None:
 
 
 def evaluate_model(args: argparse.Namespace) -> None:
-    """Score --model on one split: metrics when it has labels, GLUE-style predictions when not."""
+    """Score --model on one split: metrics when it has labels, GLUE-style predictions when not.
+    With --teacher, the teacher is scored on the same split and the two are compared side by side."""
+    resolve_model(args.model, "--model")
+    if args.teacher:
+        resolve_model(args.teacher, "--teacher")
     accelerator = make_accelerator(args.mixed_precision, 1)
     label_names = label_names_of(load_config(args.model, "--model"))
+    if args.teacher:
+        check_label_names(label_names_of(load_config(args.teacher, "--teacher")), label_names,
+                          f"the student {args.model}", declared_by=f"the teacher {args.teacher}")
     raw = load_raw(args.data_path)
     columns = resolve_columns(raw, args.text_column, args.label_column)
     check_label_names(declared_label_names(raw, args.label_names), label_names, f"the model {args.model}")
     split_name = next(iter(raw.splits)) if len(raw.splits) == 1 else args.split
     split = to_text_split(raw, split_name, columns, label_names, need_labels=False,
                           required_by="pass --split with one of them", limit=args.max_eval_samples)
-    tokenizer = load_tokenizer(args.model, "--model")
-    model = load_classifier(args.model, "--model")
-    data = EncodedSplit(encode_for_models(split.texts, {MODEL: tokenizer}, args.max_length), split.labels)
-    loader = accelerator.prepare(eval_loader(data, args.batch_size))
-    num_parameters = count_parameters(model)
-    model = accelerator.prepare_model(model, evaluation_mode=True)
+    sources = {MODEL: (args.model, "--model")}
+    if args.teacher:
+        sources[TEACHER] = (args.teacher, "--teacher")
+    tokenizers = {role: load_tokenizer(path, flag) for role, (path, flag) in sources.items()}
+    encodings = encode_for_models(split.texts, tokenizers, args.max_length)  # once when the tokenizers match
 
-    start = time.perf_counter()
-    logits = predict_logits(model, loader, accelerator)
-    seconds = time.perf_counter() - start
-    predictions = logits.argmax(-1)
+    results, logits = {}, {}
+    for role, (path, flag) in sources.items():
+        model = load_classifier(path, flag)
+        facts = model_facts(model, path)
+        model = accelerator.prepare_model(model, evaluation_mode=True)
+        logits[role], seconds = score(model, encodings[role], split.labels, args.batch_size, accelerator)
+        results[role] = {"model": path, **facts, **summarize(logits[role], seconds, split.labels, label_names)}
+        if args.latency_samples > 0:
+            results[role].update(latency_ms(model, encodings[role], args.latency_samples, accelerator.device))
+        del model  # one model in memory at a time
+    if not accelerator.is_main_process:
+        return
     result = {
-        "model": args.model,
+        **results[MODEL],
         "data_path": args.data_path,
         "split": split.name,
         "num_examples": len(split),
         "labeled": split.labels is not None,
-        "num_parameters": num_parameters,
-        "examples_per_second": len(split) / max(seconds, 1e-9),
         "batch_size": args.batch_size,
         "device": str(accelerator.device),
         "mixed_precision": accelerator.mixed_precision,
     }
-    if not accelerator.is_main_process:
-        return
+    comparison = teacher_comparison(logits[TEACHER], logits[MODEL]) if args.teacher else {}
+    if args.teacher:
+        result["teacher"] = results[TEACHER]
+        result.update(comparison)
     if split.labels is not None:
-        result.update(classification_metrics(split.labels, predictions, label_names))
         print(f"{args.model} on the '{split.name}' split of {args.data_path}")
         print(format_report(result))
     predictions_file = args.predictions_file
@@ -152,13 +165,17 @@ def evaluate_model(args: argparse.Namespace) -> None:
         folder = Path(args.model) if Path(args.model).is_dir() else Path(".")
         predictions_file = str(folder / f"predictions_{split.name}.tsv")
     if predictions_file:
-        _write_predictions(predictions_file, split, predictions)
+        _write_predictions(predictions_file, split, logits[MODEL].argmax(-1))
         result["predictions_file"] = predictions_file
     if split.labels is None:
         print(f"the '{split.name}' split has no labels, so no metrics were computed; wrote {len(split)} "
               f"predictions (index<TAB>prediction, GLUE submission form) to {predictions_file}")
-    print(f"{len(split)} examples in {seconds:.2f}s: {result['examples_per_second']:.1f} examples/s "
+    print(f"{len(split)} examples in {result['eval_seconds']:.2f}s: {result['examples_per_second']:.1f} examples/s "
           f"on {result['device']}, batch size {args.batch_size}")
+    if args.teacher:
+        print(f"\nteacher {args.teacher} and student {args.model} on the same {len(split)} examples "
+              f"({result['device']}, {accelerator.mixed_precision} mixed precision):")
+        print(format_side_by_side(result["teacher"], result, comparison, args.batch_size))
     if args.output:
         write_json(args.output, result)
         print(f"metrics written to {args.output}")
@@ -242,7 +259,6 @@ def _run_info(args, accelerator, role: str) -> dict:
     from importlib.metadata import version
 
     import accelerate
-    import sklearn
     import torch
     import transformers
 
@@ -257,7 +273,7 @@ def _run_info(args, accelerator, role: str) -> dict:
             "transformers": transformers.__version__,
             "accelerate": accelerate.__version__,
             "datasets": version("datasets"),  # not imported unless a saved or hub dataset is read
-            "scikit-learn": sklearn.__version__,
+            "scikit-learn": version("scikit-learn"),
         },
         "device": str(accelerator.device),
         "num_processes": accelerator.num_processes,

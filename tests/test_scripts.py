@@ -17,11 +17,15 @@ def load_plain(path):
     return AutoModelForSequenceClassification.from_pretrained(str(path)).eval(), AutoTokenizer.from_pretrained(str(path))
 
 
-def independent_predictions(path, texts):
-    """Predicted ids computed one example at a time, no padding, no batching."""
+def independent_logits(path, texts) -> torch.Tensor:
+    """(num_texts, num_labels) logits computed one example at a time, no padding, no batching."""
     model, tokenizer = load_plain(path)
     with torch.no_grad():
-        return [int(model(**tokenizer(t, truncation=True, max_length=128, return_tensors="pt")).logits.argmax(-1)) for t in texts]
+        return torch.cat([model(**tokenizer(t, truncation=True, max_length=128, return_tensors="pt")).logits for t in texts])
+
+
+def independent_predictions(path, texts):
+    return independent_logits(path, texts).argmax(-1).tolist()
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +102,29 @@ def test_unlabeled_test_split_gives_glue_predictions(student, sst2_slice, tmp_pa
     rows = read_tsv(sst2_slice / "test.tsv")[1:]
     assert [line.split("\t")[0] for line in lines[1:]] == [r[0] for r in rows]
     assert [int(line.split("\t")[1]) for line in lines[1:]] == independent_predictions(student, [r[1] for r in rows])
+
+
+def test_evaluate_with_teacher_compares_both_in_one_run(student, trained_teacher, sst2_slice, tmp_path):
+    out = tmp_path / "both.json"
+    result = run_script("evaluate.py", "--model", student, "--teacher", trained_teacher, "--data_path", sst2_slice,
+                        "--output", out, "--latency_samples", "10")
+    assert result.returncode == 0, result
+    assert "student/teacher" in result.stdout and "agreement" not in result.stderr
+    metrics = json.loads(out.read_text())
+    rows = read_tsv(sst2_slice / "dev.tsv")[1:]
+    texts, gold = [r[0] for r in rows], torch.tensor([int(r[1]) for r in rows])
+    s_logits, t_logits = independent_logits(student, texts), independent_logits(trained_teacher, texts)
+    assert metrics["accuracy"] == pytest.approx((s_logits.argmax(-1) == gold).float().mean().item())
+    assert metrics["teacher"]["accuracy"] == pytest.approx((t_logits.argmax(-1) == gold).float().mean().item())
+    assert metrics["agreement"] == pytest.approx((s_logits.argmax(-1) == t_logits.argmax(-1)).float().mean().item())
+    kl = torch.nn.functional.kl_div(s_logits.log_softmax(-1), t_logits.log_softmax(-1), log_target=True,
+                                    reduction="batchmean")
+    assert metrics["kl_teacher_to_student"] == pytest.approx(kl.item(), rel=1e-4, abs=1e-6)
+    for side in (metrics, metrics["teacher"]):
+        assert 0 <= side["expected_calibration_error"] <= 1
+        assert side["latency_examples"] == 10 and 0 < side["latency_p50_ms"] <= side["latency_p95_ms"]
+        assert side["size_on_disk_mb"] > 0 and side["examples_per_second"] > 0
+    assert metrics["num_parameters"] < metrics["teacher"]["num_parameters"]
 
 
 @pytest.mark.parametrize("form", ["dataset_dict", "saved_split", "jsonl_file"])
