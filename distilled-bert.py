@@ -2,7 +2,9 @@
 
     python distilled-bert.py --teacher_model ./models/teacher --output_dir ./models/
 
-Loss: alpha * T^2 * KL(softmax(z_t/T) || softmax(z_s/T)) + (1 - alpha) * CE(z_s, y).
+Loss: alpha * T^2 * KL(softmax(z_t/T) || softmax(z_s/T)) + (1 - alpha) * CE(z_s, y), plus any
+weighted intermediate-layer terms (TinyBERT, DistilBERT's cosine); the student can start from a
+pretrained model, from the teacher's own layers, or be a BiLSTM. README: "Distillation methods".
 Writes <output_dir>/student, a Hugging Face model folder like the teacher's.
 """
 
@@ -17,7 +19,8 @@ def parse_args() -> argparse.ArgumentParser:
     parser.add_argument("--teacher_model", default="./models/teacher",
                         help="fine-tuned teacher folder (or hub id) (default: %(default)s)")
     parser.add_argument("--student_model", default="bert-base-uncased",
-                        help="hub id or local model folder the student starts from (default: %(default)s)")
+                        help="hub id or local model folder the student starts from, or 'bilstm' for a BiLSTM "
+                             "student (default: %(default)s)")
     cli.add_data_args(parser)
     cli.add_training_args(parser, learning_rate=5e-5)
     cli.add_distillation_args(parser)

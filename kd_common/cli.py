@@ -55,6 +55,9 @@ def add_training_args(parser: argparse.ArgumentParser, learning_rate: float) -> 
     g.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=d.group_by_length,
                    help="batch training sentences of similar length together, so batches carry little padding "
                         "(default: on; --no-group_by_length for random batches)")
+    g.add_argument("--head", choices=("cls", "mean_pool"), default="cls",
+                   help="classification head on a pretrained encoder: cls = the stock [CLS] head; mean_pool = mean "
+                        "over real tokens, then Dropout-Linear-GELU-Dropout-Linear (default: %(default)s)")
     g.add_argument("--metric_for_best_model", default=d.metric_for_best_model,
                    choices=("accuracy", "f1", "precision", "recall", "loss"),
                    help="validation metric that picks the epoch saved (default: %(default)s)")
@@ -66,17 +69,56 @@ def add_precision_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def add_distillation_args(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("distillation")
+    g = parser.add_argument_group("distillation: logits")
     g.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
                    help="softmax temperature T of the KL term (default: %(default)s)")
-    g.add_argument("--teacher_logits", choices=("cached", "online"), default="cached",
+    g.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                   help="weight of the KD term; 1 - alpha weighs cross-entropy. 0 = plain fine-tuning, "
+                        "1 = pure distillation (default: %(default)s)")
+    g.add_argument("--kd_loss", choices=("kl", "mse"), default="kl",
+                   help="kl: T^2 * KL of the softened distributions; mse: mean squared error between the logits "
+                        "(Tang et al., 2019) (default: %(default)s)")
+    g.add_argument("--teacher_logits", choices=("cached", "online"), default=None,
                    help="cached: run the teacher once over the training set and reuse its logits from disk; "
-                        "online: run it at every step (default: %(default)s)")
+                        "online: run it at every step (default: cached when the loss needs only the teacher's "
+                        "logits, online when it needs hidden states or attention maps)")
     g.add_argument("--cache_dir", default=None,
                    help="where cached teacher logits are kept (default: <output_dir>/.cache)")
-    g.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
-                   help="weight of the KL term; 1 - alpha weighs cross-entropy. 0 = plain fine-tuning, "
-                        "1 = pure distillation (default: %(default)s)")
+    g = parser.add_argument_group("distillation: intermediate layers (TinyBERT, DistilBERT)")
+    g.add_argument("--embedding_weight", type=float, default=0.0, help="weight of the embedding-output MSE (default: 0)")
+    g.add_argument("--hidden_weight", type=float, default=0.0,
+                   help="weight of the hidden-state MSE, summed over mapped layers (default: 0)")
+    g.add_argument("--attention_weight", type=float, default=0.0,
+                   help="weight of the attention-map loss, summed over mapped layers (default: 0)")
+    g.add_argument("--attention_loss", choices=("mse", "kl"), default="mse",
+                   help="mse on attention probabilities (TinyBERT) or KL per query row (MiniLM) (default: %(default)s)")
+    g.add_argument("--cos_weight", type=float, default=0.0,
+                   help="weight of the cosine loss on the last hidden states (DistilBERT's alpha_cos) (default: 0)")
+    g.add_argument("--layer_map", default=None, type=_int_list,
+                   help="1-based teacher layer for each student layer, e.g. 2,4,6 (default: uniform, m * N / M)")
+    g.add_argument("--stage", choices=("both", "intermediate", "prediction"), default="both",
+                   help="TinyBERT's stages: intermediate = only the intermediate-layer terms (the last epoch is kept); "
+                        "prediction = only the logit terms; both = all at once (default: %(default)s)")
+    g = parser.add_argument_group("distillation: the student")
+    g.add_argument("--student_init", choices=("pretrained", "teacher_layers"), default="pretrained",
+                   help="pretrained: start from --student_model; teacher_layers: build the student from the "
+                        "teacher's embeddings and --student_layers of its layers (DistilBERT) (default: %(default)s)")
+    g.add_argument("--student_layers", default=None,
+                   help="with --student_init teacher_layers: a count spread evenly (6) or 0-based teacher layer "
+                        "indices (0,2,4) (default: half the teacher's layers)")
+    g.add_argument("--student_tokenizer", default=None,
+                   help="tokenizer for a BiLSTM student (--student_model bilstm) (default: the teacher's)")
+    g.add_argument("--bilstm_embedding_dim", type=int, default=300, help="BiLSTM student: word embedding size (default: %(default)s)")
+    g.add_argument("--bilstm_hidden_size", type=int, default=300, help="BiLSTM student: LSTM size per direction (default: %(default)s)")
+    g.add_argument("--bilstm_layers", type=int, default=1, help="BiLSTM student: stacked LSTM layers (default: %(default)s)")
+    g.add_argument("--bilstm_mlp_size", type=int, default=400, help="BiLSTM student: hidden units of the ReLU head (default: %(default)s)")
+    g = parser.add_argument_group("distillation: data and comparison")
+    g.add_argument("--augment", type=int, default=0,
+                   help="add N perturbed copies of each training sentence (masking, word swap and deletion, n-gram "
+                        "sampling), labeled by the teacher's soft labels only (default: 0)")
+    g.add_argument("--compare_no_kd", action="store_true",
+                   help="also train the same student from the same start without the teacher (alpha 0) into "
+                        "<output_dir>/student_no_kd, and print both results side by side")
 
 
 def add_debug_arg(parser: argparse.ArgumentParser) -> None:
@@ -84,7 +126,7 @@ def add_debug_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(**{name: getattr(args, name) for name in TrainConfig.__dataclass_fields__})
+    return TrainConfig(**{name: getattr(args, name) for name in TrainConfig.__dataclass_fields__ if hasattr(args, name)})
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -110,6 +152,10 @@ def validate(args: argparse.Namespace) -> None:
     if hasattr(args, "temperature"):
         need(args.temperature > 0, f"--temperature must be positive (got {args.temperature}); try 2")
         need(0 <= args.alpha <= 1, f"--alpha must be in [0, 1] (got {args.alpha}); 0 = fine-tuning, 1 = pure distillation")
+        for name in ("embedding_weight", "hidden_weight", "attention_weight", "cos_weight", "augment"):
+            need(getattr(args, name) >= 0, f"--{name} must be 0 or more (got {getattr(args, name)})")
+        for name in ("bilstm_embedding_dim", "bilstm_hidden_size", "bilstm_layers", "bilstm_mlp_size"):
+            need(getattr(args, name) >= 1, f"--{name} must be at least 1 (got {getattr(args, name)})")
 
 
 def run(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser, argv=None) -> None:
@@ -144,6 +190,13 @@ def _is_cuda_oom(exc: BaseException) -> bool:
     import torch
 
     return isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def _int_list(value: str) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 2,4,6 (got {value!r})") from None
 
 
 def _comma_list(value: str) -> list[str]:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from .augment import augment
 from .batching import MODEL, TEACHER, EncodedSplit, encode_for_models
 from .cli import train_config
 from .data import (
@@ -36,7 +38,9 @@ from .models import (
     write_json,
     write_text_atomically,
 )
-from .objectives import DistillationObjective
+from .distillation import StudentPlan, build_student, check_intermediate, format_kd_vs_no_kd, kd_vs_no_kd, loss_spec
+from .losses import IGNORE_LABEL
+from .objectives import DistillationObjective, LossSpec
 from .teacher_cache import cache_key, teacher_logits
 from .training import make_accelerator, train
 
@@ -52,60 +56,104 @@ def train_teacher(args: argparse.Namespace) -> None:
     label_names = infer_label_names(raw, columns, args.label_names)
     train_split, eval_split = _training_splits(args, raw, columns, label_names, accelerator)
     tokenizer = load_tokenizer(args.model_name_or_path, "--model_name_or_path")
-    model = load_classifier(args.model_name_or_path, "--model_name_or_path", label_names)
+    model = load_classifier(args.model_name_or_path, "--model_name_or_path", label_names, head=args.head)
     train_data = EncodedSplit(encode_for_models(train_split.texts, {MODEL: tokenizer}, args.max_length), train_split.labels)
     _fit(args, accelerator, "teacher", model, tokenizer, train_data, eval_split, DistillationObjective(),
-         label_names, extra={})
+         label_names, extra={"head": args.head})
 
 
 def distill_student(args: argparse.Namespace) -> None:
-    """Train --student_model against --teacher_model's soft labels; save the best epoch to <output_dir>/student.
+    """Train a student against the teacher with the terms the flags weigh; save the best epoch to
+    <output_dir>/student (and, with --compare_no_kd, the same student trained without the teacher to
+    <output_dir>/student_no_kd).
 
-    With alpha = 0 the teacher is never loaded: that run is plain fine-tuning of the student.
+    With alpha = 0 and no intermediate-layer term the teacher is never loaded (unless the student is
+    built from its layers or tokenized with its tokenizer): that run is plain fine-tuning.
     """
+    spec = loss_spec(args)
+    plan = StudentPlan.from_args(args, spec)
     # Every model source is checked before anything heavy is loaded: a typo fails in seconds.
-    resolve_model(args.student_model, "--student_model")
-    if args.alpha > 0:
+    if plan.kind == "pretrained":
+        resolve_model(args.student_model, "--student_model")
+    if plan.load_teacher:
         resolve_model(args.teacher_model, "--teacher_model")
+    if args.student_tokenizer:
+        resolve_model(args.student_tokenizer, "--student_tokenizer")
     accelerator = make_accelerator(args.mixed_precision, args.gradient_accumulation_steps)
     _seed(args.seed)
     raw = load_raw(args.data_path)
     columns = resolve_columns(raw, args.text_column, args.label_column)
     teacher = teacher_tokenizer = None
-    if args.alpha > 0:
+    if plan.load_teacher:
         label_names = label_names_of(load_config(args.teacher_model, "--teacher_model"))
         check_label_names(declared_label_names(raw, args.label_names), label_names, f"the teacher {args.teacher_model}")
         teacher_tokenizer = load_tokenizer(args.teacher_model, "--teacher_model")
-        teacher = load_classifier(args.teacher_model, "--teacher_model")
-        # evaluation_mode: device placement and autocast, but no DDP wrapper (it gets no gradients).
-        teacher = accelerator.prepare_model(teacher, evaluation_mode=True)
+        teacher = load_classifier(args.teacher_model, "--teacher_model", eager_attention=spec.needs_attentions)
     else:
         label_names = infer_label_names(raw, columns, args.label_names)
     train_split, eval_split = _training_splits(args, raw, columns, label_names, accelerator)
-    _seed(args.seed)  # the student's new head starts the same with or without a teacher
-    tokenizer = load_tokenizer(args.student_model, "--student_model")
-    student = load_classifier(args.student_model, "--student_model", label_names)
+
+    def new_student(source_teacher):
+        _seed(args.seed)  # every student built here starts the same, with or without a teacher
+        return build_student(args, plan, spec, source_teacher, teacher_tokenizer, label_names)
+
+    student, tokenizer = new_student(teacher)
+    # --compare_no_kd builds its second student after the first has trained; one built from the
+    # teacher's layers needs the teacher then, even if its logits were cached and it was freed.
+    twin_source = teacher if args.compare_no_kd and plan.kind == "teacher_layers" else None
+    projection = check_intermediate(spec, student, tokenizer, teacher, teacher_tokenizer) if spec.intermediate_weights() else None
+    texts, labels = train_split.texts, train_split.labels
+    if args.augment:
+        copies = augment(texts, args.augment, args.seed, teacher_tokenizer.mask_token or "[MASK]")
+        texts, labels = texts + copies, labels + [IGNORE_LABEL] * len(copies)
+        accelerator.print(f"transfer set: {len(train_split)} sentences and {len(copies)} perturbed copies "
+                          f"(--augment {args.augment}), the copies labeled by the teacher alone")
+    run_teacher = spec.needs_teacher
+    if teacher is not None and not run_teacher:
+        teacher = None  # needed only to build or tokenize the student
     tokenizers = {MODEL: tokenizer} if teacher is None else {MODEL: tokenizer, TEACHER: teacher_tokenizer}
-    encodings = encode_for_models(train_split.texts, tokenizers, args.max_length)
+    encodings = encode_for_models(texts, tokenizers, args.max_length)
     extra = {
         "teacher_model": args.teacher_model if teacher is not None else None,
         "teacher_num_parameters": count_parameters(teacher) if teacher is not None else None,
-        "teacher_logits": args.teacher_logits if teacher is not None else None,
+        "teacher_logits": plan.teacher_logits if teacher is not None else None,
+        "student_init": plan.describe(),
+        "loss": {**asdict(spec), "stage": args.stage},
+        "augmented_examples": len(texts) - len(train_split),
         "temperature": args.temperature,
         "alpha": args.alpha,
     }
-    if teacher is not None and args.teacher_logits == "cached":
+    if teacher is not None:
+        # evaluation_mode: device placement and autocast, but no DDP wrapper (it gets no gradients).
+        teacher = accelerator.prepare_model(teacher, evaluation_mode=True)
+    if teacher is not None and plan.teacher_logits == "cached":
         key, description = cache_key(args.teacher_model, teacher.config, teacher_tokenizer, encodings[TEACHER],
                                      args.max_length, args.data_path, accelerator.mixed_precision)
         cache_dir = args.cache_dir or str(Path(args.output_dir) / ".cache")
         logits, extra["teacher_cache"] = teacher_logits(teacher, encodings[TEACHER], key, description, cache_dir,
                                                         args.eval_batch_size, accelerator)
         teacher = None  # not needed again: free its memory before the student trains
-        train_data = EncodedSplit({MODEL: encodings[MODEL]}, train_split.labels, teacher_logits=logits)
+        train_data = EncodedSplit({MODEL: encodings[MODEL]}, labels, teacher_logits=logits)
     else:
-        train_data = EncodedSplit(encodings, train_split.labels)
-    objective = DistillationObjective(teacher, args.temperature, args.alpha)
-    _fit(args, accelerator, "student", student, tokenizer, train_data, eval_split, objective, label_names, extra)
+        train_data = EncodedSplit(encodings, labels)
+    objective = DistillationObjective(spec, teacher, projection)
+    config = replace(train_config(args), select_best=args.stage != "intermediate")
+    kd = _fit(args, accelerator, "student", student, tokenizer, train_data, eval_split, objective, label_names, extra,
+              config)
+    if args.compare_no_kd:
+        # Built and trained exactly as a separate --alpha 0 run would be: the same start, batches and dropout.
+        twin, _ = new_student(twin_source)
+        plain = EncodedSplit({MODEL: encode_for_models(train_split.texts, {MODEL: tokenizer}, args.max_length)[MODEL]},
+                             train_split.labels)  # the gold-labeled sentences: copies have no label to learn from
+        alone = {**extra, "teacher_model": None, "teacher_num_parameters": None, "teacher_logits": None, "alpha": 0.0,
+                 "loss": {**asdict(LossSpec()), "stage": "prediction"}, "augmented_examples": 0}
+        alone.pop("teacher_cache", None)
+        no_kd = _fit(args, accelerator, "student_no_kd", twin, tokenizer, plain, eval_split, DistillationObjective(),
+                     label_names, alone, config)
+        if accelerator.is_main_process:
+            comparison = kd_vs_no_kd(kd, no_kd)
+            write_json(Path(args.output_dir) / "kd_vs_no_kd.json", comparison)
+            print(format_kd_vs_no_kd(comparison))
 
 
 def evaluate_model(args: argparse.Namespace) -> None:
@@ -204,8 +252,8 @@ def _training_splits(args, raw: RawData, columns, label_names, accelerator) -> t
 
 
 def _fit(args, accelerator, role: str, model, tokenizer, train_data: EncodedSplit,
-         eval_split: TextSplit | None, objective, label_names: list[str], extra: dict) -> None:
-    """Train with `objective` and keep the best epoch in <output_dir>/<role>."""
+         eval_split: TextSplit | None, objective, label_names: list[str], extra: dict, config=None) -> dict:
+    """Train with `objective` and keep the best epoch in <output_dir>/<role>; returns its metrics.json."""
     out_dir = Path(args.output_dir) / role
     eval_data = None
     if eval_split is not None:
@@ -222,7 +270,7 @@ def _fit(args, accelerator, role: str, model, tokenizer, train_data: EncodedSpli
         **extra,
     }
     accelerator.print(
-        f"training {role} {getattr(args, 'model_name_or_path', None) or args.student_model}: "
+        f"training {role} {extra.get('student_init') or args.model_name_or_path}: "
         f"{summary['num_parameters'] / 1e6:.1f}M parameters, {len(train_data)} training and "
         f"{summary['eval_examples']} validation examples, device {accelerator.device}, "
         f"mixed precision {accelerator.mixed_precision}"
@@ -233,15 +281,17 @@ def _fit(args, accelerator, role: str, model, tokenizer, train_data: EncodedSpli
                               {ARGS_FILE: run_info, METRICS_FILE: _metrics_doc(summary, state)})
 
     start = time.perf_counter()
-    state = train(model, train_data, eval_data, objective, train_config(args), accelerator, label_names, on_best)
+    state = train(model, train_data, eval_data, objective, config or train_config(args), accelerator, label_names,
+                  on_best)
+    doc = _metrics_doc(summary, state)
+    doc["total_train_seconds"] = time.perf_counter() - start
     if accelerator.is_main_process:
-        doc = _metrics_doc(summary, state)
-        doc["total_train_seconds"] = time.perf_counter() - start
         write_json(out_dir / METRICS_FILE, doc)  # the full history, epochs after the best one included
         best = state["best"].get("eval")
         where = f"validation {args.metric_for_best_model} {best[args.metric_for_best_model]:.4f} at epoch {state['best_epoch']}" \
             if best else f"epoch {state['best_epoch']}"
         print(f"saved {role} to {out_dir} ({where})")
+    return doc
 
 
 def _metrics_doc(summary: dict, state: dict) -> dict:

@@ -1,6 +1,6 @@
 """Loss terms as small pure functions, and their weighted sum.
 
-Each term maps logits (and targets) to a scalar. The objective of a run is a weighted sum of
+Each term maps logits, hidden states or attention maps (and targets) to a scalar. The objective of a run is a weighted sum of
 terms, so a new distillation method adds a term and a weight, never a branch in the loop.
 All terms compute in float32: under fp16/bf16 autocast the logits arrive in half precision, where
 softmax over extreme logits over- or underflows.
@@ -30,9 +30,66 @@ def kd_kl_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, tempe
     return kl * (t * t)
 
 
+def kd_mse_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between the logits (Tang et al., 2019): (batch, num_labels) each, averaged
+    over every element. No temperature: logits are compared before any softmax."""
+    return F.mse_loss(student_logits.float(), teacher_logits.detach().float())
+
+
+IGNORE_LABEL = -100  # an example with no gold label (an augmented copy): cross-entropy skips it
+
+
 def cross_entropy_loss(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of the student's logits (batch, num_labels) against gold labels (batch,)."""
-    return F.cross_entropy(student_logits.float(), labels)
+    """Mean cross-entropy of the student's logits (batch, num_labels) against gold labels (batch,),
+    over the labeled examples only; 0 for a batch with none."""
+    if not bool((labels != IGNORE_LABEL).any()):
+        return student_logits.float().sum() * 0.0  # keeps the graph, adds nothing
+    return F.cross_entropy(student_logits.float(), labels, ignore_index=IGNORE_LABEL)
+
+
+def _token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of values (batch, seq) over real tokens (mask 1); padding positions do not count."""
+    mask = mask.to(values.dtype)
+    return (values * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def hidden_mse_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """TinyBERT's hidden-state (and embedding-output) loss: the squared error per element, averaged
+    over the real tokens and the hidden size. student_hidden is already projected to the teacher's
+    width; both (batch, seq, hidden), mask (batch, seq)."""
+    squared = (student_hidden.float() - teacher_hidden.detach().float()).pow(2).mean(dim=-1)  # (batch, seq)
+    return _token_mean(squared, mask)
+
+
+def cosine_hidden_loss(student_hidden: torch.Tensor, teacher_hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """DistilBERT's cosine loss: 1 - cos(student, teacher) per real token, averaged; pulls the
+    student's hidden states to point the teacher's way. (batch, seq, hidden) each, mask (batch, seq)."""
+    cos = F.cosine_similarity(student_hidden.float(), teacher_hidden.detach().float(), dim=-1)  # (batch, seq)
+    return _token_mean(1.0 - cos, mask)
+
+
+def _head_match(student_att: torch.Tensor, teacher_att: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention maps (batch, heads, seq, seq); with different head counts both are averaged over heads."""
+    if student_att.shape[1] != teacher_att.shape[1]:
+        return student_att.mean(dim=1, keepdim=True), teacher_att.mean(dim=1, keepdim=True)
+    return student_att, teacher_att
+
+
+def attention_mse_loss(student_att: torch.Tensor, teacher_att: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """TinyBERT's attention loss on attention probabilities: squared error per entry, averaged over
+    heads and keys and over the real query tokens. (batch, heads, seq, seq) each, mask (batch, seq)."""
+    s, t = _head_match(student_att.float(), teacher_att.detach().float())
+    squared = (s - t).pow(2).mean(dim=-1).mean(dim=1)  # (batch, seq): per query token
+    return _token_mean(squared, mask)
+
+
+def attention_kl_loss(student_att: torch.Tensor, teacher_att: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MiniLM's attention loss: KL(teacher row || student row) of each query token's attention
+    distribution, averaged over heads and real query tokens. (batch, heads, seq, seq), mask (batch, seq)."""
+    s, t = _head_match(student_att.float(), teacher_att.detach().float())
+    eps = 1e-12  # padding keys have probability 0 in both: 0 * log(0 / 0) counts as 0
+    kl = (t * (torch.log(t + eps) - torch.log(s + eps))).sum(dim=-1).mean(dim=1)  # (batch, seq)
+    return _token_mean(kl, mask)
 
 
 def weighted_sum(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
@@ -52,8 +109,10 @@ def distillation_loss(
     labels: torch.Tensor,
     temperature: float,
     alpha: float,
+    kd_loss: str = "kl",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """alpha * T^2 * KL(p_teacher^T || p_student^T) + (1 - alpha) * CE(z_s, y).
+    """alpha * KD + (1 - alpha) * CE(z_s, y), where KD is T^2 * KL(p_teacher^T || p_student^T)
+    (kd_loss "kl") or the MSE between the logits (kd_loss "mse", Tang et al.).
 
     Returns the total and each term on its own (for logging). With alpha = 0 the teacher's logits
     may be None: that is plain fine-tuning.
@@ -63,7 +122,8 @@ def distillation_loss(
     if "kd" in weights:
         if teacher_logits is None:
             raise ValueError("alpha > 0 needs the teacher's logits")
-        terms["kd"] = kd_kl_loss(student_logits, teacher_logits, temperature)
+        terms["kd"] = (kd_mse_loss(student_logits, teacher_logits) if kd_loss == "mse"
+                       else kd_kl_loss(student_logits, teacher_logits, temperature))
     if "ce" in weights:
         terms["ce"] = cross_entropy_loss(student_logits, labels)
     return weighted_sum(terms, weights), terms

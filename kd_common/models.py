@@ -11,6 +11,11 @@ from .errors import UserError
 from .hub import resolve_model
 
 
+def register_custom_models() -> None:
+    """Make AutoConfig and AutoModelForSequenceClassification know this project's own model types."""
+    from . import custom_models  # noqa: F401  (registers on import)
+
+
 def load_tokenizer(name_or_path: str, flag: str):
     from transformers import AutoTokenizer
 
@@ -27,6 +32,7 @@ def load_tokenizer(name_or_path: str, flag: str):
 def load_config(name_or_path: str, flag: str):
     from transformers import AutoConfig
 
+    register_custom_models()
     source, local_only = resolve_model(name_or_path, flag)
     try:
         return AutoConfig.from_pretrained(source, local_files_only=local_only)
@@ -34,12 +40,21 @@ def load_config(name_or_path: str, flag: str):
         raise UserError(f"{flag} {name_or_path}: cannot read its config.json ({_first_line(exc)}); re-save the model") from exc
 
 
-def load_classifier(name_or_path: str, flag: str, label_names: list[str] | None = None):
+def load_classifier(name_or_path: str, flag: str, label_names: list[str] | None = None, head: str = "cls",
+                    eager_attention: bool = False):
     """A sequence classifier. With label_names, the head is sized for them and the label maps are set
-    (a new head when the checkpoint has none or another size); without, the checkpoint's own head."""
-    from transformers import AutoModelForSequenceClassification
+    (a new head when the checkpoint has none or another size); without, the checkpoint's own head.
+    head "mean_pool" puts a new mean-pooling head on a pretrained encoder (a checkpoint that already
+    has one keeps it). eager_attention: attention maps come back (SDPA returns none)."""
+    from transformers import AutoModel, AutoModelForSequenceClassification
 
+    register_custom_models()
     source, local_only = resolve_model(name_or_path, flag)
+    if head == "mean_pool" and label_names is not None and load_config(name_or_path, flag).model_type != "kd-mean-pool":
+        from .students import mean_pool_classifier
+
+        encoder = _from_pretrained(AutoModel, source, local_only, flag, name_or_path, {})
+        return use_attention(mean_pool_classifier(encoder, label_names), eager_attention)
     kwargs = {}
     if label_names is not None:
         kwargs = dict(
@@ -48,8 +63,25 @@ def load_classifier(name_or_path: str, flag: str, label_names: list[str] | None 
             label2id={name: i for i, name in enumerate(label_names)},
             ignore_mismatched_sizes=True,
         )
+    model = _from_pretrained(AutoModelForSequenceClassification, source, local_only, flag, name_or_path, kwargs)
+    model.config.problem_type = "single_label_classification"
+    return use_attention(model, eager_attention)
+
+
+def use_attention(model, eager: bool):
+    """eager: every transformer inside `model` computes attention explicitly and can return its maps."""
+    if eager:
+        from transformers import PreTrainedModel
+
+        for module in model.modules():
+            if isinstance(module, PreTrainedModel):
+                module.config._attn_implementation = "eager"
+    return model
+
+
+def _from_pretrained(auto_class, source: str, local_only: bool, flag: str, name_or_path: str, kwargs: dict):
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(source, local_files_only=local_only, **kwargs)
+        return auto_class.from_pretrained(source, local_files_only=local_only, **kwargs)
     except OSError as exc:
         raise UserError(
             f"{flag} {name_or_path}: cannot load model weights ({_first_line(exc)}); the folder needs "
@@ -60,8 +92,6 @@ def load_classifier(name_or_path: str, flag: str, label_names: list[str] | None 
             f"{flag} {name_or_path}: the model weights could not be read ({type(exc).__name__}: "
             f"{_first_line(exc)}); the files may be corrupt: save or copy the model again"
         ) from exc
-    model.config.problem_type = "single_label_classification"
-    return model
 
 
 def label_names_of(config) -> list[str]:

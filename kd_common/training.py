@@ -37,6 +37,7 @@ class TrainConfig:
     seed: int = 42
     metric_for_best_model: str = "accuracy"
     group_by_length: bool = True
+    select_best: bool = True  # False: keep the last epoch (TinyBERT's intermediate stage has no useful head yet)
 
 
 def make_accelerator(mixed_precision: str | None, gradient_accumulation_steps: int):
@@ -52,19 +53,19 @@ def make_accelerator(mixed_precision: str | None, gradient_accumulation_steps: i
     return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps)
 
 
-def _param_groups(model, weight_decay: float) -> list[dict]:
+def _param_groups(params, weight_decay: float) -> list[dict]:
     # No weight decay on biases and LayerNorm weights, as BERT was pre-trained.
     decay, no_decay = [], []
-    for param in model.parameters():
+    for param in params:
         if param.requires_grad:
             (no_decay if param.ndim < 2 else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _adamw(model, cfg: TrainConfig, device) -> torch.optim.Optimizer:
+def _adamw(params, cfg: TrainConfig, device) -> torch.optim.Optimizer:
     """AdamW, fused into one kernel per step where torch has it for the device: on a 2-core CPU the
     for-loop version spends ~100 ms a step on MiniLM-L6 and the fused one ~30 ms, the same update."""
-    groups = _param_groups(model, cfg.weight_decay)
+    groups = _param_groups(params, cfg.weight_decay)
     if getattr(device, "type", str(device)) in ("cpu", "cuda"):
         try:
             return torch.optim.AdamW(groups, lr=cfg.learning_rate, fused=True)
@@ -90,7 +91,10 @@ def train(
     train_dl = train_loader(train_data, cfg.batch_size, cfg.seed, cfg.group_by_length)
     plan = train_dl.batch_sampler  # kept: prepare() may wrap it in a per-process shard
     eval_dl = eval_loader(eval_data, cfg.eval_batch_size) if eval_data is not None else None
-    optimizer = _adamw(model, cfg, accelerator.device)
+    # Training-only modules of the objective (a projection to the teacher's width) learn with the model.
+    extra = getattr(objective, "trainable", None)
+    params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
+    optimizer = _adamw(params, cfg, accelerator.device)
     total_updates = math.ceil(len(train_dl) / cfg.gradient_accumulation_steps) * cfg.num_train_epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_updates), total_updates)
     # prepare() shards the loader per process, wraps the model for DDP and autocast, and makes the
@@ -98,6 +102,8 @@ def train(
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
     if eval_dl is not None:
         eval_dl = accelerator.prepare(eval_dl)
+    if extra is not None:
+        objective.trainable = accelerator.prepare(extra)
 
     history: list[dict] = []
     best_value, best_epoch, best_record = None, None, None
@@ -109,7 +115,8 @@ def train(
             value = record["eval"][cfg.metric_for_best_model]
         else:
             value = float(epoch)  # no validation split: the last epoch is the one kept
-        improved = best_value is None or (is_better(cfg.metric_for_best_model, value, best_value) if eval_dl else True)
+        improved = best_value is None or not (eval_dl is not None and cfg.select_best) or \
+            is_better(cfg.metric_for_best_model, value, best_value)
         if improved:
             best_value, best_epoch, best_record = value, epoch, record
         record["is_best"] = improved
@@ -122,7 +129,9 @@ def train(
 
 
 def _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator, epoch) -> dict:
-    model.train()
+    modules = [model] + ([objective.trainable] if getattr(objective, "trainable", None) is not None else [])
+    for module in modules:
+        module.train()
     loss_sum = torch.zeros((), device=accelerator.device)
     term_sums: dict[str, torch.Tensor] = {}
     seen = real_tokens = padded_tokens = 0
@@ -135,9 +144,10 @@ def _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelera
     start = time.perf_counter()
     for step, batch in enumerate(train_dl, start=1):
         # accumulate() skips the gradient all-reduce and optimizer step on accumulation micro-steps.
-        with accelerator.accumulate(model):
-            logits = model(**batch[MODEL]).logits  # (bs, num_labels)
-            loss, terms = objective(batch, logits)
+        with accelerator.accumulate(*modules):
+            # The objective asks for hidden states or attention maps when one of its terms needs them.
+            outputs = model(**batch[MODEL], **objective.model_kwargs)  # outputs.logits: (bs, num_labels)
+            loss, terms = objective(batch, outputs)
             if not torch.isfinite(loss):
                 raise UserError(
                     f"the loss became {loss.item()} at epoch {epoch}, step {step}; the best model so far is kept. "
@@ -145,7 +155,7 @@ def _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelera
                 )
             accelerator.backward(loss)
             if accelerator.sync_gradients and cfg.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                accelerator.clip_grad_norm_([p for m in modules for p in m.parameters()], cfg.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()

@@ -5,7 +5,18 @@ import math
 import pytest
 import torch
 
-from kd_common.losses import cross_entropy_loss, distillation_loss, kd_kl_loss, weighted_sum
+from kd_common.losses import (
+    IGNORE_LABEL,
+    attention_kl_loss,
+    attention_mse_loss,
+    cosine_hidden_loss,
+    cross_entropy_loss,
+    distillation_loss,
+    hidden_mse_loss,
+    kd_kl_loss,
+    kd_mse_loss,
+    weighted_sum,
+)
 
 
 def softmax(xs, t=1.0):
@@ -110,3 +121,97 @@ def test_finite_in_half_precision(dtype):
 def test_weighted_sum():
     terms = {"a": torch.tensor(2.0), "b": torch.tensor(3.0)}
     assert weighted_sum(terms, {"a": 0.5, "b": 2.0}).item() == pytest.approx(7.0)
+
+
+# ---------------------------------------------------------------- the other methods' terms
+
+
+def test_mse_on_logits_by_hand():
+    student, teacher = torch.tensor([[1.0, -1.0], [0.0, 2.0]]), torch.tensor([[0.0, 1.0], [0.5, 2.0]])
+    expected = (1.0 + 4.0 + 0.25 + 0.0) / 4  # mean over every element
+    assert kd_mse_loss(student, teacher).item() == pytest.approx(expected)
+    total, terms = distillation_loss(student, teacher, torch.tensor([0, 1]), 2.0, 1.0, kd_loss="mse")
+    assert total.item() == pytest.approx(expected) and set(terms) == {"kd"}
+
+
+def test_cross_entropy_skips_unlabeled_examples():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    only_first = -math.log(softmax([2.0, 0.0])[0])
+    assert cross_entropy_loss(logits, torch.tensor([0, IGNORE_LABEL])).item() == pytest.approx(only_first, rel=1e-6)
+    none = cross_entropy_loss(logits.requires_grad_(), torch.tensor([IGNORE_LABEL, IGNORE_LABEL]))
+    assert none.item() == 0.0 and none.requires_grad
+
+
+def test_hidden_mse_counts_real_tokens_only():
+    # batch 1, seq 3 (the last is padding), hidden 2
+    student = torch.tensor([[[1.0, 1.0], [0.0, 2.0], [9.0, 9.0]]])
+    teacher = torch.tensor([[[0.0, 1.0], [0.0, 0.0], [0.0, 0.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    expected = ((1.0 + 0.0) / 2 + (0.0 + 4.0) / 2) / 2  # per-token mean over hidden, then over 2 real tokens
+    assert hidden_mse_loss(student, teacher, mask).item() == pytest.approx(expected)
+
+
+def test_cosine_loss_by_hand():
+    student = torch.tensor([[[1.0, 0.0], [1.0, 1.0], [5.0, 5.0]]])
+    teacher = torch.tensor([[[0.0, 1.0], [2.0, 2.0], [1.0, 0.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    expected = ((1 - 0.0) + (1 - 1.0)) / 2  # orthogonal, then parallel; the padded token ignored
+    assert cosine_hidden_loss(student, teacher, mask).item() == pytest.approx(expected)
+
+
+def _attention(rows):
+    return torch.tensor([[rows]])  # (batch 1, heads 1, seq, seq)
+
+
+def test_attention_mse_by_hand():
+    student = _attention([[0.5, 0.5], [1.0, 0.0]])
+    teacher = _attention([[1.0, 0.0], [1.0, 0.0]])
+    mask = torch.tensor([[1, 1]])
+    expected = ((0.25 + 0.25) / 2 + 0.0) / 2
+    assert attention_mse_loss(student, teacher, mask).item() == pytest.approx(expected)
+
+
+def test_attention_kl_by_hand():
+    student = _attention([[0.5, 0.5], [0.25, 0.75]])
+    teacher = _attention([[0.75, 0.25], [0.25, 0.75]])
+    mask = torch.tensor([[1, 1]])
+    expected = (kl([0.75, 0.25], [0.5, 0.5]) + 0.0) / 2
+    assert attention_kl_loss(student, teacher, mask).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_attention_heads_are_averaged_when_counts_differ():
+    student = torch.tensor([[[[0.5, 0.5], [0.5, 0.5]]]])  # 1 head
+    teacher = torch.tensor([[[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [0.0, 1.0]]]])  # 2 heads, mean = uniform
+    mask = torch.tensor([[1, 1]])
+    assert attention_mse_loss(student, teacher, mask).item() == pytest.approx(0.0)
+
+
+def test_objective_sums_intermediate_terms_over_mapped_layers_with_their_weights():
+    from types import SimpleNamespace
+
+    from kd_common.batching import MODEL
+    from kd_common.objectives import DistillationObjective, LossSpec
+
+    torch.manual_seed(0)
+    hs_student = [torch.randn(2, 3, 4) for _ in range(3)]  # embeddings + 2 layers
+    hs_teacher = [torch.randn(2, 3, 4) for _ in range(5)]  # embeddings + 4 layers
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    spec = LossSpec(alpha=0.0, logits=False, hidden_weight=2.0, embedding_weight=0.5, layer_map=[2, 4])
+    objective = DistillationObjective(spec)
+    student = SimpleNamespace(logits=torch.zeros(2, 2), hidden_states=hs_student)
+    teacher = {"hidden_states": hs_teacher}
+    objective.run_teacher = lambda batch: {"logits": torch.zeros(2, 2), **teacher}
+    total, terms = objective({MODEL: {"attention_mask": mask}, "labels": torch.tensor([0, 1])}, student)
+    hidden = hidden_mse_loss(hs_student[1], hs_teacher[2], mask) + hidden_mse_loss(hs_student[2], hs_teacher[4], mask)
+    embedding = hidden_mse_loss(hs_student[0], hs_teacher[0], mask)
+    assert terms["hidden"].item() == pytest.approx(hidden.item())
+    assert total.item() == pytest.approx(2.0 * hidden.item() + 0.5 * embedding.item())
+    assert objective.model_kwargs == {"output_hidden_states": True}
+
+
+def test_uniform_layer_map():
+    from kd_common.objectives import uniform_layer_map
+
+    assert uniform_layer_map(4, 12) == [3, 6, 9, 12]  # TinyBERT-4L from BERT-base
+    assert uniform_layer_map(3, 6) == [2, 4, 6]
+    assert uniform_layer_map(6, 6) == [1, 2, 3, 4, 5, 6]
