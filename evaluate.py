@@ -2,6 +2,7 @@
 
     python evaluate.py --model ./models/student --data_path ./data/sst2
     python evaluate.py --model ./models/student --teacher ./models/teacher   # side by side
+    python evaluate.py --model ./models/student --text "a gorgeous, witty film" --top_k 2
 
 On a split without labels (SST-2's test set) it writes predictions in GLUE submission form.
 This file's name shadows the `evaluate` package, which is not used.
@@ -10,7 +11,7 @@ This file's name shadows the `evaluate` package, which is not used.
 import argparse
 
 from kd_common import cli
-from kd_common.jobs import evaluate_model
+from kd_common.evaluation import evaluate_model
 
 
 def parse_args() -> argparse.ArgumentParser:
@@ -26,6 +27,17 @@ def parse_args() -> argparse.ArgumentParser:
                         help="split to score when the data has several; dev = validation (default: %(default)s)")
     parser.add_argument("--batch_size", type=int, default=64, help="evaluation batch size (default: %(default)s)")
     parser.add_argument("--output", default=None, help="write all metrics to this JSON file")
+    parser.add_argument("--report_dir", default=None,
+                        help="write metrics.json, per_class.csv, confusion_matrix.png, reliability.png and report.md here")
+    parser.add_argument("--quantize", choices=("dynamic-int8",), default=None,
+                        help="also score the model after dynamic int8 quantization of its Linear layers (CPU), "
+                             "next to the fp32 model")
+    parser.add_argument("--save_quantized", default=None,
+                        help="with --quantize: write the int8 model to this folder, which evaluate.py --model loads")
+    parser.add_argument("--text", action="append", default=None,
+                        help="classify this text and print its top-k labels (repeatable); no data set is scored")
+    parser.add_argument("--input_file", default=None, help="classify each non-blank line of this file, as --text")
+    parser.add_argument("--top_k", type=int, default=3, help="labels shown per text (default: %(default)s)")
     parser.add_argument("--predictions_file", default=None,
                         help="write index<TAB>prediction here (default on an unlabeled split: "
                              "<model>/predictions_<split>.tsv)")

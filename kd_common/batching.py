@@ -33,8 +33,9 @@ class Encoding:
     pad_id: int
 
 
-def encode(tokenizer, texts: list[str], max_length: int) -> Encoding:
-    enc = tokenizer(texts, truncation=True, max_length=max_length)
+def encode(tokenizer, texts: list[str], max_length: int, pairs: list[str] | None = None) -> Encoding:
+    """Token ids of each text (or text pair: [CLS] a [SEP] b [SEP], the longer side truncated first)."""
+    enc = tokenizer(texts, pairs, truncation=True, max_length=max_length)
     token_types = enc.get("token_type_ids") if "token_type_ids" in tokenizer.model_input_names else None
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return Encoding(enc["input_ids"], token_types, pad_id)
@@ -71,12 +72,13 @@ def _definition(tokenizer) -> dict:
     return spec
 
 
-def encode_for_models(texts: list[str], tokenizers: dict[str, object], max_length: int) -> dict[str, Encoding]:
+def encode_for_models(texts: list[str], tokenizers: dict[str, object], max_length: int,
+                      pairs: list[str] | None = None) -> dict[str, Encoding]:
     """{model name: Encoding}; models whose tokenizers match share one Encoding object."""
     encodings: dict[str, Encoding] = {}
     for name, tokenizer in tokenizers.items():
         twin = next((other for other in encodings if same_tokenizer(tokenizers[other], tokenizer)), None)
-        encodings[name] = encodings[twin] if twin else encode(tokenizer, texts, max_length)
+        encodings[name] = encodings[twin] if twin else encode(tokenizer, texts, max_length, pairs)
     return encodings
 
 

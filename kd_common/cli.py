@@ -28,7 +28,13 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
                    help="save_to_disk folder, folder of train/dev/test files (.tsv/.csv/.json/.jsonl/.parquet), "
                         "one such file, or a hub dataset name (default: %(default)s)")
     g.add_argument("--text_column", default=None, help="column holding the text (default: 'sentence', else detected)")
+    g.add_argument("--text_pair_column", default=None,
+                   help="column holding the second text of a sentence-pair task (default: detected from pairs such as "
+                        "sentence1/sentence2, premise/hypothesis, question/sentence; none otherwise)")
     g.add_argument("--label_column", default=None, help="column holding the label (default: 'label', else detected)")
+    g.add_argument("--validation_split", type=float, default=0.1,
+                   help="when the data has a train split and no validation split, hold out this fraction of train "
+                        "(stratified, the same examples in every script); 0 turns it off (default: %(default)s)")
     g.add_argument("--label_names", default=None, type=_comma_list,
                    help="comma-separated label names in id order, e.g. negative,positive "
                         "(default: from the data: ClassLabel names, labels.txt, or sorted string labels)")
@@ -140,6 +146,10 @@ def validate(args: argparse.Namespace) -> None:
     for name in positive_ints:
         value = getattr(args, name, None)
         need(value is None or value >= 1, f"--{name} must be at least 1 (got {value})")
+    if hasattr(args, "validation_split"):
+        need(0 <= args.validation_split < 1, f"--validation_split must be in [0, 1) (got {args.validation_split}); try 0.1")
+    if hasattr(args, "top_k"):
+        need(args.top_k >= 1, f"--top_k must be at least 1 (got {args.top_k})")
     if hasattr(args, "latency_samples"):
         need(args.latency_samples >= 0, f"--latency_samples must be 0 (skip) or more (got {args.latency_samples})")
     if hasattr(args, "max_length"):

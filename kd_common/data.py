@@ -35,6 +35,11 @@ LABEL_NAMES_FILE = "labels.txt"
 # Preferred when a column flag is left to auto-detection, in this order.
 TEXT_COLUMN_NAMES = ("sentence", "text", "content", "review", "utterance", "query", "question", "document")
 LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "intent", "category")
+# Sentence-pair columns detected when --text_column is not given (GLUE's and other common names);
+# checked before single text columns, so QNLI's question/sentence never loses its question.
+PAIR_COLUMN_NAMES = (("sentence1", "sentence2"), ("premise", "hypothesis"), ("question1", "question2"),
+                     ("question", "sentence"), ("text_a", "text_b"), ("text1", "text2"))
+CARVE_SEED = 42  # the held-out validation examples are the same in every script and every run
 INDEX_COLUMN_NAMES = ("idx", "index", "id", "guid")
 
 
@@ -60,6 +65,8 @@ class RawData:
     source: str
     splits: dict[str, RawSplit]
     label_names: list[str] | None = None  # from labels.txt
+    # A lone file or saved split whose name is no split name (reviews.csv): used whole, never split.
+    whole: bool = False
 
 
 @dataclass
@@ -67,16 +74,19 @@ class Columns:
     text: str
     label: str | None  # None: no split has labels
     index: str | None
+    pair: str | None = None  # the second text of a sentence-pair task
 
 
 @dataclass
 class TextSplit:
-    """What the models see: texts, label ids (None for an unlabeled split), and example ids."""
+    """What the models see: texts (and second texts for a pair task), label ids (None for an
+    unlabeled split), and example ids."""
 
     name: str
     texts: list[str]
     labels: list[int] | None
     index: list = field(default_factory=list)
+    pairs: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -95,12 +105,24 @@ def load_raw(data_path: str) -> RawData:
                 f"--data_path {data_path}: unsupported file type '{path.suffix}'; "
                 f"use one of {', '.join(DATA_EXTENSIONS)} or a folder"
             )
-        return RawData(str(path), {_split_name_of(path.stem): _read_file(path)}, _read_label_names(path.parent))
+        return RawData(str(path), {_split_name_of(path.stem): _read_file(path)}, _read_label_names(path.parent),
+                       whole=not _is_split_name(path.stem))
     if _looks_local(data_path):
         raise UserError(f"--data_path {data_path}: no such file or folder; check the path (e.g. ./data/sst2)")
     from .hub import load_hub_dataset
 
     return RawData(data_path, {normalize_split(k): _from_dataset(v) for k, v in load_hub_dataset(data_path).items()})
+
+
+def load_data(args, say=print) -> tuple[RawData, Columns]:
+    """--data_path read, its columns picked from the column flags, and a validation split carved
+    from train when the data has none (--validation_split)."""
+    raw = load_raw(args.data_path)
+    columns = resolve_columns(raw, args.text_column, args.label_column, args.text_pair_column)
+    raw, note = carve_validation(raw, columns, args.validation_split)
+    if note:
+        say(note)
+    return raw, columns
 
 
 def _looks_local(data_path: str) -> bool:
@@ -110,10 +132,13 @@ def _looks_local(data_path: str) -> bool:
     return looks_like_path(data_path) or Path(data_path).suffix.lower() in DATA_EXTENSIONS
 
 
+def _is_split_name(stem: str) -> bool:
+    return normalize_split(stem) in ("train", "validation", "test")
+
+
 def _split_name_of(stem: str) -> str:
     """A lone file or saved split is named for its stem (test.tsv -> test); any other name is train."""
-    name = normalize_split(stem)
-    return name if name in ("train", "validation", "test") else "train"
+    return normalize_split(stem) if _is_split_name(stem) else "train"
 
 
 def _load_folder(path: Path) -> RawData:
@@ -122,7 +147,8 @@ def _load_folder(path: Path) -> RawData:
         splits = {normalize_split(k): _from_dataset(v) for k, v in dataset_dict.items()}
         return RawData(str(path), splits, _read_label_names(path))
     if (path / "state.json").exists():
-        return RawData(str(path), {_split_name_of(path.name): _from_dataset(_load_from_disk(path))}, _read_label_names(path))
+        return RawData(str(path), {_split_name_of(path.name): _from_dataset(_load_from_disk(path))}, _read_label_names(path),
+                       whole=not _is_split_name(path.name))
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in DATA_EXTENSIONS)
     if not files:
         raise UserError(
@@ -233,9 +259,10 @@ def _read_json(path: Path, ext: str) -> RawSplit:
 # ---------------------------------------------------------------- columns
 
 
-def resolve_columns(raw: RawData, text_column: str | None, label_column: str | None) -> Columns:
-    """Pick the text, label and index columns. An explicit flag must exist; a flag left to None is
-    detected: the usual name if present, else the only candidate column, else an error."""
+def resolve_columns(raw: RawData, text_column: str | None, label_column: str | None,
+                    pair_column: str | None = None) -> Columns:
+    """Pick the text (and second text), label and index columns. An explicit flag must exist; a flag
+    left to None is detected: the usual name if present, else the only candidate column, else an error."""
     all_columns: dict[str, None] = {}
     for split in raw.splits.values():
         all_columns.update(dict.fromkeys(split.columns))
@@ -250,10 +277,19 @@ def resolve_columns(raw: RawData, text_column: str | None, label_column: str | N
     else:
         label = next((c for c in LABEL_COLUMN_NAMES if c in all_columns), None)
 
+    pair = None
+    if pair_column is not None:
+        if pair_column not in all_columns:
+            raise UserError(f"text pair column '{pair_column}' not found in {raw.source} (columns: {listed}); "
+                            f"pass --text_pair_column")
+        pair = pair_column
     if text_column is not None:
         if text_column not in all_columns:
             raise UserError(f"text column '{text_column}' not found in {raw.source} (columns: {listed}); pass --text_column")
         text = text_column
+    elif pair is None and (found := next(((a, b) for a, b in PAIR_COLUMN_NAMES if a in all_columns and b in all_columns),
+                                         None)):
+        text, pair = found
     else:
         text = next((c for c in TEXT_COLUMN_NAMES if c in all_columns), None)
         if text is None:
@@ -266,9 +302,9 @@ def resolve_columns(raw: RawData, text_column: str | None, label_column: str | N
 
     if label is None:
         # One column left besides text and index: that is the label.
-        rest = [c for c in columns if c not in (text, index)]
+        rest = [c for c in columns if c not in (text, pair, index)]
         label = rest[0] if len(rest) == 1 else None
-    return Columns(text=text, label=label, index=index)
+    return Columns(text=text, label=label, index=index, pair=pair)
 
 
 def _is_text_column(raw: RawData, column: str) -> bool:
@@ -333,6 +369,12 @@ def to_text_split(
             f"(columns: {', '.join(data.columns)}); pass --text_column"
         )
     texts = ["" if t is None else str(t) for t in data.columns[columns.text]]
+    pairs = None
+    if columns.pair is not None:
+        if columns.pair not in data.columns:
+            raise UserError(f"the '{name}' split of {raw.source} has no text pair column '{columns.pair}' "
+                            f"(columns: {', '.join(data.columns)}); pass --text_pair_column")
+        pairs = ["" if t is None else str(t) for t in data.columns[columns.pair]]
     labels = None
     if columns.label is not None and columns.label in data.columns:
         labels = encode_labels(data.columns[columns.label], label_names, f"the '{name}' split of {raw.source}")
@@ -342,7 +384,38 @@ def to_text_split(
             f"pass --label_column naming the column that holds them"
         )
     index = data.columns[columns.index] if columns.index and columns.index in data.columns else list(range(len(texts)))
-    return TextSplit(name, texts, labels, list(index))
+    return TextSplit(name, texts, labels, list(index), pairs)
+
+
+def carve_validation(raw: RawData, columns: Columns, fraction: float) -> tuple[RawData, str | None]:
+    """With a train split and no validation split, hold out `fraction` of train as validation:
+    stratified by label where every label has at least two examples, and drawn with a fixed seed,
+    so every script holds out the same examples from the same data. Returns the data and a line
+    saying what was done (None when nothing was)."""
+    if fraction <= 0 or raw.whole or "validation" in raw.splits or "train" not in raw.splits:
+        return raw, None
+    train = raw.splits["train"]
+    n = train.num_rows
+    held = max(1, round(fraction * n))
+    if n < 2 or held >= n:
+        return raw, None
+    from sklearn.model_selection import train_test_split
+
+    labels = train.columns.get(columns.label) if columns.label else None
+    strata = [str(v) for v in labels] if labels is not None else None
+    stratified = strata is not None and min(strata.count(v) for v in set(strata)) >= 2 and held >= len(set(strata))
+    keep, hold = train_test_split(list(range(n)), test_size=held, random_state=CARVE_SEED,
+                                  stratify=strata if stratified else None)
+    keep, hold = sorted(keep), sorted(hold)  # the file's own order within each part
+
+    def subset(rows: list[int]) -> RawSplit:
+        return RawSplit({name: [values[i] for i in rows] for name, values in train.columns.items()}, train.class_names)
+
+    splits = {**raw.splits, "train": subset(keep), "validation": subset(hold)}
+    note = (f"{raw.source} has no validation split: holding out {fraction:.0%} of train ({len(hold)} examples, "
+            f"{'stratified by label, ' if stratified else ''}the same ones in every script) as validation; "
+            f"--validation_split 0 trains on all of it")
+    return RawData(raw.source, splits, raw.label_names, raw.whole), note
 
 
 def encode_labels(values: list, label_names: list[str], where: str) -> list[int] | None:

@@ -83,10 +83,25 @@ def build_student(args, plan: StudentPlan, spec: LossSpec, teacher, teacher_toke
         model = bilstm_classifier(tokenizer, label_names, args.bilstm_embedding_dim, args.bilstm_hidden_size,
                                   args.bilstm_layers, args.bilstm_mlp_size)
         return model, tokenizer
+    check_student_labels(args.student_model, label_names,
+                         f"the teacher {args.teacher_model}" if teacher is not None else "the data")
     tokenizer = load_tokenizer(args.student_model, "--student_model")
     model = load_classifier(args.student_model, "--student_model", label_names, head=args.head,
                             eager_attention=spec.needs_attentions)
     return model, tokenizer
+
+
+def check_student_labels(student: str, label_names: list[str], declared_by: str) -> None:
+    """A student that is already a classifier (a TinyBERT stage-1 student, a model fine-tuned
+    before) keeps its head only if its labels are the teacher's, in the same order: a head trained
+    for another order would be trained against the teacher's swapped classes without any error."""
+    from .data import check_label_names
+    from .models import label_names_of, load_config
+
+    config = load_config(student, "--student_model")
+    is_classifier = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
+    if is_classifier:
+        check_label_names(label_names, label_names_of(config), f"the student {student}", declared_by=declared_by)
 
 
 def check_intermediate(spec: LossSpec, student, tokenizer, teacher, teacher_tokenizer) -> nn.Module | None:

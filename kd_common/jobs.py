@@ -1,8 +1,10 @@
-"""The three jobs behind the entry scripts: fine-tune a teacher, distill a student, evaluate a model."""
+"""The two training jobs: fine-tune a teacher (trainer_teacher.py), distill a student (distilled-bert.py).
+evaluate.py's job is in evaluation.py."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
 from dataclasses import asdict, replace
@@ -21,13 +23,12 @@ from .data import (
     check_label_names,
     declared_label_names,
     infer_label_names,
-    load_raw,
-    resolve_columns,
+    load_data,
     to_text_split,
 )
-from .evaluation import format_side_by_side, latency_ms, model_facts, score, summarize, teacher_comparison
+from .distillation import StudentPlan, build_student, check_intermediate, format_kd_vs_no_kd, kd_vs_no_kd, loss_spec
 from .hub import resolve_model
-from .metrics import format_report
+from .losses import IGNORE_LABEL
 from .models import (
     count_parameters,
     label_names_of,
@@ -35,29 +36,30 @@ from .models import (
     load_config,
     load_tokenizer,
     save_model_atomically,
+    write_atomically,
     write_json,
     write_text_atomically,
 )
-from .distillation import StudentPlan, build_student, check_intermediate, format_kd_vs_no_kd, kd_vs_no_kd, loss_spec
-from .losses import IGNORE_LABEL
 from .objectives import DistillationObjective, LossSpec
+from .report import training_curves_png
 from .teacher_cache import cache_key, teacher_logits
-from .training import make_accelerator, train
+from .training import make_accelerator, start_tracking, stop_tracking, train
 
 ARGS_FILE, METRICS_FILE = "training_args.json", "metrics.json"
+HISTORY_FILE, CURVES_FILE = "history.jsonl", "training_curves.png"  # one line per epoch; loss and accuracy
 
 
 def train_teacher(args: argparse.Namespace) -> None:
     """Fine-tune --model_name_or_path on the data's train split; save the best epoch to <output_dir>/teacher."""
-    accelerator = make_accelerator(args.mixed_precision, args.gradient_accumulation_steps)
+    accelerator = make_accelerator(args.mixed_precision, args.gradient_accumulation_steps, args.output_dir)
     _seed(args.seed)
-    raw = load_raw(args.data_path)
-    columns = resolve_columns(raw, args.text_column, args.label_column)
+    raw, columns = load_data(args, accelerator.print)
     label_names = infer_label_names(raw, columns, args.label_names)
     train_split, eval_split = _training_splits(args, raw, columns, label_names, accelerator)
     tokenizer = load_tokenizer(args.model_name_or_path, "--model_name_or_path")
     model = load_classifier(args.model_name_or_path, "--model_name_or_path", label_names, head=args.head)
-    train_data = EncodedSplit(encode_for_models(train_split.texts, {MODEL: tokenizer}, args.max_length), train_split.labels)
+    train_data = EncodedSplit(encode_for_models(train_split.texts, {MODEL: tokenizer}, args.max_length, train_split.pairs),
+                              train_split.labels)
     _fit(args, accelerator, "teacher", model, tokenizer, train_data, eval_split, DistillationObjective(),
          label_names, extra={"head": args.head})
 
@@ -79,10 +81,9 @@ def distill_student(args: argparse.Namespace) -> None:
         resolve_model(args.teacher_model, "--teacher_model")
     if args.student_tokenizer:
         resolve_model(args.student_tokenizer, "--student_tokenizer")
-    accelerator = make_accelerator(args.mixed_precision, args.gradient_accumulation_steps)
+    accelerator = make_accelerator(args.mixed_precision, args.gradient_accumulation_steps, args.output_dir)
     _seed(args.seed)
-    raw = load_raw(args.data_path)
-    columns = resolve_columns(raw, args.text_column, args.label_column)
+    raw, columns = load_data(args, accelerator.print)
     teacher = teacher_tokenizer = None
     if plan.load_teacher:
         label_names = label_names_of(load_config(args.teacher_model, "--teacher_model"))
@@ -102,9 +103,12 @@ def distill_student(args: argparse.Namespace) -> None:
     # teacher's layers needs the teacher then, even if its logits were cached and it was freed.
     twin_source = teacher if args.compare_no_kd and plan.kind == "teacher_layers" else None
     projection = check_intermediate(spec, student, tokenizer, teacher, teacher_tokenizer) if spec.intermediate_weights() else None
-    texts, labels = train_split.texts, train_split.labels
+    texts, pairs, labels = train_split.texts, train_split.pairs, train_split.labels
     if args.augment:
-        copies = augment(texts, args.augment, args.seed, teacher_tokenizer.mask_token or "[MASK]")
+        mask = teacher_tokenizer.mask_token or "[MASK]"
+        copies = augment(texts, args.augment, args.seed, mask)
+        if pairs is not None:  # both texts of a pair are perturbed, each with its own draws
+            pairs = pairs + augment(pairs, args.augment, args.seed + 1, mask)
         texts, labels = texts + copies, labels + [IGNORE_LABEL] * len(copies)
         accelerator.print(f"transfer set: {len(train_split)} sentences and {len(copies)} perturbed copies "
                           f"(--augment {args.augment}), the copies labeled by the teacher alone")
@@ -112,7 +116,7 @@ def distill_student(args: argparse.Namespace) -> None:
     if teacher is not None and not run_teacher:
         teacher = None  # needed only to build or tokenize the student
     tokenizers = {MODEL: tokenizer} if teacher is None else {MODEL: tokenizer, TEACHER: teacher_tokenizer}
-    encodings = encode_for_models(texts, tokenizers, args.max_length)
+    encodings = encode_for_models(texts, tokenizers, args.max_length, pairs)
     extra = {
         "teacher_model": args.teacher_model if teacher is not None else None,
         "teacher_num_parameters": count_parameters(teacher) if teacher is not None else None,
@@ -143,7 +147,7 @@ def distill_student(args: argparse.Namespace) -> None:
     if args.compare_no_kd:
         # Built and trained exactly as a separate --alpha 0 run would be: the same start, batches and dropout.
         twin, _ = new_student(twin_source)
-        plain = EncodedSplit({MODEL: encode_for_models(train_split.texts, {MODEL: tokenizer}, args.max_length)[MODEL]},
+        plain = EncodedSplit(encode_for_models(train_split.texts, {MODEL: tokenizer}, args.max_length, train_split.pairs),
                              train_split.labels)  # the gold-labeled sentences: copies have no label to learn from
         alone = {**extra, "teacher_model": None, "teacher_num_parameters": None, "teacher_logits": None, "alpha": 0.0,
                  "loss": {**asdict(LossSpec()), "stage": "prediction"}, "augmented_examples": 0}
@@ -154,79 +158,6 @@ def distill_student(args: argparse.Namespace) -> None:
             comparison = kd_vs_no_kd(kd, no_kd)
             write_json(Path(args.output_dir) / "kd_vs_no_kd.json", comparison)
             print(format_kd_vs_no_kd(comparison))
-
-
-def evaluate_model(args: argparse.Namespace) -> None:
-    """Score --model on one split: metrics when it has labels, GLUE-style predictions when not.
-    With --teacher, the teacher is scored on the same split and the two are compared side by side."""
-    resolve_model(args.model, "--model")
-    if args.teacher:
-        resolve_model(args.teacher, "--teacher")
-    accelerator = make_accelerator(args.mixed_precision, 1)
-    label_names = label_names_of(load_config(args.model, "--model"))
-    if args.teacher:
-        check_label_names(label_names_of(load_config(args.teacher, "--teacher")), label_names,
-                          f"the student {args.model}", declared_by=f"the teacher {args.teacher}")
-    raw = load_raw(args.data_path)
-    columns = resolve_columns(raw, args.text_column, args.label_column)
-    check_label_names(declared_label_names(raw, args.label_names), label_names, f"the model {args.model}")
-    split_name = next(iter(raw.splits)) if len(raw.splits) == 1 else args.split
-    split = to_text_split(raw, split_name, columns, label_names, need_labels=False,
-                          required_by="pass --split with one of them", limit=args.max_eval_samples)
-    sources = {MODEL: (args.model, "--model")}
-    if args.teacher:
-        sources[TEACHER] = (args.teacher, "--teacher")
-    tokenizers = {role: load_tokenizer(path, flag) for role, (path, flag) in sources.items()}
-    encodings = encode_for_models(split.texts, tokenizers, args.max_length)  # once when the tokenizers match
-
-    results, logits = {}, {}
-    for role, (path, flag) in sources.items():
-        model = load_classifier(path, flag)
-        facts = model_facts(model, path)
-        model = accelerator.prepare_model(model, evaluation_mode=True)
-        logits[role], seconds = score(model, encodings[role], split.labels, args.batch_size, accelerator)
-        results[role] = {"model": path, **facts, **summarize(logits[role], seconds, split.labels, label_names)}
-        if args.latency_samples > 0:
-            results[role].update(latency_ms(model, encodings[role], args.latency_samples, accelerator.device))
-        del model  # one model in memory at a time
-    if not accelerator.is_main_process:
-        return
-    result = {
-        **results[MODEL],
-        "data_path": args.data_path,
-        "split": split.name,
-        "num_examples": len(split),
-        "labeled": split.labels is not None,
-        "batch_size": args.batch_size,
-        "device": str(accelerator.device),
-        "mixed_precision": accelerator.mixed_precision,
-    }
-    comparison = teacher_comparison(logits[TEACHER], logits[MODEL]) if args.teacher else {}
-    if args.teacher:
-        result["teacher"] = results[TEACHER]
-        result.update(comparison)
-    if split.labels is not None:
-        print(f"{args.model} on the '{split.name}' split of {args.data_path}")
-        print(format_report(result))
-    predictions_file = args.predictions_file
-    if predictions_file is None and split.labels is None:
-        folder = Path(args.model) if Path(args.model).is_dir() else Path(".")
-        predictions_file = str(folder / f"predictions_{split.name}.tsv")
-    if predictions_file:
-        _write_predictions(predictions_file, split, logits[MODEL].argmax(-1))
-        result["predictions_file"] = predictions_file
-    if split.labels is None:
-        print(f"the '{split.name}' split has no labels, so no metrics were computed; wrote {len(split)} "
-              f"predictions (index<TAB>prediction, GLUE submission form) to {predictions_file}")
-    print(f"{len(split)} examples in {result['eval_seconds']:.2f}s: {result['examples_per_second']:.1f} examples/s "
-          f"on {result['device']}, batch size {args.batch_size}")
-    if args.teacher:
-        print(f"\nteacher {args.teacher} and student {args.model} on the same {len(split)} examples "
-              f"({result['device']}, {accelerator.mixed_precision} mixed precision):")
-        print(format_side_by_side(result["teacher"], result, comparison, args.batch_size))
-    if args.output:
-        write_json(args.output, result)
-        print(f"metrics written to {args.output}")
 
 
 # ---------------------------------------------------------------- shared steps
@@ -257,8 +188,8 @@ def _fit(args, accelerator, role: str, model, tokenizer, train_data: EncodedSpli
     out_dir = Path(args.output_dir) / role
     eval_data = None
     if eval_split is not None:
-        eval_data = EncodedSplit(encode_for_models(eval_split.texts, {MODEL: tokenizer}, args.max_length),
-                                 eval_split.labels)
+        eval_data = EncodedSplit(encode_for_models(eval_split.texts, {MODEL: tokenizer}, args.max_length,
+                                                   eval_split.pairs), eval_split.labels)
     run_info = _run_info(args, accelerator, role)
     summary = {
         "role": role,
@@ -277,21 +208,32 @@ def _fit(args, accelerator, role: str, model, tokenizer, train_data: EncodedSpli
     )
 
     def on_best(unwrapped_model, state: dict) -> None:
-        save_model_atomically(unwrapped_model, tokenizer, out_dir,
-                              {ARGS_FILE: run_info, METRICS_FILE: _metrics_doc(summary, state)})
+        save_model_atomically(unwrapped_model, tokenizer, out_dir, {
+            ARGS_FILE: run_info, METRICS_FILE: _metrics_doc(summary, state), HISTORY_FILE: _history_lines(state),
+        })
 
+    tracking = start_tracking(accelerator, role)
     start = time.perf_counter()
     state = train(model, train_data, eval_data, objective, config or train_config(args), accelerator, label_names,
                   on_best)
     doc = _metrics_doc(summary, state)
     doc["total_train_seconds"] = time.perf_counter() - start
+    if tracking:
+        stop_tracking(accelerator)
     if accelerator.is_main_process:
-        write_json(out_dir / METRICS_FILE, doc)  # the full history, epochs after the best one included
+        # The whole history, epochs after the best one included, and its chart.
+        write_json(out_dir / METRICS_FILE, doc)
+        write_text_atomically(out_dir / HISTORY_FILE, _history_lines(state))
+        write_atomically(out_dir / CURVES_FILE, training_curves_png(state["history"], role))
         best = state["best"].get("eval")
         where = f"validation {args.metric_for_best_model} {best[args.metric_for_best_model]:.4f} at epoch {state['best_epoch']}" \
             if best else f"epoch {state['best_epoch']}"
         print(f"saved {role} to {out_dir} ({where})")
     return doc
+
+
+def _history_lines(state: dict) -> str:
+    return "".join(json.dumps(record) + "\n" for record in state["history"])
 
 
 def _metrics_doc(summary: dict, state: dict) -> dict:
@@ -329,9 +271,3 @@ def _run_info(args, accelerator, role: str) -> dict:
         "num_processes": accelerator.num_processes,
         "mixed_precision": accelerator.mixed_precision,
     }
-
-
-def _write_predictions(path: str, split: TextSplit, predictions: np.ndarray) -> None:
-    """GLUE submission form: a header, then index<TAB>predicted label id, one line per example."""
-    lines = ["index\tprediction"] + [f"{i}\t{int(p)}" for i, p in zip(split.index, predictions)]
-    write_text_atomically(path, "\n".join(lines) + "\n")

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from .errors import UserError
 from .hub import resolve_model
@@ -13,7 +14,7 @@ from .hub import resolve_model
 
 def register_custom_models() -> None:
     """Make AutoConfig and AutoModelForSequenceClassification know this project's own model types."""
-    from . import custom_models  # noqa: F401  (registers on import)
+    from . import custom_models  # noqa: F401  # registers on import
 
 
 def load_tokenizer(name_or_path: str, flag: str):
@@ -50,6 +51,13 @@ def load_classifier(name_or_path: str, flag: str, label_names: list[str] | None 
 
     register_custom_models()
     source, local_only = resolve_model(name_or_path, flag)
+    from .quantization import is_quantized, load_quantized
+
+    if local_only and is_quantized(source):
+        if label_names is not None:
+            raise UserError(f"{flag} {name_or_path} is an int8-quantized model for inference; it cannot be trained. "
+                            f"Train from the fp32 model it was made from")
+        return load_quantized(source)
     if head == "mean_pool" and label_names is not None and load_config(name_or_path, flag).model_type != "kd-mean-pool":
         from .students import mean_pool_classifier
 
@@ -105,14 +113,27 @@ def count_parameters(model) -> int:
 def size_on_disk(folder: str | Path) -> int:
     """Bytes of the weight files in a saved model folder."""
     folder = Path(folder)
-    return sum(p.stat().st_size for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
+    return sum(p.stat().st_size for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pt"))
 
 
-def save_model_atomically(model, tokenizer, out_dir: str | Path, sidecars: dict[str, dict]) -> Path:
-    """Write model, tokenizer and JSON sidecars into a sibling folder, then rename it into place.
+def save_model_atomically(model, tokenizer, out_dir: str | Path, sidecars: dict[str, object]) -> Path:
+    """save_pretrained of model and tokenizer, plus sidecar files (a dict or list is written as JSON,
+    a str as text, bytes as they are), all at once (see save_folder_atomically)."""
 
-    A crash while writing leaves the previous model where it was; the only window without a model
-    at out_dir is between two renames, and then the previous one is still whole at `.NAME.old-PID`.
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        for name, content in sidecars.items():
+            _write_sidecar(folder / name, content)
+
+    return save_folder_atomically(out_dir, write)
+
+
+def save_folder_atomically(out_dir: str | Path, write: Callable[[Path], None]) -> Path:
+    """Let `write` fill a sibling folder, then rename it into place.
+
+    A crash while writing leaves the previous folder where it was; the only window without one at
+    out_dir is between two renames, and then the previous one is still whole at `.NAME.old-PID`.
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -120,10 +141,8 @@ def save_model_atomically(model, tokenizer, out_dir: str | Path, sidecars: dict[
     old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        model.save_pretrained(partial)
-        tokenizer.save_pretrained(partial)
-        for name, content in sidecars.items():
-            write_json(partial / name, content)
+        partial.mkdir()
+        write(partial)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
@@ -134,13 +153,26 @@ def save_model_atomically(model, tokenizer, out_dir: str | Path, sidecars: dict[
     return out_dir
 
 
-def write_text_atomically(path: str | Path, text: str) -> None:
+def _write_sidecar(path: Path, content) -> None:
+    if isinstance(content, bytes):
+        write_atomically(path, content)
+    elif isinstance(content, str):
+        write_text_atomically(path, content)
+    else:
+        write_json(path, content)
+
+
+def write_atomically(path: str | Path, content: bytes) -> None:
     """Write through a temporary file and a rename, so a reader never sees half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_bytes(content)
     os.replace(tmp, path)
+
+
+def write_text_atomically(path: str | Path, text: str) -> None:
+    write_atomically(path, text.encode("utf-8"))
 
 
 def write_json(path: str | Path, content) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -40,8 +41,16 @@ class TrainConfig:
     select_best: bool = True  # False: keep the last epoch (TinyBERT's intermediate stage has no useful head yet)
 
 
-def make_accelerator(mixed_precision: str | None, gradient_accumulation_steps: int):
-    """fp16 by default on CUDA (the seeds' setting), full precision on CPU, where fp16 has no kernels."""
+def tensorboard_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def make_accelerator(mixed_precision: str | None, gradient_accumulation_steps: int, output_dir: str | None = None):
+    """fp16 by default on CUDA (the seeds' setting), full precision on CPU, where fp16 has no kernels.
+    With an output_dir and the tensorboard package installed, training curves also go to
+    <output_dir>/runs/<role> through Accelerate's TensorBoard tracker."""
     from accelerate import Accelerator
 
     cuda = torch.cuda.is_available()
@@ -50,7 +59,32 @@ def make_accelerator(mixed_precision: str | None, gradient_accumulation_steps: i
     if mixed_precision == "fp16" and not cuda:
         raise UserError("--mixed_precision fp16 needs a CUDA GPU; on CPU use --mixed_precision no (or bf16)")
     # Accelerate owns device placement, autocast, the fp16 grad scaler and gradient accumulation.
-    return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps)
+    tracked = output_dir is not None and tensorboard_available()
+    return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps,
+                       log_with="tensorboard" if tracked else None,
+                       project_dir=str(Path(output_dir) / "runs") if tracked else None)
+
+
+def start_tracking(accelerator, run_name: str) -> bool:
+    """Open this run's trackers (none unless make_accelerator set TensorBoard up)."""
+    if not accelerator.log_with:
+        return False
+    accelerator.init_trackers(run_name)
+    return True
+
+
+def stop_tracking(accelerator) -> None:
+    accelerator.end_training()
+    accelerator.trackers = []  # a second run in this process (--compare_no_kd) opens its own
+
+
+def _scalars(record: dict) -> dict[str, float]:
+    """An epoch's record as flat tracker scalars: train/loss, eval/accuracy, ..."""
+    scalars = {f"train/{k.removeprefix('train_')}": v for k, v in record.items()
+               if k.startswith("train_") and isinstance(v, (int, float))}
+    scalars.update({f"eval/{k}": v for k, v in record.get("eval", {}).items() if isinstance(v, (int, float))})
+    scalars["padding_efficiency"] = record["padding_efficiency"]
+    return scalars
 
 
 def _param_groups(params, weight_decay: float) -> list[dict]:
@@ -122,6 +156,7 @@ def train(
         record["is_best"] = improved
         history.append(record)
         accelerator.print(_epoch_line(record, cfg.metric_for_best_model))
+        accelerator.log(_scalars(record), step=epoch)  # a no-op without trackers
         if improved and accelerator.is_main_process:
             on_best(accelerator.unwrap_model(model), {"best_epoch": epoch, "best": record, "history": history})
         accelerator.wait_for_everyone()  # no process runs ahead of the save

@@ -1,0 +1,217 @@
+"""Other datasets (many classes with string labels, sentence pairs, no validation split) and the
+files a user reads after a run: reports, charts, predictions for given texts, int8 models."""
+
+import csv
+import json
+import random
+
+import pytest
+import torch
+
+from conftest import FAST_TRAINING, read_tsv, run_script
+from test_scripts import load_plain
+
+INTENTS = ["card_lost", "balance", "refund", "transfer"]
+KEYWORDS = {"card_lost": "card", "balance": "balance", "refund": "refund", "transfer": "transfer"}
+
+
+def write_intents(folder, sst2_slice, train_per_class=40, dev_per_class=10, with_dev=True):
+    """A small intent set: each sentence is SST-2 filler words around its intent's keyword."""
+    rng = random.Random(0)
+    words = " ".join(r[0] for r in read_tsv(sst2_slice / "train.tsv")[1:80]).split()
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def rows(per_class):
+        out = []
+        for intent in INTENTS:
+            for _ in range(per_class):
+                filler = rng.sample(words, 6)
+                filler.insert(rng.randrange(7), KEYWORDS[intent])
+                out.append({"text": " ".join(filler), "intent": intent})
+        rng.shuffle(out)
+        return out
+
+    splits = {"train": rows(train_per_class)}
+    if with_dev:
+        splits["dev"] = rows(dev_per_class)
+    for name, split in splits.items():
+        with open(folder / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=["text", "intent"])
+            writer.writeheader()
+            writer.writerows(split)
+    return folder
+
+
+def is_png(path):
+    import matplotlib.image
+
+    image = matplotlib.image.imread(path)
+    return image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+@pytest.fixture(scope="module")
+def intent_teacher(tmp_path_factory, sst2_slice, tiny_models):
+    root = tmp_path_factory.mktemp("intents")
+    data = write_intents(root / "data", sst2_slice)
+    result = run_script("trainer_teacher.py", "--data_path", data, "--model_name_or_path", tiny_models["teacher_base"],
+                        "--output_dir", root, *FAST_TRAINING, "--num_train_epochs", "3")
+    assert result.returncode == 0, result
+    return data, root / "teacher"
+
+
+def test_string_labels_many_classes_and_training_files(intent_teacher):
+    from transformers import AutoConfig
+
+    data, teacher = intent_teacher
+    config = AutoConfig.from_pretrained(teacher)
+    assert [config.id2label[i] for i in range(4)] == sorted(INTENTS)  # a stable, sorted order
+    history = [json.loads(line) for line in (teacher / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2, 3] and all("eval" in h for h in history)
+    assert is_png(teacher / "training_curves.png")
+
+
+def test_training_logs_to_tensorboard(intent_teacher):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, teacher = intent_teacher
+    runs = teacher.parent / "runs" / "teacher"
+    events = EventAccumulator(str(runs))
+    events.Reload()
+    accuracy = events.Scalars("eval/accuracy")
+    history = [json.loads(line) for line in (teacher / "history.jsonl").read_text().splitlines()]
+    assert [e.step for e in accuracy] == [1, 2, 3]
+    assert [e.value for e in accuracy] == pytest.approx([h["eval"]["accuracy"] for h in history])
+    assert "train/loss" in events.Tags()["scalars"]
+
+
+def test_evaluation_report_files(intent_teacher, tiny_models, tmp_path):
+    data, teacher = intent_teacher
+    student_run = run_script("distilled-bert.py", "--data_path", data, "--teacher_model", teacher, "--student_model",
+                             tiny_models["student_base"], "--output_dir", tmp_path, *FAST_TRAINING)
+    assert student_run.returncode == 0, student_run
+    report = tmp_path / "report"
+    result = run_script("evaluate.py", "--model", tmp_path / "student", "--teacher", teacher, "--data_path", data,
+                        "--report_dir", report, "--latency_samples", "5")
+    assert result.returncode == 0, result
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["num_examples"] == 40 and metrics["label_names"] == sorted(INTENTS)
+    with open(report / "per_class.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["label"] for r in rows] == sorted(INTENTS)
+    for row in rows:
+        assert float(row["f1"]) == pytest.approx(metrics["per_class"][row["label"]]["f1-score"], abs=1e-4)
+        assert int(row["support"]) == 10
+    assert is_png(report / "confusion_matrix.png") and is_png(report / "reliability.png")
+    text = (report / "report.md").read_text()
+    assert "](confusion_matrix.png)" in text and "](reliability.png)" in text and "Student and teacher" in text
+
+
+def test_confusion_matrix_is_readable_at_77_classes(tmp_path):
+    from kd_common.report import confusion_matrix_png
+
+    names = [f"intent_with_a_long_name_{i}" for i in range(77)]
+    matrix = torch.randint(0, 5, (77, 77)).tolist()
+    path = tmp_path / "cm.png"
+    path.write_bytes(confusion_matrix_png(matrix, names, "77 classes"))
+    import matplotlib.image
+
+    height, width = matplotlib.image.imread(path).shape[:2]
+    assert min(height, width) > 1500  # about 25 pixels per class: every label gets its own row
+
+
+def test_sentence_pairs(sst2_slice, tiny_models, tmp_path):
+    rows = read_tsv(sst2_slice / "train.tsv")[1:161]
+    data = tmp_path / "pairs"
+    data.mkdir()
+    for name, chunk in (("train", rows[:120]), ("dev", rows[120:])):
+        with open(data / f"{name}.tsv", "w", encoding="utf-8") as f:
+            f.write("sentence1\tsentence2\tlabel\n")
+            for i, (text, _) in enumerate(chunk):
+                other = chunk[(i + 1) % len(chunk)][0] if i % 2 else text  # label 1: the same sentence twice
+                f.write(f"{text}\t{other}\t{int(other == text)}\n")
+    result = run_script("trainer_teacher.py", "--data_path", data, "--model_name_or_path", tiny_models["teacher_base"],
+                        "--output_dir", tmp_path, *FAST_TRAINING)
+    assert result.returncode == 0, result
+    out = tmp_path / "eval.json"
+    result = run_script("evaluate.py", "--model", tmp_path / "teacher", "--data_path", data, "--output", out,
+                        "--latency_samples", "0")
+    assert result.returncode == 0, result
+    dev = read_tsv(data / "dev.tsv")[1:]
+    model, tokenizer = load_plain(tmp_path / "teacher")
+    with torch.no_grad():
+        predicted = [int(model(**tokenizer(a, b, truncation=True, max_length=128, return_tensors="pt")).logits.argmax(-1))
+                     for a, b, _ in dev]
+    accuracy = sum(p == int(r[2]) for p, r in zip(predicted, dev)) / len(dev)
+    assert json.loads(out.read_text())["accuracy"] == pytest.approx(accuracy)  # both sentences reached the model
+
+
+def test_missing_validation_split_is_carved_from_train(sst2_slice, tiny_models, tmp_path):
+    data = write_intents(tmp_path / "data", sst2_slice, train_per_class=30, with_dev=False)
+    result = run_script("trainer_teacher.py", "--data_path", data, "--model_name_or_path", tiny_models["teacher_base"],
+                        "--output_dir", tmp_path, *FAST_TRAINING)
+    assert result.returncode == 0, result
+    assert "holding out 10%" in result.stdout
+    metrics = json.loads((tmp_path / "teacher" / "metrics.json").read_text())
+    assert metrics["train_examples"] == 108 and metrics["eval_examples"] == 12
+    per_class = metrics["validation"]["per_class"]
+    assert sorted(v["support"] for v in per_class.values()) == [3, 3, 3, 3]  # stratified
+    out = tmp_path / "eval.json"
+    scored = run_script("evaluate.py", "--model", tmp_path / "teacher", "--data_path", data, "--output", out,
+                        "--latency_samples", "0")
+    assert scored.returncode == 0, scored
+    evaluated = json.loads(out.read_text())  # the same 12 held-out examples, not training ones
+    assert evaluated["num_examples"] == 12
+    assert evaluated["accuracy"] == pytest.approx(metrics["validation"]["accuracy"])
+
+
+def test_student_whose_labels_differ_from_the_teachers(sst2_slice, trained_teacher, tmp_path):
+    import shutil
+
+    flipped = tmp_path / "flipped-student"
+    shutil.copytree(trained_teacher, flipped)
+    config = json.loads((flipped / "config.json").read_text())
+    config["id2label"], config["label2id"] = {"0": "positive", "1": "negative"}, {"positive": 0, "negative": 1}
+    (flipped / "config.json").write_text(json.dumps(config))
+    result = run_script("distilled-bert.py", "--data_path", sst2_slice, "--teacher_model", trained_teacher,
+                        "--student_model", flipped, "--output_dir", tmp_path / "out")
+    assert result.returncode == 2 and "label maps differ" in result.stderr, result
+    assert "{0: negative, 1: positive}" in result.stderr and "{0: positive, 1: negative}" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_top_k_predictions_for_given_texts(trained_teacher, tmp_path):
+    texts = ["a gorgeous , witty film", "dull and lifeless"]
+    lines = tmp_path / "inputs.txt"
+    lines.write_text("an utter mess\n\n")
+    out = tmp_path / "predictions.json"
+    result = run_script("evaluate.py", "--model", trained_teacher, "--text", texts[0], "--text", texts[1],
+                        "--input_file", lines, "--top_k", "2", "--output", out)
+    assert result.returncode == 0, result
+    predictions = json.loads(out.read_text())["predictions"]
+    assert [p["text"] for p in predictions] == [*texts, "an utter mess"]  # blank lines skipped
+    model, tokenizer = load_plain(trained_teacher)
+    for p in predictions:
+        with torch.no_grad():
+            probs = model(**tokenizer(p["text"], return_tensors="pt")).logits.softmax(-1)[0]
+        best = int(probs.argmax())
+        assert p["top_k"][0]["label"] == model.config.id2label[best]
+        assert p["top_k"][0]["probability"] == pytest.approx(float(probs[best]), abs=1e-5)
+        assert len(p["top_k"]) == 2 and p["top_k"][0]["probability"] >= p["top_k"][1]["probability"]
+        assert p["top_k"][0]["label"] in result.stdout
+
+
+def test_dynamic_int8_quantization_round_trip(trained_teacher, sst2_slice, tmp_path):
+    out, saved = tmp_path / "q.json", tmp_path / "int8"
+    result = run_script("evaluate.py", "--model", trained_teacher, "--data_path", sst2_slice, "--quantize",
+                        "dynamic-int8", "--save_quantized", saved, "--output", out, "--latency_samples", "5")
+    assert result.returncode == 0, result
+    metrics = json.loads(out.read_text())
+    q = metrics["quantized"]
+    assert q["method"] == "dynamic-int8" and 0 <= q["accuracy"] <= 1 and q["examples_per_second"] > 0
+    assert q["latency_p50_ms"] > 0 and q["agreement_with_fp32"] >= 0.8
+    assert "int8" in result.stdout
+    again = tmp_path / "again.json"
+    reloaded = run_script("evaluate.py", "--model", saved, "--data_path", sst2_slice, "--output", again,
+                          "--latency_samples", "0")
+    assert reloaded.returncode == 0, reloaded
+    assert json.loads(again.read_text())["accuracy"] == pytest.approx(q["accuracy"])  # the same int8 model back
