@@ -249,8 +249,9 @@ def main() -> None:
     (work / "logs").mkdir(parents=True, exist_ok=True)
     logs = work / "logs"
     seeds = [int(x) for x in args.seeds.split(",")]
+    # --overwrite_output_dir: a new benchmark run replaces the models of the last one.
     common = ["--max_train_samples", args.train_samples, "--num_train_epochs", args.epochs, "--batch_size",
-              args.batch_size, "--learning_rate", args.learning_rate]
+              args.batch_size, "--learning_rate", args.learning_rate, "--overwrite_output_dir"]
     ref_common = ["--train_samples", args.train_samples, "--epochs", args.epochs, "--batch_size", args.batch_size,
                   "--learning_rate", args.learning_rate]
     ref_script = REPO / "benchmarks" / "reference_trainer.py"

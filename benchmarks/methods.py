@@ -55,7 +55,8 @@ def main() -> None:
     work = Path(args.work_dir).resolve()
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    common = ["--max_train_samples", args.train_samples, "--num_train_epochs", 1, "--learning_rate", args.learning_rate]
+    common = ["--max_train_samples", args.train_samples, "--num_train_epochs", 1, "--learning_rate", args.learning_rate,
+              "--overwrite_output_dir"]  # a new run replaces the models of the last one
     base = minilm_folder()
     teacher = Path(args.teacher) if args.teacher else work / "teacher"
     if not args.teacher:

@@ -61,6 +61,15 @@ def add_training_args(parser: argparse.ArgumentParser, learning_rate: float) -> 
     g.add_argument("--group_by_length", action=argparse.BooleanOptionalAction, default=d.group_by_length,
                    help="batch training sentences of similar length together, so batches carry little padding "
                         "(default: on; --no-group_by_length for random batches)")
+    g.add_argument("--overwrite_output_dir", action="store_true",
+                   help="replace a model already in <output_dir>/<role> (default: refuse, so finished work is never lost)")
+    g.add_argument("--checkpointing_steps", default=None,
+                   help="save the full training state every N batches, or 'epoch' after every epoch, to "
+                        "<output_dir>/checkpoints/<role> (default: never)")
+    g.add_argument("--save_total_limit", type=int, default=None,
+                   help="keep only the newest N checkpoints (default: all)")
+    g.add_argument("--resume_from_checkpoint", nargs="?", const="latest", default=None,
+                   help="continue a run from a checkpoint folder, or 'latest' (the default when given without a value)")
     g.add_argument("--head", choices=("cls", "mean_pool"), default="cls",
                    help="classification head on a pretrained encoder: cls = the stock [CLS] head; mean_pool = mean "
                         "over real tokens, then Dropout-Linear-GELU-Dropout-Linear (default: %(default)s)")
@@ -146,6 +155,12 @@ def validate(args: argparse.Namespace) -> None:
     for name in positive_ints:
         value = getattr(args, name, None)
         need(value is None or value >= 1, f"--{name} must be at least 1 (got {value})")
+    if getattr(args, "checkpointing_steps", None) is not None:
+        value = args.checkpointing_steps
+        need(value == "epoch" or (value.isdigit() and int(value) >= 1),
+             f"--checkpointing_steps must be a number of batches (at least 1) or 'epoch' (got {value})")
+    if getattr(args, "save_total_limit", None) is not None:
+        need(args.save_total_limit >= 1, f"--save_total_limit must be at least 1 (got {args.save_total_limit})")
     if hasattr(args, "validation_split"):
         need(0 <= args.validation_split < 1, f"--validation_split must be in [0, 1) (got {args.validation_split}); try 0.1")
     if hasattr(args, "top_k"):

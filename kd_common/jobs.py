@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import time
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
@@ -16,6 +17,7 @@ import numpy as np
 from . import __version__
 from .augment import augment
 from .batching import MODEL, TEACHER, EncodedSplit, encode_for_models
+from .checkpoints import PROGRESS_FILE, RESUME_KEYS, check_same_run, checkpoint_root, resolve_resume
 from .cli import train_config
 from .data import (
     RawData,
@@ -27,6 +29,7 @@ from .data import (
     to_text_split,
 )
 from .distillation import StudentPlan, build_student, check_intermediate, format_kd_vs_no_kd, kd_vs_no_kd, loss_spec
+from .errors import UserError
 from .hub import resolve_model
 from .losses import IGNORE_LABEL
 from .models import (
@@ -43,7 +46,7 @@ from .models import (
 from .objectives import DistillationObjective, LossSpec
 from .report import training_curves_png
 from .teacher_cache import cache_key, teacher_logits
-from .training import make_accelerator, start_tracking, stop_tracking, train
+from .training import TrainConfig, make_accelerator, start_tracking, stop_tracking, train
 
 ARGS_FILE, METRICS_FILE = "training_args.json", "metrics.json"
 HISTORY_FILE, CURVES_FILE = "history.jsonl", "training_curves.png"  # one line per epoch; loss and accuracy
@@ -51,6 +54,7 @@ HISTORY_FILE, CURVES_FILE = "history.jsonl", "training_curves.png"  # one line p
 
 def train_teacher(args: argparse.Namespace) -> None:
     """Fine-tune --model_name_or_path on the data's train split; save the best epoch to <output_dir>/teacher."""
+    guard_output(args, ["teacher"])
     accelerator = make_accelerator(args.mixed_precision, args.gradient_accumulation_steps, args.output_dir)
     _seed(args.seed)
     raw, columns = load_data(args, accelerator.print)
@@ -74,6 +78,7 @@ def distill_student(args: argparse.Namespace) -> None:
     """
     spec = loss_spec(args)
     plan = StudentPlan.from_args(args, spec)
+    guard_output(args, ["student", "student_no_kd"] if args.compare_no_kd else ["student"])
     # Every model source is checked before anything heavy is loaded: a typo fails in seconds.
     if plan.kind == "pretrained":
         resolve_model(args.student_model, "--student_model")
@@ -182,6 +187,31 @@ def _training_splits(args, raw: RawData, columns, label_names, accelerator) -> t
     return train_split, eval_split
 
 
+def guard_output(args, roles: list[str]) -> None:
+    """Refuse to replace a finished model unless asked to (--overwrite_output_dir) or continuing its
+    run (--resume_from_checkpoint); checked before anything is loaded."""
+    if args.overwrite_output_dir or args.resume_from_checkpoint:
+        return
+    for role in roles:
+        folder = Path(args.output_dir) / role
+        if folder.is_dir() and any(folder.iterdir()):
+            raise UserError(f"{folder} already holds a model; pass --overwrite_output_dir to replace it, "
+                            f"--resume_from_checkpoint to continue the run that wrote it, or another --output_dir")
+
+
+def _checkpointing(args, accelerator, role: str, config: TrainConfig) -> TrainConfig:
+    """Where this run's checkpoints go and which one it resumes from."""
+    root = checkpoint_root(args.output_dir, role)
+    run_args = {k: getattr(args, k, None) for k in RESUME_KEYS}
+    resume = resolve_resume(args.resume_from_checkpoint, root)
+    if resume is not None:
+        check_same_run(json.loads((resume / PROGRESS_FILE).read_text(encoding="utf-8")), run_args, resume)
+    elif args.checkpointing_steps and accelerator.is_main_process:
+        shutil.rmtree(root, ignore_errors=True)  # a fresh run: an earlier run's checkpoints must not pass for its own
+    return replace(config, checkpoint_dir=str(root) if args.checkpointing_steps else None,
+                   resume_from=str(resume) if resume else None, run_args=run_args)
+
+
 def _fit(args, accelerator, role: str, model, tokenizer, train_data: EncodedSplit,
          eval_split: TextSplit | None, objective, label_names: list[str], extra: dict, config=None) -> dict:
     """Train with `objective` and keep the best epoch in <output_dir>/<role>; returns its metrics.json."""
@@ -212,10 +242,10 @@ def _fit(args, accelerator, role: str, model, tokenizer, train_data: EncodedSpli
             ARGS_FILE: run_info, METRICS_FILE: _metrics_doc(summary, state), HISTORY_FILE: _history_lines(state),
         })
 
+    config = _checkpointing(args, accelerator, role, config or train_config(args))
     tracking = start_tracking(accelerator, role)
     start = time.perf_counter()
-    state = train(model, train_data, eval_data, objective, config or train_config(args), accelerator, label_names,
-                  on_best)
+    state = train(model, train_data, eval_data, objective, config, accelerator, label_names, on_best)
     doc = _metrics_doc(summary, state)
     doc["total_train_seconds"] = time.perf_counter() - start
     if tracking:

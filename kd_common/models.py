@@ -21,13 +21,22 @@ def load_tokenizer(name_or_path: str, flag: str):
     from transformers import AutoTokenizer
 
     source, local_only = resolve_model(name_or_path, flag)
+    problem = None
     try:
-        return AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
     except Exception as exc:
+        problem = _first_line(exc)
+    else:
+        # Without tokenizer.json and vocab.txt, transformers builds a tokenizer from tokenizer_config.json
+        # alone that knows only its special tokens and maps every word to [UNK], without a warning.
+        if len(tokenizer.get_vocab()) <= len(set(tokenizer.all_special_tokens)):
+            problem = f"it has no vocabulary, only its {len(tokenizer.get_vocab())} special tokens"
+    if problem:
         raise UserError(
-            f"{flag} {name_or_path}: cannot load its tokenizer ({_first_line(exc)}); the folder needs the "
+            f"{flag} {name_or_path}: cannot load its tokenizer ({problem}); the folder needs the "
             f"tokenizer files save_pretrained writes (tokenizer.json or vocab.txt)"
-        ) from exc
+        )
+    return tokenizer
 
 
 def load_config(name_or_path: str, flag: str):

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .batching import MODEL, EncodedSplit, eval_loader, padding_stats, train_loader
+from .checkpoints import load_checkpoint, save_checkpoint
 from .errors import UserError
 from .metrics import classification_metrics, is_better
 from .prediction import predict_logits
@@ -39,6 +40,11 @@ class TrainConfig:
     metric_for_best_model: str = "accuracy"
     group_by_length: bool = True
     select_best: bool = True  # False: keep the last epoch (TinyBERT's intermediate stage has no useful head yet)
+    checkpointing_steps: str | None = None  # "N": every N batches; "epoch": after every epoch; None: never
+    save_total_limit: int | None = None  # keep at most this many checkpoints (the newest)
+    checkpoint_dir: str | None = None  # where checkpoints go (set by the job)
+    resume_from: str | None = None  # a checkpoint folder to continue from (set by the job)
+    run_args: dict | None = None  # the flags a resumption must match (see checkpoints.RESUME_KEYS)
 
 
 def tensorboard_available() -> bool:
@@ -139,20 +145,39 @@ def train(
     if extra is not None:
         objective.trainable = accelerator.prepare(extra)
 
-    history: list[dict] = []
-    best_value, best_epoch, best_record = None, None, None
-    for epoch in range(1, cfg.num_train_epochs + 1):
-        plan.set_epoch(epoch - 1)  # every process draws the same batches, and a new order each epoch
-        record = _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator, epoch)
+    progress = {"epoch": 1, "step": 0, "global_step": 0, "sums": None, "history": [],
+                "best": {"value": None, "epoch": None, "record": None}}
+    if cfg.resume_from:
+        progress = load_checkpoint(accelerator, Path(cfg.resume_from))
+        accelerator.print(f"resumed from {cfg.resume_from}: epoch {progress['epoch']}, "
+                          f"{progress['step']} of its batches done")
+    history, best = progress["history"], progress["best"]
+
+    def checkpoint(epoch: int, step: int, global_step: int, sums: dict | None) -> None:
+        state = {"epoch": epoch, "step": step, "global_step": global_step, "history": history, "best": best,
+                 "run_args": cfg.run_args or {}}
+        save_checkpoint(accelerator, Path(cfg.checkpoint_dir), global_step, state, cfg.save_total_limit, sums)
+
+    every = int(cfg.checkpointing_steps) if cfg.checkpoint_dir and str(cfg.checkpointing_steps).isdigit() else None
+    global_step = progress["global_step"]
+    for epoch in range(progress["epoch"], cfg.num_train_epochs + 1):
+        # Every process draws the same batches, and a new order each epoch. The prepared loader sets
+        # its batch sampler's epoch from its own count of iterations when one process runs, so both are
+        # set: a resumed run must not restart that count at 0.
+        train_dl.set_epoch(epoch - 1)
+        plan.set_epoch(epoch - 1)
+        resume = progress if epoch == progress["epoch"] and progress["step"] else None
+        record, global_step = _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator, epoch,
+                                           global_step, resume, checkpoint if every else None, every)
         if eval_dl is not None:
             record["eval"] = _evaluate(model, eval_dl, eval_data, accelerator, label_names)
             value = record["eval"][cfg.metric_for_best_model]
         else:
             value = float(epoch)  # no validation split: the last epoch is the one kept
-        improved = best_value is None or not (eval_dl is not None and cfg.select_best) or \
-            is_better(cfg.metric_for_best_model, value, best_value)
+        improved = best["value"] is None or not (eval_dl is not None and cfg.select_best) or \
+            is_better(cfg.metric_for_best_model, value, best["value"])
         if improved:
-            best_value, best_epoch, best_record = value, epoch, record
+            best.update(value=value, epoch=epoch, record=record)
         record["is_best"] = improved
         history.append(record)
         accelerator.print(_epoch_line(record, cfg.metric_for_best_model))
@@ -160,65 +185,110 @@ def train(
         if improved and accelerator.is_main_process:
             on_best(accelerator.unwrap_model(model), {"best_epoch": epoch, "best": record, "history": history})
         accelerator.wait_for_everyone()  # no process runs ahead of the save
-    return {"best_epoch": best_epoch, "best": best_record, "history": history}
+        if cfg.checkpoint_dir and cfg.checkpointing_steps == "epoch":
+            checkpoint(epoch + 1, 0, global_step, None)
+    return {"best_epoch": best["epoch"], "best": best["record"], "history": history}
 
 
-def _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator, epoch) -> dict:
+def _resumed_batches(accelerator, train_dl, done: int):
+    """The epoch's batches after the first `done`. The uninterrupted run drew the loader's base seed
+    from the global RNG when the epoch began, before the checkpoint's RNG state was taken; the draw
+    is made here with the RNG forked, so dropout continues exactly where it stopped."""
+    import itertools
+
+    iterator = iter(accelerator.skip_first_batches(train_dl, done))
+    with torch.random.fork_rng(devices=[]):
+        first = next(iterator, None)  # the first fetch starts the underlying loader and draws its seed
+    return iter(()) if first is None else itertools.chain([first], iterator)
+
+
+@dataclass
+class EpochSums:
+    """An epoch's running sums on this process; a checkpoint keeps them, so a resumed epoch reports
+    what the uninterrupted one would have."""
+
+    loss: torch.Tensor
+    terms: dict[str, torch.Tensor]
+    seen: int = 0
+    real_tokens: int | torch.Tensor = 0
+    padded_tokens: int = 0
+
+    @classmethod
+    def restore(cls, saved: dict | None, device) -> "EpochSums":
+        saved = saved or {"loss": 0.0, "terms": {}, "seen": 0, "real_tokens": 0, "padded_tokens": 0}
+        return cls(torch.tensor(saved["loss"], device=device),
+                   {k: torch.tensor(v, device=device) for k, v in saved["terms"].items()},
+                   saved["seen"], saved["real_tokens"], saved["padded_tokens"])
+
+    def to_json(self) -> dict:
+        return {"loss": self.loss.item(), "terms": {k: v.item() for k, v in self.terms.items()}, "seen": self.seen,
+                "real_tokens": int(self.real_tokens), "padded_tokens": int(self.padded_tokens)}
+
+
+def _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator, epoch, global_step: int,
+                 resume: dict | None, checkpoint, every: int | None) -> tuple[dict, int]:
     modules = [model] + ([objective.trainable] if getattr(objective, "trainable", None) is not None else [])
     for module in modules:
         module.train()
-    loss_sum = torch.zeros((), device=accelerator.device)
-    term_sums: dict[str, torch.Tensor] = {}
-    seen = real_tokens = padded_tokens = 0
+    done = resume["step"] if resume else 0
+    sums = EpochSums.restore(resume["sums"] if resume else None, accelerator.device)
+    seen_before = sums.seen
     bar = tqdm(
         total=len(train_dl),
+        initial=done,
         desc=f"epoch {epoch}/{cfg.num_train_epochs}",
         disable=not accelerator.is_local_main_process,  # one bar per machine
         mininterval=1.0,
     )
+    batches = _resumed_batches(accelerator, train_dl, done) if done else train_dl
     start = time.perf_counter()
-    for step, batch in enumerate(train_dl, start=1):
-        # accumulate() skips the gradient all-reduce and optimizer step on accumulation micro-steps.
-        with accelerator.accumulate(*modules):
-            # The objective asks for hidden states or attention maps when one of its terms needs them.
-            outputs = model(**batch[MODEL], **objective.model_kwargs)  # outputs.logits: (bs, num_labels)
-            loss, terms = objective(batch, outputs)
-            if not torch.isfinite(loss):
-                raise UserError(
-                    f"the loss became {loss.item()} at epoch {epoch}, step {step}; the best model so far is kept. "
-                    f"Lower --learning_rate, or use --mixed_precision bf16/no instead of fp16"
-                )
-            accelerator.backward(loss)
-            if accelerator.sync_gradients and cfg.max_grad_norm > 0:
-                accelerator.clip_grad_norm_([p for m in modules for p in m.parameters()], cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-        loss_sum += loss.detach()
-        for name, value in terms.items():
-            term_sums[name] = term_sums.get(name, 0.0) + value.detach()
-        seen += batch["row"].numel() * accelerator.num_processes
-        real, padded = padding_stats(batch)
-        real_tokens, padded_tokens = real_tokens + real, padded_tokens + padded
-        if step % 10 == 0 or step == len(train_dl):  # .item() waits for the device: not every step
-            elapsed = time.perf_counter() - start
-            bar.set_postfix(loss=f"{loss_sum.item() / step:.4f}", samples_s=f"{seen / max(elapsed, 1e-9):.1f}", refresh=False)
-        bar.update()
-    bar.close()
+    try:
+        for step, batch in enumerate(batches, start=done + 1):
+            # accumulate() skips the gradient all-reduce and optimizer step on accumulation micro-steps.
+            with accelerator.accumulate(*modules):
+                # The objective asks for hidden states or attention maps when one of its terms needs them.
+                outputs = model(**batch[MODEL], **objective.model_kwargs)  # outputs.logits: (bs, num_labels)
+                loss, terms = objective(batch, outputs)
+                if not torch.isfinite(loss):
+                    raise UserError(
+                        f"the loss became {loss.item()} at epoch {epoch}, step {step}; the best model so far and the "
+                        f"checkpoints are kept. Lower --learning_rate, or use --mixed_precision bf16/no instead of fp16"
+                    )
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_([p for m in modules for p in m.parameters()], cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            sums.loss += loss.detach()
+            for name, value in terms.items():
+                sums.terms[name] = sums.terms.get(name, 0.0) + value.detach()
+            sums.seen += batch["row"].numel() * accelerator.num_processes
+            real, padded = padding_stats(batch)
+            sums.real_tokens, sums.padded_tokens = sums.real_tokens + real, sums.padded_tokens + padded
+            global_step += 1
+            if step % 10 == 0 or step == len(train_dl):  # .item() waits for the device: not every step
+                rate = (sums.seen - seen_before) / max(time.perf_counter() - start, 1e-9)
+                bar.set_postfix(loss=f"{sums.loss.item() / step:.4f}", samples_s=f"{rate:.1f}", refresh=False)
+            bar.update()
+            if every and global_step % every == 0 and accelerator.sync_gradients:
+                checkpoint(epoch, step, global_step, sums.to_json())
+    finally:
+        bar.close()  # an error is then printed on a line of its own, after the bar
     seconds = time.perf_counter() - start
     steps = len(train_dl)
     record = {
         "epoch": epoch,
-        "train_loss": accelerator.reduce(loss_sum / steps, "mean").item(),
+        "train_loss": accelerator.reduce(sums.loss / steps, "mean").item(),
         "train_seconds": seconds,
-        "train_samples_per_second": seen / max(seconds, 1e-9),
+        "train_samples_per_second": (sums.seen - seen_before) / max(seconds, 1e-9),
         # real tokens / tokens processed, on this process's batches
-        "padding_efficiency": float(real_tokens) / max(padded_tokens, 1),
+        "padding_efficiency": float(sums.real_tokens) / max(sums.padded_tokens, 1),
         "peak_memory_mb": peak_memory_mb(accelerator.device),
     }
-    for name, total in term_sums.items():
+    for name, total in sums.terms.items():
         record[f"train_{name}_loss"] = accelerator.reduce(total / steps, "mean").item()
-    return record
+    return record, global_step
 
 
 def peak_memory_mb(device) -> float:

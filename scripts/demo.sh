@@ -5,6 +5,7 @@
 # Teacher: all-MiniLM-L6-v2 (6 layers, 22.7M parameters), installed from the package index.
 # Student: MiniLM's first 3 layers (17.4M parameters), distilled from the fine-tuned teacher.
 # Data: the bundled ./data/sst2. DEMO_TRAIN_SAMPLES sets how many training sentences each stage uses.
+# Each run replaces the models of the last one (--overwrite_output_dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -27,12 +28,12 @@ step() {
 }
 step "teacher: fine-tune MiniLM-L6 on $SAMPLES SST-2 sentences" \
     "$PYTHON" trainer_teacher.py --model_name_or_path "$MINILM" --data_path ./data/sst2 --output_dir "$OUT" \
-    --max_train_samples "$SAMPLES" --num_train_epochs 1 --learning_rate "$LR"
+    --max_train_samples "$SAMPLES" --num_train_epochs 1 --learning_rate "$LR" --overwrite_output_dir
 step "student base: the first 3 of MiniLM's 6 layers" \
     "$PYTHON" scripts/truncate_layers.py --model "$MINILM" --layers 3 --output "$OUT/minilm-l3"
 step "student: distill from the teacher on the same $SAMPLES sentences" \
     "$PYTHON" distilled-bert.py --teacher_model "$OUT/teacher" --student_model "$OUT/minilm-l3" --data_path ./data/sst2 \
-    --output_dir "$OUT" --max_train_samples "$SAMPLES" --num_train_epochs 1 --learning_rate "$LR"
+    --output_dir "$OUT" --max_train_samples "$SAMPLES" --num_train_epochs 1 --learning_rate "$LR" --overwrite_output_dir
 step "evaluate student and teacher side by side on SST-2 dev" \
     "$PYTHON" evaluate.py --model "$OUT/student" --teacher "$OUT/teacher" --data_path ./data/sst2 \
     --output "$OUT/eval.json"

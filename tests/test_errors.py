@@ -8,7 +8,8 @@ from conftest import run_script
 def assert_clean_failure(result, *phrases, output_dir=None):
     assert result.returncode == 2, result
     assert "Traceback" not in result.stderr, result
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    # Only a training progress bar may come before the one error line.
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("epoch ")]
     assert len(lines) == 1 and lines[0].startswith("error: "), result
     for phrase in phrases:
         assert phrase in lines[0], result
@@ -73,8 +74,12 @@ def test_missing_teacher_folder(sst2_slice, tiny_models, tmp_path):
 
 @pytest.mark.parametrize("flag,value,phrase", [
     ("--temperature", "0", "--temperature must be positive"),
+    ("--temperature", "-2", "--temperature must be positive"),
     ("--alpha", "1.5", "--alpha must be in [0, 1]"),
+    ("--alpha", "-0.1", "--alpha must be in [0, 1]"),
     ("--learning_rate", "-1", "--learning_rate must be positive"),
+    ("--validation_split", "1.5", "--validation_split must be in [0, 1)"),
+    ("--save_total_limit", "0", "--save_total_limit must be at least 1"),
 ])
 def test_invalid_flag_values(flag, value, phrase, tmp_path):
     result = run_script("distilled-bert.py", flag, value, "--output_dir", tmp_path / "out")
@@ -89,3 +94,97 @@ def test_fp16_without_a_gpu(sst2_slice, tiny_models, tmp_path):
     result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--model_name_or_path",
                         tiny_models["teacher_base"], "--mixed_precision", "fp16", "--output_dir", tmp_path / "out")
     assert_clean_failure(result, "fp16 needs a CUDA GPU", "--mixed_precision no", output_dir=tmp_path / "out")
+
+
+# ---------------------------------------------------------------- each bad input, one clear line
+
+
+def test_unreadable_data_file(tiny_models, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.parquet").write_bytes(b"this is not a parquet file")
+    result = run_script("trainer_teacher.py", "--data_path", data, "--model_name_or_path", tiny_models["teacher_base"],
+                        "--output_dir", tmp_path / "out")
+    assert_clean_failure(result, "train.parquet", output_dir=tmp_path / "out")
+
+
+def test_missing_split_lists_the_splits(trained_teacher, sst2_slice):
+    result = run_script("evaluate.py", "--model", trained_teacher, "--data_path", sst2_slice, "--split", "holdout")
+    assert_clean_failure(result, "no 'holdout' split", "train", "validation", "test")
+
+
+def test_empty_split(trained_teacher, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.tsv").write_text("sentence\tlabel\ngood\t1\n")
+    (data / "dev.tsv").write_text("sentence\tlabel\n")
+    result = run_script("evaluate.py", "--model", trained_teacher, "--data_path", data)
+    assert_clean_failure(result, "'validation' split", "is empty")
+
+
+def test_missing_label_column_lists_the_columns(sst2_slice, tiny_models, tmp_path):
+    result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--label_column", "stars",
+                        "--model_name_or_path", tiny_models["teacher_base"], "--output_dir", tmp_path / "out")
+    assert_clean_failure(result, "'stars' not found", "sentence, label", "--label_column", output_dir=tmp_path / "out")
+
+
+@pytest.mark.parametrize("missing,phrase", [
+    ("model.safetensors", "cannot load model weights"),
+    ("config.json", "no config.json"),
+    ("tokenizer.json", "cannot load its tokenizer"),
+])
+def test_teacher_folder_missing_a_part(missing, phrase, sst2_slice, trained_teacher, tiny_models, tmp_path):
+    import shutil
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(trained_teacher, teacher)
+    (teacher / missing).unlink()
+    if missing == "tokenizer.json":  # the slow-tokenizer files would stand in for it
+        for extra in teacher.glob("vocab*"):
+            extra.unlink()
+    result = run_script("distilled-bert.py", "--data_path", sst2_slice, "--teacher_model", teacher,
+                        "--student_model", tiny_models["student_base"], "--output_dir", tmp_path / "out")
+    assert_clean_failure(result, phrase, output_dir=tmp_path / "out")
+
+
+def test_corrupt_teacher_weights(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    import shutil
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(trained_teacher, teacher)
+    weights = teacher / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a copy cut short
+    result = run_script("distilled-bert.py", "--data_path", sst2_slice, "--teacher_model", teacher,
+                        "--student_model", tiny_models["student_base"], "--output_dir", tmp_path / "out")
+    assert_clean_failure(result, "could not be read", "corrupt", output_dir=tmp_path / "out")
+
+
+def test_non_finite_loss_stops_and_keeps_the_checkpoints(sst2_slice, tiny_models, tmp_path):
+    result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--model_name_or_path",
+                        tiny_models["teacher_base"], "--output_dir", tmp_path / "out", "--learning_rate", "1e30",
+                        "--warmup_ratio", "0", "--max_grad_norm", "0", "--batch_size", "8", "--checkpointing_steps", "1")
+    assert_clean_failure(result, "the loss became", "step", "--learning_rate")
+    steps = sorted((tmp_path / "out" / "checkpoints" / "teacher").glob("step-*"))
+    assert steps, "the checkpoints written before the loss broke are kept"
+    assert not (tmp_path / "out" / "teacher").exists()  # no model from a broken run
+
+
+def test_cuda_out_of_memory_suggests_a_smaller_batch(capsys):
+    import argparse
+
+    import torch
+
+    from kd_common import cli
+
+    def out_of_memory(args):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--gradient_accumulation_steps", type=int, default=1)
+    cli.add_debug_arg(parser)
+    with pytest.raises(SystemExit) as stop:
+        cli.run(out_of_memory, parser, [])
+    assert stop.value.code == 2
+    message = capsys.readouterr().err
+    assert "out of memory" in message and "--batch_size 16" in message and "--gradient_accumulation_steps 2" in message

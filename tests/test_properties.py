@@ -1,0 +1,86 @@
+"""Properties that must hold for any input: the loss terms, and the data loaders on arbitrary column
+names, label spellings and text."""
+
+import csv
+import json
+
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kd_common.data import infer_label_names, load_raw, resolve_columns, to_text_split
+from kd_common.losses import cosine_hidden_loss, cross_entropy_loss, hidden_mse_loss, kd_kl_loss
+
+logit = st.floats(min_value=-60, max_value=60, allow_nan=False, width=32)
+
+
+@st.composite
+def logit_pairs(draw):
+    batch, labels = draw(st.integers(1, 4)), draw(st.integers(2, 6))
+    rows = st.lists(st.lists(logit, min_size=labels, max_size=labels), min_size=batch, max_size=batch)
+    return torch.tensor(draw(rows)), torch.tensor(draw(rows))
+
+
+@given(logit_pairs(), st.floats(min_value=0.1, max_value=20))
+@settings(max_examples=200, deadline=None)
+def test_kl_is_finite_and_non_negative(pair, temperature):
+    student, teacher = pair
+    value = kd_kl_loss(student, teacher, temperature)
+    assert torch.isfinite(value) and value.item() >= -1e-5
+    assert abs(kd_kl_loss(teacher, teacher, temperature).item()) < 1e-4  # zero when the student is the teacher
+
+
+@given(logit_pairs())
+@settings(max_examples=100, deadline=None)
+def test_cross_entropy_is_finite(pair):
+    student, _ = pair
+    labels = torch.zeros(len(student), dtype=torch.long)
+    value = cross_entropy_loss(student, labels)
+    assert torch.isfinite(value) and value.item() >= 0
+
+
+@given(st.integers(1, 3), st.integers(1, 5), st.integers(1, 8), st.data())
+@settings(max_examples=60, deadline=None)
+def test_hidden_terms_are_bounded(batch, seq, width, data):
+    values = st.lists(st.floats(-100, 100, allow_nan=False, width=32), min_size=batch * seq * width,
+                      max_size=batch * seq * width)
+    student = torch.tensor(data.draw(values)).reshape(batch, seq, width)
+    teacher = torch.tensor(data.draw(values)).reshape(batch, seq, width)
+    mask = torch.tensor(data.draw(st.lists(st.sampled_from([0, 1]), min_size=batch * seq, max_size=batch * seq)))
+    mask = mask.reshape(batch, seq)
+    assert hidden_mse_loss(student, teacher, mask).item() >= 0
+    cos = cosine_hidden_loss(student, teacher, mask).item()
+    assert -1e-5 <= cos <= 2 + 1e-5
+    assert hidden_mse_loss(teacher, teacher, mask).item() == 0
+
+
+column_name = st.text(st.characters(categories=("L", "N"), include_characters="_ é中"), min_size=1, max_size=12) \
+    .map(str.strip).filter(bool)
+label_spelling = st.text(st.characters(categories=("L", "N", "P", "Zs")), min_size=1, max_size=10) \
+    .map(str.strip).filter(lambda s: s and not s.lstrip("-").isdigit())
+any_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40)
+
+
+@given(st.lists(column_name, min_size=2, max_size=2, unique_by=str.casefold),
+       st.lists(label_spelling, min_size=1, max_size=4, unique=True),
+       st.lists(any_text, min_size=1, max_size=12), st.sampled_from(["csv", "jsonl"]))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_columns_labels_and_text_round_trip(tmp_path_factory, names, labels, texts, form):
+    text_column, label_column = names
+    rows = [(t, labels[i % len(labels)]) for i, t in enumerate(texts)]
+    path = tmp_path_factory.mktemp("prop") / f"train.{form}"
+    if form == "csv":
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow([text_column, label_column])
+            writer.writerows(rows)
+    else:
+        path.write_text("".join(json.dumps({text_column: t, label_column: lab}, ensure_ascii=False) + "\n"
+                                for t, lab in rows), encoding="utf-8")
+    raw = load_raw(str(path))
+    columns = resolve_columns(raw, text_column, label_column)
+    names_found = infer_label_names(raw, columns, None)
+    split = to_text_split(raw, "train", columns, names_found, need_labels=True, required_by="")
+    assert names_found == sorted({lab for _, lab in rows})  # a stable, sorted order
+    assert [names_found[i] for i in split.labels] == [lab for _, lab in rows]
+    assert split.texts == [t for t, _ in rows]  # unicode and empty strings survive as they are
