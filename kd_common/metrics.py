@@ -1,6 +1,6 @@
 """Classification metrics, computed from the confusion matrix with numpy.
 
-Not scikit-learn at run time: importing sklearn.metrics adds about 0.9 s to every script's start
+Not scikit-learn's metrics: importing sklearn.metrics adds about 0.9 s to every script's start
 (on a 2-core CPU, after torch and transformers), for sums over one small matrix. The test suite checks
 these numbers against scikit-learn's. Not the `evaluate` package either: its evaluate.load(...)
 downloads metric code from the hub, and this project's evaluate.py shadows that package.
