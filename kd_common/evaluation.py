@@ -245,7 +245,7 @@ def latency_ms(model, encoding: Encoding, samples: int, device) -> dict[str, flo
             "latency_examples": len(times)}
 
 
-def summarize(logits: np.ndarray, seconds: int, labels: list[int] | None, label_names: list[str]) -> dict:
+def summarize(logits: np.ndarray, seconds: float, labels: list[int] | None, label_names: list[str]) -> dict:
     """Metrics from one model's logits (when the split has labels) and its throughput."""
     result = {"examples_per_second": len(logits) / max(seconds, 1e-9), "eval_seconds": seconds}
     if labels is not None:

@@ -119,22 +119,26 @@ def test_confusion_matrix_is_readable_at_77_classes(tmp_path):
     assert min(height, width) > 1500  # about 25 pixels per class: every label gets its own row
 
 
-def test_sentence_pairs(sst2_slice, tiny_models, tmp_path):
+@pytest.mark.parametrize("header,flags", [
+    (("sentence1", "sentence2"), []),  # detected
+    (("first", "second"), ["--text_column", "first", "--text_pair_column", "second"]),  # named by flags
+])
+def test_sentence_pairs(header, flags, sst2_slice, tiny_models, tmp_path):
     rows = read_tsv(sst2_slice / "train.tsv")[1:161]
     data = tmp_path / "pairs"
     data.mkdir()
     for name, chunk in (("train", rows[:120]), ("dev", rows[120:])):
         with open(data / f"{name}.tsv", "w", encoding="utf-8") as f:
-            f.write("sentence1\tsentence2\tlabel\n")
+            f.write(f"{header[0]}\t{header[1]}\tlabel\n")
             for i, (text, _) in enumerate(chunk):
                 other = chunk[(i + 1) % len(chunk)][0] if i % 2 else text  # label 1: the same sentence twice
                 f.write(f"{text}\t{other}\t{int(other == text)}\n")
     result = run_script("trainer_teacher.py", "--data_path", data, "--model_name_or_path", tiny_models["teacher_base"],
-                        "--output_dir", tmp_path, *FAST_TRAINING)
+                        "--output_dir", tmp_path, *FAST_TRAINING, *flags)
     assert result.returncode == 0, result
     out = tmp_path / "eval.json"
     result = run_script("evaluate.py", "--model", tmp_path / "teacher", "--data_path", data, "--output", out,
-                        "--latency_samples", "0")
+                        "--latency_samples", "0", *flags)
     assert result.returncode == 0, result
     dev = read_tsv(data / "dev.tsv")[1:]
     model, tokenizer = load_plain(tmp_path / "teacher")

@@ -97,6 +97,20 @@ def test_bilstm_student_loads_like_any_other(sst2_slice, trained_teacher, tmp_pa
     assert scored["accuracy"] == pytest.approx(sum(p == g for p, g in zip(predicted, gold)) / len(gold))
 
 
+def test_bilstm_with_its_own_tokenizer_and_sizes(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    from transformers import AutoTokenizer
+
+    own = tiny_models["student_own_vocab"]
+    distill(sst2_slice, trained_teacher, tmp_path, "--student_model", "bilstm", "--student_tokenizer", own,
+            "--bilstm_embedding_dim", "8", "--bilstm_hidden_size", "8", "--bilstm_layers", "2",
+            "--bilstm_mlp_size", "8")
+    config = json.loads((tmp_path / "student" / "config.json").read_text())
+    assert config["num_layers"] == 2 and config["embedding_dim"] == 8 and config["mlp_size"] == 8
+    saved = AutoTokenizer.from_pretrained(tmp_path / "student")
+    assert config["vocab_size"] == len(saved) == len(AutoTokenizer.from_pretrained(own))  # not the teacher's vocabulary
+    assert len(saved) != len(AutoTokenizer.from_pretrained(trained_teacher))
+
+
 def test_mean_pool_head_teacher(sst2_slice, tiny_models, tmp_path):
     from transformers import pipeline
 
