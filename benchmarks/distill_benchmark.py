@@ -137,13 +137,22 @@ def derive(r: dict) -> dict:
 def write_report(r: dict, out: Path) -> None:
     ours, ref = r["project"], r["reference"]
     inf, peak = r["inference"], r["matmul_peak_gflops"]
+    names = {"no": "fp32", "bf16": "bf16"}
+    precision_line = ""
+    if "project_precision" in r:
+        ref_settings = "; ".join(f"{names[k]} {v['epoch_seconds']:.1f} s per epoch ({100 * v['accuracy']:.2f} dev)"
+                                 for k, v in r["reference_precisions"].items())
+        precision_line = (f" Precision: this project runs its default, `--mixed_precision auto`, which picks "
+                          f"{names[r['project_precision']['mode']]} here ({r['project_precision']['reason']}); the "
+                          f"reference ran its distillation in each setting for the first seed ({ref_settings}) and "
+                          f"runs everything else in its best one, {names[r['reference_best_precision']]}.")
     lines = [
-        f"Machine: {r['machine']}. {r['train_samples']} SST-2 training sentences, {r['epochs']} epoch(s), "
+        f"Machine: {r['machine']}.{precision_line} {r['train_samples']} SST-2 training sentences, {r['epochs']} epoch(s), "
         f"batch {r['batch_size']}, learning rate {r['learning_rate']}. Distillation ran once per seed "
         f"({', '.join(map(str, r['seeds']))}) on each side: times are medians, accuracy the mean and range "
         f"on the 872 dev sentences. The pipeline uses the first seed's runs.",
         "",
-        "| distillation (student: 3 layers) | reference (Trainer, online teacher, random batches) | this project (cached teacher, grouped batches) |",
+        f"| distillation (student: 3 layers) | reference (Trainer, online teacher, random batches{_best(r)}) | this project (cached teacher, grouped batches) |",
         "|---|---|---|",
         f"| samples/s | {ref['distill']['train_samples_per_second']:.1f} | {ours['distill']['train_samples_per_second']:.1f} |",
         f"| wall time per epoch | {ref['distill']['epoch_seconds']:.1f} s | {ours['distill']['epoch_seconds']:.1f} s "
@@ -186,6 +195,11 @@ def write_report(r: dict, out: Path) -> None:
         lines.append(f"| {label} | {cell(inf['teacher'])} | {cell(inf['student'])} |")
     (out / "results.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     _chart(r, out / "results.png")
+
+
+def _best(r: dict) -> str:
+    return f"; {'bf16' if r['reference_best_precision'] == 'bf16' else 'fp32'}, its best" \
+        if "reference_best_precision" in r else ""
 
 
 def _acc(side: dict) -> str:
@@ -233,6 +247,10 @@ def main() -> None:
     p.add_argument("--seeds", default="42,1,2,3,4",
                    help="distillation runs once per seed on each side; accuracy is reported as mean and range, "
                         "since one seed's accuracy varies by about a point (default: %(default)s)")
+    p.add_argument("--reference_precisions", default="no,bf16",
+                   help="the reference's distillation runs in each of these (Trainer bf16=True for bf16) for the first "
+                        "seed; its faster setting is its best, used for the other seeds and the pipeline "
+                        "(default: %(default)s)")
     p.add_argument("--latency_examples", type=int, default=200)
     p.add_argument("--work_dir", default="./models/benchmark", help="models and logs (default: %(default)s)")
     p.add_argument("--output_dir", default=str(REPO / "benchmarks"), help="results.{md,png,json} (default: benchmarks/)")
@@ -259,9 +277,6 @@ def main() -> None:
     print("teacher fine-tuning", flush=True)
     ours_teacher_s = run(["trainer_teacher.py", "--model_name_or_path", base, "--output_dir", work / "project",
                           *common, "--seed", seeds[0]], logs / "project_teacher.log")
-    ref_teacher_s = run([ref_script, "--stage", "teacher", "--model", base, "--save_dir", work / "reference" / "teacher",
-                         "--output", work / "reference_teacher.json", *ref_common, "--seed", seeds[0]],
-                        logs / "reference_teacher.log")
     run(["scripts/truncate_layers.py", "--model", base, "--layers", args.student_layers, "--output", work / "minilm-l3"],
         logs / "truncate.log")
     teacher = work / "project" / "teacher"
@@ -273,21 +288,35 @@ def main() -> None:
 
         shutil.rmtree(cache)  # the first project run's time includes computing the teacher's logits
     ours_distill_s, ref_distill_s, ours_runs, ref_runs = [], [], [], []
+
+    def reference_distill(seed: int, precision: str) -> tuple[float, dict]:
+        ref_json = work / f"reference_distill_seed{seed}_{precision}.json"
+        seconds = run([ref_script, "--stage", "distill", "--model", work / "minilm-l3", "--teacher", teacher,
+                       "--save_dir", work / "reference" / f"student-seed{seed}-{precision}", "--output", ref_json, *ref_common,
+                       "--seed", seed, *(["--bf16"] if precision == "bf16" else [])],
+                      logs / f"reference_distill_seed{seed}_{precision}.log")
+        return seconds, read_json(ref_json)
+
+    # The reference in each precision once; its faster setting is its best, and it runs the rest.
+    ref_by_precision = {precision: reference_distill(seeds[0], precision)
+                        for precision in args.reference_precisions.split(",")}
+    ref_best = min(ref_by_precision, key=lambda k: ref_by_precision[k][1]["epoch_seconds"])
     for seed in seeds:
         seed_dir = work / f"project-seed{seed}"
         ours_distill_s.append(run(["distilled-bert.py", "--teacher_model", teacher, "--student_model", work / "minilm-l3",
                                    "--output_dir", seed_dir, "--cache_dir", cache, *common, "--seed", seed],
                                   logs / f"project_distill_seed{seed}.log"))
         ours_runs.append(read_json(seed_dir / "student" / "metrics.json"))
-        ref_json = work / f"reference_distill_seed{seed}.json"
-        ref_distill_s.append(run([ref_script, "--stage", "distill", "--model", work / "minilm-l3", "--teacher", teacher,
-                                  "--save_dir", work / "reference" / f"student-seed{seed}", "--output", ref_json,
-                                  *ref_common, "--seed", seed], logs / f"reference_distill_seed{seed}.log"))
-        ref_runs.append(read_json(ref_json))
+        seconds, ref_run = ref_by_precision[ref_best] if seed == seeds[0] else reference_distill(seed, ref_best)
+        ref_distill_s.append(seconds)
+        ref_runs.append(ref_run)
+    ref_teacher_s = run([ref_script, "--stage", "teacher", "--model", base, "--save_dir", work / "reference" / "teacher",
+                         "--output", work / "reference_teacher.json", *ref_common, "--seed", seeds[0],
+                         *(["--bf16"] if ref_best == "bf16" else [])], logs / "reference_teacher.log")
     run(["distilled-bert.py", "--alpha", 0, "--student_model", work / "minilm-l3", "--output_dir", work / "plain",
          *common, "--seed", seeds[0]], logs / "project_plain.log")
     student = work / f"project-seed{seeds[0]}" / "student"
-    ref_student = work / "reference" / f"student-seed{seeds[0]}"
+    ref_student = work / "reference" / f"student-seed{seeds[0]}-{ref_best}"
 
     print("evaluation of teacher and student", flush=True)
     # The seeds' evaluate scores one model per run; this project's scores both in one process.
@@ -303,8 +332,15 @@ def main() -> None:
     epochs = [h for r in ours_runs for h in r["history"]]
     ours_acc = [r["validation"]["accuracy"] for r in ours_runs]
     ref_acc = [r["accuracy"] for r in ref_runs]
+    from kd_common.precision import resolve_precision
+
+    ours_precision = resolve_precision("auto")
     results = {
-        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, fp32, torch {__import__('torch').__version__}",
+        "machine": f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {__import__('torch').__version__}",
+        "project_precision": {"mode": ours_precision.mode, "reason": ours_precision.reason},
+        "reference_precisions": {k: {"epoch_seconds": v[1]["epoch_seconds"], "accuracy": v[1]["accuracy"]}
+                                 for k, v in ref_by_precision.items()},
+        "reference_best_precision": ref_best,
         "train_samples": args.train_samples, "epochs": args.epochs, "batch_size": args.batch_size,
         "learning_rate": args.learning_rate, "seeds": seeds,
         "project": {

@@ -21,7 +21,7 @@ PROGRESS_FILE = "progress.json"
 PREFIX = "step-"
 # Flags that must match between a run and its resumption: with others the batches would differ.
 RESUME_KEYS = ("seed", "batch_size", "learning_rate", "num_train_epochs", "gradient_accumulation_steps",
-               "max_train_samples", "group_by_length", "max_length", "data_path")
+               "max_train_samples", "group_by_length", "max_length", "data_path", "freeze_embeddings")
 
 
 def checkpoint_root(output_dir: str | Path, role: str) -> Path:

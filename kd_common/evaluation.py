@@ -28,6 +28,7 @@ from .models import (
     write_json,
     write_text_atomically,
 )
+from .precision import resolve_precision
 from .prediction import predict_logits
 from .training import make_accelerator
 
@@ -44,7 +45,8 @@ def evaluate_model(args: argparse.Namespace) -> None:
     resolve_model(args.model, "--model")
     if args.teacher:
         resolve_model(args.teacher, "--teacher")
-    accelerator = make_accelerator(args.mixed_precision, 1)
+    precision = resolve_precision(args.mixed_precision)
+    accelerator = make_accelerator(precision, 1)
     if args.quantize and accelerator.device.type != "cpu":
         raise UserError("--quantize dynamic-int8 runs on the CPU only; hide the GPU (CUDA_VISIBLE_DEVICES=) to use it")
     label_names = label_names_of(load_config(args.model, "--model"))
@@ -75,7 +77,7 @@ def evaluate_model(args: argparse.Namespace) -> None:
                                                split, label_names, logits[MODEL], args, accelerator)
         del model  # one model in memory at a time
     if accelerator.is_main_process:
-        _report(args, split, results, logits, label_names, accelerator)
+        _report(args, split, results, logits, label_names, accelerator, precision)
 
 
 def _score_one(model, encoding: Encoding, split: TextSplit, label_names, args, accelerator) -> tuple[np.ndarray, dict]:
@@ -101,7 +103,7 @@ def _score_int8(model, tokenizer, encoding: Encoding, split: TextSplit, label_na
     return result
 
 
-def _report(args, split: TextSplit, results: dict, logits: dict, label_names, accelerator) -> None:
+def _report(args, split: TextSplit, results: dict, logits: dict, label_names, accelerator, precision) -> None:
     result = {
         **results[MODEL],
         "data_path": args.data_path,
@@ -110,7 +112,7 @@ def _report(args, split: TextSplit, results: dict, logits: dict, label_names, ac
         "labeled": split.labels is not None,
         "batch_size": args.batch_size,
         "device": str(accelerator.device),
-        "mixed_precision": accelerator.mixed_precision,
+        **precision.to_json(),
     }
     comparison = teacher_comparison(logits[TEACHER], logits[MODEL]) if args.teacher else {}
     if args.teacher:
@@ -132,7 +134,7 @@ def _report(args, split: TextSplit, results: dict, logits: dict, label_names, ac
         print(f"the '{split.name}' split has no labels, so no metrics were computed; wrote {len(split)} "
               f"predictions (index<TAB>prediction, GLUE submission form) to {predictions_file}")
     print(f"{len(split)} examples in {result['eval_seconds']:.2f}s: {result['examples_per_second']:.1f} examples/s "
-          f"on {result['device']}, batch size {args.batch_size}")
+          f"on {result['device']}, batch size {args.batch_size}, {precision.describe()}")
     table = None
     if args.teacher:
         table = format_side_by_side(result["teacher"], result, comparison, args.batch_size)
@@ -176,7 +178,7 @@ def predict_texts(args: argparse.Namespace) -> None:
     if not texts:
         raise UserError("no text to classify: --text is empty and --input_file has no non-blank line")
     resolve_model(args.model, "--model")
-    accelerator = make_accelerator(args.mixed_precision, 1)
+    accelerator = make_accelerator(resolve_precision(args.mixed_precision), 1)
     tokenizer = load_tokenizer(args.model, "--model")
     model = accelerator.prepare_model(load_classifier(args.model, "--model"), evaluation_mode=True)
     names = label_names_of(accelerator.unwrap_model(model).config)

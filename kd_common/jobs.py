@@ -44,6 +44,7 @@ from .models import (
     write_text_atomically,
 )
 from .objectives import DistillationObjective, LossSpec
+from .precision import resolve_precision
 from .report import training_curves_png
 from .teacher_cache import cache_key, teacher_logits
 from .training import TrainConfig, make_accelerator, start_tracking, stop_tracking, train
@@ -55,7 +56,8 @@ HISTORY_FILE, CURVES_FILE = "history.jsonl", "training_curves.png"  # one line p
 def train_teacher(args: argparse.Namespace) -> None:
     """Fine-tune --model_name_or_path on the data's train split; save the best epoch to <output_dir>/teacher."""
     guard_output(args, ["teacher"])
-    accelerator = make_accelerator(args.mixed_precision, args.gradient_accumulation_steps, args.output_dir)
+    precision = resolve_precision(args.mixed_precision)
+    accelerator = make_accelerator(precision, args.gradient_accumulation_steps, args.output_dir)
     _seed(args.seed)
     raw, columns = load_data(args, accelerator.print)
     label_names = infer_label_names(raw, columns, args.label_names)
@@ -65,7 +67,7 @@ def train_teacher(args: argparse.Namespace) -> None:
     train_data = EncodedSplit(encode_for_models(train_split.texts, {MODEL: tokenizer}, args.max_length, train_split.pairs),
                               train_split.labels)
     _fit(args, accelerator, "teacher", model, tokenizer, train_data, eval_split, DistillationObjective(),
-         label_names, extra={"head": args.head})
+         label_names, extra={"head": args.head, **precision.to_json()})
 
 
 def distill_student(args: argparse.Namespace) -> None:
@@ -86,7 +88,8 @@ def distill_student(args: argparse.Namespace) -> None:
         resolve_model(args.teacher_model, "--teacher_model")
     if args.student_tokenizer:
         resolve_model(args.student_tokenizer, "--student_tokenizer")
-    accelerator = make_accelerator(args.mixed_precision, args.gradient_accumulation_steps, args.output_dir)
+    precision = resolve_precision(args.mixed_precision)
+    accelerator = make_accelerator(precision, args.gradient_accumulation_steps, args.output_dir)
     _seed(args.seed)
     raw, columns = load_data(args, accelerator.print)
     teacher = teacher_tokenizer = None
@@ -131,6 +134,7 @@ def distill_student(args: argparse.Namespace) -> None:
         "augmented_examples": len(texts) - len(train_split),
         "temperature": args.temperature,
         "alpha": args.alpha,
+        **precision.to_json(),
     }
     if teacher is not None:
         # evaluation_mode: device placement and autocast, but no DDP wrapper (it gets no gradients).
@@ -138,8 +142,7 @@ def distill_student(args: argparse.Namespace) -> None:
     if teacher is not None and plan.teacher_logits == "cached":
         key, description = cache_key(args.teacher_model, teacher.config, teacher_tokenizer, encodings[TEACHER],
                                      args.max_length, args.data_path, accelerator.mixed_precision)
-        cache_dir = args.cache_dir or str(Path(args.output_dir) / ".cache")
-        logits, extra["teacher_cache"] = teacher_logits(teacher, encodings[TEACHER], key, description, cache_dir,
+        logits, extra["teacher_cache"] = teacher_logits(teacher, encodings[TEACHER], key, description, args.cache_dir,
                                                         args.eval_batch_size, accelerator)
         teacher = None  # not needed again: free its memory before the student trains
         train_data = EncodedSplit({MODEL: encodings[MODEL]}, labels, teacher_logits=logits)
@@ -220,7 +223,7 @@ def _fit(args, accelerator, role: str, model, tokenizer, train_data: EncodedSpli
     if eval_split is not None:
         eval_data = EncodedSplit(encode_for_models(eval_split.texts, {MODEL: tokenizer}, args.max_length,
                                                    eval_split.pairs), eval_split.labels)
-    run_info = _run_info(args, accelerator, role)
+    run_info = _run_info(args, accelerator, role, extra)
     summary = {
         "role": role,
         "label_names": label_names,
@@ -234,7 +237,7 @@ def _fit(args, accelerator, role: str, model, tokenizer, train_data: EncodedSpli
         f"training {role} {extra.get('student_init') or args.model_name_or_path}: "
         f"{summary['num_parameters'] / 1e6:.1f}M parameters, {len(train_data)} training and "
         f"{summary['eval_examples']} validation examples, device {accelerator.device}, "
-        f"mixed precision {accelerator.mixed_precision}"
+        f"mixed precision {extra['mixed_precision']} ({extra['mixed_precision_reason']})"
     )
 
     def on_best(unwrapped_model, state: dict) -> None:
@@ -256,8 +259,9 @@ def _fit(args, accelerator, role: str, model, tokenizer, train_data: EncodedSpli
         write_text_atomically(out_dir / HISTORY_FILE, _history_lines(state))
         write_atomically(out_dir / CURVES_FILE, training_curves_png(state["history"], role))
         best = state["best"].get("eval")
-        where = f"validation {args.metric_for_best_model} {best[args.metric_for_best_model]:.4f} at epoch {state['best_epoch']}" \
-            if best else f"epoch {state['best_epoch']}"
+        step = f", step {doc['best_step']}" if doc.get("best_step") else ""
+        where = f"validation {args.metric_for_best_model} {best[args.metric_for_best_model]:.4f} at epoch " \
+                f"{state['best_epoch']}{step}" if best else f"epoch {state['best_epoch']}"
         print(f"saved {role} to {out_dir} ({where})")
     return doc
 
@@ -272,12 +276,16 @@ def _metrics_doc(summary: dict, state: dict) -> dict:
         **summary,
         "best_epoch": state["best_epoch"],
         "validation": best.get("eval"),
-        "train_samples_per_second": float(np.mean([h["train_samples_per_second"] for h in state["history"]])),
+        "best_step": (best or {}).get("global_step"),  # set when an --eval_steps evaluation was the best
+        # None while the first epoch runs (a model kept by --eval_steps before any epoch ended)
+        "train_samples_per_second": float(np.mean([h["train_samples_per_second"] for h in state["history"]]))
+        if state["history"] else None,
         "history": state["history"],
+        **({"evaluations": state["evals"]} if state.get("evals") else {}),
     }
 
 
-def _run_info(args, accelerator, role: str) -> dict:
+def _run_info(args, accelerator, role: str, extra: dict) -> dict:
     from importlib.metadata import version
 
     import accelerate
@@ -300,4 +308,5 @@ def _run_info(args, accelerator, role: str) -> dict:
         "device": str(accelerator.device),
         "num_processes": accelerator.num_processes,
         "mixed_precision": accelerator.mixed_precision,
+        "mixed_precision_reason": extra.get("mixed_precision_reason"),
     }

@@ -12,24 +12,35 @@ everything they depend on:
   * the mixed-precision mode the logits were computed in.
 
 Any change gives a new key, so a stale cache is never read; an unchanged key is reused by every
-epoch and by later runs. The cache lives in <output_dir>/.cache/teacher_logits unless --cache_dir says
-otherwise, one `<key>.pt` (the logits) and `<key>.json` (what the key is made of) per training set.
+epoch and by every later run, whatever its output folder: a sweep over alpha, temperature, student
+size or seeds pays for the teacher once. The cache is a per-user folder shared by all runs, as Hugging
+Face keeps models and datasets: --cache_dir, else $KD_BERT_CACHE, else $XDG_CACHE_HOME/kd-bert, else
+~/.cache/kd-bert. Under it, teacher_logits/ holds one `<key>.pt` (the logits, 4 bytes per example and
+label) and `<key>.json` (what the key is made of) per training set; deleting the folder is always safe.
+
+Concurrent runs are safe: files are written whole and renamed into place, so a reader sees a complete
+file or none; and a run takes a lock on its key before computing, so a second run with the same key
+waits for the first one's logits instead of computing them again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
 from .batching import MODEL, EncodedSplit, Encoding, eval_loader, tokenizer_digest
+from .models import write_atomically, write_json
 from .prediction import predict_logits
 
 CACHE_FORMAT = 1
+CACHE_ENV = "KD_BERT_CACHE"
 _WEIGHT_FILES = ("config.json", ".safetensors", ".bin")
 
 
@@ -72,12 +83,52 @@ def cache_key(teacher_source: str, config, tokenizer, encoding: Encoding, max_le
     return key, {**keyed, "teacher": str(teacher_source), "data_path": str(data_path)}
 
 
-def teacher_logits(teacher, encoding: Encoding, key: str, description: dict, cache_dir: str | Path, batch_size: int,
-                   accelerator) -> tuple[torch.Tensor, dict]:
+def default_cache_dir() -> Path:
+    """The per-user cache shared by all runs: $KD_BERT_CACHE, else $XDG_CACHE_HOME/kd-bert, else
+    ~/.cache/kd-bert."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "kd-bert"
+
+
+def teacher_logits(teacher, encoding: Encoding, key: str, description: dict, cache_dir: str | Path | None,
+                   batch_size: int, accelerator) -> tuple[torch.Tensor, dict]:
     """(num_examples, num_labels) float32 logits, row i for example i, from the cache or one pass."""
-    path = Path(cache_dir) / "teacher_logits" / f"{key}.pt"
+    path = Path(cache_dir or default_cache_dir()) / "teacher_logits" / f"{key}.pt"
     accelerator.wait_for_everyone()  # every process looks before any process writes
     start = time.perf_counter()
+    # One process per run: lock the key, so a concurrent run with the same key waits and reuses. The
+    # processes of one distributed run compute together and cannot each take it; two such runs at
+    # once both compute, and the rename keeps the file whole either way.
+    with _key_lock(path, enabled=accelerator.num_processes == 1):
+        logits, reused = _read_or_compute(teacher, encoding, path, description, batch_size, accelerator)
+    seconds = time.perf_counter() - start
+    verb = "reused" if reused else "computed and cached"
+    accelerator.print(f"teacher logits for {len(logits)} training examples {verb} in {seconds:.1f}s ({path})")
+    return logits, {"path": str(path), "key": key, "reused": reused, "seconds": seconds}
+
+
+@contextmanager
+def _key_lock(path: Path, enabled: bool):
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock; concurrent runs may then both compute, never corrupt
+        enabled = False
+    if not enabled:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, even if the run dies
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_or_compute(teacher, encoding: Encoding, path: Path, description: dict, batch_size: int,
+                     accelerator) -> tuple[torch.Tensor, bool]:
     logits = _read(path, len(encoding.input_ids))
     reused = logits is not None
     if logits is None:
@@ -91,10 +142,7 @@ def teacher_logits(teacher, encoding: Encoding, key: str, description: dict, cac
         if accelerator.is_main_process:
             _write(path, logits, description)
         accelerator.wait_for_everyone()
-    seconds = time.perf_counter() - start
-    verb = "reused" if reused else "computed and cached"
-    accelerator.print(f"teacher logits for {len(logits)} training examples {verb} in {seconds:.1f}s ({path})")
-    return logits, {"path": str(path), "key": key, "reused": reused, "seconds": seconds}
+    return logits, reused
 
 
 def _read(path: Path, num_examples: int) -> torch.Tensor | None:
@@ -108,8 +156,8 @@ def _read(path: Path, num_examples: int) -> torch.Tensor | None:
 
 
 def _write(path: Path, logits: torch.Tensor, description: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save({"logits": logits.float().contiguous()}, tmp)
-    os.replace(tmp, path)  # a reader sees the old file or the whole new one, never half of one
-    path.with_suffix(".json").write_text(json.dumps(description, indent=2) + "\n", encoding="utf-8")
+    buffer = io.BytesIO()
+    torch.save({"logits": logits.float().contiguous()}, buffer)
+    # Each file through a temporary and a rename: a reader sees the old file or the whole new one.
+    write_json(path.with_suffix(".json"), description)
+    write_atomically(path, buffer.getvalue())

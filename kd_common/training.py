@@ -21,10 +21,8 @@ from .batching import MODEL, EncodedSplit, eval_loader, padding_stats, train_loa
 from .checkpoints import load_checkpoint, save_checkpoint
 from .errors import UserError
 from .metrics import classification_metrics, is_better
+from .precision import Precision
 from .prediction import predict_logits
-
-MIXED_PRECISION_CHOICES = ("no", "fp16", "bf16")
-
 
 @dataclass
 class TrainConfig:
@@ -39,6 +37,8 @@ class TrainConfig:
     seed: int = 42
     metric_for_best_model: str = "accuracy"
     group_by_length: bool = True
+    freeze_embeddings: bool = False  # keep the word-embedding table fixed (no gradient, no optimizer state)
+    eval_steps: int | None = None  # also evaluate every N training batches, keeping the best model so far
     select_best: bool = True  # False: keep the last epoch (TinyBERT's intermediate stage has no useful head yet)
     checkpointing_steps: str | None = None  # "N": every N batches; "epoch": after every epoch; None: never
     save_total_limit: int | None = None  # keep at most this many checkpoints (the newest)
@@ -53,20 +53,15 @@ def tensorboard_available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
-def make_accelerator(mixed_precision: str | None, gradient_accumulation_steps: int, output_dir: str | None = None):
-    """fp16 by default on CUDA (the seeds' setting), full precision on CPU, where fp16 has no kernels.
-    With an output_dir and the tensorboard package installed, training curves also go to
-    <output_dir>/runs/<role> through Accelerate's TensorBoard tracker."""
+def make_accelerator(precision: Precision, gradient_accumulation_steps: int, output_dir: str | None = None):
+    """An Accelerator computing in `precision` (see precision.resolve_precision). With an output_dir
+    and the tensorboard package installed, training curves also go to <output_dir>/runs/<role>
+    through Accelerate's TensorBoard tracker."""
     from accelerate import Accelerator
 
-    cuda = torch.cuda.is_available()
-    if mixed_precision is None:
-        mixed_precision = "fp16" if cuda else "no"
-    if mixed_precision == "fp16" and not cuda:
-        raise UserError("--mixed_precision fp16 needs a CUDA GPU; on CPU use --mixed_precision no (or bf16)")
     # Accelerate owns device placement, autocast, the fp16 grad scaler and gradient accumulation.
     tracked = output_dir is not None and tensorboard_available()
-    return Accelerator(mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps,
+    return Accelerator(mixed_precision=precision.mode, gradient_accumulation_steps=gradient_accumulation_steps,
                        log_with="tensorboard" if tracked else None,
                        project_dir=str(Path(output_dir) / "runs") if tracked else None)
 
@@ -128,6 +123,8 @@ def train(
     on_best (main process only). Returns {"best_epoch", "best", "history"}."""
     from transformers import get_linear_schedule_with_warmup
 
+    if cfg.freeze_embeddings:
+        freeze_word_embeddings(model)
     train_dl = train_loader(train_data, cfg.batch_size, cfg.seed, cfg.group_by_length)
     plan = train_dl.batch_sampler  # kept: prepare() may wrap it in a per-process shard
     eval_dl = eval_loader(eval_data, cfg.eval_batch_size) if eval_data is not None else None
@@ -152,13 +149,34 @@ def train(
         accelerator.print(f"resumed from {cfg.resume_from}: epoch {progress['epoch']}, "
                           f"{progress['step']} of its batches done")
     history, best = progress["history"], progress["best"]
+    evals = progress.setdefault("evals", [])  # the evaluations inside epochs (--eval_steps), in order
+    metric = cfg.metric_for_best_model
 
     def checkpoint(epoch: int, step: int, global_step: int, sums: dict | None) -> None:
         state = {"epoch": epoch, "step": step, "global_step": global_step, "history": history, "best": best,
-                 "run_args": cfg.run_args or {}}
+                 "evals": evals, "run_args": cfg.run_args or {}}
         save_checkpoint(accelerator, Path(cfg.checkpoint_dir), global_step, state, cfg.save_total_limit, sums)
 
+    def evaluate_within_epoch(epoch: int, global_step: int) -> None:
+        """--eval_steps: score the model mid-epoch and keep it if it is the best so far. Runs with the
+        random state forked, so training (dropout, batches, a resumed run) goes on exactly as without it."""
+        record = {"epoch": epoch, "global_step": global_step,
+                  "eval": _evaluate(model, eval_dl, eval_data, accelerator, label_names, keep_rng=True)}
+        improved = cfg.select_best and (best["value"] is None or is_better(metric, record["eval"][metric], best["value"]))
+        record["is_best"] = improved
+        evals.append(record)
+        accelerator.print(f"step {global_step}: validation {metric} {record['eval'][metric]:.4f}"
+                          + (" | best so far" if improved else ""))
+        accelerator.log({f"eval/{k}": v for k, v in record["eval"].items() if isinstance(v, (int, float))},
+                        step=global_step)
+        if improved:
+            best.update(value=record["eval"][metric], epoch=epoch, record=record)
+            if accelerator.is_main_process:
+                on_best(accelerator.unwrap_model(model), {"best_epoch": epoch, "best": record, "history": history})
+        accelerator.wait_for_everyone()
+
     every = int(cfg.checkpointing_steps) if cfg.checkpoint_dir and str(cfg.checkpointing_steps).isdigit() else None
+    mid_epoch_eval = evaluate_within_epoch if cfg.eval_steps and eval_dl is not None else None
     global_step = progress["global_step"]
     for epoch in range(progress["epoch"], cfg.num_train_epochs + 1):
         # Every process draws the same batches, and a new order each epoch. The prepared loader sets
@@ -168,14 +186,14 @@ def train(
         plan.set_epoch(epoch - 1)
         resume = progress if epoch == progress["epoch"] and progress["step"] else None
         record, global_step = _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator, epoch,
-                                           global_step, resume, checkpoint if every else None, every)
+                                           global_step, resume, checkpoint if every else None, every, mid_epoch_eval)
         if eval_dl is not None:
             record["eval"] = _evaluate(model, eval_dl, eval_data, accelerator, label_names)
-            value = record["eval"][cfg.metric_for_best_model]
+            value = record["eval"][metric]
         else:
             value = float(epoch)  # no validation split: the last epoch is the one kept
         improved = best["value"] is None or not (eval_dl is not None and cfg.select_best) or \
-            is_better(cfg.metric_for_best_model, value, best["value"])
+            is_better(metric, value, best["value"])
         if improved:
             best.update(value=value, epoch=epoch, record=record)
         record["is_best"] = improved
@@ -187,7 +205,17 @@ def train(
         accelerator.wait_for_everyone()  # no process runs ahead of the save
         if cfg.checkpoint_dir and cfg.checkpointing_steps == "epoch":
             checkpoint(epoch + 1, 0, global_step, None)
-    return {"best_epoch": best["epoch"], "best": best["record"], "history": history}
+    return {"best_epoch": best["epoch"], "best": best["record"], "history": history, "evals": evals}
+
+
+def freeze_word_embeddings(model) -> None:
+    """Fix the word-embedding table: on a small BERT it holds about half the weights (30,522 x 384 of
+    MiniLM-L6's 22.7M), and training it costs a dense gradient and an AdamW update of all its rows on
+    every batch, while a batch touches a few hundred of them."""
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    if embeddings is None or not hasattr(embeddings, "weight"):
+        raise UserError(f"--freeze_embeddings: {type(model).__name__} has no word-embedding table to freeze")
+    embeddings.weight.requires_grad_(False)
 
 
 def _resumed_batches(accelerator, train_dl, done: int):
@@ -226,7 +254,7 @@ class EpochSums:
 
 
 def _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator, epoch, global_step: int,
-                 resume: dict | None, checkpoint, every: int | None) -> tuple[dict, int]:
+                 resume: dict | None, checkpoint, every: int | None, mid_epoch_eval=None) -> tuple[dict, int]:
     modules = [model] + ([objective.trainable] if getattr(objective, "trainable", None) is not None else [])
     for module in modules:
         module.train()
@@ -271,6 +299,10 @@ def _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelera
                 rate = (sums.seen - seen_before) / max(time.perf_counter() - start, 1e-9)
                 bar.set_postfix(loss=f"{sums.loss.item() / step:.4f}", samples_s=f"{rate:.1f}", refresh=False)
             bar.update()
+            # The epoch's own evaluation covers its last batch; an evaluation comes before a checkpoint
+            # of the same step, so the checkpoint knows the best model.
+            if mid_epoch_eval and global_step % cfg.eval_steps == 0 and step < len(train_dl):
+                mid_epoch_eval(epoch, global_step)
             if every and global_step % every == 0 and accelerator.sync_gradients:
                 checkpoint(epoch, step, global_step, sums.to_json())
     finally:
@@ -300,8 +332,13 @@ def peak_memory_mb(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def _evaluate(model, eval_dl, eval_data: EncodedSplit, accelerator, label_names) -> dict:
-    logits = predict_logits(model, eval_dl, accelerator)
+def _evaluate(model, eval_dl, eval_data: EncodedSplit, accelerator, label_names, keep_rng: bool = False) -> dict:
+    if keep_rng:  # iterating a DataLoader draws from the global RNG
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            logits = predict_logits(model, eval_dl, accelerator)
+    else:
+        logits = predict_logits(model, eval_dl, accelerator)
     labels = np.asarray(eval_data.labels)
     metrics = classification_metrics(labels, logits.argmax(-1), label_names)
     metrics["loss"] = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item()

@@ -10,12 +10,16 @@ import csv
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# The scripts share one teacher-logit cache per user by default. The suite never touches the user's:
+# session fixtures share one of their own, and each test gets an empty one (the autouse fixture below).
+os.environ["KD_BERT_CACHE"] = tempfile.mkdtemp(prefix="kd-bert-test-cache-")
 SST2 = REPO / "data" / "sst2"
 TRAIN_ROWS, DEV_ROWS, TEST_ROWS = 320, 120, 40
 
@@ -46,6 +50,14 @@ def run_script(script: str, *args, env: dict | None = None, cwd: Path = REPO, ti
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
     )
     return Result(proc, time.perf_counter() - start)
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch) -> Path:
+    """This test's own teacher-logit cache (the scripts' default), which its subprocesses inherit."""
+    folder = tmp_path / "kd-bert-cache"
+    monkeypatch.setenv("KD_BERT_CACHE", str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")

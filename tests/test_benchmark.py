@@ -27,5 +27,10 @@ def test_benchmark_runs_and_reports(tiny_models, tmp_path):
     for role in ("teacher", "student"):
         profile = results["inference"][role]
         assert profile["latency_p50_ms"] <= profile["latency_p95_ms"] and profile["flops_per_token"] > 0
+    # The reference ran in both precisions, and its faster one is the one compared against.
+    precisions = results["reference_precisions"]
+    assert set(precisions) == {"no", "bf16"}
+    assert results["reference_best_precision"] == min(precisions, key=lambda k: precisions[k]["epoch_seconds"])
+    assert (tmp_path / "work" / "reference_distill_seed42_bf16.json").is_file()
     assert "epoch speedup" in (out / "results.md").read_text()
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

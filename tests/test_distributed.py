@@ -58,9 +58,9 @@ def test_two_processes_match_one(sst2_slice, tiny_models, tmp_path):
         assert teacher.stdout.count("saved teacher to") == 1  # one process prints and writes
         student = launch("distilled-bert.py", "--data_path", sst2_slice, "--teacher_model", out / "teacher",
                          "--student_model", student_base, "--output_dir", out, "--batch_size", batch, *QUICK,
-                         processes=processes)
+                         "--cache_dir", out / "cache", processes=processes)
         assert student.returncode == 0, student
-        assert len(list((out / ".cache" / "teacher_logits").glob("*.pt"))) == 1
+        assert len(list((out / "cache" / "teacher_logits").glob("*.pt"))) == 1
         assert not [p.name for p in out.iterdir() if ".partial" in p.name or ".old" in p.name]
         runs[processes] = {role: history(out / role) for role in ("teacher", "student")}
     for role in ("teacher", "student"):

@@ -1,0 +1,77 @@
+"""Print (and save as recipe_results.md) the results table of a scripts/recipe.sh run.
+
+    python scripts/recipe_report.py ./models/recipe-sst2
+
+Every number is read from the files the recipe's steps wrote: eval.json (teacher and student scored
+side by side on dev by evaluate.py), student_no_kd/metrics.json (the baseline's best validation
+accuracy, on the same dev split), the training runs' metrics.json and recipe_times.tsv.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def report(out: Path) -> str:
+    scored = load(out / "eval.json")
+    student, teacher = scored, scored["teacher"]
+    no_kd = load(out / "student_no_kd" / "metrics.json")
+    kd_run = load(out / "student" / "metrics.json")
+    teacher_run = load(out / "teacher" / "metrics.json")
+    with open(out / "recipe_times.tsv", encoding="utf-8") as f:
+        times = {row["stage"]: float(row["seconds"]) for row in csv.DictReader(f, delimiter="\t")}
+    # The student step also trained the baseline; its training time is not part of the recipe.
+    baseline_seconds = no_kd["total_train_seconds"]
+    recipe_seconds = times["total"] - baseline_seconds
+    no_kd_accuracy = no_kd["validation"]["accuracy"]
+
+    def pct(value: float) -> str:
+        return f"{100 * value:.2f}"
+
+    rows = [
+        ("teacher: MiniLM-L6, fine-tuned", f"{teacher['num_parameters'] / 1e6:.1f}M", pct(teacher["accuracy"]), "",
+         f"{teacher.get('latency_p50_ms', float('nan')):.1f} ms", f"{times['teacher']:.0f} s"),
+        ("student: 3 layers, distilled", f"{student['num_parameters'] / 1e6:.1f}M", pct(student["accuracy"]),
+         f"{student['accuracy'] / teacher['accuracy']:.1%}", f"{student.get('latency_p50_ms', float('nan')):.1f} ms",
+         f"{times['student'] - baseline_seconds:.0f} s"),
+        ("student without the teacher (baseline)", f"{student['num_parameters'] / 1e6:.1f}M", pct(no_kd_accuracy),
+         f"{no_kd_accuracy / teacher['accuracy']:.1%}", "", f"{baseline_seconds:.0f} s (not in the total)"),
+    ]
+    lines = [
+        f"SST-2 dev ({student['num_examples']} sentences), {student['device']}, "
+        f"{kd_run.get('mixed_precision', 'no')} precision ({kd_run.get('mixed_precision_reason', '')})",
+        "",
+        "| model | parameters | dev accuracy | of teacher | latency p50 (batch 1) | time |",
+        "|---|---|---|---|---|---|",
+        *("| " + " | ".join(r) + " |" for r in rows),
+        "",
+        f"distillation minus baseline: {100 * (student['accuracy'] - no_kd_accuracy):+.2f} points of dev accuracy",
+        f"teacher: {teacher_run['train_examples']} training sentences, best at epoch {teacher_run['best_epoch']}"
+        + (f", step {teacher_run['best_step']}" if teacher_run.get("best_step") else ""),
+        f"student: {kd_run['train_examples']} training examples ({kd_run.get('augmented_examples', 0)} of them "
+        f"perturbed copies labeled by the teacher), best at epoch {kd_run['best_epoch']}"
+        + (f", step {kd_run['best_step']}" if kd_run.get("best_step") else ""),
+        f"student agrees with the teacher on {student['agreement']:.1%} of dev sentences",
+        f"recipe total (teacher, distillation, evaluation, test predictions; baseline excluded): "
+        f"{recipe_seconds / 60:.1f} min",
+        f"GLUE test-set predictions: {out / 'SST-2.tsv'}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "./models/recipe-sst2")
+    text = report(out)
+    (out / "recipe_results.md").write_text(text, encoding="utf-8")
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""Running at scale: precision chosen for the hardware, one teacher pass shared by every run,
+evaluation inside long epochs, frozen word embeddings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import FAST_TRAINING, REPO, Result, read_tsv, run_script
+from kd_common import precision as precision_module
+from kd_common.errors import UserError
+from kd_common.precision import cpu_bf16_flags, resolve_precision
+from kd_common.teacher_cache import CACHE_ENV, default_cache_dir
+from test_scripts import independent_predictions, load_plain
+
+
+# ------------------------------------------------------------- precision: auto picks what the hardware does
+
+
+def fake_machine(monkeypatch, tmp_path, cpu_flags: str | None, cuda: tuple[bool, bool, str] = (False, False, "")):
+    """A machine with these CPU flags (None: no /proc/cpuinfo) and this CUDA GPU."""
+    cpuinfo = tmp_path / "cpuinfo"
+    if cpu_flags is not None:
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 {cpu_flags}\n\nprocessor\t: 1\nflags\t\t: fpu\n")
+    monkeypatch.setattr(precision_module, "CPUINFO", str(cpuinfo))
+    monkeypatch.setattr(precision_module, "cuda_device", lambda: cuda)
+
+
+@pytest.mark.parametrize("flags, mode, named", [
+    ("avx512f avx512_bf16 avx512_vnni", "bf16", "avx512_bf16"),
+    ("avx512f amx_bf16 amx_tile", "bf16", "amx_bf16"),
+    ("avx512f avx512_vnni avx2", "no", "no avx512_bf16 or amx_bf16"),
+    (None, "no", "could not be read"),
+])
+def test_auto_on_a_cpu_follows_its_bf16_flags(flags, mode, named, monkeypatch, tmp_path):
+    fake_machine(monkeypatch, tmp_path, flags)
+    chosen = resolve_precision("auto")
+    assert chosen.mode == mode and named in chosen.reason
+    assert chosen.to_json()["mixed_precision_reason"] == chosen.reason
+
+
+def test_auto_on_a_gpu(monkeypatch, tmp_path):
+    fake_machine(monkeypatch, tmp_path, "avx2", cuda=(True, True, "H100"))
+    assert resolve_precision("auto").mode == "bf16"
+    fake_machine(monkeypatch, tmp_path, "avx512_bf16", cuda=(True, False, "T4"))
+    assert resolve_precision("auto").mode == "fp16"  # the GPU decides, not the CPU
+
+
+def test_explicit_choices_are_kept(monkeypatch, tmp_path):
+    fake_machine(monkeypatch, tmp_path, "avx512_bf16")
+    assert resolve_precision("no").mode == "no"
+    fake_machine(monkeypatch, tmp_path, "avx2")
+    assert resolve_precision("bf16").mode == "bf16"  # slow without native bf16, but asked for
+    with pytest.raises(UserError, match="fp16 needs a CUDA GPU"):
+        resolve_precision("fp16")
+
+
+def test_the_flags_are_read_from_the_kernel_not_the_vendor(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("vendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC bf16 edition\nflags\t\t: avx512f avx2\n")
+    assert cpu_bf16_flags(info) == []
+    info.write_text("vendor_id\t: GenuineIntel\nflags\t\t: avx512f avx512_bf16\n")
+    assert cpu_bf16_flags(info) == ["avx512_bf16"]
+
+
+def this_machine_mode() -> str:
+    """What auto should pick here, read independently of the project's parser."""
+    try:
+        text = open("/proc/cpuinfo", encoding="utf-8").read()
+    except OSError:
+        return "no"
+    return "bf16" if torch.cuda.is_available() or "avx512_bf16" in text or "amx_bf16" in text else "no"
+
+
+def test_the_default_is_auto_and_is_recorded(trained_teacher):
+    # trained_teacher ran with no --mixed_precision flag.
+    run = json.loads((trained_teacher / "training_args.json").read_text())
+    metrics = json.loads((trained_teacher / "metrics.json").read_text())
+    assert run["args"]["mixed_precision"] == "auto"
+    assert run["mixed_precision"] == metrics["mixed_precision"] == this_machine_mode()
+    assert metrics["mixed_precision_reason"].startswith("auto:")
+
+
+def test_bf16_changes_the_arithmetic_and_saves_float32(sst2_slice, tiny_models, tmp_path):
+    """Autocast really runs: the same seed in bf16 and in full precision gives close but different
+    losses, and the bf16 model is saved in float32 and loads with plain transformers."""
+    runs = {}
+    for mode in ("bf16", "no"):
+        out = tmp_path / mode
+        result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--model_name_or_path",
+                            tiny_models["teacher_base"], "--output_dir", out, "--mixed_precision", mode,
+                            "--num_train_epochs", "1", "--max_train_samples", "64", "--batch_size", "16")
+        assert result.returncode == 0, result
+        assert f"mixed precision {mode} (--mixed_precision {mode})" in result.stdout
+        runs[mode] = json.loads((out / "teacher" / "metrics.json").read_text())["history"][0]["train_loss"]
+    assert runs["bf16"] != runs["no"]
+    assert runs["bf16"] == pytest.approx(runs["no"], rel=0.05)
+    model, _ = load_plain(tmp_path / "bf16" / "teacher")
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+# ------------------------------------------------------------- one teacher pass shared by every run
+
+
+def test_the_cache_folder_is_per_user_and_overridable(monkeypatch, tmp_path):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "mine"))
+    assert default_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv(CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "kd-bert"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "kd-bert"
+
+
+DISTILL = ["--num_train_epochs", "1", "--batch_size", "16", "--max_train_samples", "96", "--max_length", "64"]
+
+
+def distill_command(sst2_slice, teacher, student_base, out, *extra):
+    return [sys.executable, str(REPO / "distilled-bert.py"), "--data_path", str(sst2_slice), "--teacher_model",
+            str(teacher), "--student_model", str(student_base), "--output_dir", str(out), *DISTILL, *map(str, extra)]
+
+
+def test_runs_into_other_folders_share_one_teacher_pass(sst2_slice, trained_teacher, tiny_models, tmp_path,
+                                                         isolated_cache):
+    """A sweep (here: two temperatures) into two output folders computes the teacher's logits once,
+    in the per-user cache and nowhere in the output folders."""
+    reused = []
+    for name, temperature in (("sweep-a", "2"), ("sweep-b", "4")):
+        result = run_script(*distill_command(sst2_slice, trained_teacher, tiny_models["student_base"],
+                                             tmp_path / name, "--temperature", temperature)[1:])
+        assert result.returncode == 0, result
+        reused.append(json.loads((tmp_path / name / "student" / "metrics.json").read_text())["teacher_cache"]["reused"])
+        assert not list((tmp_path / name).rglob("teacher_logits"))
+    assert reused == [False, True]
+    assert len(list((isolated_cache / "teacher_logits").glob("*.pt"))) == 1
+
+
+def test_concurrent_runs_compute_the_teacher_pass_once(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    """Two runs started together with the same key: one computes, the other waits on the lock and
+    reuses; both finish with the same logits."""
+    procs = [subprocess.Popen(distill_command(sst2_slice, trained_teacher, tiny_models["student_base"],
+                                              tmp_path / f"run{i}"), cwd=REPO, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    start = time.perf_counter()
+    results = [Result(subprocess.CompletedProcess(p.args, p.wait(timeout=600), *p.communicate()),
+                      time.perf_counter() - start) for p in procs]
+    assert all(r.returncode == 0 for r in results), results
+    caches = [json.loads((tmp_path / f"run{i}" / "student" / "metrics.json").read_text())["teacher_cache"]
+              for i in range(2)]
+    assert sorted(c["reused"] for c in caches) == [False, True]
+    assert caches[0]["key"] == caches[1]["key"]
+    losses = [json.loads((tmp_path / f"run{i}" / "student" / "metrics.json").read_text())["history"][0]["train_loss"]
+              for i in range(2)]
+    assert losses[0] == losses[1]
+
+
+def test_the_cache_key_separates_precisions(trained_teacher):
+    from kd_common.batching import encode
+    from kd_common.models import load_config, load_tokenizer
+    from kd_common.teacher_cache import cache_key
+
+    tokenizer = load_tokenizer(str(trained_teacher), "--teacher_model")
+    config = load_config(str(trained_teacher), "--teacher_model")
+    encoding = encode(tokenizer, ["a fine film", "a dull one"], 64)
+    keys = {mode: cache_key(str(trained_teacher), config, tokenizer, encoding, 64, "data", mode)[0]
+            for mode in ("no", "bf16", "fp16")}
+    assert len(set(keys.values())) == 3
+    assert cache_key(str(trained_teacher), config, tokenizer, encoding, 64, "elsewhere", "no")[0] == keys["no"]
+
+
+# ------------------------------------------------------------- evaluation inside long epochs
+
+
+@pytest.fixture(scope="module")
+def eval_steps_teacher(tmp_path_factory, sst2_slice, tiny_models):
+    """The trained_teacher run again, evaluated every 7 batches too (20 batches an epoch, 2 epochs)."""
+    out = tmp_path_factory.mktemp("eval-steps")
+    result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--model_name_or_path",
+                        tiny_models["teacher_base"], "--output_dir", out, *FAST_TRAINING, "--eval_steps", "7")
+    assert result.returncode == 0, result
+    return out / "teacher", result
+
+
+def test_eval_steps_evaluate_inside_epochs_without_changing_training(eval_steps_teacher, trained_teacher):
+    folder, result = eval_steps_teacher
+    metrics = json.loads((folder / "metrics.json").read_text())
+    plain = json.loads((trained_teacher / "metrics.json").read_text())
+    assert [e["global_step"] for e in metrics["evaluations"]] == [7, 14, 21, 28, 35]
+    assert result.stdout.count("step 7: validation accuracy") == 1
+    # The evaluations draw no random numbers: training is the run without --eval_steps, loss for loss.
+    assert [h["train_loss"] for h in metrics["history"]] == [h["train_loss"] for h in plain["history"]]
+    assert [h["eval"]["accuracy"] for h in metrics["history"]] == [h["eval"]["accuracy"] for h in plain["history"]]
+
+
+def test_eval_steps_keep_the_best_model_of_all_evaluations(eval_steps_teacher, sst2_slice):
+    folder, _ = eval_steps_teacher
+    metrics = json.loads((folder / "metrics.json").read_text())
+    scored = [(e["epoch"], e["global_step"], e["eval"]["accuracy"]) for e in metrics["evaluations"]]
+    scored += [(h["epoch"], h["epoch"] * 20, h["eval"]["accuracy"]) for h in metrics["history"]]
+    best = max(a for _, _, a in scored)
+    assert metrics["validation"]["accuracy"] == best
+    first_best = min((step for _, step, a in scored if a == best))
+    assert (metrics.get("best_step") or metrics["best_epoch"] * 20) == first_best
+    # The saved weights are that model's: an independent pass over dev gives the same accuracy.
+    dev = read_tsv(sst2_slice / "dev.tsv")[1:]
+    predictions = independent_predictions(folder, [r[0] for r in dev])
+    assert sum(p == int(r[1]) for p, r in zip(predictions, dev)) / len(dev) == pytest.approx(best)
+
+
+# ------------------------------------------------------------- frozen word embeddings
+
+
+def test_freeze_embeddings_keeps_the_table_and_trains_the_rest(sst2_slice, tiny_models, tmp_path):
+    from safetensors.torch import load_file
+
+    result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--model_name_or_path",
+                        tiny_models["teacher_base"], "--output_dir", tmp_path, "--freeze_embeddings",
+                        "--num_train_epochs", "1", "--max_train_samples", "64", "--batch_size", "16",
+                        "--learning_rate", "1e-3")
+    assert result.returncode == 0, result
+    base = load_file(tiny_models["teacher_base"] / "model.safetensors")
+    trained = load_file(tmp_path / "teacher" / "model.safetensors")
+    name = "embeddings.word_embeddings.weight"
+    assert torch.equal(trained[f"bert.{name}"], base[name])
+    layer = "encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(trained[f"bert.{layer}"], base[layer])
+    assert not torch.equal(trained["bert.embeddings.position_embeddings.weight"],
+                           base["embeddings.position_embeddings.weight"])
