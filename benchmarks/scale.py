@@ -24,44 +24,14 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from distill_benchmark import forward_flops_per_token, matmul_peak_gflops, minilm_folder, read_json  # noqa: E402
-
-
-def run(cmd: list, log: Path, env: dict | None = None) -> float:
-    start = time.perf_counter()
-    with open(log, "w", encoding="utf-8") as out:
-        proc = subprocess.run([sys.executable, *map(str, cmd)], cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                              env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-                                   **(env or {})})
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"stage failed; see {log}")
-    print(f"  {seconds:7.1f} s  {log.name}", flush=True)
-    return seconds
-
-
-def peak(dtype_name: str) -> float:
-    import torch
-
-    dtype = {"no": torch.float32, "bf16": torch.bfloat16}[dtype_name]
-    a, b = torch.randn(1024, 1024, dtype=dtype), torch.randn(1024, 1024, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    times = []
-    for _ in range(10):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * 1024**3 / statistics.median(times) / 1e9
+from distill_benchmark import forward_flops_per_token, matmul_peak_gflops, minilm_folder, read_json, run  # noqa: E402
 
 
 def training_gflops(metrics: dict, mean_tokens: float) -> float:
@@ -108,7 +78,7 @@ def main() -> None:
     r = {"machine": f"{platform.machine()} CPU ({_cpu_name()}), {os.cpu_count()} cores, torch "
                     f"{__import__('torch').__version__}",
          "auto": {"mode": auto.mode, "reason": auto.reason}, "seeds": seeds, "train_samples": args.train_samples,
-         "peak_gflops": {"no": peak("no"), "bf16": peak("bf16")}, "runs": {}}
+         "peak_gflops": {"no": matmul_peak_gflops(), "bf16": matmul_peak_gflops(dtype="bfloat16")}, "runs": {}}
 
     def train(name: str, script: str, *flags) -> dict:
         folder = work / name

