@@ -42,7 +42,7 @@ def parse_args() -> argparse.ArgumentParser:
                         help="write index<TAB>prediction here (default on an unlabeled split: "
                              "<model>/predictions_<split>.tsv)")
     cli.add_data_args(parser)
-    cli.add_precision_arg(parser, evaluation=True)
+    cli.add_precision_arg(parser)
     cli.add_debug_arg(parser)
     return parser
 

@@ -99,6 +99,7 @@ def main():
         num_train_epochs=args.epochs, warmup_steps=0.1, weight_decay=0.01, max_grad_norm=1.0,
         lr_scheduler_type="linear", seed=args.seed, save_strategy="no", eval_strategy="no",
         logging_strategy="no", report_to="none", disable_tqdm=True, dataloader_num_workers=0, bf16=args.bf16,
+        use_cpu=not torch.cuda.is_available(),  # the Trainer refuses bf16 without a GPU unless told it runs on CPU
     )
     collator = DataCollatorWithPadding(tokenizer)
     result = {"stage": args.stage, "precision": "bf16" if args.bf16 else "no"}

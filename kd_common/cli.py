@@ -85,12 +85,11 @@ def add_training_args(parser: argparse.ArgumentParser, learning_rate: float) -> 
                    help="validation metric that picks the epoch saved (default: %(default)s)")
 
 
-def add_precision_arg(parser: argparse.ArgumentParser, evaluation: bool = False) -> None:
-    auto = ("auto: full precision, so the metrics are those of the saved float32 weights" if evaluation else
-            "auto: bf16 on a CPU with native bf16 (avx512_bf16, AMX) or a GPU that has it, fp16 on an older GPU, "
-            "no (full precision) otherwise")
+def add_precision_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixed_precision", default="auto", choices=MIXED_PRECISION_CHOICES,
-                        help=f"{auto}; no, fp16 or bf16 force one (default: %(default)s)")
+                        help="auto: bf16 on a CPU with native bf16 (avx512_bf16, AMX) or a GPU that has it, fp16 on "
+                             "an older GPU, no (full precision) otherwise; no, fp16 or bf16 force one "
+                             "(default: %(default)s)")
 
 
 def add_distillation_args(parser: argparse.ArgumentParser) -> None:

@@ -45,7 +45,7 @@ def evaluate_model(args: argparse.Namespace) -> None:
     resolve_model(args.model, "--model")
     if args.teacher:
         resolve_model(args.teacher, "--teacher")
-    precision = resolve_precision(args.mixed_precision, for_evaluation=True)
+    precision = resolve_precision(args.mixed_precision)
     accelerator = make_accelerator(precision, 1)
     if args.quantize and accelerator.device.type != "cpu":
         raise UserError("--quantize dynamic-int8 runs on the CPU only; hide the GPU (CUDA_VISIBLE_DEVICES=) to use it")
@@ -178,7 +178,7 @@ def predict_texts(args: argparse.Namespace) -> None:
     if not texts:
         raise UserError("no text to classify: --text is empty and --input_file has no non-blank line")
     resolve_model(args.model, "--model")
-    accelerator = make_accelerator(resolve_precision(args.mixed_precision, for_evaluation=True), 1)
+    accelerator = make_accelerator(resolve_precision(args.mixed_precision), 1)
     tokenizer = load_tokenizer(args.model, "--model")
     model = accelerator.prepare_model(load_classifier(args.model, "--model"), evaluation_mode=True)
     names = label_names_of(accelerator.unwrap_model(model).config)

@@ -51,13 +51,6 @@ def test_auto_on_a_gpu(monkeypatch, tmp_path):
     assert resolve_precision("auto").mode == "fp16"  # the GPU decides, not the CPU
 
 
-def test_evaluation_scores_the_saved_float32_weights_unless_told(monkeypatch, tmp_path):
-    fake_machine(monkeypatch, tmp_path, "avx512_bf16")
-    assert resolve_precision("auto").mode == "bf16"
-    assert resolve_precision("auto", for_evaluation=True).mode == "no"
-    assert resolve_precision("bf16", for_evaluation=True).mode == "bf16"
-
-
 def test_explicit_choices_are_kept(monkeypatch, tmp_path):
     fake_machine(monkeypatch, tmp_path, "avx512_bf16")
     assert resolve_precision("no").mode == "no"
