@@ -120,7 +120,7 @@ def train(
     on_best: Callable[[torch.nn.Module, dict], None],
 ) -> dict:
     """Train model on objective; after each epoch evaluate, and hand the best epoch's model to
-    on_best (main process only). Returns {"best_epoch", "best", "history"}."""
+    on_best (main process only). Returns {"best_epoch", "best", "history", "evals"}."""
     from transformers import get_linear_schedule_with_warmup
 
     if cfg.freeze_embeddings:
@@ -167,7 +167,8 @@ def train(
         evals.append(record)
         accelerator.print(f"step {global_step}: validation {metric} {record['eval'][metric]:.4f}"
                           + (" | best so far" if improved else ""))
-        accelerator.log({f"eval/{k}": v for k, v in record["eval"].items() if isinstance(v, (int, float))},
+        # Its own tags: the epoch-level eval/* curves count epochs, these count batches.
+        accelerator.log({f"eval_steps/{k}": v for k, v in record["eval"].items() if isinstance(v, (int, float))},
                         step=global_step)
         if improved:
             best.update(value=record["eval"][metric], epoch=epoch, record=record)

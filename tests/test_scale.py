@@ -198,6 +198,20 @@ def test_eval_steps_evaluate_inside_epochs_without_changing_training(eval_steps_
     assert [h["eval"]["accuracy"] for h in metrics["history"]] == [h["eval"]["accuracy"] for h in plain["history"]]
 
 
+def test_eval_steps_have_their_own_tensorboard_curves(eval_steps_teacher):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    folder, _ = eval_steps_teacher
+    events = EventAccumulator(str(folder.parent / "runs" / "teacher"))
+    events.Reload()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    inside = events.Scalars("eval_steps/accuracy")  # counted in batches
+    assert [e.step for e in inside] == [7, 14, 21, 28, 35]
+    assert [e.value for e in inside] == pytest.approx([e["eval"]["accuracy"] for e in metrics["evaluations"]])
+    assert [e.step for e in events.Scalars("eval/accuracy")] == [1, 2]  # the epochs' own curve counts epochs
+
+
 def test_eval_steps_keep_the_best_model_of_all_evaluations(eval_steps_teacher, sst2_slice):
     folder, _ = eval_steps_teacher
     metrics = json.loads((folder / "metrics.json").read_text())
