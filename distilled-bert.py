@@ -10,24 +10,24 @@ Writes <output_dir>/student, a Hugging Face model folder like the teacher's.
 
 import argparse
 
-from kd_common import cli
-from kd_common.jobs import distill_student
+from kd_common import DataConfig, DistillConfig, TrainConfig, cli
+from kd_common.config import STUDENT_LEARNING_RATE
 
 
 def parse_args() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Distill a student classifier from a teacher.")
-    parser.add_argument("--teacher_model", default="./models/teacher",
-                        help="fine-tuned teacher folder (or hub id) (default: %(default)s)")
-    parser.add_argument("--student_model", default="bert-base-uncased",
-                        help="hub id or local model folder the student starts from, or 'bilstm' for a BiLSTM "
-                             "student (default: %(default)s)")
-    cli.add_data_args(parser)
-    cli.add_training_args(parser, learning_rate=5e-5)
-    cli.add_distillation_args(parser)
-    cli.add_precision_arg(parser)
+    cli.add_arguments(parser, DistillConfig, DataConfig, TrainConfig, defaults={"learning_rate": STUDENT_LEARNING_RATE})
     cli.add_debug_arg(parser)
     return parser
 
 
+def main(flags: argparse.Namespace) -> None:
+    from kd_common import (
+        distill,  # torch loads here, after parsing: --help answers at once
+    )
+
+    distill(DistillConfig.from_flags(flags), DataConfig.from_flags(flags), TrainConfig.from_flags(flags))
+
+
 if __name__ == "__main__":
-    cli.run(distill_student, parse_args())
+    cli.run(main, parse_args())

@@ -8,20 +8,26 @@ training_args.json and metrics.json.
 
 import argparse
 
-from kd_common import cli
-from kd_common.jobs import train_teacher
+from kd_common import DataConfig, TrainConfig, cli
+from kd_common.config import TEACHER_LEARNING_RATE
 
 
 def parse_args() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Fine-tune a teacher classifier.")
     parser.add_argument("--model_name_or_path", default="bert-large-uncased",
                         help="hub id or local model folder to fine-tune (default: %(default)s)")
-    cli.add_data_args(parser)
-    cli.add_training_args(parser, learning_rate=2e-5)
-    cli.add_precision_arg(parser)
+    cli.add_arguments(parser, DataConfig, TrainConfig, defaults={"learning_rate": TEACHER_LEARNING_RATE})
     cli.add_debug_arg(parser)
     return parser
 
 
+def main(flags: argparse.Namespace) -> None:
+    from kd_common import (
+        train_teacher,  # torch loads here, after parsing: --help answers at once
+    )
+
+    train_teacher(flags.model_name_or_path, DataConfig.from_flags(flags), TrainConfig.from_flags(flags))
+
+
 if __name__ == "__main__":
-    cli.run(train_teacher, parse_args())
+    cli.run(main, parse_args())

@@ -13,10 +13,10 @@ are looked up by it.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -54,8 +54,6 @@ def same_tokenizer(a, b) -> bool:
 
 def tokenizer_digest(tokenizer) -> str:
     """A short digest of what defines a tokenizer's output (see same_tokenizer)."""
-    import hashlib
-
     try:
         text = json.dumps(_definition(tokenizer), sort_keys=True)
     except AttributeError:

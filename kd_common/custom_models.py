@@ -22,11 +22,13 @@ from transformers import (
 )
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+KD_MEAN_POOL = "kd-mean-pool"  # model_type of the mean-pooling classifier
+
 
 class MeanPoolConfig(PretrainedConfig):
     """A transformer encoder (its config kept as a dict in `encoder_settings`) and a two-layer head."""
 
-    model_type = "kd-mean-pool"
+    model_type = KD_MEAN_POOL
 
     def __init__(self, encoder_settings: dict | None = None, head_hidden_size: int | None = None,
                  head_dropout: float = 0.1, **kwargs):
@@ -71,6 +73,18 @@ class MeanPoolForSequenceClassification(PreTrainedModel):
         if isinstance(module, nn.Linear) and any(module is m for m in self.head.modules()):
             nn.init.normal_(module.weight, std=0.02)
             nn.init.zeros_(module.bias)
+
+    @classmethod
+    def from_encoder(cls, encoder, head_dropout: float = 0.1, **labels):
+        """A pretrained encoder (AutoModel) under a new mean-pooling head; `labels` are the config's
+        num_labels, id2label and label2id. ValueError when the encoder's weights do not fit."""
+        config = MeanPoolConfig(encoder_settings=encoder.config.to_dict(), head_dropout=head_dropout, **labels)
+        model = cls(config)
+        missing, unexpected = model.encoder.load_state_dict(encoder.state_dict(), strict=False)
+        misfits = [k for k in missing + unexpected if "pooler" not in k]  # the [CLS] pooler is not used
+        if misfits:
+            raise ValueError(f"the encoder's weights do not fit a mean-pooling classifier ({', '.join(misfits[:3])})")
+        return model
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None,
                 output_hidden_states=None, output_attentions=None, **kwargs):

@@ -1,126 +1,300 @@
-"""From distilled-bert.py's flags to a distillation run: which loss terms, which student, and
-whether the teacher must be loaded and run at every step. Flag combinations that cannot work fail
-here, before any model is loaded."""
+"""The distillation job (distilled-bert.py), as the steps a reader can follow in distill():
+
+  1. plan the run from its configs: which loss terms, which student, what the teacher is used for;
+  2. load the teacher (when the plan uses one);
+  3. build the student;
+  4. build the transfer set: the training sentences and any perturbed copies only the teacher labels;
+  5. produce the training data: with the teacher's logits cached from one pass, or the teacher run
+     at every step;
+  6. train, and keep the best student;
+  7. with compare_no_kd, train the same student from the same start without the teacher.
+
+Flag combinations that cannot work fail in step 1, before any model is loaded.
+"""
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
+from accelerate.utils import set_seed
 from torch import nn
 
-from .batching import same_tokenizer
+from .augment import augment
+from .batching import MODEL, TEACHER, EncodedSplit, encode_for_models, same_tokenizer
+from .config import BILSTM, DataConfig, DistillConfig, TrainConfig
+from .data import (
+    TextSplit,
+    check_label_names,
+    declared_label_names,
+    infer_label_names,
+    load_data,
+)
 from .errors import UserError
-from .objectives import LossSpec, uniform_layer_map
-from .students import BILSTM, bilstm_classifier, from_teacher_layers, num_layers_of, parse_layers
+from .files import write_json
+from .hub import resolve_model
+from .jobs import Job, encode_split, fit, guard_output, training_splits
+from .losses import IGNORE_LABEL
+from .models import (
+    count_parameters,
+    label_names_of,
+    load_classifier,
+    load_config,
+    load_tokenizer,
+)
+from .objectives import DistillationObjective, LossSpec, uniform_layer_map
+from .results import DistillResult
+from .students import build_student, num_layers_of
+from .teacher_cache import cache_key, teacher_logits
+
+# What a run uses the teacher for.
+NO_TEACHER = "none"  # never loaded: plain fine-tuning (alpha 0, no intermediate term)
+BUILD_ONLY = "build_only"  # loaded to build or tokenize the student, never run
+CACHED = "cached"  # run once over the transfer set; its logits are cached on disk
+ONLINE = "online"  # run at every step (intermediate-layer terms need its hidden states)
 
 
-def loss_spec(args: argparse.Namespace) -> LossSpec:
+@dataclass(frozen=True)
+class Plan:
+    spec: LossSpec
+    student: str  # "pretrained", "teacher_layers" or "bilstm"
+    teacher_use: str  # NO_TEACHER, BUILD_ONLY, CACHED or ONLINE
+    source: str  # where the student starts
+
+    @property
+    def runs_teacher(self) -> bool:
+        return self.teacher_use in (CACHED, ONLINE)
+
+    def describe(self) -> str:
+        return {"pretrained": self.source, "teacher_layers": f"layers of {self.source}", BILSTM: "a new BiLSTM"}[
+            self.student]
+
+
+@dataclass
+class Teacher:
+    """The loaded teacher. `model` is released (None) once its logits are cached and nothing else
+    needs it, so its memory is free before the student trains."""
+
+    source: str
+    model: nn.Module | None
+    tokenizer: object
+    label_names: list[str]
+
+
+@dataclass
+class TransferSet:
+    """What the student trains on: the training sentences, then perturbed copies labeled by the
+    teacher alone (IGNORE_LABEL in `labels`)."""
+
+    texts: list[str]
+    pairs: list[str] | None
+    labels: list[int]
+    copies: int
+
+
+def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> DistillResult:
+    """Train a student against the teacher with the terms the config weighs; save the best epoch to
+    <output_dir>/student (and, with compare_no_kd, the same student trained without the teacher to
+    <output_dir>/student_no_kd)."""
+    plan = plan_distillation(distill, train)
+    guard_output(train, ["student", "student_no_kd"] if distill.compare_no_kd else ["student"])
+    check_sources(distill, plan)
+    job = Job.start(data, train, {**distill.to_flags(), **data.to_flags(), **train.to_flags()})
+    raw, columns = load_data(data, job.accelerator.print)
+    teacher = load_teacher(distill, plan, declared_label_names(raw, data.label_names))
+    label_names = teacher.label_names if teacher else infer_label_names(raw, columns, data.label_names)
+    train_split, eval_split = training_splits(job, raw, columns, label_names)
+
+    def new_student(source: Teacher | None):
+        set_seed(train.seed)  # every student built here starts the same, with or without a teacher
+        return build_student(distill, train.head, source, label_names, plan.spec.needs_attentions)
+
+    student, tokenizer = new_student(teacher)
+    projection = check_intermediate(plan.spec, student, tokenizer, teacher) if plan.spec.intermediate_weights() \
+        else None
+    transfer = transfer_set(train_split, distill.augment, train.seed, teacher, job)
+    # --compare_no_kd builds its second student after the first has trained; one built from the
+    # teacher's layers needs the teacher's weights then, even if its logits were cached.
+    keep_teacher = distill.compare_no_kd and plan.student == "teacher_layers"
+    train_data, objective, extra = training_data(job, distill, plan, teacher, tokenizer, transfer, projection,
+                                                 keep_teacher)
+    extra["augmented_examples"] = transfer.copies
+    loop = replace(train, select_best=distill.stage != "intermediate")
+    kd = fit(job, "student", plan.describe(), student, tokenizer, train_data, eval_split, objective, label_names,
+             extra, loop)
+    if not distill.compare_no_kd:
+        return DistillResult(kd)
+    # Built and trained exactly as a separate --alpha 0 run would be: the same start, batches and dropout.
+    twin, _ = new_student(teacher if keep_teacher else None)
+    alone = {**extra, "teacher_model": None, "teacher_num_parameters": None, "teacher_logits": None, "alpha": 0.0,
+             "loss": {**asdict(LossSpec()), "stage": "prediction"}, "augmented_examples": 0}
+    alone.pop("teacher_cache", None)
+    # the gold-labeled sentences only: the copies have no label to learn from
+    no_kd = fit(job, "student_no_kd", plan.describe(), twin, tokenizer, encode_split(train_split, tokenizer, data),
+                eval_split, DistillationObjective(), label_names, alone, loop)
+    comparison = kd_vs_no_kd(kd.metrics, no_kd.metrics)
+    comparison_file = Path(train.output_dir) / "kd_vs_no_kd.json"
+    if job.accelerator.is_main_process:
+        write_json(comparison_file, comparison)
+        print(format_kd_vs_no_kd(comparison))
+    return DistillResult(kd, no_kd, comparison, comparison_file)
+
+
+# ---------------------------------------------------------------- 1. the plan
+
+
+def loss_spec(distill: DistillConfig) -> LossSpec:
     """The terms and weights of this run; --stage keeps only the logit or the intermediate terms."""
-    intermediate = args.stage != "prediction"
+    intermediate = distill.stage != "prediction"
     spec = LossSpec(
-        temperature=args.temperature, alpha=args.alpha, kd_loss=args.kd_loss, logits=args.stage != "intermediate",
-        embedding_weight=args.embedding_weight if intermediate else 0.0,
-        hidden_weight=args.hidden_weight if intermediate else 0.0,
-        attention_weight=args.attention_weight if intermediate else 0.0,
-        cos_weight=args.cos_weight if intermediate else 0.0,
-        attention_loss=args.attention_loss, layer_map=list(args.layer_map or []),
+        temperature=distill.temperature, alpha=distill.alpha, kd_loss=distill.kd_loss,
+        logits=distill.stage != "intermediate",
+        embedding_weight=distill.embedding_weight if intermediate else 0.0,
+        hidden_weight=distill.hidden_weight if intermediate else 0.0,
+        attention_weight=distill.attention_weight if intermediate else 0.0,
+        cos_weight=distill.cos_weight if intermediate else 0.0,
+        attention_loss=distill.attention_loss, layer_map=list(distill.layer_map or []),
     )
-    if args.stage == "intermediate" and not spec.intermediate_weights():
+    if distill.stage == "intermediate" and not spec.intermediate_weights():
         raise UserError("--stage intermediate trains only intermediate-layer terms, and all their weights are 0; "
                         "set --hidden_weight, --attention_weight, --embedding_weight or --cos_weight")
     return spec
 
 
-@dataclass
-class StudentPlan:
-    kind: str  # "pretrained", "teacher_layers" or "bilstm"
-    load_teacher: bool
-    teacher_logits: str  # "cached" or "online"
-    source: str
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace, spec: LossSpec) -> "StudentPlan":
-        kind = BILSTM if args.student_model == BILSTM else args.student_init
-        intermediate = bool(spec.intermediate_weights())
-        if kind == BILSTM and args.student_init == "teacher_layers":
-            raise UserError("--student_model bilstm and --student_init teacher_layers exclude each other: "
-                            "a BiLSTM has no transformer layers to copy")
-        if kind == BILSTM and intermediate:
-            raise UserError("a BiLSTM student has no hidden states or attention maps to match the teacher's; "
-                            "use logit terms only (--embedding/--hidden/--attention/--cos_weight 0)")
-        if args.student_layers and kind != "teacher_layers":
-            raise UserError("--student_layers picks the teacher's layers for --student_init teacher_layers; add that flag")
-        if args.augment and not spec.needs_teacher:
-            raise UserError("--augment adds sentences that only the teacher can label; use --alpha above 0 "
-                            "(or an intermediate-layer term)")
-        if args.head != "cls" and kind != "pretrained":
-            raise UserError(f"--head {args.head} puts a new head on a pretrained encoder; a {kind} student has its own")
-        teacher_logits = args.teacher_logits or ("online" if intermediate else "cached")
-        if teacher_logits == "cached" and intermediate:
-            raise UserError("intermediate-layer terms need the teacher's hidden states at every step; "
-                            "use --teacher_logits online (or leave it unset)")
-        load_teacher = spec.needs_teacher or kind == "teacher_layers" or (kind == BILSTM and not args.student_tokenizer)
-        source = {"pretrained": args.student_model, "teacher_layers": args.teacher_model, BILSTM: BILSTM}[kind]
-        return cls(kind, load_teacher, teacher_logits, source)
-
-    def describe(self) -> str:
-        return {"pretrained": self.source, "teacher_layers": f"layers of {self.source}", BILSTM: "a new BiLSTM"}[self.kind]
+def plan_distillation(distill: DistillConfig, train: TrainConfig) -> Plan:
+    spec = loss_spec(distill)
+    kind = distill.student_kind
+    intermediate = bool(spec.intermediate_weights())
+    if kind == BILSTM and distill.student_init == "teacher_layers":
+        raise UserError("--student_model bilstm and --student_init teacher_layers exclude each other: "
+                        "a BiLSTM has no transformer layers to copy")
+    if kind == BILSTM and intermediate:
+        raise UserError("a BiLSTM student has no hidden states or attention maps to match the teacher's; "
+                        "use logit terms only (--embedding/--hidden/--attention/--cos_weight 0)")
+    if distill.student_layers and kind != "teacher_layers":
+        raise UserError("--student_layers picks the teacher's layers for --student_init teacher_layers; add that flag")
+    if distill.augment and not spec.needs_teacher:
+        raise UserError("--augment adds sentences that only the teacher can label; use --alpha above 0 "
+                        "(or an intermediate-layer term)")
+    if train.head != "cls" and kind != "pretrained":
+        raise UserError(f"--head {train.head} puts a new head on a pretrained encoder; a {kind} student has its own")
+    logits = distill.teacher_logits or (ONLINE if intermediate else CACHED)
+    if logits == CACHED and intermediate:
+        raise UserError("intermediate-layer terms need the teacher's hidden states at every step; "
+                        "use --teacher_logits online (or leave it unset)")
+    if spec.needs_teacher:
+        use = logits
+    elif kind == "teacher_layers" or (kind == BILSTM and not distill.student_tokenizer):
+        use = BUILD_ONLY
+    else:
+        use = NO_TEACHER
+    source = {"pretrained": distill.student_model, "teacher_layers": distill.teacher_model, BILSTM: BILSTM}[kind]
+    return Plan(spec, kind, use, source)
 
 
-def build_student(args, plan: StudentPlan, spec: LossSpec, teacher, teacher_tokenizer, label_names: list[str]):
-    """(student model, its tokenizer), freshly built: call it again for an identical second start."""
-    from .models import load_classifier, load_tokenizer
-
-    if plan.kind == "teacher_layers":
-        total = num_layers_of(teacher.config)
-        indices = parse_layers(args.student_layers or str(max(1, total // 2)), total)
-        print(f"student: the teacher's embeddings, head and layers {indices} of 0..{total - 1}")
-        return from_teacher_layers(teacher, indices), teacher_tokenizer
-    if plan.kind == BILSTM:
-        tokenizer = load_tokenizer(args.student_tokenizer, "--student_tokenizer") if args.student_tokenizer \
-            else teacher_tokenizer
-        model = bilstm_classifier(tokenizer, label_names, args.bilstm_embedding_dim, args.bilstm_hidden_size,
-                                  args.bilstm_layers, args.bilstm_mlp_size)
-        return model, tokenizer
-    check_student_labels(args.student_model, label_names,
-                         f"the teacher {args.teacher_model}" if teacher is not None else "the data")
-    tokenizer = load_tokenizer(args.student_model, "--student_model")
-    model = load_classifier(args.student_model, "--student_model", label_names, head=args.head,
-                            eager_attention=spec.needs_attentions)
-    return model, tokenizer
+def check_sources(distill: DistillConfig, plan: Plan) -> None:
+    """Every model source is checked before anything heavy is loaded: a typo fails in seconds."""
+    if plan.student == "pretrained":
+        resolve_model(distill.student_model, "--student_model")
+    if plan.teacher_use != NO_TEACHER:
+        resolve_model(distill.teacher_model, "--teacher_model")
+    if distill.student_tokenizer:
+        resolve_model(distill.student_tokenizer, "--student_tokenizer")
 
 
-def check_student_labels(student: str, label_names: list[str], declared_by: str) -> None:
-    """A student that is already a classifier (a TinyBERT stage-1 student, a model fine-tuned
-    before) keeps its head only if its labels are the teacher's, in the same order: a head trained
-    for another order would be trained against the teacher's swapped classes without any error."""
-    from .data import check_label_names
-    from .models import label_names_of, load_config
-
-    config = load_config(student, "--student_model")
-    is_classifier = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
-    if is_classifier:
-        check_label_names(label_names, label_names_of(config), f"the student {student}", declared_by=declared_by)
+# ---------------------------------------------------------------- 2. the teacher
 
 
-def check_intermediate(spec: LossSpec, student, tokenizer, teacher, teacher_tokenizer) -> nn.Module | None:
+def load_teacher(distill: DistillConfig, plan: Plan, declared: list[str] | None) -> Teacher | None:
+    """The teacher, its tokenizer and label names; None when the plan never uses it. The data's
+    declared label names must be the teacher's."""
+    if plan.teacher_use == NO_TEACHER:
+        return None
+    source = distill.teacher_model
+    label_names = label_names_of(load_config(source, "--teacher_model"))
+    check_label_names(declared, label_names, f"the teacher {source}")
+    tokenizer = load_tokenizer(source, "--teacher_model")
+    model = load_classifier(source, "--teacher_model", eager_attention=plan.spec.needs_attentions)
+    return Teacher(source, model, tokenizer, label_names)
+
+
+def check_intermediate(spec: LossSpec, student, tokenizer, teacher: Teacher) -> nn.Module | None:
     """Checks what intermediate-layer terms need, fills in the layer map, and returns the projection
     from the student's hidden width to the teacher's (None when they match or no term needs it)."""
-    if not same_tokenizer(tokenizer, teacher_tokenizer):
+    if not same_tokenizer(tokenizer, teacher.tokenizer):
         raise UserError("intermediate-layer terms compare teacher and student token by token, so both need the same "
                         "tokenizer; this student has its own. Use logit terms only, or a student with the teacher's "
                         "tokenizer (--student_init teacher_layers)")
-    student_layers, teacher_layers = num_layers_of(student.config), num_layers_of(teacher.config)
+    student_layers, teacher_layers = num_layers_of(student.config), num_layers_of(teacher.model.config)
     if not spec.layer_map:
         spec.layer_map = uniform_layer_map(student_layers, teacher_layers)
     if len(spec.layer_map) != student_layers or not all(1 <= g <= teacher_layers for g in spec.layer_map):
         raise UserError(f"--layer_map {','.join(map(str, spec.layer_map))}: give one teacher layer (1 to "
                         f"{teacher_layers}) for each of the student's {student_layers} layers")
-    student_width, teacher_width = student.config.hidden_size, teacher.config.hidden_size
+    student_width, teacher_width = student.config.hidden_size, teacher.model.config.hidden_size
     if spec.needs_hidden_states and student_width != teacher_width:
         return nn.Linear(student_width, teacher_width)  # TinyBERT's W_h, shared by every layer
     return None
+
+
+# ---------------------------------------------------------------- 4. the transfer set
+
+
+def transfer_set(split: TextSplit, copies: int, seed: int, teacher: Teacher | None, job: Job) -> TransferSet:
+    """The training sentences, plus `copies` perturbed copies of each (Tang et al.; TinyBERT)."""
+    if not copies:
+        return TransferSet(split.texts, split.pairs, split.labels, 0)
+    mask = teacher.tokenizer.mask_token or "[MASK]"
+    extra = augment(split.texts, copies, seed, mask)
+    pairs = split.pairs
+    if pairs is not None:  # both texts of a pair are perturbed, each with its own draws
+        pairs = pairs + augment(pairs, copies, seed + 1, mask)
+    job.accelerator.print(f"transfer set: {len(split)} sentences and {len(extra)} perturbed copies "
+                          f"(--augment {copies}), the copies labeled by the teacher alone")
+    return TransferSet(split.texts + extra, pairs, split.labels + [IGNORE_LABEL] * len(extra), len(extra))
+
+
+# ---------------------------------------------------------------- 5. the training data
+
+
+def training_data(job: Job, distill: DistillConfig, plan: Plan, teacher: Teacher | None, tokenizer,
+                  transfer: TransferSet, projection: nn.Module | None,
+                  keep_teacher: bool) -> tuple[EncodedSplit, DistillationObjective, dict]:
+    """The encoded transfer set with the teacher's targets (cached logits in the batches, or the
+    teacher itself in the objective), the objective, and what metrics.json records of them."""
+    runs = plan.runs_teacher
+    tokenizers = {MODEL: tokenizer, TEACHER: teacher.tokenizer} if runs else {MODEL: tokenizer}
+    encodings = encode_for_models(transfer.texts, tokenizers, job.data.max_length, transfer.pairs)
+    extra = {
+        "teacher_model": distill.teacher_model if runs else None,
+        "teacher_num_parameters": count_parameters(teacher.model) if runs else None,
+        "teacher_logits": plan.teacher_use if runs else None,
+        "student_init": plan.describe(),
+        "loss": {**asdict(plan.spec), "stage": distill.stage},
+        "augmented_examples": 0,
+        "temperature": distill.temperature,
+        "alpha": distill.alpha,
+        **job.precision.to_json(),
+    }
+    if not runs:
+        return EncodedSplit(encodings, transfer.labels), DistillationObjective(plan.spec, None, projection), extra
+    accelerator = job.accelerator
+    # evaluation_mode: device placement and autocast, but no DDP wrapper (it gets no gradients).
+    model = accelerator.prepare_model(teacher.model, evaluation_mode=True)
+    if plan.teacher_use == ONLINE:
+        return EncodedSplit(encodings, transfer.labels), DistillationObjective(plan.spec, model, projection), extra
+    key, description = cache_key(distill.teacher_model, model.config, teacher.tokenizer, encodings[TEACHER],
+                                 job.data.max_length, job.data.data_path, accelerator.mixed_precision)
+    logits, extra["teacher_cache"] = teacher_logits(model, encodings[TEACHER], key, description, distill.cache_dir,
+                                                    job.train.eval_batch_size, accelerator)
+    if not keep_teacher:
+        teacher.model = None  # not needed again: free its memory before the student trains
+    del model
+    data = EncodedSplit({MODEL: encodings[MODEL]}, transfer.labels, teacher_logits=logits)
+    return data, DistillationObjective(plan.spec, None, projection), extra
+
+
+# ---------------------------------------------------------------- 7. with and without the teacher
 
 
 def kd_vs_no_kd(kd: dict, no_kd: dict) -> dict:

@@ -4,7 +4,6 @@ how big and how fast, and what int8 quantization costs; or top-k labels for give
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from pathlib import Path
@@ -12,147 +11,173 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .batching import MODEL, TEACHER, EncodedSplit, Encoding, encode_for_models, eval_loader
-from .data import TextSplit, check_label_names, declared_label_names, load_data, to_text_split
+from .batching import (
+    MODEL,
+    TEACHER,
+    EncodedSplit,
+    Encoding,
+    encode_for_models,
+    eval_loader,
+)
+from .config import DataConfig, EvalConfig
+from .data import (
+    TextSplit,
+    check_label_names,
+    declared_label_names,
+    load_data,
+    to_text_split,
+)
 from .errors import UserError
+from .files import save_folder_atomically, write_json, write_text_atomically
 from .hub import resolve_model
-from .metrics import agreement, classification_metrics, expected_calibration_error, format_report, mean_kl, softmax
+from .metrics import (
+    agreement,
+    classification_metrics,
+    expected_calibration_error,
+    format_report,
+    mean_kl,
+    softmax,
+)
 from .models import (
     count_parameters,
     label_names_of,
     load_classifier,
     load_config,
     load_tokenizer,
-    save_folder_atomically,
     size_on_disk,
-    write_json,
-    write_text_atomically,
 )
 from .precision import resolve_precision
 from .prediction import predict_logits
+from .quantization import METHOD, quantize, write_quantized
+from .report import write_evaluation_report
+from .results import EvalResult
 from .training import make_accelerator
 
 
-def evaluate_model(args: argparse.Namespace) -> None:
+def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
     """Score --model on one split: metrics when it has labels, GLUE-style predictions when not.
     With --teacher, the teacher is scored on the same split and the two are compared side by side;
     with --quantize, an int8 copy of the model is scored next to it. With --text or --input_file,
-    print the top-k labels of those texts instead."""
-    if args.text or args.input_file:
-        return predict_texts(args)
-    if args.save_quantized and not args.quantize:
-        raise UserError("--save_quantized writes the model --quantize makes; add --quantize dynamic-int8")
-    resolve_model(args.model, "--model")
-    if args.teacher:
-        resolve_model(args.teacher, "--teacher")
-    precision = resolve_precision(args.mixed_precision)
+    print the top-k labels of those texts instead. Returns every metric printed, and the files written."""
+    data = data or DataConfig()
+    if cfg.text or cfg.input_file:
+        return predict_texts(cfg, data)
+    resolve_model(cfg.model, "--model")
+    if cfg.teacher:
+        resolve_model(cfg.teacher, "--teacher")
+    precision = resolve_precision(cfg.mixed_precision)
     accelerator = make_accelerator(precision, 1)
-    if args.quantize and accelerator.device.type != "cpu":
+    if cfg.quantize and accelerator.device.type != "cpu":
         raise UserError("--quantize dynamic-int8 runs on the CPU only; hide the GPU (CUDA_VISIBLE_DEVICES=) to use it")
-    label_names = label_names_of(load_config(args.model, "--model"))
-    if args.teacher:
-        check_label_names(label_names_of(load_config(args.teacher, "--teacher")), label_names,
-                          f"the student {args.model}", declared_by=f"the teacher {args.teacher}")
-    raw, columns = load_data(args, accelerator.print)
-    check_label_names(declared_label_names(raw, args.label_names), label_names, f"the model {args.model}")
-    split_name = next(iter(raw.splits)) if len(raw.splits) == 1 else args.split
+    label_names = label_names_of(load_config(cfg.model, "--model"))
+    if cfg.teacher:
+        check_label_names(label_names_of(load_config(cfg.teacher, "--teacher")), label_names,
+                          f"the student {cfg.model}", declared_by=f"the teacher {cfg.teacher}")
+    raw, columns = load_data(data, accelerator.print)
+    check_label_names(declared_label_names(raw, data.label_names), label_names, f"the model {cfg.model}")
+    split_name = next(iter(raw.splits)) if len(raw.splits) == 1 else cfg.split
     split = to_text_split(raw, split_name, columns, label_names, need_labels=False,
-                          required_by="pass --split with one of them", limit=args.max_eval_samples)
-    sources = {MODEL: (args.model, "--model")}
-    if args.teacher:
-        sources[TEACHER] = (args.teacher, "--teacher")
+                          required_by="pass --split with one of them", limit=data.max_eval_samples)
+    sources = {MODEL: (cfg.model, "--model")}
+    if cfg.teacher:
+        sources[TEACHER] = (cfg.teacher, "--teacher")
     tokenizers = {role: load_tokenizer(path, flag) for role, (path, flag) in sources.items()}
     # Tokenized once when the tokenizers match.
-    encodings = encode_for_models(split.texts, tokenizers, args.max_length, split.pairs)
+    encodings = encode_for_models(split.texts, tokenizers, data.max_length, split.pairs)
 
     results, logits = {}, {}
     for role, (path, flag) in sources.items():
         model = load_classifier(path, flag)
         facts = model_facts(model, path)
         model = accelerator.prepare_model(model, evaluation_mode=True)
-        logits[role], results[role] = _score_one(model, encodings[role], split, label_names, args, accelerator)
+        logits[role], results[role] = _score_one(model, encodings[role], split, label_names, cfg, accelerator)
         results[role] = {"model": path, **facts, **results[role]}
-        if role == MODEL and args.quantize:
+        if role == MODEL and cfg.quantize:
             results["quantized"] = _score_int8(accelerator.unwrap_model(model), tokenizers[MODEL], encodings[MODEL],
-                                               split, label_names, logits[MODEL], args, accelerator)
+                                               split, label_names, logits[MODEL], cfg, accelerator)
         del model  # one model in memory at a time
-    if accelerator.is_main_process:
-        _report(args, split, results, logits, label_names, accelerator, precision)
+    if not accelerator.is_main_process:
+        return EvalResult({})
+    return _report(cfg, data, split, results, logits, label_names, accelerator, precision)
 
 
-def _score_one(model, encoding: Encoding, split: TextSplit, label_names, args, accelerator) -> tuple[np.ndarray, dict]:
-    logits, seconds = score(model, encoding, split.labels, args.batch_size, accelerator)
+def _score_one(model, encoding: Encoding, split: TextSplit, label_names, cfg: EvalConfig,
+               accelerator) -> tuple[np.ndarray, dict]:
+    logits, seconds = score(model, encoding, split.labels, cfg.batch_size, accelerator)
     result = summarize(logits, seconds, split.labels, label_names)
-    if args.latency_samples > 0:
-        result.update(latency_ms(model, encoding, args.latency_samples, accelerator.device))
+    if cfg.latency_samples > 0:
+        result.update(latency_ms(model, encoding, cfg.latency_samples, accelerator.device))
     return logits, result
 
 
 def _score_int8(model, tokenizer, encoding: Encoding, split: TextSplit, label_names, fp32_logits: np.ndarray,
-                args, accelerator) -> dict:
+                cfg: EvalConfig, accelerator) -> dict:
     """The model after dynamic int8 quantization of its Linear layers, scored on the same data."""
-    from .quantization import METHOD, quantize, write_quantized
-
     int8 = quantize(model)
-    logits, result = _score_one(int8, encoding, split, label_names, args, accelerator)
+    logits, result = _score_one(int8, encoding, split, label_names, cfg, accelerator)
     result = {"method": METHOD, **result, "agreement_with_fp32": agreement(fp32_logits, logits)}
-    if args.save_quantized and accelerator.is_main_process:
-        save_folder_atomically(args.save_quantized, lambda folder: write_quantized(int8, tokenizer, folder))
-        result["size_on_disk_mb"] = size_on_disk(args.save_quantized) / 2**20
-        result["saved_to"] = args.save_quantized
+    if cfg.save_quantized and accelerator.is_main_process:
+        save_folder_atomically(cfg.save_quantized, lambda folder: write_quantized(int8, tokenizer, folder))
+        result["size_on_disk_mb"] = size_on_disk(cfg.save_quantized) / 2**20
+        result["saved_to"] = cfg.save_quantized
     return result
 
 
-def _report(args, split: TextSplit, results: dict, logits: dict, label_names, accelerator, precision) -> None:
+def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, logits: dict, label_names, accelerator,
+            precision) -> EvalResult:
     result = {
         **results[MODEL],
-        "data_path": args.data_path,
+        "data_path": data.data_path,
         "split": split.name,
         "num_examples": len(split),
         "labeled": split.labels is not None,
-        "batch_size": args.batch_size,
+        "batch_size": cfg.batch_size,
         "device": str(accelerator.device),
         **precision.to_json(),
     }
-    comparison = teacher_comparison(logits[TEACHER], logits[MODEL]) if args.teacher else {}
-    if args.teacher:
+    comparison = teacher_comparison(logits[TEACHER], logits[MODEL]) if cfg.teacher else {}
+    if cfg.teacher:
         result["teacher"] = results[TEACHER]
         result.update(comparison)
     if "quantized" in results:
         result["quantized"] = results["quantized"]
     if split.labels is not None:
-        print(f"{args.model} on the '{split.name}' split of {args.data_path}")
+        print(f"{cfg.model} on the '{split.name}' split of {data.data_path}")
         print(format_report(result))
-    predictions_file = args.predictions_file
+    predictions_file = cfg.predictions_file
     if predictions_file is None and split.labels is None:
-        folder = Path(args.model) if Path(args.model).is_dir() else Path(".")
+        folder = Path(cfg.model) if Path(cfg.model).is_dir() else Path(".")
         predictions_file = str(folder / f"predictions_{split.name}.tsv")
+    files = {}
     if predictions_file:
         _write_predictions(predictions_file, split, logits[MODEL].argmax(-1))
-        result["predictions_file"] = predictions_file
+        result["predictions_file"] = files["predictions"] = predictions_file
     if split.labels is None:
         print(f"the '{split.name}' split has no labels, so no metrics were computed; wrote {len(split)} "
               f"predictions (index<TAB>prediction, GLUE submission form) to {predictions_file}")
     print(f"{len(split)} examples in {result['eval_seconds']:.2f}s: {result['examples_per_second']:.1f} examples/s "
-          f"on {result['device']}, batch size {args.batch_size}, {precision.describe()}")
+          f"on {result['device']}, batch size {cfg.batch_size}, {precision.describe()}")
     table = None
-    if args.teacher:
-        table = format_side_by_side(result["teacher"], result, comparison, args.batch_size)
-        print(f"\nteacher {args.teacher} and student {args.model} on the same {len(split)} examples "
+    if cfg.teacher:
+        table = format_side_by_side(result["teacher"], result, comparison, cfg.batch_size)
+        print(f"\nteacher {cfg.teacher} and student {cfg.model} on the same {len(split)} examples "
               f"({result['device']}, {accelerator.mixed_precision} mixed precision):")
         print(table)
     if "quantized" in result:
         print("\n" + format_int8(result, result["quantized"]))
-    if args.report_dir:
-        from .report import write_evaluation_report
-
-        names = {MODEL: "student" if args.teacher else "model", TEACHER: "teacher"}
-        written = write_evaluation_report(args.report_dir, result, {names[r]: v for r, v in logits.items()},
+    if "saved_to" in result.get("quantized", {}):
+        files["quantized"] = result["quantized"]["saved_to"]
+    if cfg.report_dir:
+        names = {MODEL: "student" if cfg.teacher else "model", TEACHER: "teacher"}
+        written = write_evaluation_report(cfg.report_dir, result, {names[r]: v for r, v in logits.items()},
                                           split.labels, table)
-        print(f"report written to {args.report_dir}: {', '.join(written)}")
-    if args.output:
-        write_json(args.output, result)
-        print(f"metrics written to {args.output}")
+        print(f"report written to {cfg.report_dir}: {', '.join(written)}")
+        files["report"] = cfg.report_dir
+    if cfg.output:
+        write_json(cfg.output, result)
+        print(f"metrics written to {cfg.output}")
+        files["output"] = cfg.output
+    return EvalResult(result, {name: Path(path) for name, path in files.items()})
 
 
 def format_int8(fp32: dict, int8: dict) -> str:
@@ -167,38 +192,39 @@ def format_int8(fp32: dict, int8: dict) -> str:
     return "\n".join(lines)
 
 
-def predict_texts(args: argparse.Namespace) -> None:
+def predict_texts(cfg: EvalConfig, data: DataConfig) -> EvalResult:
     """The top-k labels and their probabilities for each --text and each line of --input_file."""
-    texts = list(args.text or [])
-    if args.input_file:
-        path = Path(args.input_file)
+    texts = list(cfg.text or [])
+    if cfg.input_file:
+        path = Path(cfg.input_file)
         if not path.is_file():
-            raise UserError(f"--input_file {args.input_file}: no such file; give a text file with one text per line")
+            raise UserError(f"--input_file {cfg.input_file}: no such file; give a text file with one text per line")
         texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not texts:
         raise UserError("no text to classify: --text is empty and --input_file has no non-blank line")
-    resolve_model(args.model, "--model")
-    accelerator = make_accelerator(resolve_precision(args.mixed_precision), 1)
-    tokenizer = load_tokenizer(args.model, "--model")
-    model = accelerator.prepare_model(load_classifier(args.model, "--model"), evaluation_mode=True)
+    resolve_model(cfg.model, "--model")
+    accelerator = make_accelerator(resolve_precision(cfg.mixed_precision), 1)
+    tokenizer = load_tokenizer(cfg.model, "--model")
+    model = accelerator.prepare_model(load_classifier(cfg.model, "--model"), evaluation_mode=True)
     names = label_names_of(accelerator.unwrap_model(model).config)
-    encoding = encode_for_models(texts, {MODEL: tokenizer}, args.max_length)[MODEL]
-    logits, _ = score(model, encoding, None, args.batch_size, accelerator)
+    encoding = encode_for_models(texts, {MODEL: tokenizer}, data.max_length)[MODEL]
+    logits, _ = score(model, encoding, None, cfg.batch_size, accelerator)
     probs = softmax(logits)
-    k = min(args.top_k, probs.shape[1])
+    k = min(cfg.top_k, probs.shape[1])
     predictions = []
     for text, row in zip(texts, probs):
         best = np.argsort(-row, kind="stable")[:k]
         predictions.append({"text": text, "top_k": [{"label": names[i], "probability": float(row[i])} for i in best]})
     if not accelerator.is_main_process:
-        return
+        return EvalResult({}, predictions=predictions)
     for p in predictions:
         print(p["text"])
         for choice in p["top_k"]:
             print(f"  {choice['probability']:7.2%}  {choice['label']}")
-    if args.output:
-        write_json(args.output, {"model": args.model, "predictions": predictions})
-        print(f"predictions written to {args.output}")
+    if cfg.output:
+        write_json(cfg.output, {"model": cfg.model, "predictions": predictions})
+        print(f"predictions written to {cfg.output}")
+    return EvalResult({"model": cfg.model}, {"output": Path(cfg.output)} if cfg.output else {}, predictions)
 
 
 def _write_predictions(path: str, split: TextSplit, predictions: np.ndarray) -> None:

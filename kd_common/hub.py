@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from huggingface_hub import HfApi, try_to_load_from_cache
+from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
 from .errors import UserError
 
 PROBE_TIMEOUT_S = 5.0
@@ -63,8 +66,6 @@ def resolve_model(name_or_path: str, flag: str) -> tuple[str, bool]:
 
 def load_hub_dataset(name: str, flag: str = "--data_path"):
     """A hub dataset (`name` or `name:config`) as a DatasetDict, failing fast when offline."""
-    from .data import quiet_datasets
-
     datasets = quiet_datasets()
     repo, _, config = name.partition(":")
     if hub_offline():
@@ -86,10 +87,18 @@ def load_hub_dataset(name: str, flag: str = "--data_path"):
         ) from exc
 
 
+def quiet_datasets():
+    """The `datasets` module, imported only where a saved or hub dataset is read (it costs ~0.5 s
+    at start-up), with its progress bars and info logs off."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    return datasets
+
+
 def _in_cache(repo_id: str) -> bool:
     try:
-        from huggingface_hub import try_to_load_from_cache
-
         return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
     except Exception:
         return False
@@ -97,9 +106,6 @@ def _in_cache(repo_id: str) -> bool:
 
 def _probe(kind: str, repo_id: str) -> str | None:
     """None when the hub answers for repo_id; otherwise what went wrong, in words."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
     api = HfApi()
     info = api.model_info if kind == "model" else api.dataset_info
     try:

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
-from typing import Callable
 
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+)
+
+# Importing custom_models registers this project's model types with AutoConfig and
+# AutoModelForSequenceClassification, so that their saved folders load like any other.
+from .custom_models import KD_MEAN_POOL, MeanPoolForSequenceClassification
 from .errors import UserError
+from .files import (
+    save_folder_atomically,
+    write_atomically,
+    write_json,
+    write_text_atomically,
+)
 from .hub import resolve_model
-
-
-def register_custom_models() -> None:
-    """Make AutoConfig and AutoModelForSequenceClassification know this project's own model types."""
-    from . import custom_models  # noqa: F401  # registers on import
+from .quantization import is_quantized, load_quantized
 
 
 def load_tokenizer(name_or_path: str, flag: str):
-    from transformers import AutoTokenizer
-
     source, local_only = resolve_model(name_or_path, flag)
     problem = None
     try:
@@ -40,9 +47,6 @@ def load_tokenizer(name_or_path: str, flag: str):
 
 
 def load_config(name_or_path: str, flag: str):
-    from transformers import AutoConfig
-
-    register_custom_models()
     source, local_only = resolve_model(name_or_path, flag)
     try:
         return AutoConfig.from_pretrained(source, local_files_only=local_only)
@@ -56,30 +60,20 @@ def load_classifier(name_or_path: str, flag: str, label_names: list[str] | None 
     (a new head when the checkpoint has none or another size); without, the checkpoint's own head.
     head "mean_pool" puts a new mean-pooling head on a pretrained encoder (a checkpoint that already
     has one keeps it). eager_attention: attention maps come back (SDPA returns none)."""
-    from transformers import AutoModel, AutoModelForSequenceClassification
-
-    register_custom_models()
     source, local_only = resolve_model(name_or_path, flag)
-    from .quantization import is_quantized, load_quantized
-
     if local_only and is_quantized(source):
         if label_names is not None:
             raise UserError(f"{flag} {name_or_path} is an int8-quantized model for inference; it cannot be trained. "
                             f"Train from the fp32 model it was made from")
         return load_quantized(source)
-    if head == "mean_pool" and label_names is not None and load_config(name_or_path, flag).model_type != "kd-mean-pool":
-        from .students import mean_pool_classifier
-
+    if head == "mean_pool" and label_names is not None and load_config(name_or_path, flag).model_type != KD_MEAN_POOL:
         encoder = _from_pretrained(AutoModel, source, local_only, flag, name_or_path, {})
-        return use_attention(mean_pool_classifier(encoder, label_names), eager_attention)
-    kwargs = {}
-    if label_names is not None:
-        kwargs = dict(
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={name: i for i, name in enumerate(label_names)},
-            ignore_mismatched_sizes=True,
-        )
+        try:
+            model = MeanPoolForSequenceClassification.from_encoder(encoder, **label_maps(label_names))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        return use_attention(model, eager_attention)
+    kwargs = {} if label_names is None else {**label_maps(label_names), "ignore_mismatched_sizes": True}
     model = _from_pretrained(AutoModelForSequenceClassification, source, local_only, flag, name_or_path, kwargs)
     model.config.problem_type = "single_label_classification"
     return use_attention(model, eager_attention)
@@ -88,8 +82,6 @@ def load_classifier(name_or_path: str, flag: str, label_names: list[str] | None 
 def use_attention(model, eager: bool):
     """eager: every transformer inside `model` computes attention explicitly and can return its maps."""
     if eager:
-        from transformers import PreTrainedModel
-
         for module in model.modules():
             if isinstance(module, PreTrainedModel):
                 module.config._attn_implementation = "eager"
@@ -109,6 +101,12 @@ def _from_pretrained(auto_class, source: str, local_only: bool, flag: str, name_
             f"{flag} {name_or_path}: the model weights could not be read ({type(exc).__name__}: "
             f"{_first_line(exc)}); the files may be corrupt: save or copy the model again"
         ) from exc
+
+
+def label_maps(label_names: list[str]) -> dict:
+    """The config entries that size a classification head and name its outputs."""
+    return {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
+            "label2id": {name: i for i, name in enumerate(label_names)}}
 
 
 def label_names_of(config) -> list[str]:
@@ -138,30 +136,6 @@ def save_model_atomically(model, tokenizer, out_dir: str | Path, sidecars: dict[
     return save_folder_atomically(out_dir, write)
 
 
-def save_folder_atomically(out_dir: str | Path, write: Callable[[Path], None]) -> Path:
-    """Let `write` fill a sibling folder, then rename it into place.
-
-    A crash while writing leaves the previous folder where it was; the only window without one at
-    out_dir is between two renames, and then the previous one is still whole at `.NAME.old-PID`.
-    """
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        partial.mkdir()
-        write(partial)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(partial, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    return out_dir
-
-
 def _write_sidecar(path: Path, content) -> None:
     if isinstance(content, bytes):
         write_atomically(path, content)
@@ -169,23 +143,6 @@ def _write_sidecar(path: Path, content) -> None:
         write_text_atomically(path, content)
     else:
         write_json(path, content)
-
-
-def write_atomically(path: str | Path, content: bytes) -> None:
-    """Write through a temporary file and a rename, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
-
-
-def write_text_atomically(path: str | Path, text: str) -> None:
-    write_atomically(path, text.encode("utf-8"))
-
-
-def write_json(path: str | Path, content) -> None:
-    write_text_atomically(path, json.dumps(content, indent=2, default=str) + "\n")
 
 
 def _first_line(exc: BaseException) -> str:

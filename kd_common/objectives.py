@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
 from .batching import MODEL, TEACHER
 from .losses import (
@@ -67,27 +68,56 @@ def uniform_layer_map(student_layers: int, teacher_layers: int) -> list[int]:
     return [round(m * teacher_layers / student_layers) for m in range(1, student_layers + 1)]
 
 
-class DistillationObjective:
+class Objective(nn.Module):
+    """The contract between the training loop and what it minimizes.
+
+    forward(batch, outputs) returns (the loss to minimize, its named terms for logging), given a
+    batch and the model's outputs. `model_outputs` names what the model must return besides logits
+    ("hidden_states", "attentions"). Parameters of the objective's own modules (a projection to the
+    teacher's width) are trained with the model; the loop prepares its child modules as it prepares
+    the model.
+    """
+
+    model_outputs: tuple[str, ...] = ()
+
+    def forward(self, batch: dict, outputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+
+class DistillationObjective(Objective):
     """sum_k w_k * term_k over the terms of a LossSpec; see the module docstring."""
 
-    def __init__(self, spec: LossSpec | None = None, teacher=None, projection: torch.nn.Module | None = None):
+    def __init__(self, spec: LossSpec | None = None, teacher=None, projection: nn.Module | None = None):
+        super().__init__()
         self.spec = spec or LossSpec()
-        self.teacher = teacher  # None: the batches carry cached teacher logits (or no teacher is needed)
         # Maps student hidden states to the teacher's width (TinyBERT's W_h), trained with the
         # student and never saved with it. None when the widths match.
-        self.trainable = projection
+        self.projection = projection
+        # The teacher is run, never trained: kept out of this module's children, so its weights stay
+        # out of the optimizer and train() leaves it in eval mode (dropout off: its targets must not
+        # be noisy). None: the batches carry cached teacher logits, or no term needs a teacher.
+        object.__setattr__(self, "teacher", teacher)
         if teacher is not None:
-            teacher.eval()  # dropout off: the teacher's targets must not be noisy
-        self.model_kwargs = {}
-        if self.spec.needs_hidden_states:
-            self.model_kwargs["output_hidden_states"] = True
-        if self.spec.needs_attentions:
-            self.model_kwargs["output_attentions"] = True
+            teacher.eval()
+        self.model_outputs = tuple(name for name, needed in (("hidden_states", self.spec.needs_hidden_states),
+                                                             ("attentions", self.spec.needs_attentions)) if needed)
 
-    def __call__(self, batch: dict, outputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def __str__(self) -> str:
+        """The active terms as a weighted sum, e.g. `0.5 * kd_kl(T=2) + 0.5 * ce + 1 * hidden`: the
+        training log states the objective a run optimized."""
+        spec, parts = self.spec, []
+        if spec.logits:
+            if spec.alpha > 0:
+                parts.append(f"{spec.alpha:g} * kd_{spec.kd_loss}(T={spec.temperature:g})")
+            if spec.alpha < 1:
+                parts.append(f"{1 - spec.alpha:g} * ce")
+        parts += [f"{w:g} * {name}" for name, w in spec.intermediate_weights().items()]
+        return " + ".join(parts) or "0"
+
+    def forward(self, batch: dict, outputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         spec = self.spec
         # Cached logits serve when the teacher's logits are all a term needs (--teacher_logits cached).
-        cached = "teacher_logits" in batch and not self.model_kwargs
+        cached = "teacher_logits" in batch and not self.model_outputs
         teacher_out = self.run_teacher(batch) if spec.needs_teacher and not cached else None
         teacher_logits = batch["teacher_logits"] if cached else teacher_out["logits"] if teacher_out else None
         if spec.logits:
@@ -105,7 +135,7 @@ class DistillationObjective:
     def intermediate_terms(self, student, teacher: dict, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each intermediate term, summed over the mapped layers as TinyBERT does."""
         weights, layer_map = self.spec.intermediate_weights(), self.spec.layer_map
-        project = self.trainable if self.trainable is not None else (lambda h: h)
+        project = self.projection if self.projection is not None else (lambda h: h)
         terms = {}
         if "embedding" in weights:  # hidden_states[0] is the embedding layer's output
             terms["embedding"] = hidden_mse_loss(project(student.hidden_states[0]), teacher["hidden_states"][0], mask)
@@ -126,7 +156,7 @@ class DistillationObjective:
         if self.teacher is None:
             raise ValueError("the batch has no cached teacher logits and there is no teacher to run")
         with torch.inference_mode():
-            out = self.teacher(**batch[TEACHER], **self.model_kwargs)
+            out = self.teacher(**batch[TEACHER], **{f"output_{name}": True for name in self.model_outputs})
         # Inference tensors cannot be saved for backward; clones taken outside inference_mode can.
         result = {"logits": out.logits.clone()}  # (bs, num_labels)
         if self.spec.needs_hidden_states:

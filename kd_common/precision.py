@@ -40,6 +40,12 @@ class Precision:
                 "mixed_precision_reason": self.reason}
 
 
+def check_choice(requested: str) -> str:
+    if requested not in MIXED_PRECISION_CHOICES:
+        raise UserError(f"--mixed_precision must be one of {', '.join(MIXED_PRECISION_CHOICES)} (got {requested})")
+    return requested
+
+
 def cpu_bf16_flags(cpuinfo: str | Path | None = None) -> list[str] | None:
     """The native-bf16 flags among the CPU's features, or None when the features cannot be read
     (not Linux)."""
@@ -57,7 +63,7 @@ def cpu_bf16_flags(cpuinfo: str | Path | None = None) -> list[str] | None:
 
 def cuda_device() -> tuple[bool, bool, str]:
     """(a CUDA GPU is visible, it computes in bf16 natively, its name)."""
-    import torch
+    import torch  # not at the top: configs import this module, and --help must not wait for torch
 
     if not torch.cuda.is_available():
         return False, False, ""
@@ -70,9 +76,7 @@ def cuda_device() -> tuple[bool, bool, str]:
 
 def resolve_precision(requested: str | None) -> Precision:
     """The precision to run in for `--mixed_precision requested` on this machine."""
-    requested = requested or "auto"
-    if requested not in MIXED_PRECISION_CHOICES:
-        raise UserError(f"--mixed_precision must be one of {', '.join(MIXED_PRECISION_CHOICES)} (got {requested})")
+    requested = check_choice(requested or "auto")
     cuda, cuda_bf16, gpu = cuda_device()
     if requested != "auto":
         if requested == "fp16" and not cuda:

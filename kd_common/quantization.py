@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from transformers import AutoConfig, AutoModelForSequenceClassification
 
 METHOD = "dynamic-int8"
 MARKER = "quantization.json"
@@ -25,7 +26,9 @@ WEIGHTS = "quantized_model.pt"
 
 def quantize(model) -> nn.Module:
     """An int8 copy of the model on the CPU; the model itself is left as it was."""
-    from torch.ao.quantization import quantize_dynamic
+    from torch.ao.quantization import (
+        quantize_dynamic,  # deprecated upstream: imported only when asked for
+    )
 
     with warnings.catch_warnings():  # eager-mode quantization warns that it is deprecated upstream
         warnings.simplefilter("ignore")
@@ -46,8 +49,6 @@ def write_quantized(model, tokenizer, folder: Path) -> None:
 
 
 def load_quantized(folder: str | Path):
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
     folder = Path(folder)
     method = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("method")
     if method != METHOD:

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import write_atomically, write_json, write_text_atomically
 from .metrics import expected_calibration_error, softmax
-from .models import write_atomically, write_json, write_text_atomically
 
 RELIABILITY_BINS = 15
 
 
 def _pyplot():
+    # matplotlib takes about a second to import: only runs that draw a chart pay for it.
     import matplotlib
 
     matplotlib.use("Agg")

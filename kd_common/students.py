@@ -1,5 +1,6 @@
-"""Where a model to train starts from: a pretrained checkpoint (with the stock [CLS] head or a
-mean-pooling head), a subset of the teacher's own layers (DistilBERT), or a fresh BiLSTM (Tang et al.)."""
+"""Building the student: from a pretrained checkpoint (with the stock [CLS] head or a mean-pooling
+head, see models.load_classifier), from a subset of the teacher's own layers (DistilBERT), or as a
+fresh BiLSTM (Tang et al.)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ import copy
 
 from torch import nn
 
+from .config import BILSTM, DistillConfig
+from .custom_models import BiLSTMConfig, BiLSTMForSequenceClassification
+from .data import check_label_names
 from .errors import UserError
-
-BILSTM = "bilstm"  # --student_model value that asks for a BiLSTM student
+from .models import (
+    label_maps,
+    label_names_of,
+    load_classifier,
+    load_config,
+    load_tokenizer,
+)
 
 
 def spread_layers(count: int, num_layers: int) -> list[int]:
@@ -81,29 +90,43 @@ def from_teacher_layers(teacher, indices: list[int]):
     return student
 
 
-def mean_pool_classifier(encoder, label_names: list[str], head_dropout: float = 0.1):
-    """A pretrained encoder (AutoModel) under a new mean-pooling head sized for label_names."""
-    from .custom_models import MeanPoolConfig, MeanPoolForSequenceClassification
-
-    config = MeanPoolConfig(
-        encoder_settings=encoder.config.to_dict(), head_dropout=head_dropout, num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
-    )
-    model = MeanPoolForSequenceClassification(config)
-    missing, unexpected = model.encoder.load_state_dict(encoder.state_dict(), strict=False)
-    misfits = [k for k in missing + unexpected if "pooler" not in k]  # the [CLS] pooler is not used
-    if misfits:
-        raise UserError(f"the encoder's weights do not fit a mean-pooling classifier ({', '.join(misfits[:3])})")
-    return model
-
-
 def bilstm_classifier(tokenizer, label_names: list[str], embedding_dim: int, hidden_size: int, num_layers: int,
                       mlp_size: int):
-    from .custom_models import BiLSTMConfig, BiLSTMForSequenceClassification
-
     config = BiLSTMConfig(
         vocab_size=len(tokenizer), embedding_dim=embedding_dim, hidden_size=hidden_size, num_layers=num_layers,
-        mlp_size=mlp_size, pad_token_id=tokenizer.pad_token_id or 0, num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
+        mlp_size=mlp_size, pad_token_id=tokenizer.pad_token_id or 0, **label_maps(label_names),
     )
     return BiLSTMForSequenceClassification(config)
+
+
+def build_student(distill: DistillConfig, head: str, teacher, label_names: list[str], eager_attention: bool):
+    """(student model, its tokenizer), freshly built: call it again for an identical second start.
+    `teacher` is the loaded Teacher (see distillation.py), or None when the run never loads one."""
+    kind = distill.student_kind
+    if kind == "teacher_layers":
+        total = num_layers_of(teacher.model.config)
+        indices = parse_layers(distill.student_layers or str(max(1, total // 2)), total)
+        print(f"student: the teacher's embeddings, head and layers {indices} of 0..{total - 1}")
+        return from_teacher_layers(teacher.model, indices), teacher.tokenizer
+    if kind == BILSTM:
+        tokenizer = load_tokenizer(distill.student_tokenizer, "--student_tokenizer") if distill.student_tokenizer \
+            else teacher.tokenizer
+        model = bilstm_classifier(tokenizer, label_names, distill.bilstm_embedding_dim, distill.bilstm_hidden_size,
+                                  distill.bilstm_layers, distill.bilstm_mlp_size)
+        return model, tokenizer
+    check_student_labels(distill.student_model, label_names,
+                         f"the teacher {distill.teacher_model}" if teacher is not None else "the data")
+    tokenizer = load_tokenizer(distill.student_model, "--student_model")
+    model = load_classifier(distill.student_model, "--student_model", label_names, head=head,
+                            eager_attention=eager_attention)
+    return model, tokenizer
+
+
+def check_student_labels(student: str, label_names: list[str], declared_by: str) -> None:
+    """A student that is already a classifier (a TinyBERT stage-1 student, a model fine-tuned
+    before) keeps its head only if its labels are the teacher's, in the same order: a head trained
+    for another order would be trained against the teacher's swapped classes without any error."""
+    config = load_config(student, "--student_model")
+    is_classifier = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
+    if is_classifier:
+        check_label_names(label_names, label_names_of(config), f"the student {student}", declared_by=declared_by)

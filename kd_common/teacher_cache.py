@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 from .batching import MODEL, EncodedSplit, Encoding, eval_loader, tokenizer_digest
-from .models import write_atomically, write_json
+from .files import write_atomically, write_json
 from .prediction import predict_logits
 
 CACHE_FORMAT = 1

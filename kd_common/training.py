@@ -6,50 +6,88 @@ object that touches a device goes through accelerator.prepare, and only the main
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import math
+import resource
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
 from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
 
 from .batching import MODEL, EncodedSplit, eval_loader, padding_stats, train_loader
 from .checkpoints import load_checkpoint, save_checkpoint
+from .config import TrainConfig
 from .errors import UserError
 from .metrics import classification_metrics, is_better
+from .objectives import Objective
 from .precision import Precision
 from .prediction import predict_logits
 
+
 @dataclass
-class TrainConfig:
-    num_train_epochs: int = 3
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    learning_rate: float = 2e-5
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
-    gradient_accumulation_steps: int = 1
-    seed: int = 42
-    metric_for_best_model: str = "accuracy"
-    group_by_length: bool = True
-    freeze_embeddings: bool = False  # keep the word-embedding table fixed (no gradient, no optimizer state)
-    eval_steps: int | None = None  # also evaluate every N training batches, keeping the best model so far
-    select_best: bool = True  # False: keep the last epoch (TinyBERT's intermediate stage has no useful head yet)
-    checkpointing_steps: str | None = None  # "N": every N batches; "epoch": after every epoch; None: never
-    save_total_limit: int | None = None  # keep at most this many checkpoints (the newest)
-    checkpoint_dir: str | None = None  # where checkpoints go (set by the job)
-    resume_from: str | None = None  # a checkpoint folder to continue from (set by the job)
-    run_args: dict | None = None  # the flags a resumption must match (see checkpoints.RESUME_KEYS)
+class Best:
+    """The best model so far: its metric value, epoch and record (an epoch's, or an --eval_steps one's)."""
+
+    value: float | None = None
+    epoch: int | None = None
+    record: dict | None = None
+
+
+@dataclass
+class Progress:
+    """Where the loop is: a checkpoint saves it (progress.json) and a resumed run starts from it."""
+
+    epoch: int = 1
+    step: int = 0  # batches of `epoch` done
+    global_step: int = 0
+    sums: dict | None = None  # this process's running sums of the epoch (see EpochSums)
+    history: list[dict] = field(default_factory=list)  # one record per finished epoch
+    best: Best = field(default_factory=Best)
+    evals: list[dict] = field(default_factory=list)  # the evaluations inside epochs (--eval_steps), in order
+
+    @classmethod
+    def from_json(cls, saved: dict) -> "Progress":
+        return cls(saved["epoch"], saved["step"], saved["global_step"], saved.get("sums"), saved["history"],
+                   Best(**saved["best"]), saved.get("evals", []))
+
+    def to_json(self, run_args: dict) -> dict:
+        return {"epoch": self.epoch, "step": self.step, "global_step": self.global_step, "history": self.history,
+                "best": asdict(self.best), "evals": self.evals, "run_args": run_args}
+
+    def outcome(self) -> "Outcome":
+        return Outcome(self.best.epoch, self.best.record, self.history, self.evals)
+
+
+@dataclass
+class Outcome:
+    """What a run has produced so far: handed to on_best with each new best model, and returned."""
+
+    best_epoch: int | None
+    best: dict | None  # the best model's record: its "eval" metrics, and "global_step" for an --eval_steps one
+    history: list[dict]
+    evals: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class CheckpointPlan:
+    """Where the job keeps this run's checkpoints (None: none are written), which one it resumes
+    from, and the settings a resumption must match (see checkpoints.RESUME_KEYS)."""
+
+    directory: str | None = None
+    resume_from: str | None = None
+    run_args: dict = field(default_factory=dict)
 
 
 def tensorboard_available() -> bool:
-    import importlib.util
-
     return importlib.util.find_spec("tensorboard") is not None
 
 
@@ -57,9 +95,12 @@ def make_accelerator(precision: Precision, gradient_accumulation_steps: int, out
     """An Accelerator computing in `precision` (see precision.resolve_precision). With an output_dir
     and the tensorboard package installed, training curves also go to <output_dir>/runs/<role>
     through Accelerate's TensorBoard tracker."""
-    from accelerate import Accelerator
-
-    # Accelerate owns device placement, autocast, the fp16 grad scaler and gradient accumulation.
+    # Accelerate owns device placement, autocast, the fp16 grad scaler and gradient accumulation. It
+    # keeps them in process-wide state that refuses a second precision; one Python session may run
+    # several jobs (the API in a notebook), so each starts from a clean one. The distributed set-up
+    # (PartialState) is kept.
+    AcceleratorState._reset_state()
+    GradientState._reset_state()
     tracked = output_dir is not None and tensorboard_available()
     return Accelerator(mixed_precision=precision.mode, gradient_accumulation_steps=gradient_accumulation_steps,
                        log_with="tensorboard" if tracked else None,
@@ -113,25 +154,23 @@ def train(
     model,
     train_data: EncodedSplit,
     eval_data: EncodedSplit | None,
-    objective: Callable,
+    objective: Objective,
     cfg: TrainConfig,
     accelerator,
     label_names: list[str],
-    on_best: Callable[[torch.nn.Module, dict], None],
-) -> dict:
+    on_best: Callable[[torch.nn.Module, Outcome], None],
+    checkpoints: CheckpointPlan | None = None,
+) -> Outcome:
     """Train model on objective; after each epoch evaluate, and hand the best epoch's model to
-    on_best (main process only). Returns {"best_epoch", "best", "history", "evals"}."""
-    from transformers import get_linear_schedule_with_warmup
-
+    on_best (main process only). Returns the best epoch, its record and the whole history."""
+    checkpoints = checkpoints or CheckpointPlan()
     if cfg.freeze_embeddings:
         freeze_word_embeddings(model)
     train_dl = train_loader(train_data, cfg.batch_size, cfg.seed, cfg.group_by_length)
     plan = train_dl.batch_sampler  # kept: prepare() may wrap it in a per-process shard
     eval_dl = eval_loader(eval_data, cfg.eval_batch_size) if eval_data is not None else None
-    # Training-only modules of the objective (a projection to the teacher's width) learn with the model.
-    extra = getattr(objective, "trainable", None)
-    params = list(model.parameters()) + (list(extra.parameters()) if extra is not None else [])
-    optimizer = _adamw(params, cfg, accelerator.device)
+    # The objective's own parameters (a projection to the teacher's width) learn with the model.
+    optimizer = _adamw(list(model.parameters()) + list(objective.parameters()), cfg, accelerator.device)
     total_updates = math.ceil(len(train_dl) / cfg.gradient_accumulation_steps) * cfg.num_train_epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_updates), total_updates)
     # prepare() shards the loader per process, wraps the model for DDP and autocast, and makes the
@@ -139,53 +178,55 @@ def train(
     model, optimizer, train_dl, scheduler = accelerator.prepare(model, optimizer, train_dl, scheduler)
     if eval_dl is not None:
         eval_dl = accelerator.prepare(eval_dl)
-    if extra is not None:
-        objective.trainable = accelerator.prepare(extra)
+    # The objective's trainable parts are prepared like the model; the objective itself is not, so
+    # that its loss terms stay outside autocast, in float32.
+    for name, part in list(objective.named_children()):
+        setattr(objective, name, accelerator.prepare(part))
 
-    progress = {"epoch": 1, "step": 0, "global_step": 0, "sums": None, "history": [],
-                "best": {"value": None, "epoch": None, "record": None}}
-    if cfg.resume_from:
-        progress = load_checkpoint(accelerator, Path(cfg.resume_from))
-        accelerator.print(f"resumed from {cfg.resume_from}: epoch {progress['epoch']}, "
-                          f"{progress['step']} of its batches done")
-    history, best = progress["history"], progress["best"]
-    evals = progress.setdefault("evals", [])  # the evaluations inside epochs (--eval_steps), in order
-    metric = cfg.metric_for_best_model
+    progress = Progress()
+    if checkpoints.resume_from:
+        progress = Progress.from_json(load_checkpoint(accelerator, Path(checkpoints.resume_from)))
+        accelerator.print(f"resumed from {checkpoints.resume_from}: epoch {progress.epoch}, "
+                          f"{progress.step} of its batches done")
+    best, metric = progress.best, cfg.metric_for_best_model
 
     def checkpoint(epoch: int, step: int, global_step: int, sums: dict | None) -> None:
-        state = {"epoch": epoch, "step": step, "global_step": global_step, "history": history, "best": best,
-                 "evals": evals, "run_args": cfg.run_args or {}}
-        save_checkpoint(accelerator, Path(cfg.checkpoint_dir), global_step, state, cfg.save_total_limit, sums)
+        state = Progress(epoch, step, global_step, None, progress.history, best, progress.evals)
+        save_checkpoint(accelerator, Path(checkpoints.directory), global_step, state.to_json(checkpoints.run_args),
+                        cfg.save_total_limit, sums)
+
+    def keep_if_best(epoch: int, value: float, record: dict) -> None:
+        best.value, best.epoch, best.record = value, epoch, record
+        if accelerator.is_main_process:
+            on_best(accelerator.unwrap_model(model), Outcome(epoch, record, progress.history))
 
     def evaluate_within_epoch(epoch: int, global_step: int) -> None:
         """--eval_steps: score the model mid-epoch and keep it if it is the best so far. Runs with the
         random state forked, so training (dropout, batches, a resumed run) goes on exactly as without it."""
         record = {"epoch": epoch, "global_step": global_step,
                   "eval": _evaluate(model, eval_dl, eval_data, accelerator, label_names, keep_rng=True)}
-        improved = cfg.select_best and (best["value"] is None or is_better(metric, record["eval"][metric], best["value"]))
+        improved = cfg.select_best and (best.value is None or is_better(metric, record["eval"][metric], best.value))
         record["is_best"] = improved
-        evals.append(record)
+        progress.evals.append(record)
         accelerator.print(f"step {global_step}: validation {metric} {record['eval'][metric]:.4f}"
                           + (" | best so far" if improved else ""))
         # Its own tags: the epoch-level eval/* curves count epochs, these count batches.
         accelerator.log({f"eval_steps/{k}": v for k, v in record["eval"].items() if isinstance(v, (int, float))},
                         step=global_step)
         if improved:
-            best.update(value=record["eval"][metric], epoch=epoch, record=record)
-            if accelerator.is_main_process:
-                on_best(accelerator.unwrap_model(model), {"best_epoch": epoch, "best": record, "history": history})
+            keep_if_best(epoch, record["eval"][metric], record)
         accelerator.wait_for_everyone()
 
-    every = int(cfg.checkpointing_steps) if cfg.checkpoint_dir and str(cfg.checkpointing_steps).isdigit() else None
+    every = int(cfg.checkpointing_steps) if checkpoints.directory and str(cfg.checkpointing_steps).isdigit() else None
     mid_epoch_eval = evaluate_within_epoch if cfg.eval_steps and eval_dl is not None else None
-    global_step = progress["global_step"]
-    for epoch in range(progress["epoch"], cfg.num_train_epochs + 1):
+    global_step = progress.global_step
+    for epoch in range(progress.epoch, cfg.num_train_epochs + 1):
         # Every process draws the same batches, and a new order each epoch. The prepared loader sets
         # its batch sampler's epoch from its own count of iterations when one process runs, so both are
         # set: a resumed run must not restart that count at 0.
         train_dl.set_epoch(epoch - 1)
         plan.set_epoch(epoch - 1)
-        resume = progress if epoch == progress["epoch"] and progress["step"] else None
+        resume = progress if epoch == progress.epoch and progress.step else None
         record, global_step = _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator, epoch,
                                            global_step, resume, checkpoint if every else None, every, mid_epoch_eval)
         if eval_dl is not None:
@@ -193,20 +234,18 @@ def train(
             value = record["eval"][metric]
         else:
             value = float(epoch)  # no validation split: the last epoch is the one kept
-        improved = best["value"] is None or not (eval_dl is not None and cfg.select_best) or \
-            is_better(metric, value, best["value"])
-        if improved:
-            best.update(value=value, epoch=epoch, record=record)
+        improved = best.value is None or not (eval_dl is not None and cfg.select_best) or \
+            is_better(metric, value, best.value)
         record["is_best"] = improved
-        history.append(record)
+        progress.history.append(record)
         accelerator.print(_epoch_line(record, cfg.metric_for_best_model))
         accelerator.log(_scalars(record), step=epoch)  # a no-op without trackers
-        if improved and accelerator.is_main_process:
-            on_best(accelerator.unwrap_model(model), {"best_epoch": epoch, "best": record, "history": history})
+        if improved:
+            keep_if_best(epoch, value, record)
         accelerator.wait_for_everyone()  # no process runs ahead of the save
-        if cfg.checkpoint_dir and cfg.checkpointing_steps == "epoch":
+        if checkpoints.directory and cfg.checkpointing_steps == "epoch":
             checkpoint(epoch + 1, 0, global_step, None)
-    return {"best_epoch": best["epoch"], "best": best["record"], "history": history, "evals": evals}
+    return progress.outcome()
 
 
 def freeze_word_embeddings(model) -> None:
@@ -223,8 +262,6 @@ def _resumed_batches(accelerator, train_dl, done: int):
     """The epoch's batches after the first `done`. The uninterrupted run drew the loader's base seed
     from the global RNG when the epoch began, before the checkpoint's RNG state was taken; the draw
     is made here with the RNG forked, so dropout continues exactly where it stopped."""
-    import itertools
-
     iterator = iter(accelerator.skip_first_batches(train_dl, done))
     with torch.random.fork_rng(devices=[]):
         first = next(iterator, None)  # the first fetch starts the underlying loader and draws its seed
@@ -254,13 +291,14 @@ class EpochSums:
                 "real_tokens": int(self.real_tokens), "padded_tokens": int(self.padded_tokens)}
 
 
-def _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator, epoch, global_step: int,
-                 resume: dict | None, checkpoint, every: int | None, mid_epoch_eval=None) -> tuple[dict, int]:
-    modules = [model] + ([objective.trainable] if getattr(objective, "trainable", None) is not None else [])
-    for module in modules:
-        module.train()
-    done = resume["step"] if resume else 0
-    sums = EpochSums.restore(resume["sums"] if resume else None, accelerator.device)
+def _train_epoch(model, train_dl, objective: Objective, optimizer, scheduler, cfg, accelerator, epoch,
+                 global_step: int, resume: Progress | None, checkpoint, every: int | None,
+                 mid_epoch_eval=None) -> tuple[dict, int]:
+    modules = [model, *objective.children()]  # what learns: the model and the objective's trainable parts
+    model.train()
+    objective.train()  # its teacher is not one of its modules and stays in eval mode
+    done = resume.step if resume else 0
+    sums = EpochSums.restore(resume.sums if resume else None, accelerator.device)
     seen_before = sums.seen
     bar = tqdm(
         total=len(train_dl),
@@ -270,13 +308,14 @@ def _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelera
         mininterval=1.0,
     )
     batches = _resumed_batches(accelerator, train_dl, done) if done else train_dl
+    model_outputs = {f"output_{name}": True for name in objective.model_outputs}
     start = time.perf_counter()
     try:
         for step, batch in enumerate(batches, start=done + 1):
             # accumulate() skips the gradient all-reduce and optimizer step on accumulation micro-steps.
             with accelerator.accumulate(*modules):
-                # The objective asks for hidden states or attention maps when one of its terms needs them.
-                outputs = model(**batch[MODEL], **objective.model_kwargs)  # outputs.logits: (bs, num_labels)
+                # Hidden states or attention maps come back when one of the objective's terms needs them.
+                outputs = model(**batch[MODEL], **model_outputs)  # outputs.logits: (bs, num_labels)
                 loss, terms = objective(batch, outputs)
                 if not torch.isfinite(loss):
                     raise UserError(
@@ -328,8 +367,6 @@ def peak_memory_mb(device) -> float:
     """Peak memory so far: allocated GPU memory on CUDA, the process's peak resident set on CPU."""
     if getattr(device, "type", str(device)) == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    import resource
-
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 

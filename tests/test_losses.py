@@ -206,7 +206,7 @@ def test_objective_sums_intermediate_terms_over_mapped_layers_with_their_weights
     embedding = hidden_mse_loss(hs_student[0], hs_teacher[0], mask)
     assert terms["hidden"].item() == pytest.approx(hidden.item())
     assert total.item() == pytest.approx(2.0 * hidden.item() + 0.5 * embedding.item())
-    assert objective.model_kwargs == {"output_hidden_states": True}
+    assert objective.model_outputs == ("hidden_states",)
 
 
 def test_uniform_layer_map():
