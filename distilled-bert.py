@@ -22,9 +22,7 @@ def parse_args() -> argparse.ArgumentParser:
 
 
 def main(flags: argparse.Namespace) -> None:
-    from kd_common import (
-        distill,  # torch loads here, after parsing: --help answers at once
-    )
+    from kd_common import distill  # torch loads here, after parsing: --help answers at once
 
     distill(DistillConfig.from_flags(flags), DataConfig.from_flags(flags), TrainConfig.from_flags(flags))
 

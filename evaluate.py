@@ -21,9 +21,7 @@ def parse_args() -> argparse.ArgumentParser:
 
 
 def main(flags: argparse.Namespace) -> None:
-    from kd_common import (
-        evaluate,  # torch loads here, after parsing: --help answers at once
-    )
+    from kd_common import evaluate  # torch loads here, after parsing: --help answers at once
 
     evaluate(EvalConfig.from_flags(flags), DataConfig.from_flags(flags))
 

@@ -22,9 +22,7 @@ def parse_args() -> argparse.ArgumentParser:
 
 
 def main(flags: argparse.Namespace) -> None:
-    from kd_common import (
-        train_teacher,  # torch loads here, after parsing: --help answers at once
-    )
+    from kd_common import train_teacher  # torch loads here, after parsing: --help answers at once
 
     train_teacher(flags.model_name_or_path, DataConfig.from_flags(flags), TrainConfig.from_flags(flags))
 

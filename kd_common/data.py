@@ -173,9 +173,7 @@ def _load_from_disk(path: Path):
 
 def _from_dataset(dataset) -> RawSplit:
     """A `datasets.Dataset` as columns of Python values, keeping ClassLabel names."""
-    from datasets import (
-        ClassLabel,  # loaded by now: only a saved or hub dataset gets here
-    )
+    from datasets import ClassLabel  # loaded by now: only a saved or hub dataset gets here
 
     class_names = None
     for name, feature in dataset.features.items():

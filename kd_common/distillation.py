@@ -23,25 +23,13 @@ from torch import nn
 from .augment import augment
 from .batching import MODEL, TEACHER, EncodedSplit, encode_for_models, same_tokenizer
 from .config import BILSTM, DataConfig, DistillConfig, TrainConfig
-from .data import (
-    TextSplit,
-    check_label_names,
-    declared_label_names,
-    infer_label_names,
-    load_data,
-)
+from .data import TextSplit, check_label_names, declared_label_names, infer_label_names, load_data
 from .errors import UserError
 from .files import write_json
 from .hub import resolve_model
 from .jobs import Job, encode_split, fit, guard_output, training_splits
 from .losses import IGNORE_LABEL
-from .models import (
-    count_parameters,
-    label_names_of,
-    load_classifier,
-    load_config,
-    load_tokenizer,
-)
+from .models import count_parameters, label_names_of, load_classifier, load_config, load_tokenizer
 from .objectives import DistillationObjective, LossSpec, uniform_layer_map
 from .results import DistillResult
 from .students import build_student, num_layers_of
@@ -274,7 +262,6 @@ def training_data(job: Job, distill: DistillConfig, plan: Plan, teacher: Teacher
         "augmented_examples": 0,
         "temperature": distill.temperature,
         "alpha": distill.alpha,
-        **job.precision.to_json(),
     }
     if not runs:
         return EncodedSplit(encodings, transfer.labels), DistillationObjective(plan.spec, None, projection), extra

@@ -11,41 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .batching import (
-    MODEL,
-    TEACHER,
-    EncodedSplit,
-    Encoding,
-    encode_for_models,
-    eval_loader,
-)
+from .batching import MODEL, TEACHER, EncodedSplit, Encoding, encode_for_models, eval_loader
 from .config import DataConfig, EvalConfig
-from .data import (
-    TextSplit,
-    check_label_names,
-    declared_label_names,
-    load_data,
-    to_text_split,
-)
+from .data import TextSplit, check_label_names, declared_label_names, load_data, to_text_split
 from .errors import UserError
 from .files import save_folder_atomically, write_json, write_text_atomically
 from .hub import resolve_model
-from .metrics import (
-    agreement,
-    classification_metrics,
-    expected_calibration_error,
-    format_report,
-    mean_kl,
-    softmax,
-)
-from .models import (
-    count_parameters,
-    label_names_of,
-    load_classifier,
-    load_config,
-    load_tokenizer,
-    size_on_disk,
-)
+from .metrics import agreement, classification_metrics, expected_calibration_error, format_report, mean_kl, softmax
+from .models import count_parameters, label_names_of, load_classifier, load_config, load_tokenizer, size_on_disk
 from .precision import resolve_precision
 from .prediction import predict_logits
 from .quantization import METHOD, quantize, write_quantized

@@ -22,37 +22,18 @@ from accelerate.utils import set_seed
 
 from . import __version__
 from .batching import MODEL, EncodedSplit, encode_for_models
-from .checkpoints import (
-    PROGRESS_FILE,
-    RESUME_KEYS,
-    check_same_run,
-    checkpoint_root,
-    resolve_resume,
-)
+from .checkpoints import PROGRESS_FILE, RESUME_KEYS, check_same_run, checkpoint_root, resolve_resume
 from .config import DataConfig, TrainConfig
 from .data import RawData, TextSplit, infer_label_names, load_data, to_text_split
 from .errors import UserError
 from .files import write_atomically, write_json, write_text_atomically
-from .models import (
-    count_parameters,
-    load_classifier,
-    load_tokenizer,
-    save_model_atomically,
-)
+from .models import count_parameters, load_classifier, load_tokenizer, save_model_atomically
 from .objectives import DistillationObjective, Objective
 from .precision import Precision, resolve_precision
 from .report import training_curves_png
 from .results import TrainResult
-from .training import (
-    CheckpointPlan,
-    Outcome,
-    make_accelerator,
-    start_tracking,
-    stop_tracking,
-)
-from .training import (
-    train as train_loop,  # named apart from the TrainConfig called `train` here
-)
+from .training import CheckpointPlan, Outcome, make_accelerator, start_tracking, stop_tracking
+from .training import train as train_loop  # named apart from the TrainConfig called `train` here
 
 ARGS_FILE, METRICS_FILE = "training_args.json", "metrics.json"
 HISTORY_FILE, CURVES_FILE = "history.jsonl", "training_curves.png"  # one line per epoch; loss and accuracy
@@ -85,9 +66,8 @@ def train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig)
     train_split, eval_split = training_splits(job, raw, columns, label_names)
     tokenizer = load_tokenizer(model_name_or_path, "--model_name_or_path")
     model = load_classifier(model_name_or_path, "--model_name_or_path", label_names, head=train.head)
-    extra = {"head": train.head, **job.precision.to_json()}
     return fit(job, "teacher", model_name_or_path, model, tokenizer, encode_split(train_split, tokenizer, data),
-               eval_split, DistillationObjective(), label_names, extra)
+               eval_split, DistillationObjective(), label_names, {"head": train.head})
 
 
 def encode_split(split: TextSplit, tokenizer, data: DataConfig) -> EncodedSplit:
@@ -151,6 +131,7 @@ def fit(job: Job, role: str, source: str, model, tokenizer, train_data: EncodedS
         "eval_examples": len(eval_split) if eval_split is not None else 0,
         "metric_for_best_model": train.metric_for_best_model,
         **extra,
+        **job.precision.to_json(),
     }
     accelerator.print(
         f"training {role} {source}: {summary['num_parameters'] / 1e6:.1f}M parameters, {len(train_data)} training "

@@ -4,24 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForSequenceClassification,
-    AutoTokenizer,
-    PreTrainedModel,
-)
+from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 # Importing custom_models registers this project's model types with AutoConfig and
 # AutoModelForSequenceClassification, so that their saved folders load like any other.
 from .custom_models import KD_MEAN_POOL, MeanPoolForSequenceClassification
 from .errors import UserError
-from .files import (
-    save_folder_atomically,
-    write_atomically,
-    write_json,
-    write_text_atomically,
-)
+from .files import save_folder_atomically, write_atomically, write_json, write_text_atomically
 from .hub import resolve_model
 from .quantization import is_quantized, load_quantized
 

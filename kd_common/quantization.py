@@ -26,9 +26,7 @@ WEIGHTS = "quantized_model.pt"
 
 def quantize(model) -> nn.Module:
     """An int8 copy of the model on the CPU; the model itself is left as it was."""
-    from torch.ao.quantization import (
-        quantize_dynamic,  # deprecated upstream: imported only when asked for
-    )
+    from torch.ao.quantization import quantize_dynamic  # deprecated upstream: imported only when asked for
 
     with warnings.catch_warnings():  # eager-mode quantization warns that it is deprecated upstream
         warnings.simplefilter("ignore")

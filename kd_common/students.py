@@ -12,13 +12,7 @@ from .config import BILSTM, DistillConfig
 from .custom_models import BiLSTMConfig, BiLSTMForSequenceClassification
 from .data import check_label_names
 from .errors import UserError
-from .models import (
-    label_maps,
-    label_names_of,
-    load_classifier,
-    load_config,
-    load_tokenizer,
-)
+from .models import label_maps, label_names_of, load_classifier, load_config, load_tokenizer
 
 
 def spread_layers(count: int, num_layers: int) -> list[int]:
