@@ -99,6 +99,10 @@ class DataConfig(Flags):
                                          "labels)", DATA, type=comma_list)
     max_length: int = flag(128, "truncate inputs to this many tokens (default: %(default)s)", DATA, type=int)
     max_eval_samples: int | None = flag(None, "use only the first N evaluation examples", DATA, type=int)
+    on_bad_rows: str = flag("error", "a row with a missing or extra field, an empty text or no label: error stops "
+                            "the run and names the lines; warn drops such rows and lists them; skip drops them; "
+                            "either way the count is reported and kept in metrics.json (default: %(default)s)", DATA,
+                            choices=("error", "warn", "skip"))
 
     def __post_init__(self) -> None:
         _at_least_one(self, "max_eval_samples")
@@ -221,6 +225,11 @@ class DistillConfig(Flags):
                                 type=int)
     augment: int = flag(0, "add N perturbed copies of each training sentence (masking, word swap and deletion, "
                         "n-gram sampling), labeled by the teacher's soft labels only (default: 0)", TRANSFER, type=int)
+    transfer_data: str | None = flag(None, "unlabeled texts to distill on as well, labeled by the teacher alone (its "
+                                     "logits cached as for the training set; cross-entropy skips them): any form "
+                                     "--data_path takes, or a .txt file with one text per line. With --alpha 1 the "
+                                     "data needs no labeled train split; validation still uses its labeled dev split",
+                                     TRANSFER)
     compare_no_kd: bool = flag(False, "also train the same student from the same start without the teacher "
                                "(alpha 0) into <output_dir>/student_no_kd, and print both results side by side",
                                TRANSFER, action="store_true")

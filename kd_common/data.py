@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .config import DataConfig
@@ -56,10 +57,24 @@ class RawSplit:
 
     columns: dict[str, list]
     class_names: list[str] | None = None  # from a `datasets` ClassLabel feature on the label column
+    file: str | None = None  # the file it was read from, for messages
+    lines: list[int] | None = None  # each row's first line in that file (None: row i is example i + 1)
+    # Rows the reader could not make into an example (a missing or extra field, a repeated header
+    # line): (line, problem). They are not in `columns`; --on_bad_rows decides what becomes of the run.
+    bad: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def num_rows(self) -> int:
         return len(next(iter(self.columns.values()), []))
+
+    def line_of(self, row: int) -> int:
+        return self.lines[row] if self.lines is not None else row + 1
+
+    def subset(self, rows: list[int]) -> "RawSplit":
+        """These rows only, in this order; the rows the reader dropped stay on record."""
+        lines = [self.line_of(i) for i in rows]
+        return RawSplit({name: [values[i] for i in rows] for name, values in self.columns.items()}, self.class_names,
+                        self.file, lines, self.bad)
 
 
 @dataclass
@@ -69,6 +84,8 @@ class RawData:
     label_names: list[str] | None = None  # from labels.txt
     # A lone file or saved split whose name is no split name (reviews.csv): used whole, never split.
     whole: bool = False
+    on_bad_rows: str = "error"  # what a bad row does to the run: error, warn (drop and list) or skip (drop)
+    dropped: dict[str, int] = field(default_factory=dict)  # bad rows dropped, by split, for metrics.json
 
 
 @dataclass
@@ -117,7 +134,7 @@ def load_raw(data_path: str) -> RawData:
 def load_data(data: DataConfig, say=print) -> tuple[RawData, Columns]:
     """--data_path read, its columns picked from the column flags, and a validation split carved
     from train when the data has none (--validation_split)."""
-    raw = load_raw(data.data_path)
+    raw = replace(load_raw(data.data_path), on_bad_rows=data.on_bad_rows)
     columns = resolve_columns(raw, data.text_column, data.label_column, data.text_pair_column)
     raw, note = carve_validation(raw, columns, data.validation_split)
     if note:
@@ -184,14 +201,14 @@ def _from_dataset(dataset) -> RawSplit:
         labels = [f for f in dataset.features.values() if isinstance(f, ClassLabel)]
         if len(labels) == 1:
             class_names = list(labels[0].names)
-    return RawSplit(dataset.to_dict(), class_names)
+    return _named(RawSplit(dataset.to_dict(), class_names))
 
 
 def _read_label_names(folder: Path) -> list[str] | None:
     file = folder / LABEL_NAMES_FILE
     if not file.is_file():
         return None
-    names = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    names = [line.strip() for line in file.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     return names or None
 
 
@@ -204,7 +221,7 @@ def _read_file(path: Path) -> RawSplit:
             return _read_json(path, ext)
         import pyarrow.parquet as pq  # only for .parquet files
 
-        return RawSplit(pq.read_table(path).to_pydict())
+        return _named(RawSplit(pq.read_table(path).to_pydict(), file=str(path)))
     except UserError:
         raise
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -214,35 +231,89 @@ def _read_file(path: Path) -> RawSplit:
 
 
 def _read_delimited(path: Path, ext: str) -> RawSplit:
+    """Rows of a CSV or TSV file with the line each starts on. Blank lines are skipped, whatever the
+    line ends; "utf-8-sig" drops a byte-order mark, which would otherwise be glued to the first column's
+    name. A row whose field count differs from the header's, and a repeated header line, are recorded
+    as bad rows, not read."""
     # GLUE's TSVs are not quoted (sentences contain bare quotes), so TSV is read with no quote
-    # handling at all; CSV follows the usual quoting rules.
+    # handling at all; CSV follows the usual quoting rules (commas and line breaks inside quotes).
     delimiter, quoting = ("\t", csv.QUOTE_NONE) if ext == ".tsv" else (",", csv.QUOTE_MINIMAL)
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [row for row in csv.reader(f, delimiter=delimiter, quoting=quoting) if row]
-    if not rows:
+    header, body, lines, bad = None, [], [], []
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=delimiter, quoting=quoting)
+        end = 0  # the last line of the previous row: a quoted field may span several lines
+        for row in reader:
+            start, end = end + 1, reader.line_num
+            if not any(field.strip() for field in row):  # a blank line, or one of empty fields only
+                continue
+            if header is None:
+                header = row
+            elif row == header:
+                bad.append((start, "a repeated header line"))
+            elif len(row) != len(header):
+                bad.append((start, f"{len(row)} field{'s' if len(row) != 1 else ''} where the header has "
+                                   f"{len(header)} ({', '.join(header)})"))
+            else:
+                body.append(row)
+                lines.append(start)
+    if header is None:
         raise UserError(f"{path} is empty; it needs a header line and at least one row")
-    header, body = rows[0], rows[1:]
-    for line_no, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise UserError(
-                f"{path}, line {line_no}: {len(row)} fields where the header has {len(header)} "
-                f"({', '.join(header)}); fix that line"
-            )
-    return RawSplit({name: [row[i] for row in body] for i, name in enumerate(header)})
+    columns = {name: [row[i] for row in body] for i, name in enumerate(header)}
+    return RawSplit(columns, file=str(path), lines=lines, bad=bad)
 
 
 def _read_json(path: Path, ext: str) -> RawSplit:
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text(encoding="utf-8-sig")
+    lines = None
     if ext == ".json" and text.lstrip().startswith("["):
         records = json.loads(text)
     else:  # .jsonl, or a .json written one record per line
-        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        records, lines = [json.loads(line) for _, line in numbered], [n for n, _ in numbered]
     if not records or not all(isinstance(r, dict) for r in records):
         raise UserError(f"{path}: expected a list of objects (or one object per line), one per example")
     names: dict[str, None] = {}
     for record in records:
         names.update(dict.fromkeys(record))
-    return RawSplit({name: [r.get(name) for r in records] for name in names})
+    return _named(RawSplit({name: [r.get(name) for r in records] for name in names}, file=str(path), lines=lines))
+
+
+def _named(split: RawSplit) -> RawSplit:
+    """Column names without a byte-order mark, which some tools write into a JSON key or parquet schema."""
+    split.columns = {name.lstrip("\ufeff"): values for name, values in split.columns.items()}
+    return split
+
+
+def load_unlabeled(path: str, columns: Columns, on_bad_rows: str, say=print) -> TextSplit:
+    """Texts with no labels, for the teacher to label (--transfer_data): any form --data_path takes
+    (its train split, or its only split), or a .txt file with one text per line. Only the text
+    column(s) of the labeled data are needed (detected as for --data_path when named otherwise)."""
+    file = Path(path).expanduser()
+    if file.is_file() and file.suffix.lower() == ".txt":
+        if columns.pair is not None:
+            raise UserError(f"--transfer_data {path}: a sentence-pair task needs both texts of each example; give a "
+                            f"file with the columns '{columns.text}' and '{columns.pair}' instead of plain text")
+        with open(file, encoding="utf-8-sig") as f:
+            texts = [line.strip() for line in f if line.strip()]
+        if not texts:
+            raise UserError(f"--transfer_data {path}: the file has no text; give one text per line")
+        return TextSplit("transfer", texts, None, list(range(len(texts))))
+    raw = replace(load_raw(path), on_bad_rows=on_bad_rows)
+    if len(raw.splits) > 1 and "train" not in raw.splits:
+        raise UserError(f"--transfer_data {path} has several splits ({', '.join(raw.splits)}) and no train split; "
+                        f"give one file or folder of texts")
+    name = "train" if "train" in raw.splits else next(iter(raw.splits))
+    present = set(raw.splits[name].columns)
+    text = columns.text if columns.text in present else None
+    pair = columns.pair if columns.pair in present else None
+    found = resolve_columns(raw, text, None, pair)
+    if columns.pair is not None and found.pair is None:
+        raise UserError(f"--transfer_data {path}: no column '{columns.pair}' for the second text of each pair "
+                        f"(columns: {', '.join(present)}); name it as in --data_path")
+    # Labels the file may carry are not used: the teacher labels every text.
+    found = Columns(text=found.text, label=None, index=None, pair=found.pair)
+    split = to_text_split(raw, name, found, [], need_labels=False, required_by="", say=say)
+    return TextSplit("transfer", split.texts, None, split.index, split.pairs)
 
 
 # ---------------------------------------------------------------- columns
@@ -332,24 +403,38 @@ def infer_label_names(raw: RawData, columns: Columns, label_names_flag: list[str
     declared = declared_label_names(raw, label_names_flag)
     if declared:
         return declared
-    values = [v for s in raw.splits.values() for v in s.columns.get(columns.label, []) if not _is_missing(v)]
+    # The training split alone says which classes there are: a label found only in a validation or test
+    # split was never taught, and to_text_split refuses it by name.
+    train = raw.splits.get("train")
+    splits = [train] if train is not None and _labeled(train, columns) else list(raw.splits.values())
+    values = [v for s in splits for v in s.columns.get(columns.label, []) if not _is_missing(v)]
     if not values:
         raise UserError(f"{raw.source} has no labels in column '{columns.label}'; pass --label_column")
     if all(_is_int_like(v) for v in values):
         top = max(int(float(v)) for v in values)
         return [f"LABEL_{i}" for i in range(max(top + 1, 2))]
-    return sorted({str(v) for v in values})
+    return sorted({str(_label_key(v)) for v in values})
+
+
+def has_labels(raw: RawData, columns: Columns) -> bool:
+    return any(_labeled(split, columns) for split in raw.splits.values())
+
+
+def _labeled(split: RawSplit, columns: Columns) -> bool:
+    return columns.label is not None and not all(_is_missing(v) for v in split.columns.get(columns.label, []))
 
 
 def to_text_split(
     raw: RawData, split: str, columns: Columns, label_names: list[str], *, need_labels: bool, required_by: str,
-    limit: int | None = None,
+    limit: int | None = None, labels_from: str = "the model", say=print,
 ) -> TextSplit:
-    """The split's texts, label ids and example ids; with limit, only its first `limit` examples."""
+    """The split's texts, label ids and example ids, without its bad rows (see drop_bad_rows); with
+    limit, only its first `limit` examples. `labels_from` names where label_names came from, for messages."""
     data = get_split(raw, split, required_by=required_by)
-    if limit is not None and limit < data.num_rows:
-        data = RawSplit({name: values[:limit] for name, values in data.columns.items()}, data.class_names)
     name = normalize_split(split) if normalize_split(split) in raw.splits else split
+    data = drop_bad_rows(raw, name, data, columns, say)
+    if limit is not None and limit < data.num_rows:
+        data = data.subset(list(range(limit)))
     if data.num_rows == 0:
         raise UserError(f"the '{name}' split of {raw.source} is empty; it needs at least one example")
     if columns.text not in data.columns:
@@ -366,7 +451,8 @@ def to_text_split(
         pairs = ["" if t is None else str(t) for t in data.columns[columns.pair]]
     labels = None
     if columns.label is not None and columns.label in data.columns:
-        labels = encode_labels(data.columns[columns.label], label_names, f"the '{name}' split of {raw.source}")
+        labels = encode_labels(data.columns[columns.label], label_names, f"the '{name}' split of {raw.source}",
+                               labels_from, columns.label)
     if labels is None and need_labels:
         raise UserError(
             f"the '{name}' split of {raw.source} has no labels (columns: {', '.join(data.columns)}); "
@@ -374,6 +460,49 @@ def to_text_split(
         )
     index = data.columns[columns.index] if columns.index and columns.index in data.columns else list(range(len(texts)))
     return TextSplit(name, texts, labels, list(index), pairs)
+
+
+BAD_ROWS_SHOWN = 5  # line numbers an error names; --on_bad_rows warn lists up to BAD_ROWS_LISTED
+BAD_ROWS_LISTED = 50
+
+
+def drop_bad_rows(raw: RawData, name: str, data: RawSplit, columns: Columns, say=print) -> RawSplit:
+    """The split without its bad rows: those the reader could not read (a missing or extra field, a
+    repeated header line), an empty or whitespace-only text, and a row with no label in a split whose
+    other rows have one. raw.on_bad_rows decides: error (name the file, the first lines and the count),
+    warn (drop them and list them) or skip (drop them and say how many). Nothing is dropped silently:
+    the count is kept in raw.dropped for metrics.json."""
+    problems = list(data.bad)
+    empty = {}
+    for column in (columns.text, columns.pair):
+        if column is not None and column in data.columns:
+            for row, value in enumerate(data.columns[column]):
+                if value is None or not str(value).strip():
+                    empty.setdefault(row, f"empty text in '{column}'")
+    labels = data.columns.get(columns.label) if columns.label else None
+    if labels is not None and not all(_is_missing(v) for v in labels):
+        for row, value in enumerate(labels):
+            if _is_missing(value):
+                empty.setdefault(row, f"no label in '{columns.label}'")
+    problems += [(data.line_of(row), why) for row, why in empty.items()]
+    raw.dropped[name] = len(problems)
+    if not problems:
+        return data
+    problems.sort()
+    where = data.file or f"the '{name}' split of {raw.source}"
+    count = f"{len(problems)} bad row{'s' if len(problems) != 1 else ''}"
+    if raw.on_bad_rows == "error":
+        shown = "; ".join(f"line {line}: {why}" for line, why in problems[:BAD_ROWS_SHOWN])
+        more = f"; and {len(problems) - BAD_ROWS_SHOWN} more" if len(problems) > BAD_ROWS_SHOWN else ""
+        raise UserError(f"{where}: {count} ({shown}{more}); fix the file, or pass --on_bad_rows skip to drop them "
+                        f"(--on_bad_rows warn also lists them)")
+    if raw.on_bad_rows == "warn":
+        listed = "\n".join(f"  line {line}: {why}" for line, why in problems[:BAD_ROWS_LISTED])
+        more = f"\n  ... and {len(problems) - BAD_ROWS_LISTED} more" if len(problems) > BAD_ROWS_LISTED else ""
+        say(f"warning: {where}: dropped {count} (--on_bad_rows warn):\n{listed}{more}")
+    else:
+        say(f"{where}: dropped {count} (--on_bad_rows skip)")
+    return data.subset([row for row in range(data.num_rows) if row not in empty])
 
 
 def carve_validation(raw: RawData, columns: Columns, fraction: float) -> tuple[RawData, str | None]:
@@ -393,41 +522,47 @@ def carve_validation(raw: RawData, columns: Columns, fraction: float) -> tuple[R
     from sklearn.model_selection import train_test_split
 
     labels = train.columns.get(columns.label) if columns.label else None
-    strata = [str(v) for v in labels] if labels is not None else None
+    strata = [str(_label_key(v)) for v in labels] if labels is not None else None  # 1.0 and 1: one class
     stratified = strata is not None and min(strata.count(v) for v in set(strata)) >= 2 and held >= len(set(strata))
     keep, hold = train_test_split(list(range(n)), test_size=held, random_state=CARVE_SEED,
                                   stratify=strata if stratified else None)
     keep, hold = sorted(keep), sorted(hold)  # the file's own order within each part
 
-    def subset(rows: list[int]) -> RawSplit:
-        return RawSplit({name: [values[i] for i in rows] for name, values in train.columns.items()}, train.class_names)
-
-    splits = {**raw.splits, "train": subset(keep), "validation": subset(hold)}
+    held_out = train.subset(hold)
+    held_out.bad = []  # the file's unreadable rows are reported once, with train
+    splits = {**raw.splits, "train": train.subset(keep), "validation": held_out}
     note = (f"{raw.source} has no validation split: holding out {fraction:.0%} of train ({len(hold)} examples, "
             f"{'stratified by label, ' if stratified else ''}the same ones in every script) as validation; "
             f"--validation_split 0 trains on all of it")
-    return RawData(raw.source, splits, raw.label_names, raw.whole), note
+    return replace(raw, splits=splits), note
 
 
-def encode_labels(values: list, label_names: list[str], where: str) -> list[int] | None:
-    """Label values (ids, id strings or names) -> ids in label_names. None when every value is
-    missing or -1: an unlabeled split, as GLUE's test sets are."""
+def encode_labels(values: list, label_names: list[str], where: str, labels_from: str = "the model",
+                  column: str | None = None) -> list[int] | None:
+    """Label values (ids, id strings or names) -> ids in label_names; numbers compare as numbers (1.0
+    is 1). None when every value is missing or -1: an unlabeled split, as GLUE's test sets are.
+    Values outside label_names are refused all at once, with how many rows carry each."""
     if all(_is_missing(v) for v in values):
         return None
     lookup = {name: i for i, name in enumerate(label_names)}
-    ids = []
+    ids, unknown = [], Counter()
     for row, value in enumerate(values):
         if _is_missing(value):
             raise UserError(f"{where}: row {row} has no label while others do; label every row or none")
-        if isinstance(value, str) and value in lookup:
-            ids.append(lookup[value])
+        if isinstance(value, str) and value.strip() in lookup:
+            ids.append(lookup[value.strip()])
         elif _is_int_like(value) and 0 <= int(float(value)) < len(label_names):
             ids.append(int(float(value)))
         else:
-            raise UserError(
-                f"{where}: label {value!r} (row {row}) is not one of the model's labels "
-                f"{_describe(label_names)}; fix the data or pass the matching --label_column"
-            )
+            unknown[_label_key(value)] += 1
+    if column is not None and column in unknown:
+        raise UserError(f"{where}: {unknown[column]} row(s) carry the column's own name '{column}' as a label: a "
+                        f"repeated header line; delete it, or pass --on_bad_rows skip to drop it")
+    if unknown:
+        found = ", ".join(f"'{value}' ({n} row{'s' if n != 1 else ''})" for value, n in unknown.most_common(5))
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise UserError(f"{where} has label(s) {found}{more} that {labels_from} does not have "
+                        f"{describe_labels(label_names)}; fix the data or pass the matching --label_column")
     return ids
 
 
@@ -439,12 +574,12 @@ def check_label_names(data_names: list[str] | None, model_names: list[str], mode
         return
     if list(data_names) != list(model_names):
         raise UserError(
-            f"label maps differ: {declared_by} declares {_describe(data_names)} but {model} has "
-            f"{_describe(model_names)}; use data and models with the same labels in the same order"
+            f"label maps differ: {declared_by} declares {describe_labels(data_names)} but {model} has "
+            f"{describe_labels(model_names)}; use data and models with the same labels in the same order"
         )
 
 
-def _describe(names: list[str]) -> str:
+def describe_labels(names: list[str]) -> str:
     return "{" + ", ".join(f"{i}: {n}" for i, n in enumerate(names)) + "}"
 
 
@@ -457,9 +592,9 @@ def _is_missing(value) -> bool:
         return True
     if isinstance(value, float) and value != value:  # NaN from a JSON null in a numeric column
         return True
-    if isinstance(value, str):
-        return value.strip() in ("", "-1")
-    return _is_int_like(value) and int(value) == -1
+    if isinstance(value, str) and not value.strip():
+        return True
+    return _is_int_like(value) and int(float(value)) == -1
 
 
 def _is_int_like(value) -> bool:
@@ -469,7 +604,15 @@ def _is_int_like(value) -> bool:
         return True
     if isinstance(value, float):
         return value.is_integer()
-    if isinstance(value, str):
-        s = value.strip()
-        return s.lstrip("-").isdigit()
+    if isinstance(value, str):  # "1", " 1 ", "1.0", "1e0": one class, however the file writes it
+        try:
+            number = float(value)
+        except ValueError:
+            return False
+        return number.is_integer()
     return False
+
+
+def _label_key(value):
+    """A label as one class: integer-valued numbers as int (1.0, "1.0" and "1" are one class), others as text."""
+    return int(float(value)) if _is_int_like(value) else str(value).strip()

@@ -23,7 +23,16 @@ from torch import nn
 from .augment import augment
 from .batching import MODEL, TEACHER, EncodedSplit, encode_for_models, same_tokenizer
 from .config import BILSTM, DataConfig, DistillConfig, TrainConfig
-from .data import TextSplit, check_label_names, declared_label_names, infer_label_names, load_data
+from .data import (
+    TextSplit,
+    check_label_names,
+    declared_label_names,
+    describe_labels,
+    has_labels,
+    infer_label_names,
+    load_data,
+    load_unlabeled,
+)
 from .errors import UserError
 from .files import write_json
 from .hub import resolve_model
@@ -71,13 +80,14 @@ class Teacher:
 
 @dataclass
 class TransferSet:
-    """What the student trains on: the training sentences, then perturbed copies labeled by the
-    teacher alone (IGNORE_LABEL in `labels`)."""
+    """What the student trains on: the training sentences, then perturbed copies and unlabeled texts
+    labeled by the teacher alone (IGNORE_LABEL in `labels`)."""
 
     texts: list[str]
     pairs: list[str] | None
     labels: list[int]
     copies: int
+    unlabeled: int = 0
 
 
 def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> DistillResult:
@@ -90,8 +100,22 @@ def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> Dis
     job = Job.start(data, train, {**distill.to_flags(), **data.to_flags(), **train.to_flags()})
     raw, columns = load_data(data, job.accelerator.print)
     teacher = load_teacher(distill, plan, declared_label_names(raw, data.label_names))
-    label_names = teacher.label_names if teacher else infer_label_names(raw, columns, data.label_names)
-    train_split, eval_split = training_splits(job, raw, columns, label_names)
+    # Unlabeled data (pure distillation on --transfer_data) takes the teacher's labels as they are.
+    data_names = infer_label_names(raw, columns, data.label_names) \
+        if not teacher or data.label_names or has_labels(raw, columns) else None
+    if teacher and data_names:
+        check_label_count(data_names, teacher)
+    label_names = teacher.label_names if teacher else data_names
+    # Pure distillation (alpha 1) uses no gold label: with unlabeled transfer data, the data may have an
+    # unlabeled train split, or none.
+    unlabeled_ok = bool(distill.transfer_data) and distill.alpha == 1 and not distill.compare_no_kd
+    train_split, eval_split = training_splits(job, raw, columns, label_names,
+                                              f"the teacher {teacher.source}" if teacher else "the training split",
+                                              train_optional=unlabeled_ok)
+    unlabeled = None
+    if distill.transfer_data:
+        unlabeled = load_unlabeled(distill.transfer_data, columns, data.on_bad_rows, job.accelerator.print)
+        job.data_report["transfer_examples"] = len(unlabeled)
 
     def new_student(source: Teacher | None):
         set_seed(train.seed)  # every student built here starts the same, with or without a teacher
@@ -100,13 +124,14 @@ def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> Dis
     student, tokenizer = new_student(teacher)
     projection = check_intermediate(plan.spec, student, tokenizer, teacher) if plan.spec.intermediate_weights() \
         else None
-    transfer = transfer_set(train_split, distill.augment, train.seed, teacher, job)
+    transfer = transfer_set(train_split, distill.augment, train.seed, teacher, job, unlabeled)
     # --compare_no_kd builds its second student after the first has trained; one built from the
     # teacher's layers needs the teacher's weights then, even if its logits were cached.
     keep_teacher = distill.compare_no_kd and plan.student == "teacher_layers"
     train_data, objective, extra = training_data(job, distill, plan, teacher, tokenizer, transfer, projection,
                                                  keep_teacher)
     extra["augmented_examples"] = transfer.copies
+    extra["transfer_examples"] = transfer.unlabeled
     loop = replace(train, select_best=distill.stage != "intermediate")
     kd = fit(job, "student", plan.describe(), student, tokenizer, train_data, eval_split, objective, label_names,
              extra, loop)
@@ -115,7 +140,7 @@ def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> Dis
     # Built and trained exactly as a separate --alpha 0 run would be: the same start, batches and dropout.
     twin, _ = new_student(teacher if keep_teacher else None)
     alone = {**extra, "teacher_model": None, "teacher_num_parameters": None, "teacher_logits": None, "alpha": 0.0,
-             "loss": {**asdict(LossSpec()), "stage": "prediction"}, "augmented_examples": 0}
+             "loss": {**asdict(LossSpec()), "stage": "prediction"}, "augmented_examples": 0, "transfer_examples": 0}
     alone.pop("teacher_cache", None)
     # the gold-labeled sentences only: the copies have no label to learn from
     no_kd = fit(job, "student_no_kd", plan.describe(), twin, tokenizer, encode_split(train_split, tokenizer, data),
@@ -164,6 +189,9 @@ def plan_distillation(distill: DistillConfig, train: TrainConfig) -> Plan:
     if distill.augment and not spec.needs_teacher:
         raise UserError("--augment adds sentences that only the teacher can label; use --alpha above 0 "
                         "(or an intermediate-layer term)")
+    if distill.transfer_data and not spec.needs_teacher:
+        raise UserError("--transfer_data adds texts that only the teacher can label; use --alpha above 0 "
+                        "(or an intermediate-layer term)")
     if train.head != "cls" and kind != "pretrained":
         raise UserError(f"--head {train.head} puts a new head on a pretrained encoder; a {kind} student has its own")
     logits = distill.teacher_logits or (ONLINE if intermediate else CACHED)
@@ -206,6 +234,16 @@ def load_teacher(distill: DistillConfig, plan: Plan, declared: list[str] | None)
     return Teacher(source, model, tokenizer, label_names)
 
 
+def check_label_count(data_names: list[str], teacher: Teacher) -> None:
+    """The student gets the teacher's labels, so their number must be the data's, even when one side
+    names them only LABEL_0, LABEL_1, ... (check_label_names then has no order to compare)."""
+    if len(data_names) != len(teacher.label_names):
+        raise UserError(f"the teacher {teacher.source} has {len(teacher.label_names)} labels "
+                        f"{describe_labels(teacher.label_names)} but the data has {len(data_names)} "
+                        f"{describe_labels(data_names)}; distill with a teacher trained on these labels, or pass "
+                        f"--label_names to declare the data's whole label set")
+
+
 def check_intermediate(spec: LossSpec, student, tokenizer, teacher: Teacher) -> nn.Module | None:
     """Checks what intermediate-layer terms need, fills in the layer map, and returns the projection
     from the student's hidden width to the teacher's (None when they match or no term needs it)."""
@@ -228,18 +266,30 @@ def check_intermediate(spec: LossSpec, student, tokenizer, teacher: Teacher) -> 
 # ---------------------------------------------------------------- 4. the transfer set
 
 
-def transfer_set(split: TextSplit, copies: int, seed: int, teacher: Teacher | None, job: Job) -> TransferSet:
-    """The training sentences, plus `copies` perturbed copies of each (Tang et al.; TinyBERT)."""
-    if not copies:
-        return TransferSet(split.texts, split.pairs, split.labels, 0)
-    mask = teacher.tokenizer.mask_token or "[MASK]"
-    extra = augment(split.texts, copies, seed, mask)
-    pairs = split.pairs
-    if pairs is not None:  # both texts of a pair are perturbed, each with its own draws
-        pairs = pairs + augment(pairs, copies, seed + 1, mask)
-    job.accelerator.print(f"transfer set: {len(split)} sentences and {len(extra)} perturbed copies "
-                          f"(--augment {copies}), the copies labeled by the teacher alone")
-    return TransferSet(split.texts + extra, pairs, split.labels + [IGNORE_LABEL] * len(extra), len(extra))
+def transfer_set(split: TextSplit, copies: int, seed: int, teacher: Teacher | None, job: Job,
+                 unlabeled: TextSplit | None = None) -> TransferSet:
+    """The training sentences, plus `copies` perturbed copies of each (Tang et al.; TinyBERT), plus
+    the unlabeled texts of --transfer_data."""
+    texts, pairs = list(split.texts), None if split.pairs is None else list(split.pairs)
+    labels = list(split.labels) if split.labels is not None else [IGNORE_LABEL] * len(split)
+    extra = []
+    if copies:
+        mask = teacher.tokenizer.mask_token or "[MASK]"
+        extra = augment(split.texts, copies, seed, mask)
+        if pairs is not None:  # both texts of a pair are perturbed, each with its own draws
+            pairs += augment(split.pairs, copies, seed + 1, mask)
+        job.accelerator.print(f"transfer set: {len(split)} sentences and {len(extra)} perturbed copies "
+                              f"(--augment {copies}), the copies labeled by the teacher alone")
+    texts += extra
+    labels += [IGNORE_LABEL] * len(extra)
+    if unlabeled is not None:
+        texts += unlabeled.texts
+        if pairs is not None:
+            pairs += unlabeled.pairs
+        labels += [IGNORE_LABEL] * len(unlabeled)
+        job.accelerator.print(f"transfer set: {len(split)} labeled and {len(unlabeled)} unlabeled examples "
+                              f"(--transfer_data), the unlabeled ones labeled by the teacher alone")
+    return TransferSet(texts, pairs, labels, len(extra), len(unlabeled) if unlabeled is not None else 0)
 
 
 # ---------------------------------------------------------------- 5. the training data
@@ -270,8 +320,9 @@ def training_data(job: Job, distill: DistillConfig, plan: Plan, teacher: Teacher
     model = accelerator.prepare_model(teacher.model, evaluation_mode=True)
     if plan.teacher_use == ONLINE:
         return EncodedSplit(encodings, transfer.labels), DistillationObjective(plan.spec, model, projection), extra
+    data_paths = " + ".join(filter(None, (job.data.data_path, distill.transfer_data)))
     key, description = cache_key(distill.teacher_model, model.config, teacher.tokenizer, encodings[TEACHER],
-                                 job.data.max_length, job.data.data_path, accelerator.mixed_precision)
+                                 job.data.max_length, data_paths, accelerator.mixed_precision)
     logits, extra["teacher_cache"] = teacher_logits(model, encodings[TEACHER], key, description, distill.cache_dir,
                                                     job.train.eval_batch_size, accelerator)
     if not keep_teacher:

@@ -50,7 +50,8 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
     check_label_names(declared_label_names(raw, data.label_names), label_names, f"the model {cfg.model}")
     split_name = next(iter(raw.splits)) if len(raw.splits) == 1 else cfg.split
     split = to_text_split(raw, split_name, columns, label_names, need_labels=False,
-                          required_by="pass --split with one of them", limit=data.max_eval_samples)
+                          required_by="pass --split with one of them", limit=data.max_eval_samples,
+                          labels_from=f"the model {cfg.model}", say=accelerator.print)
     sources = {MODEL: (cfg.model, "--model")}
     if cfg.teacher:
         sources[TEACHER] = (cfg.teacher, "--teacher")
@@ -71,6 +72,7 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
         del model  # one model in memory at a time
     if not accelerator.is_main_process:
         return EvalResult({})
+    results[MODEL]["dropped_rows"] = raw.dropped.get(split.name, 0)
     return _report(cfg, data, split, results, logits, label_names, accelerator, precision)
 
 
@@ -172,7 +174,7 @@ def predict_texts(cfg: EvalConfig, data: DataConfig) -> EvalResult:
         path = Path(cfg.input_file)
         if not path.is_file():
             raise UserError(f"--input_file {cfg.input_file}: no such file; give a text file with one text per line")
-        texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        texts += [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     if not texts:
         raise UserError("no text to classify: --text is empty and --input_file has no non-blank line")
     resolve_model(cfg.model, "--model")

@@ -9,7 +9,7 @@ import json
 import platform
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
@@ -25,6 +25,7 @@ from .batching import MODEL, EncodedSplit, encode_for_models
 from .checkpoints import PROGRESS_FILE, RESUME_KEYS, check_same_run, checkpoint_root, resolve_resume
 from .config import DataConfig, TrainConfig
 from .data import RawData, TextSplit, infer_label_names, load_data, to_text_split
+from .data_checks import check_training_data
 from .errors import UserError
 from .files import write_atomically, write_json, write_text_atomically
 from .models import count_parameters, load_classifier, load_tokenizer, save_model_atomically
@@ -48,6 +49,7 @@ class Job:
     settings: dict  # every setting by flag name, recorded in training_args.json
     precision: Precision
     accelerator: accelerate.Accelerator
+    data_report: dict = field(default_factory=dict)  # what the data checks found, recorded in metrics.json
 
     @classmethod
     def start(cls, data: DataConfig, train: TrainConfig, settings: dict) -> "Job":
@@ -75,17 +77,27 @@ def encode_split(split: TextSplit, tokenizer, data: DataConfig) -> EncodedSplit:
     return EncodedSplit(encode_for_models(split.texts, {MODEL: tokenizer}, data.max_length, split.pairs), split.labels)
 
 
-def training_splits(job: Job, raw: RawData, columns, label_names) -> tuple[TextSplit, TextSplit | None]:
-    train_split = to_text_split(raw, "train", columns, label_names, need_labels=True,
-                                required_by="training needs a train split (e.g. train.tsv)",
-                                limit=job.train.max_train_samples)
+def training_splits(job: Job, raw: RawData, columns, label_names, labels_from: str = "the training split",
+                    train_optional: bool = False) -> tuple[TextSplit, TextSplit | None]:
+    """The train and validation splits, checked (data_checks) before anything is trained; what the
+    checks found and the bad rows dropped go to job.data_report. train_optional: the train split may
+    be unlabeled or absent (pure distillation on unlabeled transfer data)."""
+    say = job.accelerator.print
+    if train_optional and "train" not in raw.splits:
+        train_split = TextSplit("train", [], None, [], None if columns.pair is None else [])
+    else:
+        train_split = to_text_split(raw, "train", columns, label_names, need_labels=not train_optional,
+                                    required_by="training needs a train split (e.g. train.tsv)",
+                                    limit=job.train.max_train_samples, labels_from=labels_from, say=say)
     eval_split = None
     if "validation" in raw.splits:
         eval_split = to_text_split(raw, "validation", columns, label_names, need_labels=False, required_by="",
-                                   limit=job.data.max_eval_samples)
+                                   limit=job.data.max_eval_samples, labels_from=labels_from, say=say)
         eval_split = eval_split if eval_split.labels is not None else None
     if eval_split is None:
-        job.accelerator.print(f"warning: {raw.source} has no labeled validation split; the last epoch is saved")
+        say(f"warning: {raw.source} has no labeled validation split; the last epoch is saved")
+    job.data_report.update(check_training_data(train_split, eval_split, label_names, say))
+    job.data_report.update(on_bad_rows=job.data.on_bad_rows, dropped_rows=dict(raw.dropped))
     return train_split, eval_split
 
 
@@ -130,6 +142,7 @@ def fit(job: Job, role: str, source: str, model, tokenizer, train_data: EncodedS
         "train_examples": len(train_data),
         "eval_examples": len(eval_split) if eval_split is not None else 0,
         "metric_for_best_model": train.metric_for_best_model,
+        "data": job.data_report,
         **extra,
         **job.precision.to_json(),
     }

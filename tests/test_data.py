@@ -144,8 +144,9 @@ def test_string_labels_get_sorted_ids(tmp_path):
 
 
 def test_label_outside_the_models_labels_is_an_error():
-    with pytest.raises(UserError, match=r"label '2' \(row 1\) is not one of the model's labels"):
-        encode_labels(["0", "2"], NAMES, "the data")
+    with pytest.raises(UserError, match=r"the data has label\(s\) 'x' \(2 rows\), '2' \(1 row\) that the model "
+                                        r"does not have \{0: negative, 1: positive\}"):
+        encode_labels(["0", "2", "x", "x"], NAMES, "the data")
 
 
 def test_differing_label_maps_show_both():

@@ -33,7 +33,7 @@ def test_label_outside_the_models_labels(trained_teacher, tmp_path):
     data = tmp_path / "three.csv"
     data.write_text("sentence,label\ngood,1\nbad,0\nmeh,2\n")
     result = run_script("evaluate.py", "--model", trained_teacher, "--data_path", data)
-    assert_clean_failure(result, "label '2'", "not one of the model's labels", "negative", "positive")
+    assert_clean_failure(result, "label(s) '2' (1 row) that the model", "negative", "positive")
 
 
 def test_teacher_whose_labels_differ_from_the_data(sst2_slice, trained_teacher, tiny_models, tmp_path):

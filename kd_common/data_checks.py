@@ -1,0 +1,55 @@
+"""Checks of the splits a model trains and is validated on, run before anything is trained: labels
+that do not add up stop the run by name; what is merely worth knowing (a rare class, validation
+sentences that also appear in train) is said and counted for metrics.json."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .data import TextSplit, describe_labels
+from .errors import UserError
+
+FEW_EXAMPLES = 5  # a class with fewer training examples than this is warned about
+SHOWN = 5  # classes or values a message names
+
+
+def check_training_data(train: TextSplit, validation: TextSplit | None, label_names: list[str], say=print) -> dict:
+    """Refuse a training split with one class, and a validation split with a class the training split
+    never has; warn about classes with fewer than FEW_EXAMPLES training examples and count validation
+    examples whose text also appears in train (leakage inflates the validation score). Returns what
+    metrics.json records of it."""
+    report: dict = {}
+    if train.labels is not None and len(label_names) > 1:
+        counts = Counter(train.labels)
+        if len(counts) == 1:
+            (only, n), = counts.items()
+            raise UserError(f"the '{train.name}' split has one class only ('{label_names[only]}', {n} examples); a "
+                            f"classifier needs examples of at least two. Check --label_column and the file "
+                            f"(or --max_train_samples, which keeps the first N rows)")
+        rare = {label_names[i]: counts.get(i, 0) for i in range(len(label_names)) if counts.get(i, 0) < FEW_EXAMPLES}
+        if rare:
+            listed = ", ".join(f"'{name}' ({n})" for name, n in list(rare.items())[:SHOWN])
+            more = f" and {len(rare) - SHOWN} more" if len(rare) > SHOWN else ""
+            say(f"warning: {len(rare)} class(es) have fewer than {FEW_EXAMPLES} training examples: {listed}{more}; "
+                f"the model can hardly learn them")
+            report["rare_classes"] = rare
+        if validation is not None and validation.labels is not None:
+            unseen = Counter(label for label in validation.labels if label not in counts)
+            if unseen:
+                found = ", ".join(f"'{label_names[i]}' ({n} row{'s' if n != 1 else ''})"
+                                  for i, n in unseen.most_common(SHOWN))
+                raise UserError(f"the '{validation.name}' split has label(s) {found} that the '{train.name}' split "
+                                f"never has {describe_labels(label_names)}: no training example teaches them. Fix the "
+                                f"data, or move examples of those classes into the training split")
+    if validation is not None:
+        seen = set(_examples(train))
+        leaked = sum(example in seen for example in _examples(validation))
+        if leaked:
+            say(f"note: {leaked} of {len(validation)} '{validation.name}' examples also appear verbatim in the "
+                f"'{train.name}' split; the validation score overstates how the model does on new text")
+        report["validation_in_train"] = leaked
+    return report
+
+
+def _examples(split: TextSplit) -> list:
+    return list(zip(split.texts, split.pairs)) if split.pairs is not None else split.texts
