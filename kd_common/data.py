@@ -18,6 +18,7 @@ import csv
 import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 from .config import DataConfig
@@ -242,17 +243,21 @@ def _read_delimited(path: Path, ext: str) -> RawSplit:
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f, delimiter=delimiter, quoting=quoting)
         end = 0  # the last line of the previous row: a quoted field may span several lines
+        width = -1
         for row in reader:
             start, end = end + 1, reader.line_num
-            if not any(field.strip() for field in row):  # a blank line, or one of empty fields only
+            if len(row) == width and row[0] and row != header:  # the common case, checked first
+                body.append(row)
+                lines.append(start)
+            elif not any(field.strip() for field in row):  # a blank line, or one of empty fields only
                 continue
-            if header is None:
-                header = row
+            elif header is None:
+                header, width = row, len(row)
             elif row == header:
                 bad.append((start, "a repeated header line"))
-            elif len(row) != len(header):
+            elif len(row) != width:
                 bad.append((start, f"{len(row)} field{'s' if len(row) != 1 else ''} where the header has "
-                                   f"{len(header)} ({', '.join(header)})"))
+                                   f"{width} ({', '.join(header)})"))
             else:
                 body.append(row)
                 lines.append(start)
@@ -411,9 +416,17 @@ def infer_label_names(raw: RawData, columns: Columns, label_names_flag: list[str
     if not values:
         raise UserError(f"{raw.source} has no labels in column '{columns.label}'; pass --label_column")
     if all(_is_int_like(v) for v in values):
-        top = max(int(float(v)) for v in values)
+        top = max(int(float(v)) for v in _distinct(values))
         return [f"LABEL_{i}" for i in range(max(top + 1, 2))]
-    return sorted({str(_label_key(v)) for v in values})
+    return sorted({str(_label_key(v)) for v in _distinct(values)})
+
+
+def _distinct(values: list) -> list:
+    """Each value once (by type and value), for work done per value."""
+    try:
+        return list({(type(v), v): v for v in values}.values())
+    except TypeError:  # unhashable values
+        return values
 
 
 def has_labels(raw: RawData, columns: Columns) -> bool:
@@ -545,16 +558,27 @@ def encode_labels(values: list, label_names: list[str], where: str, labels_from:
     if all(_is_missing(v) for v in values):
         return None
     lookup = {name: i for i, name in enumerate(label_names)}
-    ids, unknown = [], Counter()
+
+    def label_id(value) -> int | None:
+        if isinstance(value, str) and value.strip() in lookup:
+            return lookup[value.strip()]
+        if _is_int_like(value) and 0 <= int(float(value)) < len(label_names):
+            return int(float(value))
+        return None
+
+    ids, unknown, decided = [], Counter(), {}
     for row, value in enumerate(values):
         if _is_missing(value):
             raise UserError(f"{where}: row {row} has no label while others do; label every row or none")
-        if isinstance(value, str) and value.strip() in lookup:
-            ids.append(lookup[value.strip()])
-        elif _is_int_like(value) and 0 <= int(float(value)) < len(label_names):
-            ids.append(int(float(value)))
-        else:
+        try:  # one decision per distinct value (and type: 1 and True are not one label)
+            key = (type(value), value)
+            found = decided[key] if key in decided else decided.setdefault(key, label_id(value))
+        except TypeError:
+            found = label_id(value)
+        if found is None:
             unknown[_label_key(value)] += 1
+        else:
+            ids.append(found)
     if column is not None and column in unknown:
         raise UserError(f"{where}: {unknown[column]} row(s) carry the column's own name '{column}' as a label: a "
                         f"repeated header line; delete it, or pass --on_bad_rows skip to drop it")
@@ -587,17 +611,17 @@ def _is_generic(names: list[str]) -> bool:
     return all(n == f"LABEL_{i}" for i, n in enumerate(names))
 
 
-def _is_missing(value) -> bool:
+def _missing(value) -> bool:
     if value is None:
         return True
     if isinstance(value, float) and value != value:  # NaN from a JSON null in a numeric column
         return True
     if isinstance(value, str) and not value.strip():
         return True
-    return _is_int_like(value) and int(float(value)) == -1
+    return _int_like(value) and int(float(value)) == -1
 
 
-def _is_int_like(value) -> bool:
+def _int_like(value) -> bool:
     if isinstance(value, bool):
         return False
     if isinstance(value, int):
@@ -611,6 +635,26 @@ def _is_int_like(value) -> bool:
             return False
         return number.is_integer()
     return False
+
+
+# A label column holds few distinct values in many rows: each value is judged once. typed: 1, 1.0 and
+# True are equal keys to a plain dict, but not the same label.
+_missing_cached = lru_cache(maxsize=1 << 16, typed=True)(_missing)
+_int_like_cached = lru_cache(maxsize=1 << 16, typed=True)(_int_like)
+
+
+def _is_missing(value) -> bool:
+    try:
+        return _missing_cached(value)
+    except TypeError:  # an unhashable value (a list)
+        return _missing(value)
+
+
+def _is_int_like(value) -> bool:
+    try:
+        return _int_like_cached(value)
+    except TypeError:
+        return _int_like(value)
 
 
 def _label_key(value):
