@@ -4,11 +4,13 @@ names, label spellings and text."""
 import csv
 import json
 
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kd_common.data import infer_label_names, load_raw, resolve_columns, to_text_split
+from kd_common.errors import UserError
 from kd_common.losses import cosine_hidden_loss, cross_entropy_loss, hidden_mse_loss, kd_kl_loss
 
 logit = st.floats(min_value=-60, max_value=60, allow_nan=False, width=32)
@@ -56,8 +58,17 @@ def test_hidden_terms_are_bounded(batch, seq, width, data):
 
 column_name = st.text(st.characters(categories=("L", "N"), include_characters="_ é中"), min_size=1, max_size=12) \
     .map(str.strip).filter(bool)
+def is_number(text: str) -> bool:
+    """Numbers are read as ids or, with a fraction, as regression scores, never as label names."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 label_spelling = st.text(st.characters(categories=("L", "N", "P", "Zs")), min_size=1, max_size=10) \
-    .map(str.strip).filter(lambda s: s and not s.lstrip("-").isdigit())
+    .map(str.strip).filter(lambda s: s and not s.lstrip("-").isdigit() and not is_number(s))
 any_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40)
 
 
@@ -79,6 +90,10 @@ def test_any_columns_labels_and_text_round_trip(tmp_path_factory, names, labels,
                                 for t, lab in rows), encoding="utf-8")
     raw = load_raw(str(path))
     columns = resolve_columns(raw, text_column, label_column)
+    if len({lab for _, lab in rows}) == 1:  # one output would be a regression model: no classifier
+        with pytest.raises(UserError, match="one class only"):
+            infer_label_names(raw, columns, None)
+        return
     names_found = infer_label_names(raw, columns, None)
     split = to_text_split(raw, "train", columns, names_found, need_labels=True, required_by="")
     assert names_found == sorted({lab for _, lab in rows})  # a stable, sorted order
