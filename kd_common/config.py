@@ -146,9 +146,11 @@ class TrainConfig(Flags):
     freeze_embeddings: bool = flag(False, "keep the word-embedding table fixed: no gradient and no optimizer update "
                                    "for its rows, about 20%% less time per step on a small BERT (default: train it)",
                                    TRAINING, action="store_true")
-    metric_for_best_model: str = flag("accuracy", "validation metric that picks the epoch saved "
+    metric_for_best_model: str = flag("accuracy", "validation metric that picks the epoch saved; pearson, spearman "
+                                      "and mse are for a regression task, where accuracy means pearson "
                                       "(default: %(default)s)", TRAINING,
-                                      choices=("accuracy", "f1", "precision", "recall", "loss"))
+                                      choices=("accuracy", "f1", "precision", "recall", "loss", "pearson", "spearman",
+                                               "mse"))
     mixed_precision: str = flag("auto", "auto: bf16 on a CPU with native bf16 (avx512_bf16, AMX) or a GPU that has "
                                 "it, fp16 on an older GPU, no (full precision) otherwise; no, fp16 or bf16 force one "
                                 "(default: %(default)s)", last=True, choices=MIXED_PRECISION_CHOICES)

@@ -103,7 +103,8 @@ def per_class_csv(metrics: dict) -> str:
 
 
 def training_curves_png(history: list[dict], role: str) -> bytes:
-    """Training loss, validation loss and validation accuracy per epoch."""
+    """Training loss, validation loss and validation accuracy and F1 (Pearson and Spearman for a
+    regression model) per epoch."""
     plt = _pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -112,10 +113,11 @@ def training_curves_png(history: list[dict], role: str) -> bytes:
         evaluated = [h for h in history if "eval" in h]
         left.plot([h["epoch"] for h in evaluated], [h["eval"]["loss"] for h in evaluated], marker="o",
                   label="validation loss")
-        right.plot([h["epoch"] for h in evaluated], [h["eval"]["accuracy"] for h in evaluated], marker="o",
-                   label="validation accuracy")
-        right.plot([h["epoch"] for h in evaluated], [h["eval"]["f1"] for h in evaluated], marker="s",
-                   label="validation F1")
+        curves = (("pearson", "Pearson"), ("spearman", "Spearman")) if "pearson" in evaluated[0]["eval"] \
+            else (("accuracy", "accuracy"), ("f1", "F1"))
+        for (key, name), marker in zip(curves, "os"):
+            right.plot([h["epoch"] for h in evaluated], [h["eval"][key] for h in evaluated], marker=marker,
+                       label=f"validation {name}")
         right.legend()
     left.set_xlabel("epoch")
     left.set_title(f"{role}: loss")
