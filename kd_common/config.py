@@ -248,7 +248,8 @@ class EvalConfig(Flags):
 
     model: str = flag("./models/student", "model folder (or hub id) (default: %(default)s)")
     teacher: str | None = flag(None, "also score this teacher on the same split and compare: accuracy, F1, "
-                               "agreement, KL(teacher || student), calibration, size, latency, throughput")
+                               "agreement, KL(teacher || student), calibration, size, latency, throughput (for a "
+                               "regression model: Pearson, Spearman, MSE and the MSE between their scores)")
     latency_samples: int = flag(100, "measure batch-1 latency (p50/p95) over this many examples; 0 skips it "
                                 "(default: %(default)s)", type=int)
     split: str = flag("validation", "split to score when the data has several; dev = validation "
@@ -256,13 +257,14 @@ class EvalConfig(Flags):
     batch_size: int = flag(64, "evaluation batch size (default: %(default)s)", type=int)
     output: str | None = flag(None, "write all metrics to this JSON file")
     report_dir: str | None = flag(None, "write metrics.json, per_class.csv, confusion_matrix.png, reliability.png "
-                                  "and report.md here")
+                                  "and report.md here (for a regression model: metrics.json, scores.png and "
+                                  "report.md)")
     quantize: str | None = flag(None, "also score the model after dynamic int8 quantization of its Linear layers "
                                 "(CPU), next to the fp32 model", choices=("dynamic-int8",))
     save_quantized: str | None = flag(None, "with --quantize: write the int8 model to this folder, which "
                                       "evaluate.py --model loads")
-    text: list[str] | None = flag(None, "classify this text and print its top-k labels (repeatable); no data set "
-                                  "is scored", action="append")
+    text: list[str] | None = flag(None, "classify this text and print its top-k labels, or its predicted score for "
+                                  "a regression model (repeatable); no data set is scored", action="append")
     input_file: str | None = flag(None, "classify each non-blank line of this file, as --text")
     top_k: int = flag(3, "labels shown per text (default: %(default)s)", type=int)
     predictions_file: str | None = flag(None, "write index<TAB>prediction here (default on an unlabeled split: "
