@@ -38,7 +38,7 @@ DATA_EXTENSIONS = (".tsv", ".csv", ".json", ".jsonl", ".parquet")
 LABEL_NAMES_FILE = "labels.txt"
 # Preferred when a column flag is left to auto-detection, in this order.
 TEXT_COLUMN_NAMES = ("sentence", "text", "content", "review", "utterance", "query", "question", "document")
-LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "intent", "category")
+LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "intent", "category", "score")  # score: GLUE's STS-B
 # Sentence-pair columns detected when --text_column is not given (GLUE's and other common names);
 # checked before single text columns, so QNLI's question/sentence never loses its question.
 PAIR_COLUMN_NAMES = (("sentence1", "sentence2"), ("premise", "hypothesis"), ("question1", "question2"),

@@ -17,7 +17,16 @@ from scipy import stats
 
 from kd_common import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError
 from kd_common.batching import Collator, EncodedSplit, Encoding
-from kd_common.data import REGRESSION_LABEL, Columns, RawData, RawSplit, encode_labels, has_scores, infer_label_names
+from kd_common.data import (
+    REGRESSION_LABEL,
+    Columns,
+    RawData,
+    RawSplit,
+    encode_labels,
+    has_scores,
+    infer_label_names,
+    resolve_columns,
+)
 from kd_common.losses import IGNORE_LABEL, distillation_loss, score_mse_loss
 from kd_common.metrics import average_ranks, best_model_metric, is_better, pearson, regression_metrics, spearman
 from kd_common.objectives import DistillationObjective, LossSpec
@@ -280,6 +289,13 @@ def test_score_labels_are_detected_and_encoded():
                            (["3.8", "-100"], "marks an unlabeled example")):
         with pytest.raises(UserError, match=phrase):
             encode_labels(values, [REGRESSION_LABEL], "dev")
+
+
+def test_glue_sts_b_columns_are_detected():
+    # GLUE's STS-B TSVs: many columns; the pair, the index and the score are found without flags.
+    names = ["index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1", "sentence2", "score"]
+    raw = RawData("STS-B", {"train": RawSplit({name: ["x"] for name in names})})
+    assert resolve_columns(raw, None, None) == Columns(text="sentence1", label="score", index="index", pair="sentence2")
 
 
 def test_float_labels_batch_as_floats_and_ids_as_longs():
