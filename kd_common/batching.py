@@ -83,8 +83,8 @@ def encode_for_models(texts: list[str], tokenizers: dict[str, object], max_lengt
 class EncodedSplit(Dataset):
     """Examples of one split, optionally in a given order (e.g. by length)."""
 
-    def __init__(self, encodings: dict[str, Encoding], labels: list[int] | None, order: list[int] | None = None,
-                 teacher_logits: torch.Tensor | None = None):
+    def __init__(self, encodings: dict[str, Encoding], labels: list[int] | list[float] | None,
+                 order: list[int] | None = None, teacher_logits: torch.Tensor | None = None):
         self.encodings = encodings
         self.labels = labels
         self.teacher_logits = teacher_logits  # (num_examples, num_labels), row-indexed, when cached
@@ -107,15 +107,19 @@ class EncodedSplit(Dataset):
 
 class Collator:
     """Rows -> a batch: {"row": (bs,), "labels": (bs,), "model": {...}, "teacher": {...}} with each
-    model's input_ids, attention_mask (and token_type_ids) padded to the batch's longest (bs, seq_len)."""
+    model's input_ids, attention_mask (and token_type_ids) padded to the batch's longest (bs, seq_len).
+    Labels are long class ids, or float scores for a regression task (any float label makes it one)."""
 
     def __init__(self, split: EncodedSplit):
         self.split = split
+        labels = split.labels or []
+        # A transfer set's perturbed copies carry the int IGNORE_LABEL among float scores: -100.0 here.
+        self.label_dtype = torch.float32 if any(isinstance(label, float) for label in labels) else torch.long
 
     def __call__(self, rows: list[int]) -> dict:
         batch: dict = {"row": torch.tensor(rows, dtype=torch.long)}
         if self.split.labels is not None:
-            batch["labels"] = torch.tensor([self.split.labels[r] for r in rows], dtype=torch.long)
+            batch["labels"] = torch.tensor([self.split.labels[r] for r in rows], dtype=self.label_dtype)
         if self.split.teacher_logits is not None:
             batch["teacher_logits"] = self.split.teacher_logits[batch["row"]]  # (bs, num_labels)
         padded: dict[int, dict] = {}

@@ -150,9 +150,11 @@ class TrainConfig(Flags):
     freeze_embeddings: bool = flag(False, "keep the word-embedding table fixed: no gradient and no optimizer update "
                                    "for its rows, about 20%% less time per step on a small BERT (default: train it)",
                                    TRAINING, action="store_true")
-    metric_for_best_model: str = flag("accuracy", "validation metric that picks the epoch saved "
+    metric_for_best_model: str = flag("accuracy", "validation metric that picks the epoch saved; pearson, spearman "
+                                      "and mse are for a regression task, where accuracy means pearson "
                                       "(default: %(default)s)", TRAINING,
-                                      choices=("accuracy", "f1", "precision", "recall", "loss"))
+                                      choices=("accuracy", "f1", "precision", "recall", "loss", "pearson", "spearman",
+                                               "mse"))
     mixed_precision: str = flag("auto", "auto: bf16 on a CPU with native bf16 (avx512_bf16, AMX) or a GPU that has "
                                 "it, fp16 on an older GPU, no (full precision) otherwise; no, fp16 or bf16 force one "
                                 "(default: %(default)s)", last=True, choices=MIXED_PRECISION_CHOICES)
@@ -255,7 +257,8 @@ class EvalConfig(Flags):
 
     model: str = flag("./models/student", "model folder (or hub id) (default: %(default)s)")
     teacher: str | None = flag(None, "also score this teacher on the same split and compare: accuracy, F1, "
-                               "agreement, KL(teacher || student), calibration, size, latency, throughput")
+                               "agreement, KL(teacher || student), calibration, size, latency, throughput (for a "
+                               "regression model: Pearson, Spearman, MSE and the MSE between their scores)")
     latency_samples: int = flag(100, "measure batch-1 latency (p50/p95) over this many examples; 0 skips it "
                                 "(default: %(default)s)", type=int)
     split: str = flag("validation", "split to score when the data has several; dev = validation "
@@ -263,13 +266,14 @@ class EvalConfig(Flags):
     batch_size: int = flag(64, "evaluation batch size (default: %(default)s)", type=int)
     output: str | None = flag(None, "write all metrics to this JSON file")
     report_dir: str | None = flag(None, "write metrics.json, per_class.csv, confusion_matrix.png, reliability.png "
-                                  "and report.md here")
+                                  "and report.md here (for a regression model: metrics.json, scores.png and "
+                                  "report.md)")
     quantize: str | None = flag(None, "also score the model after dynamic int8 quantization of its Linear layers "
                                 "(CPU), next to the fp32 model", choices=("dynamic-int8",))
     save_quantized: str | None = flag(None, "with --quantize: write the int8 model to this folder, which "
                                       "evaluate.py --model loads")
-    text: list[str] | None = flag(None, "classify this text and print its top-k labels (repeatable); no data set "
-                                  "is scored", action="append")
+    text: list[str] | None = flag(None, "classify this text and print its top-k labels, or its predicted score for "
+                                  "a regression model (repeatable); no data set is scored", action="append")
     input_file: str | None = flag(None, "classify each non-blank line of this file, as --text")
     top_k: int = flag(3, "labels shown per text (default: %(default)s)", type=int)
     predictions_file: str | None = flag(None, "write index<TAB>prediction here (default on an unlabeled split: "

@@ -1,5 +1,6 @@
 """Two classifiers that are not stock transformers models: a BERT encoder with a mean-pooling head,
-and a BiLSTM (Tang et al., 2019). Both are ordinary PreTrainedModels with their own model_type.
+and a BiLSTM (Tang et al., 2019). Both are ordinary PreTrainedModels with their own model_type, and
+both are regression models (one output, a score) when num_labels is 1.
 
 This file imports nothing from the project: save_pretrained copies it into every folder that holds
 one of these models (as `custom_models.py`, named in config.json's auto_map), so plain transformers
@@ -17,6 +18,14 @@ from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassificati
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 KD_MEAN_POOL = "kd-mean-pool"  # model_type of the mean-pooling classifier
+
+
+def _loss(logits: torch.Tensor, labels: torch.Tensor, num_labels: int) -> torch.Tensor:
+    """The loss transformers' own classifiers compute when given labels: MSE for one output (a
+    regression score, as Hugging Face reads num_labels == 1), cross-entropy over classes otherwise."""
+    if num_labels == 1:
+        return F.mse_loss(logits.float().squeeze(-1), labels.float())
+    return F.cross_entropy(logits.float(), labels)
 
 
 class MeanPoolConfig(PretrainedConfig):
@@ -90,7 +99,7 @@ class MeanPoolForSequenceClassification(PreTrainedModel):
         mask = attention_mask.unsqueeze(-1).to(out.last_hidden_state.dtype)  # (bs, seq, 1)
         pooled = (out.last_hidden_state * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)  # (bs, hidden)
         logits = self.head(pooled)  # (bs, num_labels)
-        loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
+        loss = _loss(logits, labels, self.config.num_labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
                                         attentions=out.attentions)
 
@@ -151,7 +160,7 @@ class BiLSTMForSequenceClassification(PreTrainedModel):
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=input_ids.shape[1])  # (bs, seq, 2h)
         out = out.masked_fill(attention_mask.unsqueeze(-1) == 0, torch.finfo(out.dtype).min)
         logits = self.head(out.max(dim=1).values)  # (bs, num_labels)
-        loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
+        loss = _loss(logits, labels, self.config.num_labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 

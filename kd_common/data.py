@@ -9,13 +9,15 @@ A data path is one of:
 Split names are normalized (dev -> validation). Labels may be integers, names, or -1/missing for
 an unlabeled split (SST-2's test set). Label names come from, in order: --label_names, a ClassLabel
 feature, a labels.txt beside the data files (one name per line, line i is id i), the sorted set of
-string labels, or LABEL_0..LABEL_{n-1} for bare integers.
+string labels, or LABEL_0..LABEL_{n-1} for bare integers. Numeric labels that are not all whole
+numbers (STS-B's similarity scores) make a regression task: one label, REGRESSION_LABEL.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -38,13 +40,16 @@ DATA_EXTENSIONS = (".tsv", ".csv", ".json", ".jsonl", ".parquet")
 LABEL_NAMES_FILE = "labels.txt"
 # Preferred when a column flag is left to auto-detection, in this order.
 TEXT_COLUMN_NAMES = ("sentence", "text", "content", "review", "utterance", "query", "question", "document")
-LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "intent", "category")
+LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "intent", "category", "score")  # score: GLUE's STS-B
 # Sentence-pair columns detected when --text_column is not given (GLUE's and other common names);
 # checked before single text columns, so QNLI's question/sentence never loses its question.
 PAIR_COLUMN_NAMES = (("sentence1", "sentence2"), ("premise", "hypothesis"), ("question1", "question2"),
                      ("question", "sentence"), ("text_a", "text_b"), ("text1", "text2"))
 CARVE_SEED = 42  # the held-out validation examples are the same in every script and every run
 INDEX_COLUMN_NAMES = ("idx", "index", "id", "guid")
+# A regression task (STS-B-style similarity scores) has one output, named so; Hugging Face's own
+# convention is that num_labels == 1 means regression.
+REGRESSION_LABEL = "score"
 
 
 def normalize_split(name: str) -> str:
@@ -99,12 +104,12 @@ class Columns:
 
 @dataclass
 class TextSplit:
-    """What the models see: texts (and second texts for a pair task), label ids (None for an
-    unlabeled split), and example ids."""
+    """What the models see: texts (and second texts for a pair task), label ids or, for a regression
+    task, float scores (None for an unlabeled split), and example ids."""
 
     name: str
     texts: list[str]
-    labels: list[int] | None
+    labels: list[int] | list[float] | None
     index: list = field(default_factory=list)
     pairs: list[str] | None = None
 
@@ -404,10 +409,13 @@ def declared_label_names(raw: RawData, label_names_flag: list[str] | None) -> li
 
 
 def infer_label_names(raw: RawData, columns: Columns, label_names_flag: list[str] | None) -> list[str]:
-    """The label set a new classifier is built with (the teacher, trained from data)."""
+    """The label set a new classifier is built with (the teacher, trained from data); [REGRESSION_LABEL]
+    when the labels are scores (see has_scores)."""
     declared = declared_label_names(raw, label_names_flag)
     if declared:
-        return declared
+        return _classes(declared, raw.source)
+    if has_scores(raw, columns):
+        return [REGRESSION_LABEL]
     # The training split alone says which classes there are: a label found only in a validation or test
     # split was never taught, and to_text_split refuses it by name.
     train = raw.splits.get("train")
@@ -418,7 +426,7 @@ def infer_label_names(raw: RawData, columns: Columns, label_names_flag: list[str
     if all(_is_int_like(v) for v in values):
         top = max(int(float(v)) for v in _distinct(values))
         return [f"LABEL_{i}" for i in range(max(top + 1, 2))]
-    return sorted({str(_label_key(v)) for v in _distinct(values)})
+    return _classes(sorted({str(_label_key(v)) for v in _distinct(values)}), raw.source)
 
 
 def _distinct(values: list) -> list:
@@ -551,12 +559,14 @@ def carve_validation(raw: RawData, columns: Columns, fraction: float) -> tuple[R
 
 
 def encode_labels(values: list, label_names: list[str], where: str, labels_from: str = "the model",
-                  column: str | None = None) -> list[int] | None:
+                  column: str | None = None) -> list[int] | list[float] | None:
     """Label values (ids, id strings or names) -> ids in label_names; numbers compare as numbers (1.0
-    is 1). None when every value is missing or -1: an unlabeled split, as GLUE's test sets are.
+    is 1); scores (floats) for a regression model. None when every value is missing or -1: an unlabeled split, as GLUE's test sets are.
     Values outside label_names are refused all at once, with how many rows carry each."""
     if all(_is_missing(v) for v in values):
         return None
+    if is_regression(label_names):
+        return _encode_scores(values, where)
     lookup = {name: i for i, name in enumerate(label_names)}
 
     def label_id(value) -> int | None:
@@ -588,6 +598,62 @@ def encode_labels(values: list, label_names: list[str], where: str, labels_from:
         raise UserError(f"{where} has label(s) {found}{more} that {labels_from} does not have "
                         f"{describe_labels(label_names)}; fix the data or pass the matching --label_column")
     return ids
+
+
+def is_regression(label_names: list[str]) -> bool:
+    """One output is a regression score (Hugging Face: num_labels == 1), more are classes."""
+    return len(label_names) == 1
+
+
+def has_scores(raw: RawData, columns: Columns) -> bool:
+    """Whether the labels are scores for a regression model: every label of the train split (of every
+    split without one) is a number, and at least one is not a whole number (3.8, "2.75"). Labels that
+    are all whole numbers stay class ids."""
+    if columns.label is None:
+        return False
+    splits = [raw.splits["train"]] if "train" in raw.splits else list(raw.splits.values())
+    fraction = False
+    for value in (v for s in splits for v in s.columns.get(columns.label, []) if not _is_missing(v)):
+        number = _as_number(value)
+        if number is None:  # a class name: stop at the first one
+            return False
+        fraction = fraction or not number.is_integer()
+    return fraction
+
+
+def _classes(names: list[str], source: str) -> list[str]:
+    """Class names for a classifier: one alone would make a regression model (num_labels == 1)."""
+    if len(names) < 2:
+        raise UserError(f"{source} has one class only ({names[0]!r}); a classifier needs two or more, and a model "
+                        f"with one output is a regression model, for numeric scores; check --label_column")
+    return names
+
+
+def _as_number(value) -> float | None:
+    """A finite number from a numeric value or a numeric string; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _encode_scores(values: list, where: str) -> list[float]:
+    scores = []
+    for row, value in enumerate(values):
+        number = _as_number(value)
+        if number is None:
+            problem = "has no label while others do" if _is_missing(value) else f"has label {value!r}, not a number"
+            raise UserError(f"{where}: row {row} {problem}; a regression model (one output, "
+                            f"'{REGRESSION_LABEL}') needs a numeric score on every row")
+        # -100 marks an example without a gold score in the training batches (losses.IGNORE_LABEL).
+        if number == -100:
+            raise UserError(f"{where}: row {row} has score -100, which marks an unlabeled example here; "
+                            f"shift or rescale the scores")
+        scores.append(number)
+    return scores
 
 
 def check_label_names(data_names: list[str] | None, model_names: list[str], model: str,

@@ -29,16 +29,18 @@ from .data import (
     declared_label_names,
     describe_labels,
     has_labels,
+    has_scores,
     infer_label_names,
+    is_regression,
     load_data,
     load_unlabeled,
 )
 from .errors import UserError
 from .files import write_json
 from .hub import resolve_model
-from .jobs import Job, encode_split, fit, guard_output, training_splits
+from .jobs import Job, encode_split, fit, for_task, guard_output, training_splits
 from .losses import IGNORE_LABEL
-from .models import count_parameters, label_names_of, load_classifier, load_config, load_tokenizer
+from .models import check_task, count_parameters, label_names_of, load_classifier, load_config, load_tokenizer
 from .objectives import DistillationObjective, LossSpec, uniform_layer_map
 from .results import DistillResult
 from .students import build_student, num_layers_of
@@ -99,13 +101,16 @@ def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> Dis
     check_sources(distill, plan)
     job = Job.start(data, train, {**distill.to_flags(), **data.to_flags(), **train.to_flags()})
     raw, columns = load_data(data, job.accelerator.print)
-    teacher = load_teacher(distill, plan, declared_label_names(raw, data.label_names))
+    teacher = load_teacher(distill, plan, declared_label_names(raw, data.label_names), has_scores(raw, columns),
+                           data.data_path)
     # Unlabeled data (pure distillation on --transfer_data) takes the teacher's labels as they are.
     data_names = infer_label_names(raw, columns, data.label_names) \
         if not teacher or data.label_names or has_labels(raw, columns) else None
     if teacher and data_names:
         check_label_count(data_names, teacher)
     label_names = teacher.label_names if teacher else data_names
+    plan_task(plan, label_names, job.accelerator.print)
+    train = for_task(train, label_names, job.accelerator.print)
     # Pure distillation (alpha 1) uses no gold label: with unlabeled transfer data, the data may have an
     # unlabeled train split, or none.
     unlabeled_ok = bool(distill.transfer_data) and distill.alpha == 1 and not distill.compare_no_kd
@@ -139,12 +144,13 @@ def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> Dis
         return DistillResult(kd)
     # Built and trained exactly as a separate --alpha 0 run would be: the same start, batches and dropout.
     twin, _ = new_student(teacher if keep_teacher else None)
+    fine_tuning = LossSpec(regression=plan.spec.regression)
     alone = {**extra, "teacher_model": None, "teacher_num_parameters": None, "teacher_logits": None, "alpha": 0.0,
-             "loss": {**asdict(LossSpec()), "stage": "prediction"}, "augmented_examples": 0, "transfer_examples": 0}
+             "loss": {**asdict(fine_tuning), "stage": "prediction"}, "augmented_examples": 0, "transfer_examples": 0}
     alone.pop("teacher_cache", None)
     # the gold-labeled sentences only: the copies have no label to learn from
     no_kd = fit(job, "student_no_kd", plan.describe(), twin, tokenizer, encode_split(train_split, tokenizer, data),
-                eval_split, DistillationObjective(), label_names, alone, loop)
+                eval_split, DistillationObjective(fine_tuning), label_names, alone, loop)
     comparison = kd_vs_no_kd(kd.metrics, no_kd.metrics)
     comparison_file = Path(train.output_dir) / "kd_vs_no_kd.json"
     if job.accelerator.is_main_process:
@@ -208,6 +214,15 @@ def plan_distillation(distill: DistillConfig, train: TrainConfig) -> Plan:
     return Plan(spec, kind, use, source)
 
 
+def plan_task(plan: Plan, label_names: list[str], say=print) -> None:
+    """The task is known once the teacher (or the data) names the labels: one label is a regression
+    task, whose logit terms are both mean squared errors (see losses.distillation_loss)."""
+    plan.spec.regression = is_regression(label_names)
+    if plan.spec.regression and plan.spec.logits and plan.spec.alpha > 0:
+        say("regression task (one output): the KD term is the MSE between the student's and the teacher's scores; "
+            "--kd_loss and --temperature do not apply")
+
+
 def check_sources(distill: DistillConfig, plan: Plan) -> None:
     """Every model source is checked before anything heavy is loaded: a typo fails in seconds."""
     if plan.student == "pretrained":
@@ -221,13 +236,16 @@ def check_sources(distill: DistillConfig, plan: Plan) -> None:
 # ---------------------------------------------------------------- 2. the teacher
 
 
-def load_teacher(distill: DistillConfig, plan: Plan, declared: list[str] | None) -> Teacher | None:
+def load_teacher(distill: DistillConfig, plan: Plan, declared: list[str] | None, scores: bool,
+                 data_path: str) -> Teacher | None:
     """The teacher, its tokenizer and label names; None when the plan never uses it. The data's
-    declared label names must be the teacher's."""
+    declared label names must be the teacher's, and its task too: a regression teacher for data whose
+    labels are scores (`scores`), a classifier for classes."""
     if plan.teacher_use == NO_TEACHER:
         return None
     source = distill.teacher_model
     label_names = label_names_of(load_config(source, "--teacher_model"))
+    check_task(label_names, scores, f"the teacher {source}", data_path)
     check_label_names(declared, label_names, f"the teacher {source}")
     tokenizer = load_tokenizer(source, "--teacher_model")
     model = load_classifier(source, "--teacher_model", eager_attention=plan.spec.needs_attentions)
@@ -336,9 +354,11 @@ def training_data(job: Job, distill: DistillConfig, plan: Plan, teacher: Teacher
 
 
 def kd_vs_no_kd(kd: dict, no_kd: dict) -> dict:
-    """The two runs of --compare_no_kd: validation metrics of each kept epoch and the differences."""
+    """The two runs of --compare_no_kd: validation metrics of each kept epoch (accuracy and F1, or
+    Pearson and Spearman for a regression task) and the differences."""
     rows = {}
-    for name in ("accuracy", "f1"):
+    regression = "pearson" in (kd.get("validation") or {})
+    for name in ("pearson", "spearman") if regression else ("accuracy", "f1"):
         with_kd = (kd.get("validation") or {}).get(name)
         without = (no_kd.get("validation") or {}).get(name)
         if with_kd is not None and without is not None:

@@ -1,6 +1,8 @@
 """evaluate.py's job: scoring models on one split, one pass over the data per model, plus what a
 user weighs before shipping a student: how often it agrees with its teacher, how calibrated it is,
-how big and how fast, and what int8 quantization costs; or top-k labels for given texts."""
+how big and how fast, and what int8 quantization costs; or top-k labels for given texts. A regression
+model (one output, a score) is scored by Pearson and Spearman correlation and MSE instead, follows its
+teacher by the MSE and correlation between their scores, and prints a score for a given text."""
 
 from __future__ import annotations
 
@@ -13,12 +15,39 @@ import torch
 
 from .batching import MODEL, TEACHER, EncodedSplit, Encoding, encode_for_models, eval_loader
 from .config import DataConfig, EvalConfig
-from .data import TextSplit, check_label_names, declared_label_names, load_data, to_text_split
+from .data import (
+    TextSplit,
+    check_label_names,
+    declared_label_names,
+    has_scores,
+    is_regression,
+    load_data,
+    to_text_split,
+)
 from .errors import UserError
 from .files import save_folder_atomically, write_json, write_text_atomically
 from .hub import resolve_model
-from .metrics import agreement, classification_metrics, expected_calibration_error, format_report, mean_kl, softmax
-from .models import count_parameters, label_names_of, load_classifier, load_config, load_tokenizer, size_on_disk
+from .metrics import (
+    agreement,
+    classification_metrics,
+    expected_calibration_error,
+    format_report,
+    mean_kl,
+    pearson,
+    regression_metrics,
+    score_comparison,
+    softmax,
+)
+from .models import (
+    check_task,
+    count_parameters,
+    describe_task,
+    label_names_of,
+    load_classifier,
+    load_config,
+    load_tokenizer,
+    size_on_disk,
+)
 from .precision import resolve_precision
 from .prediction import predict_logits
 from .quantization import METHOD, quantize, write_quantized
@@ -44,9 +73,15 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
         raise UserError("--quantize dynamic-int8 runs on the CPU only; hide the GPU (CUDA_VISIBLE_DEVICES=) to use it")
     label_names = label_names_of(load_config(cfg.model, "--model"))
     if cfg.teacher:
-        check_label_names(label_names_of(load_config(cfg.teacher, "--teacher")), label_names,
-                          f"the student {cfg.model}", declared_by=f"the teacher {cfg.teacher}")
+        teacher_names = label_names_of(load_config(cfg.teacher, "--teacher"))
+        if is_regression(teacher_names) != is_regression(label_names):
+            raise UserError(f"the teacher {cfg.teacher} is {describe_task(teacher_names)} and the student {cfg.model} "
+                            f"is {describe_task(label_names)}; compare models of the same task")
+        check_label_names(teacher_names, label_names, f"the student {cfg.model}",
+                          declared_by=f"the teacher {cfg.teacher}")
     raw, columns = load_data(data, accelerator.print)
+    if not is_regression(label_names):  # a regression model may score whole-number labels as numbers
+        check_task(label_names, has_scores(raw, columns), f"the model {cfg.model}", data.data_path)
     check_label_names(declared_label_names(raw, data.label_names), label_names, f"the model {cfg.model}")
     split_name = next(iter(raw.splits)) if len(raw.splits) == 1 else cfg.split
     split = to_text_split(raw, split_name, columns, label_names, need_labels=False,
@@ -90,7 +125,9 @@ def _score_int8(model, tokenizer, encoding: Encoding, split: TextSplit, label_na
     """The model after dynamic int8 quantization of its Linear layers, scored on the same data."""
     int8 = quantize(model)
     logits, result = _score_one(int8, encoding, split, label_names, cfg, accelerator)
-    result = {"method": METHOD, **result, "agreement_with_fp32": agreement(fp32_logits, logits)}
+    follows = {"pearson_with_fp32": pearson(fp32_logits[:, 0], logits[:, 0])} if is_regression(label_names) \
+        else {"agreement_with_fp32": agreement(fp32_logits, logits)}
+    result = {"method": METHOD, **result, **follows}
     if cfg.save_quantized and accelerator.is_main_process:
         save_folder_atomically(cfg.save_quantized, lambda folder: write_quantized(int8, tokenizer, folder))
         result["size_on_disk_mb"] = size_on_disk(cfg.save_quantized) / 2**20
@@ -110,7 +147,8 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
         "device": str(accelerator.device),
         **precision.to_json(),
     }
-    comparison = teacher_comparison(logits[TEACHER], logits[MODEL]) if cfg.teacher else {}
+    regression = is_regression(label_names)
+    comparison = teacher_comparison(logits[TEACHER], logits[MODEL], regression) if cfg.teacher else {}
     if cfg.teacher:
         result["teacher"] = results[TEACHER]
         result.update(comparison)
@@ -125,7 +163,7 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
         predictions_file = str(folder / f"predictions_{split.name}.tsv")
     files = {}
     if predictions_file:
-        _write_predictions(predictions_file, split, logits[MODEL].argmax(-1))
+        _write_predictions(predictions_file, split, logits[MODEL][:, 0] if regression else logits[MODEL].argmax(-1))
         result["predictions_file"] = files["predictions"] = predictions_file
     if split.labels is None:
         print(f"the '{split.name}' split has no labels, so no metrics were computed; wrote {len(split)} "
@@ -159,16 +197,22 @@ def format_int8(fp32: dict, int8: dict) -> str:
     def cell(r: dict, key: str, fmt: str) -> str:
         return format(r[key], fmt) if key in r else "-"
 
-    rows = [("accuracy", "accuracy", ".4f"), ("f1", "f1", ".4f"), ("latency p50 (ms)", "latency_p50_ms", ".1f"),
-            ("examples/s", "examples_per_second", ".0f"), ("size on disk (MB)", "size_on_disk_mb", ".1f")]
-    lines = [f"dynamic int8 quantization (Linear layers, CPU); predictions agree with fp32 on "
-             f"{int8['agreement_with_fp32']:.1%} of examples:", f"{'':<20}{'fp32':>12}{'int8':>12}"]
+    quality = [("pearson", "pearson", ".4f"), ("spearman", "spearman", ".4f"), ("mse", "mse", ".4f")] \
+        if "pearson_with_fp32" in int8 else [("accuracy", "accuracy", ".4f"), ("f1", "f1", ".4f")]
+    rows = quality + [("latency p50 (ms)", "latency_p50_ms", ".1f"), ("examples/s", "examples_per_second", ".0f"),
+                      ("size on disk (MB)", "size_on_disk_mb", ".1f")]
+    if "pearson_with_fp32" in int8:
+        follows = f"scores correlate with fp32's at Pearson {int8['pearson_with_fp32']:.4f}"
+    else:
+        follows = f"predictions agree with fp32 on {int8['agreement_with_fp32']:.1%} of examples"
+    lines = [f"dynamic int8 quantization (Linear layers, CPU); {follows}:", f"{'':<20}{'fp32':>12}{'int8':>12}"]
     lines += [f"{label:<20}{cell(fp32, key, fmt):>12}{cell(int8, key, fmt):>12}" for label, key, fmt in rows]
     return "\n".join(lines)
 
 
 def predict_texts(cfg: EvalConfig, data: DataConfig) -> EvalResult:
-    """The top-k labels and their probabilities for each --text and each line of --input_file."""
+    """The top-k labels and their probabilities for each --text and each line of --input_file; the
+    predicted score for a regression model."""
     texts = list(cfg.text or [])
     if cfg.input_file:
         path = Path(cfg.input_file)
@@ -184,17 +228,14 @@ def predict_texts(cfg: EvalConfig, data: DataConfig) -> EvalResult:
     names = label_names_of(accelerator.unwrap_model(model).config)
     encoding = encode_for_models(texts, {MODEL: tokenizer}, data.max_length)[MODEL]
     logits, _ = score(model, encoding, None, cfg.batch_size, accelerator)
-    probs = softmax(logits)
-    k = min(cfg.top_k, probs.shape[1])
-    predictions = []
-    for text, row in zip(texts, probs):
-        best = np.argsort(-row, kind="stable")[:k]
-        predictions.append({"text": text, "top_k": [{"label": names[i], "probability": float(row[i])} for i in best]})
+    predictions = _scored_texts(texts, logits) if is_regression(names) else _top_k(texts, logits, names, cfg.top_k)
     if not accelerator.is_main_process:
         return EvalResult({}, predictions=predictions)
     for p in predictions:
         print(p["text"])
-        for choice in p["top_k"]:
+        if "score" in p:
+            print(f"  score {p['score']:.3f}")
+        for choice in p.get("top_k", []):
             print(f"  {choice['probability']:7.2%}  {choice['label']}")
     if cfg.output:
         write_json(cfg.output, {"model": cfg.model, "predictions": predictions})
@@ -202,9 +243,27 @@ def predict_texts(cfg: EvalConfig, data: DataConfig) -> EvalResult:
     return EvalResult({"model": cfg.model}, {"output": Path(cfg.output)} if cfg.output else {}, predictions)
 
 
+def _top_k(texts: list[str], logits: np.ndarray, names: list[str], top_k: int) -> list[dict]:
+    probs = softmax(logits)
+    k = min(top_k, probs.shape[1])
+    predictions = []
+    for text, row in zip(texts, probs):
+        best = np.argsort(-row, kind="stable")[:k]
+        predictions.append({"text": text, "top_k": [{"label": names[i], "probability": float(row[i])} for i in best]})
+    return predictions
+
+
+def _scored_texts(texts: list[str], logits: np.ndarray) -> list[dict]:
+    """A regression model's one output is the prediction itself: no softmax, no top-k."""
+    return [{"text": text, "score": float(row[0])} for text, row in zip(texts, logits)]
+
+
 def _write_predictions(path: str, split: TextSplit, predictions: np.ndarray) -> None:
-    """GLUE submission form: a header, then index<TAB>predicted label id, one line per example."""
-    lines = ["index\tprediction"] + [f"{i}\t{int(p)}" for i, p in zip(split.index, predictions)]
+    """GLUE submission form: a header, then index<TAB>predicted label id (or score, for a regression
+    model: float predictions), one line per example."""
+    scores = np.issubdtype(predictions.dtype, np.floating)
+    lines = ["index\tprediction"] + [f"{i}\t{float(p):.4f}" if scores else f"{i}\t{int(p)}"
+                                      for i, p in zip(split.index, predictions)]
     write_text_atomically(path, "\n".join(lines) + "\n")
 
 WARMUP_EXAMPLES = 3  # batch-1 forwards run before timing: the first calls allocate and pick kernels
@@ -248,10 +307,13 @@ def latency_ms(model, encoding: Encoding, samples: int, device) -> dict[str, flo
             "latency_examples": len(times)}
 
 
-def summarize(logits: np.ndarray, seconds: float, labels: list[int] | None, label_names: list[str]) -> dict:
+def summarize(logits: np.ndarray, seconds: float, labels: list[int] | list[float] | None,
+              label_names: list[str]) -> dict:
     """Metrics from one model's logits (when the split has labels) and its throughput."""
     result = {"examples_per_second": len(logits) / max(seconds, 1e-9), "eval_seconds": seconds}
-    if labels is not None:
+    if labels is not None and is_regression(label_names):  # no classes: no calibration either
+        result.update(regression_metrics(labels, logits[:, 0]))
+    elif labels is not None:
         result.update(classification_metrics(labels, logits.argmax(-1), label_names))
         result["expected_calibration_error"] = expected_calibration_error(softmax(logits), labels)
     return result
@@ -265,19 +327,26 @@ def model_facts(model, source: str) -> dict:
     return facts
 
 
-def teacher_comparison(teacher_logits: np.ndarray, student_logits: np.ndarray) -> dict:
+def teacher_comparison(teacher_logits: np.ndarray, student_logits: np.ndarray, regression: bool = False) -> dict:
+    if regression:
+        return score_comparison(teacher_logits[:, 0], student_logits[:, 0])
     return {"agreement": agreement(teacher_logits, student_logits),
             "kl_teacher_to_student": mean_kl(teacher_logits, student_logits)}
 
 
 def format_side_by_side(teacher: dict, student: dict, comparison: dict, batch_size: int) -> str:
     """Teacher and student as two columns, ratios against the teacher where they help."""
+    def metric(key: str):
+        return lambda r: f"{r[key]:.4f}" if key in r else "-"
+
+    regression = "mse_teacher_to_student" in comparison
+    quality = [(key, metric(key)) for key in ("pearson", "spearman", "mse")] if regression else [
+        ("accuracy", metric("accuracy")), ("f1", metric("f1")),
+        ("calibration error", lambda r: f"{r['expected_calibration_error']:.4f}" if "accuracy" in r else "-")]
     rows = [
         ("parameters", lambda r: f"{r['num_parameters'] / 1e6:.1f}M"),
         ("size on disk", lambda r: f"{r['size_on_disk_mb']:.1f} MB" if "size_on_disk_mb" in r else "-"),
-        ("accuracy", lambda r: f"{r['accuracy']:.4f}" if "accuracy" in r else "-"),
-        ("f1", lambda r: f"{r['f1']:.4f}" if "f1" in r else "-"),
-        ("calibration error", lambda r: f"{r['expected_calibration_error']:.4f}" if "accuracy" in r else "-"),
+        *quality,
         ("latency p50/p95", lambda r: f"{r['latency_p50_ms']:.1f}/{r['latency_p95_ms']:.1f} ms"
             if "latency_p50_ms" in r else "-"),
         (f"examples/s @{batch_size}", lambda r: f"{r['examples_per_second']:.0f}"),
@@ -294,8 +363,13 @@ def format_side_by_side(teacher: dict, student: dict, comparison: dict, batch_si
     for label, cell in rows:
         ratio = f"{ratios[label]:.2f}x" if label in ratios else ""
         lines.append(f"{label:<22}{cell(teacher):>16}{cell(student):>16}{ratio:>18}")
-    lines.append(f"the student predicts the teacher's label on {comparison['agreement']:.1%} of examples; "
-                 f"KL(teacher || student) {comparison['kl_teacher_to_student']:.4f} nats per example")
+    if regression:
+        lines.append(f"the student's scores correlate with the teacher's at Pearson "
+                     f"{comparison['pearson_with_teacher']:.4f}; MSE between them "
+                     f"{comparison['mse_teacher_to_student']:.4f}")
+    else:
+        lines.append(f"the student predicts the teacher's label on {comparison['agreement']:.1%} of examples; "
+                     f"KL(teacher || student) {comparison['kl_teacher_to_student']:.4f} nats per example")
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ import json
 import platform
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
@@ -24,12 +24,13 @@ from . import __version__
 from .batching import MODEL, EncodedSplit, encode_for_models
 from .checkpoints import PROGRESS_FILE, RESUME_KEYS, check_same_run, checkpoint_root, resolve_resume
 from .config import DataConfig, TrainConfig
-from .data import RawData, TextSplit, infer_label_names, load_data, to_text_split
+from .data import RawData, TextSplit, infer_label_names, is_regression, load_data, to_text_split
 from .data_checks import check_training_data
 from .errors import UserError
 from .files import write_atomically, write_json, write_text_atomically
+from .metrics import best_model_metric
 from .models import count_parameters, load_classifier, load_tokenizer, save_model_atomically
-from .objectives import DistillationObjective, Objective
+from .objectives import DistillationObjective, LossSpec, Objective
 from .precision import Precision, resolve_precision
 from .report import training_curves_png
 from .results import TrainResult
@@ -65,11 +66,23 @@ def train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig)
     job = Job.start(data, train, {"model_name_or_path": model_name_or_path, **data.to_flags(), **train.to_flags()})
     raw, columns = load_data(data, job.accelerator.print)
     label_names = infer_label_names(raw, columns, data.label_names)
+    train = for_task(train, label_names, job.accelerator.print)
     train_split, eval_split = training_splits(job, raw, columns, label_names)
     tokenizer = load_tokenizer(model_name_or_path, "--model_name_or_path")
     model = load_classifier(model_name_or_path, "--model_name_or_path", label_names, head=train.head)
+    objective = DistillationObjective(LossSpec(regression=is_regression(label_names)))
     return fit(job, "teacher", model_name_or_path, model, tokenizer, encode_split(train_split, tokenizer, data),
-               eval_split, DistillationObjective(), label_names, {"head": train.head})
+               eval_split, objective, label_names, {"head": train.head}, train)
+
+
+def for_task(train: TrainConfig, label_names: list[str], say=print) -> TrainConfig:
+    """The loop's settings with --metric_for_best_model read for the task the labels make: for a
+    regression task accuracy means pearson, and a metric the task has not is refused (before any
+    model is loaded)."""
+    metric, note = best_model_metric(train.metric_for_best_model, is_regression(label_names))
+    if note:
+        say(note)
+    return train if metric == train.metric_for_best_model else replace(train, metric_for_best_model=metric)
 
 
 def encode_split(split: TextSplit, tokenizer, data: DataConfig) -> EncodedSplit:

@@ -36,7 +36,10 @@ def kd_mse_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> t
     return F.mse_loss(student_logits.float(), teacher_logits.detach().float())
 
 
-IGNORE_LABEL = -100  # an example with no gold label (an augmented copy): cross-entropy skips it
+# An example with no gold label (an augmented copy): the gold terms skip it. One marker for both tasks:
+# -100 in a long tensor of class ids, -100.0 in a float tensor of regression scores (exact in float32
+# and bf16; data.py refuses a real score of -100).
+IGNORE_LABEL = -100
 
 
 def cross_entropy_loss(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -45,6 +48,16 @@ def cross_entropy_loss(student_logits: torch.Tensor, labels: torch.Tensor) -> to
     if not bool((labels != IGNORE_LABEL).any()):
         return student_logits.float().sum() * 0.0  # keeps the graph, adds nothing
     return F.cross_entropy(student_logits.float(), labels, ignore_index=IGNORE_LABEL)
+
+
+def score_mse_loss(student_scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Regression's gold term: mean of (z_s - y)^2 of the student's scores (batch, 1) against gold
+    scores (batch,) (float), over the labeled examples only (label != IGNORE_LABEL); 0 for a batch with none."""
+    scores = student_scores.float().squeeze(-1)  # (batch,)
+    labeled = labels != IGNORE_LABEL
+    if not bool(labeled.any()):
+        return scores.sum() * 0.0  # keeps the graph, adds nothing
+    return F.mse_loss(scores[labeled], labels[labeled].float())
 
 
 def _token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -97,9 +110,14 @@ def weighted_sum(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> t
     return sum(weights[name] * value for name, value in terms.items())
 
 
-def distillation_weights(alpha: float) -> dict[str, float]:
-    """L = alpha * KD + (1 - alpha) * CE; terms whose weight is 0 are left out."""
-    weights = {"kd": alpha, "ce": 1.0 - alpha}
+def gold_term(regression: bool) -> str:
+    """The name of the term that learns from gold labels: cross-entropy, or MSE for a regression task."""
+    return "mse" if regression else "ce"
+
+
+def distillation_weights(alpha: float, regression: bool = False) -> dict[str, float]:
+    """L = alpha * KD + (1 - alpha) * CE (MSE for a regression task); terms whose weight is 0 are left out."""
+    weights = {"kd": alpha, gold_term(regression): 1.0 - alpha}
     return {name: w for name, w in weights.items() if w > 0}
 
 
@@ -110,20 +128,27 @@ def distillation_loss(
     temperature: float,
     alpha: float,
     kd_loss: str = "kl",
+    regression: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """alpha * KD + (1 - alpha) * CE(z_s, y), where KD is T^2 * KL(p_teacher^T || p_student^T)
     (kd_loss "kl") or the MSE between the logits (kd_loss "mse", Tang et al.).
 
+    For a regression task (one output, a score) both terms are mean squared errors: KD against the
+    teacher's score, whatever kd_loss says, and the gold term against the gold score. A single score
+    has no softmax to soften, so the temperature does not apply.
+
     Returns the total and each term on its own (for logging). With alpha = 0 the teacher's logits
     may be None: that is plain fine-tuning.
     """
-    weights = distillation_weights(alpha)
+    weights = distillation_weights(alpha, regression)
     terms: dict[str, torch.Tensor] = {}
     if "kd" in weights:
         if teacher_logits is None:
             raise ValueError("alpha > 0 needs the teacher's logits")
-        terms["kd"] = (kd_mse_loss(student_logits, teacher_logits) if kd_loss == "mse"
+        terms["kd"] = (kd_mse_loss(student_logits, teacher_logits) if regression or kd_loss == "mse"
                        else kd_kl_loss(student_logits, teacher_logits, temperature))
     if "ce" in weights:
         terms["ce"] = cross_entropy_loss(student_logits, labels)
+    if "mse" in weights:
+        terms["mse"] = score_mse_loss(student_logits, labels)
     return weighted_sum(terms, weights), terms

@@ -21,6 +21,7 @@ from .losses import (
     attention_mse_loss,
     cosine_hidden_loss,
     distillation_loss,
+    gold_term,
     hidden_mse_loss,
     weighted_sum,
 )
@@ -31,7 +32,8 @@ INTERMEDIATE_TERMS = ("embedding", "hidden", "attention", "cos")
 @dataclass
 class LossSpec:
     """The weights and settings of every term. `logits` False leaves out the logit terms (KD and
-    cross-entropy): TinyBERT's intermediate stage."""
+    cross-entropy): TinyBERT's intermediate stage. `regression`: the model has one output, a score;
+    both logit terms are then mean squared errors (see losses.distillation_loss)."""
 
     temperature: float = 1.0
     alpha: float = 0.0
@@ -43,6 +45,7 @@ class LossSpec:
     cos_weight: float = 0.0
     attention_loss: str = "mse"
     layer_map: list[int] = field(default_factory=list)  # teacher layer (1-based) for each student layer
+    regression: bool = False
 
     def intermediate_weights(self) -> dict[str, float]:
         weights = {"embedding": self.embedding_weight, "hidden": self.hidden_weight,
@@ -103,14 +106,16 @@ class DistillationObjective(Objective):
                                                              ("attentions", self.spec.needs_attentions)) if needed)
 
     def __str__(self) -> str:
-        """The active terms as a weighted sum, e.g. `0.5 * kd_kl(T=2) + 0.5 * ce + 1 * hidden`: the
-        training log states the objective a run optimized."""
+        """The active terms as a weighted sum, e.g. `0.5 * kd_kl(T=2) + 0.5 * ce + 1 * hidden`, or
+        `0.5 * kd_mse + 0.5 * mse` for a regression task: the training log states the objective a run
+        optimized."""
         spec, parts = self.spec, []
         if spec.logits:
             if spec.alpha > 0:
-                parts.append(f"{spec.alpha:g} * kd_{spec.kd_loss}(T={spec.temperature:g})")
+                parts.append(f"{spec.alpha:g} * kd_mse" if spec.regression
+                             else f"{spec.alpha:g} * kd_{spec.kd_loss}(T={spec.temperature:g})")
             if spec.alpha < 1:
-                parts.append(f"{1 - spec.alpha:g} * ce")
+                parts.append(f"{1 - spec.alpha:g} * {gold_term(spec.regression)}")
         parts += [f"{w:g} * {name}" for name, w in spec.intermediate_weights().items()]
         return " + ".join(parts) or "0"
 
@@ -122,7 +127,7 @@ class DistillationObjective(Objective):
         teacher_logits = batch["teacher_logits"] if cached else teacher_out["logits"] if teacher_out else None
         if spec.logits:
             total, terms = distillation_loss(outputs.logits, teacher_logits, batch["labels"], spec.temperature,
-                                             spec.alpha, spec.kd_loss)
+                                             spec.alpha, spec.kd_loss, spec.regression)
         else:
             total, terms = outputs.logits.float().sum() * 0.0, {}
         weights = spec.intermediate_weights()

@@ -91,6 +91,23 @@ def reliability_png(curves: dict[str, list[dict]], eces: dict[str, float]) -> by
     return _png(fig)
 
 
+def scores_png(scores: dict[str, np.ndarray], labels: list[float]) -> bytes:
+    """A regression model's predicted score against the gold one, a point per example, for each model;
+    the diagonal is a perfect prediction."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    gold = np.asarray(labels, dtype=np.float64)
+    low, high = float(gold.min()), float(gold.max())
+    ax.plot([low, high], [low, high], linestyle="--", color="#999999", label="perfect prediction")
+    for name, values in scores.items():
+        ax.scatter(gold, values, s=8, alpha=0.6, label=name)
+    ax.set_xlabel("gold score")
+    ax.set_ylabel("predicted score")
+    ax.legend(loc="upper left")
+    ax.set_title("predicted against gold scores")
+    return _png(fig)
+
+
 def per_class_csv(metrics: dict) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
@@ -103,7 +120,8 @@ def per_class_csv(metrics: dict) -> str:
 
 
 def training_curves_png(history: list[dict], role: str) -> bytes:
-    """Training loss, validation loss and validation accuracy per epoch."""
+    """Training loss, validation loss and validation accuracy and F1 (Pearson and Spearman for a
+    regression model) per epoch."""
     plt = _pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -112,10 +130,11 @@ def training_curves_png(history: list[dict], role: str) -> bytes:
         evaluated = [h for h in history if "eval" in h]
         left.plot([h["epoch"] for h in evaluated], [h["eval"]["loss"] for h in evaluated], marker="o",
                   label="validation loss")
-        right.plot([h["epoch"] for h in evaluated], [h["eval"]["accuracy"] for h in evaluated], marker="o",
-                   label="validation accuracy")
-        right.plot([h["epoch"] for h in evaluated], [h["eval"]["f1"] for h in evaluated], marker="s",
-                   label="validation F1")
+        curves = (("pearson", "Pearson"), ("spearman", "Spearman")) if "pearson" in evaluated[0]["eval"] \
+            else (("accuracy", "accuracy"), ("f1", "F1"))
+        for (key, name), marker in zip(curves, "os"):
+            right.plot([h["epoch"] for h in evaluated], [h["eval"][key] for h in evaluated], marker=marker,
+                       label=f"validation {name}")
         right.legend()
     left.set_xlabel("epoch")
     left.set_title(f"{role}: loss")
@@ -130,7 +149,8 @@ def training_curves_png(history: list[dict], role: str) -> bytes:
 def write_evaluation_report(folder: str | Path, result: dict, logits: dict[str, np.ndarray], labels: list[int] | None,
                             comparison_table: str | None) -> list[str]:
     """metrics.json, per_class.csv, confusion_matrix.png, reliability.png and report.md into
-    `folder`; logits holds each scored model's logits by name (its reliability curve is drawn).
+    `folder`; logits holds each scored model's logits by name (its reliability curve is drawn). For
+    a regression model: metrics.json, scores.png (predicted against gold scores) and report.md.
     Returns the names written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -141,6 +161,17 @@ def write_evaluation_report(folder: str | Path, result: dict, logits: dict[str, 
              f"device {result['device']}, batch size {result['batch_size']}.", ""]
     if labels is None:
         lines.append("The split has no labels: no metrics.")
+    elif "pearson" in result:  # a regression model: no classes, so no per-class table, confusion or calibration
+        write_atomically(folder / "scores.png", scores_png({name: values[:, 0] for name, values in logits.items()},
+                                                           labels))
+        written.append("scores.png")
+        lines += ["| metric | value |", "|---|---|", f"| Pearson | {result['pearson']:.4f} |",
+                  f"| Spearman | {result['spearman']:.4f} |", f"| mean squared error | {result['mse']:.4f} |",
+                  f"| examples/s | {result['examples_per_second']:.0f} |"]
+        if "latency_p50_ms" in result:
+            lines.append(f"| latency p50 / p95 (batch 1) | {result['latency_p50_ms']:.1f} / "
+                         f"{result['latency_p95_ms']:.1f} ms |")
+        lines += ["", "![predicted against gold scores](scores.png)"]
     else:
         write_atomically(folder / "confusion_matrix.png",
                      confusion_matrix_png(result["confusion_matrix"], result["label_names"], f"{result['model']}"))
@@ -166,8 +197,9 @@ def write_evaluation_report(folder: str | Path, result: dict, logits: dict[str, 
         lines += ["", "## Student and teacher", "", "```", comparison_table, "```"]
     if "quantized" in result:
         q = result["quantized"]
+        main = "pearson" if "pearson" in result else "accuracy"
         lines += ["", "## Dynamic int8 quantization", "", "| | fp32 | int8 |", "|---|---|---|",
-                  f"| accuracy | {result.get('accuracy', float('nan')):.4f} | {q.get('accuracy', float('nan')):.4f} |",
+                  f"| {main} | {result.get(main, float('nan')):.4f} | {q.get(main, float('nan')):.4f} |",
                   f"| examples/s | {result['examples_per_second']:.0f} | {q['examples_per_second']:.0f} |"]
         if "latency_p50_ms" in q and "latency_p50_ms" in result:
             lines.append(f"| latency p50 (batch 1) | {result['latency_p50_ms']:.1f} ms | {q['latency_p50_ms']:.1f} ms |")

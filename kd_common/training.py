@@ -26,8 +26,9 @@ from transformers import get_linear_schedule_with_warmup
 from .batching import MODEL, EncodedSplit, eval_loader, padding_stats, train_loader
 from .checkpoints import load_checkpoint, save_checkpoint
 from .config import TrainConfig
+from .data import is_regression
 from .errors import UserError
-from .metrics import classification_metrics, is_better
+from .metrics import classification_metrics, is_better, regression_metrics
 from .objectives import Objective
 from .precision import Precision
 from .prediction import predict_logits
@@ -378,6 +379,10 @@ def _evaluate(model, eval_dl, eval_data: EncodedSplit, accelerator, label_names,
     else:
         logits = predict_logits(model, eval_dl, accelerator)
     labels = np.asarray(eval_data.labels)
+    if is_regression(label_names):  # logits: (n, 1), the scores
+        metrics = regression_metrics(labels, logits[:, 0])
+        metrics["loss"] = metrics["mse"]  # the gold term the model trains on
+        return metrics
     metrics = classification_metrics(labels, logits.argmax(-1), label_names)
     metrics["loss"] = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)).item()
     return metrics
@@ -386,7 +391,10 @@ def _evaluate(model, eval_dl, eval_data: EncodedSplit, accelerator, label_names,
 def _epoch_line(record: dict, metric: str) -> str:
     line = (f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, "
             f"{record['train_samples_per_second']:.1f} samples/s, padding efficiency {record['padding_efficiency']:.2f}")
-    if "eval" in record:
+    if "eval" in record and "pearson" in record["eval"]:
+        e = record["eval"]
+        line += f" | validation pearson {e['pearson']:.4f}, spearman {e['spearman']:.4f}, mse {e['mse']:.4f}"
+    elif "eval" in record:
         e = record["eval"]
         line += f" | validation accuracy {e['accuracy']:.4f}, f1 {e['f1']:.4f}, loss {e['loss']:.4f}"
     if record.get("is_best"):
