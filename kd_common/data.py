@@ -560,9 +560,10 @@ def carve_validation(raw: RawData, columns: Columns, fraction: float) -> tuple[R
 
 def encode_labels(values: list, label_names: list[str], where: str, labels_from: str = "the model",
                   column: str | None = None) -> list[int] | list[float] | None:
-    """Label values (ids, id strings or names) -> ids in label_names; numbers compare as numbers (1.0
-    is 1); scores (floats) for a regression model. None when every value is missing or -1: an unlabeled split, as GLUE's test sets are.
-    Values outside label_names are refused all at once, with how many rows carry each."""
+    """Label values (ids, id strings or names) -> ids in label_names, numbers compared as numbers (1.0
+    is 1); scores (floats) for a regression model. None when every value is missing or -1: an
+    unlabeled split, as GLUE's test sets are. Values outside label_names are refused all at once, with
+    how many rows carry each."""
     if all(_is_missing(v) for v in values):
         return None
     if is_regression(label_names):

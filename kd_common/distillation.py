@@ -3,7 +3,8 @@
   1. plan the run from its configs: which loss terms, which student, what the teacher is used for;
   2. load the teacher (when the plan uses one);
   3. build the student;
-  4. build the transfer set: the training sentences and any perturbed copies only the teacher labels;
+  4. build the transfer set: the training sentences, and any perturbed copies and unlabeled texts
+     (--transfer_data) that only the teacher labels;
   5. produce the training data: with the teacher's logits cached from one pass, or the teacher run
      at every step;
   6. train, and keep the best student;
@@ -24,6 +25,8 @@ from .augment import augment
 from .batching import MODEL, TEACHER, EncodedSplit, encode_for_models, same_tokenizer
 from .config import BILSTM, DataConfig, DistillConfig, TrainConfig
 from .data import (
+    Columns,
+    RawData,
     TextSplit,
     check_label_names,
     declared_label_names,
@@ -103,24 +106,10 @@ def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> Dis
     raw, columns = load_data(data, job.accelerator.print)
     teacher = load_teacher(distill, plan, declared_label_names(raw, data.label_names), has_scores(raw, columns),
                            data.data_path)
-    # Unlabeled data (pure distillation on --transfer_data) takes the teacher's labels as they are.
-    data_names = infer_label_names(raw, columns, data.label_names) \
-        if not teacher or data.label_names or has_labels(raw, columns) else None
-    if teacher and data_names:
-        check_label_count(data_names, teacher)
-    label_names = teacher.label_names if teacher else data_names
+    label_names = student_labels(raw, columns, data, teacher)
     plan_task(plan, label_names, job.accelerator.print)
     train = for_task(train, label_names, job.accelerator.print)
-    # Pure distillation (alpha 1) uses no gold label: with unlabeled transfer data, the data may have an
-    # unlabeled train split, or none.
-    unlabeled_ok = bool(distill.transfer_data) and distill.alpha == 1 and not distill.compare_no_kd
-    train_split, eval_split = training_splits(job, raw, columns, label_names,
-                                              f"the teacher {teacher.source}" if teacher else "the training split",
-                                              train_optional=unlabeled_ok)
-    unlabeled = None
-    if distill.transfer_data:
-        unlabeled = load_unlabeled(distill.transfer_data, columns, data.on_bad_rows, job.accelerator.print)
-        job.data_report["transfer_examples"] = len(unlabeled)
+    train_split, eval_split, unlabeled = distillation_splits(job, distill, raw, columns, label_names, teacher)
 
     def new_student(source: Teacher | None):
         set_seed(train.seed)  # every student built here starts the same, with or without a teacher
@@ -262,6 +251,17 @@ def check_label_count(data_names: list[str], teacher: Teacher) -> None:
                         f"--label_names to declare the data's whole label set")
 
 
+def student_labels(raw: RawData, columns: Columns, data: DataConfig, teacher: Teacher | None) -> list[str]:
+    """The labels the student gets: the teacher's, which must be as many as the data's; the data's own
+    when no teacher is loaded. Unlabeled data (pure distillation on --transfer_data) takes the
+    teacher's as they are."""
+    if teacher is None:
+        return infer_label_names(raw, columns, data.label_names)
+    if data.label_names or has_labels(raw, columns):
+        check_label_count(infer_label_names(raw, columns, data.label_names), teacher)
+    return teacher.label_names
+
+
 def check_intermediate(spec: LossSpec, student, tokenizer, teacher: Teacher) -> nn.Module | None:
     """Checks what intermediate-layer terms need, fills in the layer map, and returns the projection
     from the student's hidden width to the teacher's (None when they match or no term needs it)."""
@@ -282,6 +282,22 @@ def check_intermediate(spec: LossSpec, student, tokenizer, teacher: Teacher) -> 
 
 
 # ---------------------------------------------------------------- 4. the transfer set
+
+
+def distillation_splits(job: Job, distill: DistillConfig, raw: RawData, columns: Columns, label_names: list[str],
+                        teacher: Teacher | None) -> tuple[TextSplit, TextSplit | None, TextSplit | None]:
+    """The train and validation splits, checked, and the unlabeled texts of --transfer_data (None
+    without). Pure distillation (alpha 1) uses no gold label: with unlabeled transfer data, the data
+    may have an unlabeled train split, or none."""
+    unlabeled_ok = bool(distill.transfer_data) and distill.alpha == 1 and not distill.compare_no_kd
+    train_split, eval_split = training_splits(job, raw, columns, label_names,
+                                              f"the teacher {teacher.source}" if teacher else "the training split",
+                                              train_optional=unlabeled_ok)
+    if not distill.transfer_data:
+        return train_split, eval_split, None
+    unlabeled = load_unlabeled(distill.transfer_data, columns, job.data.on_bad_rows, job.accelerator.print)
+    job.data_report["transfer_examples"] = len(unlabeled)
+    return train_split, eval_split, unlabeled
 
 
 def transfer_set(split: TextSplit, copies: int, seed: int, teacher: Teacher | None, job: Job,
