@@ -29,7 +29,8 @@ from .data_checks import check_training_data
 from .errors import UserError
 from .files import write_atomically, write_json, write_text_atomically
 from .metrics import best_model_metric
-from .models import count_parameters, load_classifier, load_tokenizer, save_model_atomically
+from .model_card import model_card
+from .models import count_parameters, load_classifier, load_tokenizer, save_model_atomically, size_on_disk
 from .objectives import DistillationObjective, LossSpec, Objective
 from .precision import Precision, resolve_precision
 from .report import training_curves_png
@@ -39,6 +40,7 @@ from .training import train as train_loop  # named apart from the TrainConfig ca
 
 ARGS_FILE, METRICS_FILE = "training_args.json", "metrics.json"
 HISTORY_FILE, CURVES_FILE = "history.jsonl", "training_curves.png"  # one line per epoch; loss and accuracy
+CARD_FILE = "README.md"  # the Hugging Face model card (model_card.py)
 
 
 @dataclass
@@ -165,9 +167,15 @@ def fit(job: Job, role: str, source: str, model, tokenizer, train_data: EncodedS
     )
     accelerator.print(f"objective: {objective}")
 
+    def card(doc: dict):
+        """The card for `doc`, written once the weights it reports the size of are in the folder."""
+        return lambda folder: model_card(role, job.settings, doc, str(objective), size_on_disk(folder))
+
     def on_best(unwrapped_model, outcome: Outcome) -> None:
+        # The card is saved with the weights it describes: a better epoch replaces both at once.
+        doc = _metrics_doc(summary, outcome)
         save_model_atomically(unwrapped_model, tokenizer, out_dir, {
-            ARGS_FILE: run_info, METRICS_FILE: _metrics_doc(summary, outcome), HISTORY_FILE: _history_lines(outcome),
+            ARGS_FILE: run_info, METRICS_FILE: doc, HISTORY_FILE: _history_lines(outcome), CARD_FILE: card(doc),
         })
 
     checkpoints = _checkpointing(job, role)
@@ -182,6 +190,7 @@ def fit(job: Job, role: str, source: str, model, tokenizer, train_data: EncodedS
         # The whole history, epochs after the best one included, and its chart.
         write_json(out_dir / METRICS_FILE, doc)
         write_text_atomically(out_dir / HISTORY_FILE, _history_lines(outcome))
+        write_text_atomically(out_dir / CARD_FILE, card(doc)(out_dir))
         write_atomically(out_dir / CURVES_FILE, training_curves_png(outcome.history, role))
         best = (outcome.best or {}).get("eval")
         metric = train.metric_for_best_model

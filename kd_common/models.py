@@ -138,13 +138,14 @@ def size_on_disk(folder: str | Path) -> int:
 
 def save_model_atomically(model, tokenizer, out_dir: str | Path, sidecars: dict[str, object]) -> Path:
     """save_pretrained of model and tokenizer, plus sidecar files (a dict or list is written as JSON,
-    a str as text, bytes as they are), all at once (see save_folder_atomically)."""
+    a str as text, bytes as they are; a callable is called with the folder once the weights are in it,
+    for content that describes them, and its result written so), all at once (see save_folder_atomically)."""
 
     def write(folder: Path) -> None:
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         for name, content in sidecars.items():
-            _write_sidecar(folder / name, content)
+            _write_sidecar(folder / name, content(folder) if callable(content) else content)
 
     return save_folder_atomically(out_dir, write)
 
