@@ -32,6 +32,7 @@ group_by_length: false
 compare_no_kd: true
 checkpointing_steps: 500
 mixed_precision: "no"
+report_to: tensorboard
 """
 
 
@@ -42,7 +43,7 @@ def test_a_yaml_file_sets_flags_of_every_kind(tmp_path):
     assert flags.learning_rate == 1e-4 and flags.num_train_epochs == 5
     assert flags.layer_map == [2, 4] and flags.label_names == ["negative", "positive"]
     assert flags.group_by_length is False and flags.compare_no_kd is True
-    assert flags.checkpointing_steps == "500" and flags.mixed_precision == "no"
+    assert flags.checkpointing_steps == "500" and flags.mixed_precision == "no" and flags.report_to == ["tensorboard"]
     assert flags.temperature == 2.0  # what the file leaves out keeps its default
 
 
