@@ -2,28 +2,37 @@
 
 A script builds its parser from the configs it takes (add_arguments), parses, builds the configs
 from the flags (each validates itself) and calls the Python API; nothing below this layer sees the
-parsed flags. This module imports no torch: `--help` answers before any heavy import.
+parsed flags. A --config file supplies flag values; the command line overrides them.
+This module imports no torch: `--help` answers before any heavy import.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import json
 import os
 import sys
 from dataclasses import fields
+from pathlib import Path
 from typing import Callable
 
-from .config import DATA, INTERMEDIATE, LOGITS, STUDENT, TRAINING, TRANSFER
+from .config import DATA, INTERMEDIATE, LOGITS, STUDENT, TRAINING, TRANSFER, Flags, comma_list, int_list
 from .errors import UserError
 
 GROUP_ORDER = (DATA, TRAINING, LOGITS, INTERMEDIATE, STUDENT, TRANSFER)  # as --help lists them
+# Every script's config flags: a config file's key that is one of them but not this script's is named as such.
+ALL_FLAGS = {f.name for config in Flags.__subclasses__() for f in fields(config) if "help" in f.metadata}
 
 
 def add_arguments(parser: argparse.ArgumentParser, *configs: type, defaults: dict | None = None) -> None:
-    """A flag --NAME for every flag field of the configs: top-level ones in the order given, then the
+    """--config, and a flag --NAME for every flag field of the configs: top-level ones in the order given, then the
     groups in GROUP_ORDER, then the top-level flags marked `last` (--mixed_precision). `defaults`
     overrides a field's default for this script (the teacher and the student have different learning
-    rates)."""
+    rates). --config comes first: it can set any of them."""
+    parser.add_argument("--config", metavar="FILE",
+                        help="read flag values from this YAML or JSON file: a mapping of flag names to values, or a "
+                             "training_args.json to repeat its run; flags on the command line override it")
     flag_fields = [f for config in configs for f in fields(config) if "help" in f.metadata]
     titles = {f.metadata["group"] for f in flag_fields}
     groups = {title: parser.add_argument_group(title) for title in GROUP_ORDER if title in titles}
@@ -47,18 +56,33 @@ def add_debug_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
 
 
+def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """The parsed flags: a --config file's values become the parser's defaults, so that the flags
+    given on the command line win. A bad file raises UserError."""
+    # A first pass finds --config alone; everything else, --help included, waits for the full parser,
+    # so that --help shows the file's values as the defaults.
+    first = argparse.ArgumentParser(prog=parser.prog, add_help=False)
+    first.add_argument("--config")
+    path = first.parse_known_args(argv)[0].config
+    if path is not None:
+        apply_config_file(parser, path)
+    return parser.parse_args(argv)
+
+
 def run(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser, argv=None) -> None:
-    """Parse and run; a UserError (a config that cannot work included) becomes `error: ...` on
-    stderr and exit status 2."""
-    flags = parser.parse_args(argv)
+    """Parse and run; a UserError (a bad --config file, or a config that cannot work) becomes
+    `error: ...` on stderr and exit status 2."""
+    try:
+        flags = parse(parser, argv)
+    except UserError as exc:
+        _fail(exc)
     _quiet_libraries()
     try:
         main(flags)
     except UserError as exc:
         if flags.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
@@ -73,6 +97,99 @@ def run(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentP
             file=sys.stderr,
         )
         sys.exit(2)
+
+
+def apply_config_file(parser: argparse.ArgumentParser, path: str) -> None:
+    """Make a config file's values the parser's defaults, each checked and converted the way its
+    flag's command-line text is. A key that is no flag of this script is refused by name."""
+    values = read_config_file(path)
+    actions = {a.dest: a for a in parser._actions if a.option_strings and a.dest not in ("help", "config")}
+    unknown = [str(key) for key in values if key not in actions]
+    if unknown:
+        raise UserError(f"{path}: {_unknown_keys(unknown, list(actions), Path(parser.prog).name)}")
+    parser.set_defaults(**{key: _convert(actions[key], value, f"{path}: {key}") for key, value in values.items()})
+
+
+def read_config_file(path: str) -> dict:
+    """The flag values a .json, .yaml or .yml file holds: a mapping of flag names, or a run's
+    training_args.json, whose "args" are the flags of the run it records."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"--config {path}: no such file")
+    text = file.read_text(encoding="utf-8")
+    if file.suffix.lower() == ".json":
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path} is not valid JSON: {exc}") from None
+    elif file.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise UserError(f"{path} is YAML, which needs PyYAML: pip install pyyaml (or give a .json file)") from None
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as exc:  # its message spans lines (the line and a caret); the log wants one
+            raise UserError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    else:
+        raise UserError(f"--config {path}: give a .json, .yaml or .yml file")
+    doc = {} if doc is None else doc  # an empty YAML file sets nothing
+    if not isinstance(doc, dict):
+        raise UserError(f"{path} must hold a mapping of flag names to values (got a {type(doc).__name__})")
+    return doc["args"] if isinstance(doc.get("args"), dict) else doc
+
+
+def _unknown_keys(keys: list[str], known: list[str], script: str) -> str:
+    named = []
+    for key in keys:
+        close = difflib.get_close_matches(key, known, n=3)
+        hint = f"did you mean {' or '.join(close)}?" if close else "a flag of another script" if key in ALL_FLAGS \
+            else ""
+        named.append(f"{key} ({hint})" if hint else key)
+    return f"{'unknown key' if len(keys) == 1 else 'unknown keys'} for {script}: {', '.join(named)}"
+
+
+def _convert(action: argparse.Action, value, name: str):
+    """A config file's value for one flag, as the parser would have made it from the command line:
+    numbers and text through the flag's type and choices, a list for a flag given several times
+    or several values, a list or comma-separated text for a comma-separated flag (--layer_map)."""
+    if value is None:
+        if action.default is None:  # training_args.json records the flags left unset as null
+            return None
+        raise UserError(f"{name} needs a value (got null)")
+    if action.nargs == 0:  # store_true and --flag/--no-flag
+        if not isinstance(value, bool):
+            raise UserError(f"{name} must be true or false (got {value!r})")
+        return value
+    if action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction):
+        return [_convert_one(action, item, name) for item in (value if isinstance(value, list) else [value])]
+    if isinstance(value, list) and action.type in (comma_list, int_list):
+        value = ",".join(str(item) for item in value)
+    return _convert_one(action, value, name)
+
+
+def _convert_one(action: argparse.Action, value, name: str):
+    if isinstance(value, bool):
+        raise UserError(f"{name} is not a true/false flag (got {value!r}); YAML reads yes, no, on and off as "
+                        f"true or false, so quote such a value")
+    if isinstance(value, (list, dict)):
+        raise UserError(f"{name} takes one value (got {value!r})")
+    text = str(value)  # a YAML or JSON number becomes the text the command line would have given
+    try:
+        converted = action.type(text) if action.type is not None else text
+    except argparse.ArgumentTypeError as exc:
+        raise UserError(f"{name}: {exc}") from None
+    except (TypeError, ValueError):
+        expected = {int: "an integer", float: "a number"}.get(action.type, "a valid value")
+        raise UserError(f"{name} must be {expected} (got {value!r})") from None
+    if action.choices is not None and converted not in action.choices:
+        raise UserError(f"{name} must be one of {', '.join(map(str, action.choices))} (got {value!r})")
+    return converted
+
+
+def _fail(exc: UserError) -> None:
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)
 
 
 def _is_cuda_oom(exc: BaseException) -> bool:

@@ -15,6 +15,7 @@ no torch, so that `--help` answers at once.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from dataclasses import dataclass, field, fields
 
 from .errors import UserError
@@ -27,6 +28,7 @@ DEFAULT_TEMPERATURE = 2.0
 DEFAULT_ALPHA = 0.5
 TEACHER_LEARNING_RATE, STUDENT_LEARNING_RATE = 2e-5, 5e-5
 BILSTM = "bilstm"  # --student_model value that asks for a BiLSTM student
+TRACKERS = ("tensorboard", "wandb", "mlflow")  # Accelerate's names for them, and their packages' names
 
 DATA, TRAINING = "data", "training"
 LOGITS, INTERMEDIATE = "distillation: logits", "distillation: intermediate layers (TinyBERT, DistilBERT)"
@@ -155,6 +157,10 @@ class TrainConfig(Flags):
                                       "(default: %(default)s)", TRAINING,
                                       choices=("accuracy", "f1", "precision", "recall", "loss", "pearson", "spearman",
                                                "mse"))
+    report_to: list[str] | None = flag(None, "log training curves through Accelerate's trackers, one or more of: "
+                                       "tensorboard (to <output_dir>/runs/<role>), wandb, mlflow; none turns logging "
+                                       "off (default: tensorboard when it is installed, else none)", TRAINING,
+                                       nargs="+", choices=(*TRACKERS, "none"))
     mixed_precision: str = flag("auto", "auto: bf16 on a CPU with native bf16 (avx512_bf16, AMX) or a GPU that has "
                                 "it, fp16 on an older GPU, no (full precision) otherwise; no, fp16 or bf16 force one "
                                 "(default: %(default)s)", last=True, choices=MIXED_PRECISION_CHOICES)
@@ -174,6 +180,14 @@ class TrainConfig(Flags):
         _need(0 <= self.warmup_ratio < 1, f"--warmup_ratio must be in [0, 1) (got {self.warmup_ratio})")
         _need(self.max_grad_norm >= 0, f"--max_grad_norm must be 0 (off) or positive (got {self.max_grad_norm})")
         check_choice(self.mixed_precision)
+        if isinstance(self.report_to, str):  # the API's report_to="wandb"
+            self.report_to = [self.report_to]
+        if self.report_to is not None:
+            _need(self.report_to == ["none"] or "none" not in self.report_to,
+                  f"--report_to none turns logging off; give it alone (got {' '.join(self.report_to)})")
+            # Accelerate would skip a tracker it cannot import, and the run would go unlogged.
+            missing = [name for name in TRACKERS if name in self.report_to and importlib.util.find_spec(name) is None]
+            _need(not missing, f"--report_to {' '.join(missing)} needs its package: pip install {' '.join(missing)}")
 
 
 @dataclass

@@ -57,7 +57,8 @@ class Job:
     @classmethod
     def start(cls, data: DataConfig, train: TrainConfig, settings: dict) -> "Job":
         precision = resolve_precision(train.mixed_precision)
-        accelerator = make_accelerator(precision, train.gradient_accumulation_steps, train.output_dir)
+        accelerator = make_accelerator(precision, train.gradient_accumulation_steps, train.output_dir,
+                                       train.report_to)
         set_seed(train.seed)
         return cls(data, train, settings, precision, accelerator)
 
