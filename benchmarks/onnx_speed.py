@@ -1,6 +1,6 @@
 """The student through PyTorch and through ONNX Runtime, fp32 and int8, on one split: accuracy, examples/s at
 the evaluation batch size and batch-1 p50 latency, each the median over --repeats runs of evaluate.py's own
-measurement (the Python API, in this process).
+measurement (the Python API, in this process), the rows taking turns.
 
     python benchmarks/onnx_speed.py --model ./models/recipe-sst2/student --data_path ./data/sst2 [--repeats 5]
 
@@ -52,17 +52,20 @@ def _patched(module, name, value):
         setattr(module, name, original)
 
 
-def measure(model: str, data: DataConfig, args, precision: str = "no", patch=contextlib.nullcontext) -> dict:
-    runs = []
+def measure(rows: dict[str, tuple], data: DataConfig, args) -> dict[str, dict]:
+    """Each row's median over the repeats, the rows taking turns within each repeat, so that a slow spell
+    of a shared machine falls on all of them alike."""
+    runs = {name: [] for name in rows}
     for _ in range(args.repeats):
-        cfg = EvalConfig(model=model, batch_size=args.batch_size, latency_samples=args.latency_samples,
-                         mixed_precision=precision)
-        with patch(), contextlib.redirect_stdout(io.StringIO()):  # evaluate.py's report: only the numbers here
-            runs.append(evaluate(cfg, data).metrics)
-    return {"accuracy": runs[0]["accuracy"],
-            "examples_per_second": statistics.median(r["examples_per_second"] for r in runs),
-            "latency_p50_ms": statistics.median(r["latency_p50_ms"] for r in runs),
-            "size_on_disk_mb": runs[0].get("size_on_disk_mb"), "runs": len(runs)}
+        for name, (model, precision, patch) in rows.items():
+            cfg = EvalConfig(model=model, batch_size=args.batch_size, latency_samples=args.latency_samples,
+                             mixed_precision=precision)
+            with patch(), contextlib.redirect_stdout(io.StringIO()):  # evaluate.py's report: only numbers here
+                runs[name].append(evaluate(cfg, data).metrics)
+    return {name: {"accuracy": r[0]["accuracy"],
+                   "examples_per_second": statistics.median(m["examples_per_second"] for m in r),
+                   "latency_p50_ms": statistics.median(m["latency_p50_ms"] for m in r),
+                   "size_on_disk_mb": r[0].get("size_on_disk_mb"), "runs": len(r)} for name, r in runs.items()}
 
 
 def main() -> None:
@@ -82,13 +85,11 @@ def main() -> None:
                                    save_quantized=str(int8), latency_samples=0, mixed_precision="no"), data).metrics
     print(f"exported {args.model} to {fp32}: ONNX Runtime's logits differ from PyTorch's by at most "
           f"{made['onnx']['max_abs_logit_diff']:.1e}; int8 fusions {made['quantized']['fused']}")
-    rows = {
-        "PyTorch fp32": measure(args.model, data, args),
-        "PyTorch bf16 autocast": measure(args.model, data, args, precision="bf16"),
-        "PyTorch dynamic int8 (torch.ao, removed)": measure(args.model, data, args, patch=torch_dynamic_int8),
-        "ONNX Runtime fp32": measure(str(fp32), data, args),
-        "ONNX Runtime int8": measure(str(int8), data, args),
-    }
+    none = contextlib.nullcontext
+    rows = measure({"PyTorch fp32": (args.model, "no", none), "PyTorch bf16 autocast": (args.model, "bf16", none),
+                    "PyTorch dynamic int8 (torch.ao, removed)": (args.model, "no", torch_dynamic_int8),
+                    "ONNX Runtime fp32": (str(fp32), "no", none), "ONNX Runtime int8": (str(int8), "no", none)},
+                   data, args)
     base = rows["PyTorch fp32"]
     print(f"\n{args.model} on {args.data_path} ({made['num_examples']} examples), medians of {args.repeats} runs")
     print(f"| | accuracy | examples/s @{args.batch_size} | vs fp32 | batch-1 p50 (ms) | weights (MB) |")

@@ -306,8 +306,8 @@ class EvalConfig(Flags):
         _need(self.top_k >= 1, f"--top_k must be at least 1 (got {self.top_k})")
         _need(self.latency_samples >= 0, f"--latency_samples must be 0 (skip) or more (got {self.latency_samples})")
         _need(self.quantize != TORCH_INT8, f"--quantize {TORCH_INT8} (PyTorch eager-mode quantization, deprecated "
-              f"upstream) is gone; use --quantize {ONNX_INT8}, faster at the same accuracy (README, Deploying with "
-              f"ONNX Runtime)")
+              f"upstream) is gone; use --quantize {ONNX_INT8}, closer to fp32's accuracy at lower latency (README, "
+              f"Deploying with ONNX Runtime)")
         _need(self.quantize in (None, ONNX_INT8), f"--quantize must be {ONNX_INT8} (got {self.quantize})")
         _need(not (self.save_quantized and not self.quantize),
               f"--save_quantized writes the model --quantize makes; add --quantize {ONNX_INT8}")
