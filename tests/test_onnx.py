@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from conftest import read_tsv, run_script
 
 ort = pytest.importorskip("onnxruntime", reason="ONNX export needs onnxruntime (pip install onnxruntime onnx)")
