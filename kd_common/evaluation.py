@@ -1,12 +1,13 @@
 """evaluate.py's job: scoring models on one split, one pass over the data per model, plus what a
 user weighs before shipping a student: how often it agrees with its teacher, how calibrated it is,
-how big and how fast, and what int8 quantization costs; or top-k labels for given texts. A regression
+how big and how fast, and what ONNX Runtime and int8 change; or top-k labels for given texts. A regression
 model (one output, a score) is scored by Pearson and Spearman correlation and MSE instead, follows its
 teacher by the MSE and correlation between their scores, and prints a score for a given text."""
 
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -48,9 +49,9 @@ from .models import (
     load_tokenizer,
     size_on_disk,
 )
+from .onnx_models import ONNX_INT8, OnnxClassifier, describe, export, is_onnx_folder, quantize, require_onnxruntime
 from .precision import resolve_precision
 from .prediction import predict_logits
-from .quantization import METHOD, quantize, write_quantized
 from .report import write_evaluation_report
 from .results import EvalResult
 from .training import make_accelerator
@@ -59,7 +60,8 @@ from .training import make_accelerator
 def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
     """Score --model on one split: metrics when it has labels, GLUE-style predictions when not.
     With --teacher, the teacher is scored on the same split and the two are compared side by side;
-    with --quantize, an int8 copy of the model is scored next to it. With --text or --input_file,
+    with --export_onnx, the model is exported and ONNX Runtime's logits checked against PyTorch's; with
+    --quantize, an int8 ONNX version of the model is scored next to it. With --text or --input_file,
     print the top-k labels of those texts instead. Returns every metric printed, and the files written."""
     data = data or DataConfig()
     if cfg.text or cfg.input_file:
@@ -69,8 +71,11 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
         resolve_model(cfg.teacher, "--teacher")
     precision = resolve_precision(cfg.mixed_precision)
     accelerator = make_accelerator(precision, 1)
-    if cfg.quantize and accelerator.device.type != "cpu":
-        raise UserError("--quantize dynamic-int8 runs on the CPU only; hide the GPU (CUDA_VISIBLE_DEVICES=) to use it")
+    onnx_model = Path(cfg.model).is_dir() and is_onnx_folder(cfg.model)
+    if cfg.export_onnx and onnx_model:
+        raise UserError(f"--export_onnx: --model {cfg.model} is an ONNX model already; export from the PyTorch model")
+    if cfg.export_onnx or cfg.quantize or onnx_model:
+        require_onnxruntime()  # before the data and the models load
     label_names = label_names_of(load_config(cfg.model, "--model"))
     if cfg.teacher:
         teacher_names = label_names_of(load_config(cfg.teacher, "--teacher"))
@@ -101,9 +106,9 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
         model = accelerator.prepare_model(model, evaluation_mode=True)
         logits[role], results[role] = _score_one(model, encodings[role], split, label_names, cfg, accelerator)
         results[role] = {"model": path, **facts, **results[role]}
-        if role == MODEL and cfg.quantize:
-            results["quantized"] = _score_int8(accelerator.unwrap_model(model), tokenizers[MODEL], encodings[MODEL],
-                                               split, label_names, logits[MODEL], cfg, accelerator)
+        if role == MODEL and (cfg.export_onnx or cfg.quantize):
+            results.update(_score_onnx(accelerator.unwrap_model(model), tokenizers[MODEL], encodings[MODEL],
+                                       split, label_names, logits[MODEL], cfg, accelerator))
         del model  # one model in memory at a time
     if not accelerator.is_main_process:
         return EvalResult({})
@@ -120,19 +125,43 @@ def _score_one(model, encoding: Encoding, split: TextSplit, label_names, cfg: Ev
     return logits, result
 
 
-def _score_int8(model, tokenizer, encoding: Encoding, split: TextSplit, label_names, fp32_logits: np.ndarray,
+def _score_onnx(model, tokenizer, encoding: Encoding, split: TextSplit, label_names, model_logits: np.ndarray,
                 cfg: EvalConfig, accelerator) -> dict:
-    """The model after dynamic int8 quantization of its Linear layers, scored on the same data."""
-    int8 = quantize(model)
-    logits, result = _score_one(int8, encoding, split, label_names, cfg, accelerator)
-    follows = {"pearson_with_fp32": pearson(fp32_logits[:, 0], logits[:, 0])} if is_regression(label_names) \
-        else {"agreement_with_fp32": agreement(fp32_logits, logits)}
-    result = {"method": METHOD, **result, **follows}
-    if cfg.save_quantized and accelerator.is_main_process:
-        save_folder_atomically(cfg.save_quantized, lambda folder: write_quantized(int8, tokenizer, folder))
-        result["size_on_disk_mb"] = size_on_disk(cfg.save_quantized) / 2**20
-        result["saved_to"] = cfg.save_quantized
-    return result
+    """--export_onnx: the model exported, then scored by ONNX Runtime on the same data, its logits checked
+    against the model's ("onnx"); --quantize: the int8 version of that export, scored the same way
+    ("quantized"). Without --export_onnx the export goes to a temporary folder."""
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32_folder = Path(cfg.model)
+        if not is_onnx_folder(cfg.model):
+            fp32_folder = Path(cfg.export_onnx or Path(tmp) / "fp32")
+            if accelerator.is_main_process:
+                save_folder_atomically(fp32_folder, lambda folder: export(model, tokenizer, folder, cfg.model))
+            accelerator.wait_for_everyone()
+        if cfg.export_onnx:
+            logits, result = _score_one(OnnxClassifier(fp32_folder), encoding, split, label_names, cfg, accelerator)
+            results["onnx"] = {"saved_to": cfg.export_onnx, "size_on_disk_mb": size_on_disk(fp32_folder) / 2**20,
+                               **result, "max_abs_logit_diff": float(np.abs(logits - model_logits).max()),
+                               **_follows(model_logits, logits, label_names)}
+        if cfg.quantize:
+            int8_folder = Path(cfg.save_quantized or Path(tmp) / "int8")
+            if accelerator.is_main_process:
+                save_folder_atomically(int8_folder, lambda folder: quantize(fp32_folder, folder))
+            accelerator.wait_for_everyone()
+            logits, result = _score_one(OnnxClassifier(int8_folder), encoding, split, label_names, cfg, accelerator)
+            results["quantized"] = {"method": ONNX_INT8, "fused": describe(int8_folder).get("fused", {}),
+                                    "size_on_disk_mb": size_on_disk(int8_folder) / 2**20, **result,
+                                    **_follows(model_logits, logits, label_names)}
+            if cfg.save_quantized:
+                results["quantized"]["saved_to"] = cfg.save_quantized
+    return results
+
+
+def _follows(reference: np.ndarray, logits: np.ndarray, label_names) -> dict:
+    """How closely a converted model follows the one it was made from."""
+    if is_regression(label_names):
+        return {"pearson_with_fp32": pearson(reference[:, 0], logits[:, 0])}
+    return {"agreement_with_fp32": agreement(reference, logits)}
 
 
 def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, logits: dict, label_names, accelerator,
@@ -152,8 +181,9 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
     if cfg.teacher:
         result["teacher"] = results[TEACHER]
         result.update(comparison)
-    if "quantized" in results:
-        result["quantized"] = results["quantized"]
+    for key in ("onnx", "quantized"):
+        if key in results:
+            result[key] = results[key]
     if split.labels is not None:
         print(f"{cfg.model} on the '{split.name}' split of {data.data_path}")
         print(format_report(result))
@@ -176,10 +206,11 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
         print(f"\nteacher {cfg.teacher} and student {cfg.model} on the same {len(split)} examples "
               f"({result['device']}, {accelerator.mixed_precision} mixed precision):")
         print(table)
-    if "quantized" in result:
-        print("\n" + format_int8(result, result["quantized"]))
-    if "saved_to" in result.get("quantized", {}):
-        files["quantized"] = result["quantized"]["saved_to"]
+    if "onnx" in result or "quantized" in result:
+        print("\n" + format_onnx(result))
+    for key in ("onnx", "quantized"):
+        if "saved_to" in result.get(key, {}):
+            files[key] = result[key]["saved_to"]
     if cfg.report_dir:
         names = {MODEL: "student" if cfg.teacher else "model", TEACHER: "teacher"}
         written = write_evaluation_report(cfg.report_dir, result, {names[r]: v for r, v in logits.items()},
@@ -193,20 +224,31 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
     return EvalResult(result, {name: Path(path) for name, path in files.items()})
 
 
-def format_int8(fp32: dict, int8: dict) -> str:
+def format_onnx(result: dict) -> str:
+    """The model next to its ONNX Runtime export and int8 version, whichever were made."""
+    columns = [("model", result)] + [(name, result[key]) for name, key in (("onnx fp32", "onnx"), ("onnx int8",
+                                                                                                   "quantized"))
+                                     if key in result]
+
     def cell(r: dict, key: str, fmt: str) -> str:
         return format(r[key], fmt) if key in r else "-"
 
+    regression = any("pearson_with_fp32" in r for _, r in columns[1:])
     quality = [("pearson", "pearson", ".4f"), ("spearman", "spearman", ".4f"), ("mse", "mse", ".4f")] \
-        if "pearson_with_fp32" in int8 else [("accuracy", "accuracy", ".4f"), ("f1", "f1", ".4f")]
-    rows = quality + [("latency p50 (ms)", "latency_p50_ms", ".1f"), ("examples/s", "examples_per_second", ".0f"),
-                      ("size on disk (MB)", "size_on_disk_mb", ".1f")]
-    if "pearson_with_fp32" in int8:
-        follows = f"scores correlate with fp32's at Pearson {int8['pearson_with_fp32']:.4f}"
-    else:
-        follows = f"predictions agree with fp32 on {int8['agreement_with_fp32']:.1%} of examples"
-    lines = [f"dynamic int8 quantization (Linear layers, CPU); {follows}:", f"{'':<20}{'fp32':>12}{'int8':>12}"]
-    lines += [f"{label:<20}{cell(fp32, key, fmt):>12}{cell(int8, key, fmt):>12}" for label, key, fmt in rows]
+        if regression else [("accuracy", "accuracy", ".4f"), ("f1", "f1", ".4f")]
+    follows = ("pearson with model", "pearson_with_fp32", ".4f") if regression \
+        else ("agreement with model", "agreement_with_fp32", ".2%")
+    rows = quality + [follows, ("latency p50 (ms)", "latency_p50_ms", ".2f"),
+                      ("examples/s", "examples_per_second", ".0f"), ("size on disk (MB)", "size_on_disk_mb", ".1f")]
+    lines = []
+    if "onnx" in result:
+        lines.append(f"ONNX export written to {result['onnx']['saved_to']}: ONNX Runtime's logits differ from "
+                     f"PyTorch's by at most {result['onnx']['max_abs_logit_diff']:.2e}")
+    if "quantized" in result:
+        fused = ", ".join(f"{n} {k}" for k, n in result["quantized"]["fused"].items()) or "none"
+        lines.append(f"int8: ONNX Runtime dynamic quantization after fusing ({fused})")
+    lines.append(f"{'':<22}" + "".join(f"{name:>12}" for name, _ in columns))
+    lines += [f"{label:<22}" + "".join(f"{cell(r, key, fmt):>12}" for _, r in columns) for label, key, fmt in rows]
     return "\n".join(lines)
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
+from .config import ONNX_INT8
+
 # Importing custom_models registers this project's model types with AutoConfig and
 # AutoModelForSequenceClassification, so that their saved folders load like any other.
 from .custom_models import KD_MEAN_POOL, MeanPoolForSequenceClassification
@@ -13,7 +15,9 @@ from .data import is_regression
 from .errors import UserError
 from .files import save_folder_atomically, write_atomically, write_json, write_text_atomically
 from .hub import resolve_model
-from .quantization import is_quantized, load_quantized
+from .onnx_models import OnnxClassifier, is_onnx_folder
+
+TORCH_INT8_MARKER = "quantization.json"  # folders the removed --quantize dynamic-int8 wrote
 
 
 def load_tokenizer(name_or_path: str, flag: str):
@@ -51,11 +55,14 @@ def load_classifier(name_or_path: str, flag: str, label_names: list[str] | None 
     head "mean_pool" puts a new mean-pooling head on a pretrained encoder (a checkpoint that already
     has one keeps it). eager_attention: attention maps come back (SDPA returns none)."""
     source, local_only = resolve_model(name_or_path, flag)
-    if local_only and is_quantized(source):
+    if local_only and (Path(source) / TORCH_INT8_MARKER).is_file():
+        raise UserError(f"{flag} {name_or_path} was written by --quantize dynamic-int8, which is gone; make an int8 "
+                        f"model from the fp32 one with evaluate.py --quantize {ONNX_INT8} --save_quantized DIR")
+    if local_only and is_onnx_folder(source):
         if label_names is not None:
-            raise UserError(f"{flag} {name_or_path} is an int8-quantized model for inference; it cannot be trained. "
-                            f"Train from the fp32 model it was made from")
-        return load_quantized(source)
+            raise UserError(f"{flag} {name_or_path} is an ONNX model for inference; it cannot be trained. "
+                            f"Train from the PyTorch model it was exported from")
+        return OnnxClassifier(source)
     if head == "mean_pool" and label_names is not None and load_config(name_or_path, flag).model_type != KD_MEAN_POOL:
         encoder = _from_pretrained(AutoModel, source, local_only, flag, name_or_path, {})
         try:
@@ -127,13 +134,15 @@ def check_task(label_names: list[str], scores: bool, model: str, source: str) ->
 
 
 def count_parameters(model) -> int:
+    if isinstance(model, OnnxClassifier):
+        return model.num_weights
     return sum(p.numel() for p in model.parameters())
 
 
 def size_on_disk(folder: str | Path) -> int:
     """Bytes of the weight files in a saved model folder."""
     folder = Path(folder)
-    return sum(p.stat().st_size for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pt"))
+    return sum(p.stat().st_size for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".pt", ".onnx"))
 
 
 def save_model_atomically(model, tokenizer, out_dir: str | Path, sidecars: dict[str, object]) -> Path:

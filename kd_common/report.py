@@ -198,7 +198,7 @@ def write_evaluation_report(folder: str | Path, result: dict, logits: dict[str, 
     if "quantized" in result:
         q = result["quantized"]
         main = "pearson" if "pearson" in result else "accuracy"
-        lines += ["", "## Dynamic int8 quantization", "", "| | fp32 | int8 |", "|---|---|---|",
+        lines += ["", "## ONNX Runtime int8 (dynamic quantization)", "", "| | model | int8 |", "|---|---|---|",
                   f"| {main} | {result.get(main, float('nan')):.4f} | {q.get(main, float('nan')):.4f} |",
                   f"| examples/s | {result['examples_per_second']:.0f} | {q['examples_per_second']:.0f} |"]
         if "latency_p50_ms" in q and "latency_p50_ms" in result:

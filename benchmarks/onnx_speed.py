@@ -1,0 +1,107 @@
+"""The student through PyTorch and through ONNX Runtime, fp32 and int8, on one split: accuracy, examples/s at
+the evaluation batch size and batch-1 p50 latency, each the median over --repeats runs of evaluate.py's own
+measurement (the Python API, in this process), the rows taking turns.
+
+    python benchmarks/onnx_speed.py --model ./models/recipe-sst2/student --data_path ./data/sst2 [--repeats 5]
+
+The ONNX folders are made once, by evaluate.py --export_onnx --quantize onnx-int8, into --work_dir. Rows:
+PyTorch fp32; PyTorch bf16 autocast (on a CPU without native bf16 it is emulated, and slower); PyTorch dynamic
+int8 through torch.ao.quantization.quantize_dynamic, the route --quantize dynamic-int8 took before it was
+removed (deprecated upstream; it warns, and is measured here to show why it went); ONNX Runtime fp32 (the
+plain export) and int8 (fused, then dynamically quantized). Run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from kd_common import DataConfig, EvalConfig, evaluate  # noqa: E402  (after the repo is on the path)
+
+
+def torch_dynamic_int8():
+    """evaluate() with load_classifier swapped for one that returns the torch.ao dynamic-int8 model."""
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    from kd_common import evaluation
+
+    load = evaluation.load_classifier
+
+    def load_int8(path, flag):
+        return quantize_dynamic(load(path, flag).eval(), {torch.nn.Linear}, dtype=torch.qint8)
+
+    return _patched(evaluation, "load_classifier", load_int8)
+
+
+@contextlib.contextmanager
+def _patched(module, name, value):
+    original = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
+def measure(rows: dict[str, tuple], data: DataConfig, args) -> dict[str, dict]:
+    """Each row's median over the repeats, the rows taking turns within each repeat, so that a slow spell
+    of a shared machine falls on all of them alike."""
+    runs = {name: [] for name in rows}
+    for _ in range(args.repeats):
+        for name, (model, precision, patch) in rows.items():
+            cfg = EvalConfig(model=model, batch_size=args.batch_size, latency_samples=args.latency_samples,
+                             mixed_precision=precision)
+            with patch(), contextlib.redirect_stdout(io.StringIO()):  # evaluate.py's report: only numbers here
+                runs[name].append(evaluate(cfg, data).metrics)
+    return {name: {"accuracy": r[0]["accuracy"],
+                   "examples_per_second": statistics.median(m["examples_per_second"] for m in r),
+                   "latency_p50_ms": statistics.median(m["latency_p50_ms"] for m in r),
+                   "size_on_disk_mb": r[0].get("size_on_disk_mb"), "runs": len(r)} for name, r in runs.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(REPO / "models" / "recipe-sst2" / "student"))
+    parser.add_argument("--data_path", default=str(REPO / "data" / "sst2"))
+    parser.add_argument("--work_dir", default="/tmp/kd-onnx-speed", help="where the ONNX folders are written")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--latency_samples", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--output", help="also write the results as JSON here")
+    args = parser.parse_args()
+    data = DataConfig(data_path=args.data_path)
+    fp32, int8 = Path(args.work_dir) / "onnx-fp32", Path(args.work_dir) / "onnx-int8"
+    with contextlib.redirect_stdout(io.StringIO()):
+        made = evaluate(EvalConfig(model=args.model, export_onnx=str(fp32), quantize="onnx-int8",
+                                   save_quantized=str(int8), latency_samples=0, mixed_precision="no"), data).metrics
+    print(f"exported {args.model} to {fp32}: ONNX Runtime's logits differ from PyTorch's by at most "
+          f"{made['onnx']['max_abs_logit_diff']:.1e}; int8 fusions {made['quantized']['fused']}")
+    none = contextlib.nullcontext
+    rows = measure({"PyTorch fp32": (args.model, "no", none), "PyTorch bf16 autocast": (args.model, "bf16", none),
+                    "PyTorch dynamic int8 (torch.ao, removed)": (args.model, "no", torch_dynamic_int8),
+                    "ONNX Runtime fp32": (str(fp32), "no", none), "ONNX Runtime int8": (str(int8), "no", none)},
+                   data, args)
+    base = rows["PyTorch fp32"]
+    print(f"\n{args.model} on {args.data_path} ({made['num_examples']} examples), medians of {args.repeats} runs")
+    print(f"| | accuracy | examples/s @{args.batch_size} | vs fp32 | batch-1 p50 (ms) | weights (MB) |")
+    print("|---|---|---|---|---|---|")
+    for name, r in rows.items():
+        size = f"{r['size_on_disk_mb']:.1f}" if r["size_on_disk_mb"] and "torch.ao" not in name else "-"
+        print(f"| {name} | {100 * r['accuracy']:.2f} ({100 * (r['accuracy'] - base['accuracy']):+.2f}) "
+              f"| {r['examples_per_second']:,.0f} | {r['examples_per_second'] / base['examples_per_second']:.2f}x "
+              f"| {r['latency_p50_ms']:.2f} | {size} |")
+    if args.output:
+        Path(args.output).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
