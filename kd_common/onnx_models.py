@@ -3,9 +3,10 @@ own quantization tools, and a folder form that load_classifier opens like any ot
 
 An ONNX folder holds model.onnx (dynamic batch and sequence axes), config.json, the tokenizer files and
 onnx.json, which says what made it (fp32 export or int8) and marks the folder. The int8 version is the
-export after onnxruntime's transformer optimizer (fused attention, embedding LayerNorm, skip LayerNorm and
-GELU) and dynamic quantization (int8 weights, activations quantized on the fly): the fused int8 kernels
-(QAttention, MatMulInteger) are what make it fast.
+export after onnxruntime's transformer optimizer (fused attention and embedding LayerNorm; skip LayerNorm
+and bias GELU stay unfused, their fused CPU kernels being the slower ones) and dynamic quantization (int8
+weights, activations quantized on the fly): the fused int8 kernels (QAttention, MatMulInteger) are what make
+it fast.
 
 onnxruntime and onnx are optional (pip install .[onnx]); they are imported only here, when asked for.
 """
@@ -37,6 +38,13 @@ OPSET = 17
 # ONNX Runtime) per-tensor int8 scored 89.22 on dev against fp32's 89.33, per-channel 88.65 (with
 # reduce_range 88.88). The activations' scale is computed per batch either way.
 PER_CHANNEL = False
+# ONNX Runtime 1.32's fused SkipLayerNormalization CPU kernel is slow: on the SST-2 student at batch 64 its six
+# nodes took 164 ms of a 671 ms pass, where the same six as Add + LayerNormalization took 36 ms
+# (benchmarks/onnx_speed_notes.md). So the transformer optimizer leaves skip LayerNorm (and bias GELU, whose
+# fused kernel was also slower than the bias folded into the int8 MatMul plus a plain Gelu) unfused, and the
+# session does not fuse Add + LayerNormalization back.
+UNFUSED = {"enable_skip_layer_norm": False, "enable_bias_gelu": False}
+DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 
 
 def require_onnxruntime():
@@ -75,13 +83,19 @@ def physical_cores() -> int:
 def session(path: str | Path):
     """An ONNX Runtime CPU session tuned for this machine: one intra-op thread per physical core, operators
     run one after another (a classifier's graph is a chain; parallel operators only contend for cores),
-    every graph optimization on."""
+    denormals as zero, every graph optimization on except the skip-LayerNorm fusion (its fused kernel is the
+    slower one)."""
     ort = require_onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = physical_cores()
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    # Denormals flushed to zero: int8 on the SST-2 student was about 7% faster at batch 64 with it, accuracy
+    # the same (benchmarks/onnx_speed_notes.md). Side effect: onnxruntime also sets FTZ/DAZ on the thread that
+    # creates the session, so numpy and torch float math on that thread flush denormals from then on.
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=DISABLED_OPTIMIZERS)
 
 
 def export(model, tokenizer, folder: Path, source: str) -> None:
@@ -129,19 +143,25 @@ def quantize(fp32_folder: Path, folder: Path) -> None:
     config.save_pretrained(folder)
     AutoTokenizer.from_pretrained(fp32_folder).save_pretrained(folder)
     _write_marker(folder, {"precision": "int8", "method": ONNX_INT8, "per_channel": PER_CHANNEL,
-                           "fused": fusions, "onnxruntime": ort.__version__})
+                           "fused": fusions, "unfused": sorted(UNFUSED), "onnxruntime": ort.__version__})
 
 
 def _optimize(path: Path, config, out: Path) -> tuple[Path, dict[str, int]]:
-    """The graph with attention, LayerNorm and GELU fused, and the count of each fusion; the graph as it was
+    """The graph with attention and the embedding LayerNorm fused (skip LayerNorm and bias GELU left
+    unfused: see UNFUSED), and the count of each fusion; the graph as it was
     (and no fusions) for a model the BERT optimizer does not handle."""
     heads, hidden = getattr(config, "num_attention_heads", None), getattr(config, "hidden_size", None)
     if not heads or not hidden:
         return path, {}
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
+    options = FusionOptions("bert")
+    for name, value in UNFUSED.items():
+        setattr(options, name, value)
     try:
-        optimized = optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden)
+        optimized = optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden,
+                                   optimization_options=options)
     except Exception:  # an architecture the BERT fusions do not fit: quantize the graph unfused
         return path, {}
     optimized.save_model_to_file(str(out))
