@@ -83,17 +83,15 @@ def physical_cores() -> int:
 def session(path: str | Path):
     """An ONNX Runtime CPU session tuned for this machine: one intra-op thread per physical core, operators
     run one after another (a classifier's graph is a chain; parallel operators only contend for cores),
-    denormals as zero, every graph optimization on except the skip-LayerNorm fusion (its fused kernel is the
-    slower one)."""
+    every graph optimization on except the skip-LayerNorm fusion (its fused kernel is the slower one)."""
     ort = require_onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = physical_cores()
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Denormals flushed to zero: int8 on the SST-2 student was about 7% faster at batch 64 with it, accuracy
-    # the same (benchmarks/onnx_speed_notes.md). Side effect: onnxruntime also sets FTZ/DAZ on the thread that
-    # creates the session, so numpy and torch float math on that thread flush denormals from then on.
-    options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    # Not "session.set_denormal_as_zero", although int8 was about 7% faster with it on the SST-2 student
+    # (benchmarks/onnx_speed_notes.md): onnxruntime then also sets FTZ/DAZ on the thread that creates the
+    # session, which silently changes every later numpy and torch computation in the user's process.
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
                                 disabled_optimizers=DISABLED_OPTIMIZERS)
 
