@@ -414,19 +414,24 @@ def infer_label_names(raw: RawData, columns: Columns, label_names_flag: list[str
     declared = declared_label_names(raw, label_names_flag)
     if declared:
         return _classes(declared, raw.source)
-    if has_scores(raw, columns):
+    values = _label_values(raw, columns)
+    if _are_scores(values):
         return [REGRESSION_LABEL]
-    # The training split alone says which classes there are: a label found only in a validation or test
-    # split was never taught, and to_text_split refuses it by name.
-    train = raw.splits.get("train")
-    splits = [train] if train is not None and _labeled(train, columns) else list(raw.splits.values())
-    values = [v for s in splits for v in s.columns.get(columns.label, []) if not _is_missing(v)]
     if not values:
         raise UserError(f"{raw.source} has no labels in column '{columns.label}'; pass --label_column")
     if all(_is_int_like(v) for v in values):
         top = max(int(float(v)) for v in _distinct(values))
         return [f"LABEL_{i}" for i in range(max(top + 1, 2))]
     return _classes(sorted({str(_label_key(v)) for v in _distinct(values)}), raw.source)
+
+
+def _label_values(raw: RawData, columns: Columns) -> list:
+    """The labels the label set is read from. The training split alone says which classes there are (a
+    label found only in a validation or test split was never taught, and to_text_split refuses it by
+    name); every split's when the training split has none."""
+    train = raw.splits.get("train")
+    splits = [train] if train is not None and _labeled(train, columns) else list(raw.splits.values())
+    return [v for s in splits for v in s.columns.get(columns.label, []) if not _is_missing(v)]
 
 
 def _distinct(values: list) -> list:
@@ -607,19 +612,15 @@ def is_regression(label_names: list[str]) -> bool:
 
 
 def has_scores(raw: RawData, columns: Columns) -> bool:
-    """Whether the labels are scores for a regression model: every label of the train split (of every
-    split without one) is a number, and at least one is not a whole number (3.8, "2.75"). Labels that
+    """Whether the labels are scores for a regression model: every label the label set is read from
+    (_label_values) is a number, and at least one is not a whole number (3.8, "2.75"). Labels that
     are all whole numbers stay class ids."""
-    if columns.label is None:
-        return False
-    splits = [raw.splits["train"]] if "train" in raw.splits else list(raw.splits.values())
-    fraction = False
-    for value in (v for s in splits for v in s.columns.get(columns.label, []) if not _is_missing(v)):
-        number = _as_number(value)
-        if number is None:  # a class name: stop at the first one
-            return False
-        fraction = fraction or not number.is_integer()
-    return fraction
+    return columns.label is not None and _are_scores(_label_values(raw, columns))
+
+
+def _are_scores(values: list) -> bool:
+    numbers = [_as_number(v) for v in _distinct(values)]  # a label column holds few distinct values
+    return all(n is not None for n in numbers) and any(not n.is_integer() for n in numbers)
 
 
 def _classes(names: list[str], source: str) -> list[str]:
@@ -695,13 +696,9 @@ def _int_like(value) -> bool:
         return True
     if isinstance(value, float):
         return value.is_integer()
-    if isinstance(value, str):  # "1", " 1 ", "1.0", "1e0": one class, however the file writes it
-        try:
-            number = float(value)
-        except ValueError:
-            return False
-        return number.is_integer()
-    return False
+    # "1", " 1 ", "1.0", "1e0": one class, however the file writes it
+    number = _as_number(value) if isinstance(value, str) else None
+    return number is not None and number.is_integer()
 
 
 # A label column holds few distinct values in many rows: each value is judged once. typed: 1, 1.0 and

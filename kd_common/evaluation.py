@@ -131,6 +131,18 @@ def _score_onnx(model, tokenizer, encoding: Encoding, split: TextSplit, label_na
     against the model's ("onnx"); --quantize: the int8 version of that export, scored the same way
     ("quantized"). Without --export_onnx the export goes to a temporary folder."""
     results = {}
+
+    def scored(folder: Path, make=None) -> tuple[np.ndarray, dict]:
+        """The ONNX folder (written by `make` first, when given) scored on the split, and how closely it
+        follows the model."""
+        if make is not None:
+            if accelerator.is_main_process:
+                save_folder_atomically(folder, make)
+            accelerator.wait_for_everyone()
+        logits, result = _score_one(OnnxClassifier(folder), encoding, split, label_names, cfg, accelerator)
+        return logits, {"size_on_disk_mb": size_on_disk(folder) / 2**20, **result,
+                        **_follows(model_logits, logits, label_names)}
+
     with tempfile.TemporaryDirectory() as tmp:
         fp32_folder = Path(cfg.model)
         if not is_onnx_folder(cfg.model):
@@ -139,19 +151,13 @@ def _score_onnx(model, tokenizer, encoding: Encoding, split: TextSplit, label_na
                 save_folder_atomically(fp32_folder, lambda folder: export(model, tokenizer, folder, cfg.model))
             accelerator.wait_for_everyone()
         if cfg.export_onnx:
-            logits, result = _score_one(OnnxClassifier(fp32_folder), encoding, split, label_names, cfg, accelerator)
-            results["onnx"] = {"saved_to": cfg.export_onnx, "size_on_disk_mb": size_on_disk(fp32_folder) / 2**20,
-                               **result, "max_abs_logit_diff": float(np.abs(logits - model_logits).max()),
-                               **_follows(model_logits, logits, label_names)}
+            logits, result = scored(fp32_folder)
+            results["onnx"] = {"saved_to": cfg.export_onnx, **result,
+                               "max_abs_logit_diff": float(np.abs(logits - model_logits).max())}
         if cfg.quantize:
             int8_folder = Path(cfg.save_quantized or Path(tmp) / "int8")
-            if accelerator.is_main_process:
-                save_folder_atomically(int8_folder, lambda folder: quantize(fp32_folder, folder))
-            accelerator.wait_for_everyone()
-            logits, result = _score_one(OnnxClassifier(int8_folder), encoding, split, label_names, cfg, accelerator)
-            results["quantized"] = {"method": ONNX_INT8, "fused": describe(int8_folder).get("fused", {}),
-                                    "size_on_disk_mb": size_on_disk(int8_folder) / 2**20, **result,
-                                    **_follows(model_logits, logits, label_names)}
+            _, result = scored(int8_folder, lambda folder: quantize(fp32_folder, folder))
+            results["quantized"] = {"method": ONNX_INT8, "fused": describe(int8_folder).get("fused", {}), **result}
             if cfg.save_quantized:
                 results["quantized"]["saved_to"] = cfg.save_quantized
     return results
