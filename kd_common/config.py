@@ -180,6 +180,8 @@ class TrainConfig(Flags):
         _need(self.weight_decay >= 0, f"--weight_decay must be 0 or more (got {self.weight_decay})")
         _need(0 <= self.warmup_ratio < 1, f"--warmup_ratio must be in [0, 1) (got {self.warmup_ratio})")
         _need(self.max_grad_norm >= 0, f"--max_grad_norm must be 0 (off) or positive (got {self.max_grad_norm})")
+        # NumPy's and Python's generators, seeded by set_seed, take 0 to 2**32 - 1.
+        _need(0 <= self.seed < 2**32, f"--seed must be between 0 and {2**32 - 1} (got {self.seed})")
         check_choice(self.mixed_precision)
         if isinstance(self.report_to, str):  # the API's report_to="wandb"
             self.report_to = [self.report_to]

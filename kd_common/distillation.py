@@ -41,19 +41,29 @@ from .data import (
 from .errors import UserError
 from .files import write_json
 from .hub import resolve_model
-from .jobs import Job, encode_split, fit, for_task, guard_output, training_splits
+from .jobs import Job, check_outputs, claim_output, encode_split, fit, for_task, training_splits
 from .losses import IGNORE_LABEL
-from .models import check_task, count_parameters, label_names_of, load_classifier, load_config, load_tokenizer
+from .models import (
+    check_max_length,
+    check_task,
+    count_parameters,
+    label_names_of,
+    load_classifier,
+    load_config,
+    load_tokenizer,
+)
 from .objectives import DistillationObjective, LossSpec, uniform_layer_map
+from .preflight import check_folder
 from .results import DistillResult
 from .students import build_student, num_layers_of
-from .teacher_cache import cache_key, teacher_logits
+from .teacher_cache import cache_key, logits_folder, teacher_logits
 
 # What a run uses the teacher for.
 NO_TEACHER = "none"  # never loaded: plain fine-tuning (alpha 0, no intermediate term)
 BUILD_ONLY = "build_only"  # loaded to build or tokenize the student, never run
 CACHED = "cached"  # run once over the transfer set; its logits are cached on disk
 ONLINE = "online"  # run at every step (intermediate-layer terms need its hidden states)
+COMPARISON_FILE = "kd_vs_no_kd.json"  # --compare_no_kd's two runs side by side, in <output_dir>
 
 
 @dataclass(frozen=True)
@@ -100,8 +110,15 @@ def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> Dis
     <output_dir>/student (and, with compare_no_kd, the same student trained without the teacher to
     <output_dir>/student_no_kd)."""
     plan = plan_distillation(distill, train)
-    guard_output(train, ["student", "student_no_kd"] if distill.compare_no_kd else ["student"])
+    roles = ["student", "student_no_kd"] if distill.compare_no_kd else ["student"]
+    check_distillation_outputs(distill, plan, train, roles)
     check_sources(distill, plan)
+    check_max_length(data.max_length, model_sources(distill, plan))
+    with claim_output(train, roles):
+        return _distill(distill, data, train, plan)
+
+
+def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan: Plan) -> DistillResult:
     job = Job.start(data, train, {**distill.to_flags(), **data.to_flags(), **train.to_flags()})
     raw, columns = load_data(data, job.accelerator.print)
     teacher = load_teacher(distill, plan, declared_label_names(raw, data.label_names), has_scores(raw, columns),
@@ -141,7 +158,7 @@ def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> Dis
     no_kd = fit(job, "student_no_kd", plan.describe(), twin, tokenizer, encode_split(train_split, tokenizer, data),
                 eval_split, DistillationObjective(fine_tuning), label_names, alone, loop)
     comparison = kd_vs_no_kd(kd.metrics, no_kd.metrics)
-    comparison_file = Path(train.output_dir) / "kd_vs_no_kd.json"
+    comparison_file = Path(train.output_dir) / COMPARISON_FILE
     if job.accelerator.is_main_process:
         write_json(comparison_file, comparison)
         print(format_kd_vs_no_kd(comparison))
@@ -210,6 +227,27 @@ def plan_task(plan: Plan, label_names: list[str], say=print) -> None:
     if plan.spec.regression and plan.spec.logits and plan.spec.alpha > 0:
         say("regression task (one output): the KD term is the MSE between the student's and the teacher's scores; "
             "--kd_loss and --temperature do not apply")
+
+
+def check_distillation_outputs(distill: DistillConfig, plan: Plan, train: TrainConfig, roles: list[str]) -> None:
+    """What a distillation writes, checked before anything loads: the model folders and, beside them,
+    the comparison of --compare_no_kd; and the teacher-logit cache, shared with other runs."""
+    files = {"the comparison file": Path(train.output_dir) / COMPARISON_FILE} if distill.compare_no_kd else {}
+    check_outputs(train, roles, files)
+    if plan.teacher_use == CACHED:
+        folder = logits_folder(distill.cache_dir)
+        check_folder(folder, f"--cache_dir {distill.cache_dir}" if distill.cache_dir else f"the teacher-logit cache "
+                     f"{folder}", "give a --cache_dir you can write to, or use --teacher_logits online, which needs "
+                     "no cache")
+
+
+def model_sources(distill: DistillConfig, plan: Plan) -> list[tuple[str, str]]:
+    """The models whose inputs --max_length sizes: the teacher when it runs or is copied, the student
+    from its own checkpoint (a teacher_layers student has the teacher's positions; a BiLSTM has none)."""
+    sources = [(distill.teacher_model, "--teacher_model")] if plan.teacher_use != NO_TEACHER else []
+    if plan.student == "pretrained":
+        sources.append((distill.student_model, "--student_model"))
+    return sources
 
 
 def check_sources(distill: DistillConfig, plan: Plan) -> None:

@@ -40,6 +40,7 @@ from .metrics import (
     softmax,
 )
 from .models import (
+    check_max_length,
     check_task,
     count_parameters,
     describe_task,
@@ -52,6 +53,7 @@ from .models import (
 from .onnx_models import ONNX_INT8, OnnxClassifier, describe, export, is_onnx_folder, quantize, require_onnxruntime
 from .precision import resolve_precision
 from .prediction import predict_logits
+from .preflight import check_file, check_folder
 from .report import write_evaluation_report
 from .results import EvalResult
 from .training import make_accelerator
@@ -64,11 +66,13 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
     --quantize, an int8 ONNX version of the model is scored next to it. With --text or --input_file,
     print the top-k labels of those texts instead. Returns every metric printed, and the files written."""
     data = data or DataConfig()
+    check_outputs(cfg)
     if cfg.text or cfg.input_file:
         return predict_texts(cfg, data)
     resolve_model(cfg.model, "--model")
     if cfg.teacher:
         resolve_model(cfg.teacher, "--teacher")
+    check_max_length(data.max_length, [(cfg.model, "--model")] + ([(cfg.teacher, "--teacher")] if cfg.teacher else []))
     precision = resolve_precision(cfg.mixed_precision)
     accelerator = make_accelerator(precision, 1)
     onnx_model = Path(cfg.model).is_dir() and is_onnx_folder(cfg.model)
@@ -92,6 +96,10 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
     split = to_text_split(raw, split_name, columns, label_names, need_labels=False,
                           required_by="pass --split with one of them", limit=data.max_eval_samples,
                           labels_from=f"the model {cfg.model}", say=accelerator.print)
+    if split.labels is None and not cfg.predictions_file:
+        file = default_predictions_file(cfg, split.name)
+        check_file(file, f"the predictions file {file}", "predictions.tsv",
+                   "give --predictions_file a path you can write to")
     sources = {MODEL: (cfg.model, "--model")}
     if cfg.teacher:
         sources[TEACHER] = (cfg.teacher, "--teacher")
@@ -114,6 +122,34 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
         return EvalResult({})
     results[MODEL]["dropped_rows"] = raw.dropped.get(split.name, 0)
     return _report(cfg, data, split, results, logits, label_names, accelerator, precision)
+
+
+def check_outputs(cfg: EvalConfig) -> None:
+    """Before anything is loaded: every file and folder evaluate.py will write can be written, and an
+    export folder, which is replaced as a whole, holds no model other than an earlier export."""
+    if cfg.output:
+        check_file(cfg.output, f"--output {cfg.output}")
+    if cfg.predictions_file:
+        check_file(cfg.predictions_file, f"--predictions_file {cfg.predictions_file}", "predictions.tsv")
+    if cfg.report_dir:
+        check_folder(cfg.report_dir, f"--report_dir {cfg.report_dir}")
+    exports = {flag: Path(folder) for flag, folder in (("--export_onnx", cfg.export_onnx),
+                                                       ("--save_quantized", cfg.save_quantized)) if folder}
+    for flag, folder in exports.items():
+        check_folder(folder, f"{flag} {folder}")
+        if folder.resolve() in {Path(source).resolve() for source in (cfg.model, cfg.teacher) if source}:
+            raise UserError(f"{flag} {folder} is a model this run reads; give a new folder for the export")
+        if folder.is_dir() and any(folder.iterdir()) and not is_onnx_folder(folder):
+            raise UserError(f"{flag} {folder} holds other files, which the export would replace; give a new or "
+                            f"empty folder, or an earlier export")
+    if len(exports) == 2 and len({folder.resolve() for folder in exports.values()}) == 1:
+        raise UserError(f"--export_onnx and --save_quantized are both {cfg.export_onnx}; give each its own folder")
+
+
+def default_predictions_file(cfg: EvalConfig, split_name: str) -> Path:
+    """Where an unlabeled split's predictions go without --predictions_file: beside the model."""
+    folder = Path(cfg.model) if Path(cfg.model).is_dir() else Path(".")
+    return folder / f"predictions_{split_name}.tsv"
 
 
 def _score_one(model, encoding: Encoding, split: TextSplit, label_names, cfg: EvalConfig,
@@ -195,8 +231,7 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
         print(format_report(result))
     predictions_file = cfg.predictions_file
     if predictions_file is None and split.labels is None:
-        folder = Path(cfg.model) if Path(cfg.model).is_dir() else Path(".")
-        predictions_file = str(folder / f"predictions_{split.name}.tsv")
+        predictions_file = str(default_predictions_file(cfg, split.name))
     files = {}
     if predictions_file:
         _write_predictions(predictions_file, split, logits[MODEL][:, 0] if regression else logits[MODEL].argmax(-1))
@@ -270,6 +305,7 @@ def predict_texts(cfg: EvalConfig, data: DataConfig) -> EvalResult:
     if not texts:
         raise UserError("no text to classify: --text is empty and --input_file has no non-blank line")
     resolve_model(cfg.model, "--model")
+    check_max_length(data.max_length, [(cfg.model, "--model")])
     accelerator = make_accelerator(resolve_precision(cfg.mixed_precision), 1)
     tokenizer = load_tokenizer(cfg.model, "--model")
     model = accelerator.prepare_model(load_classifier(cfg.model, "--model"), evaluation_mode=True)

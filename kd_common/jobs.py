@@ -9,6 +9,7 @@ import json
 import platform
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib.metadata import version
@@ -18,6 +19,7 @@ import accelerate
 import numpy as np
 import torch
 import transformers
+from accelerate import PartialState
 from accelerate.utils import set_seed
 
 from . import __version__
@@ -30,12 +32,21 @@ from .errors import UserError
 from .files import write_atomically, write_json, write_text_atomically
 from .metrics import best_model_metric
 from .model_card import model_card
-from .models import count_parameters, load_classifier, load_tokenizer, save_model_atomically, size_on_disk
+from .models import (
+    check_max_length,
+    count_parameters,
+    load_classifier,
+    load_tokenizer,
+    save_model_atomically,
+    size_on_disk,
+)
 from .objectives import DistillationObjective, LossSpec, Objective
 from .precision import Precision, resolve_precision
+from .preflight import check_file, check_folder
 from .report import training_curves_png
 from .results import TrainResult
-from .training import CheckpointPlan, Outcome, make_accelerator, start_tracking, stop_tracking
+from .run_lock import output_lock
+from .training import CheckpointPlan, Outcome, make_accelerator, start_tracking, stop_tracking, trackers
 from .training import train as train_loop  # named apart from the TrainConfig called `train` here
 
 ARGS_FILE, METRICS_FILE = "training_args.json", "metrics.json"
@@ -65,7 +76,13 @@ class Job:
 
 def train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig) -> TrainResult:
     """Fine-tune model_name_or_path on the data's train split; save the best epoch to <output_dir>/teacher."""
-    guard_output(train, ["teacher"])
+    check_outputs(train, ["teacher"])
+    check_max_length(data.max_length, [(model_name_or_path, "--model_name_or_path")])
+    with claim_output(train, ["teacher"]):
+        return _train_teacher(model_name_or_path, data, train)
+
+
+def _train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig) -> TrainResult:
     job = Job.start(data, train, {"model_name_or_path": model_name_or_path, **data.to_flags(), **train.to_flags()})
     raw, columns = load_data(data, job.accelerator.print)
     label_names = infer_label_names(raw, columns, data.label_names)
@@ -115,6 +132,31 @@ def training_splits(job: Job, raw: RawData, columns, label_names, labels_from: s
     job.data_report.update(check_training_data(train_split, eval_split, label_names, say))
     job.data_report.update(on_bad_rows=job.data.on_bad_rows, dropped_rows=dict(raw.dropped))
     return train_split, eval_split
+
+
+def check_outputs(train: TrainConfig, roles: list[str], files: dict[str, Path] | None = None) -> None:
+    """Before anything is loaded: every folder the run writes (its output folder, the model folder of
+    each role, their checkpoints, the trackers' logs) and every file (`files`, each named for the
+    message) can be written (see preflight)."""
+    out = Path(train.output_dir)
+    check_folder(out, f"--output_dir {train.output_dir}")
+    for role in roles:
+        check_folder(out / role, f"the model folder {out / role}")
+        if train.checkpointing_steps:
+            check_folder(checkpoint_root(out, role), f"the checkpoint folder {checkpoint_root(out, role)}")
+    if trackers(train.report_to):
+        check_folder(out / "runs", f"the tracking folder {out / 'runs'}")
+    for what, file in (files or {}).items():
+        check_file(file, what)
+
+
+@contextmanager
+def claim_output(train: TrainConfig, roles: list[str]):
+    """The output folder held by this run while the block runs (run_lock), once no finished model is
+    in the way (guard_output). One process of a distributed run holds it for all."""
+    with output_lock(train.output_dir, enabled=PartialState().is_main_process):
+        guard_output(train, roles)
+        yield
 
 
 def guard_output(train: TrainConfig, roles: list[str]) -> None:

@@ -18,9 +18,15 @@ from .hub import resolve_model
 from .onnx_models import OnnxClassifier, is_onnx_folder
 
 TORCH_INT8_MARKER = "quantization.json"  # folders the removed --quantize dynamic-int8 wrote
+# Models whose position ids start after the padding id (RoBERTa's create_position_ids_from_input_ids),
+# so pad_token_id + 1 rows of their position table are never a position.
+OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "longformer", "data2vec-text", "xmod")
 
 
-def load_tokenizer(name_or_path: str, flag: str):
+def load_tokenizer(name_or_path: str, flag: str, with_model: bool = True):
+    """The tokenizer of a model folder or hub id. with_model: the folder's model reads its ids, so its
+    embedding table must have a row for every id the tokenizer gives (checked here, before training:
+    a missing row is an IndexError mid-run on a CPU and an opaque device-side assert on a GPU)."""
     source, local_only = resolve_model(name_or_path, flag)
     problem = None
     try:
@@ -37,7 +43,44 @@ def load_tokenizer(name_or_path: str, flag: str):
             f"{flag} {name_or_path}: cannot load its tokenizer ({problem}); the folder needs the "
             f"tokenizer files save_pretrained writes (tokenizer.json or vocab.txt)"
         )
+    if with_model:
+        rows = _setting(load_config(name_or_path, flag), "vocab_size")
+        if rows is not None and len(tokenizer) > rows:
+            raise UserError(f"{flag} {name_or_path}: its tokenizer has {len(tokenizer)} tokens but its embedding table "
+                            f"only {rows} rows, so ids from {rows} up would fail mid-run; use the tokenizer the model "
+                            f"was trained with, or resize the table (model.resize_token_embeddings(len(tokenizer))) "
+                            f"and save the model again")
     return tokenizer
+
+
+def position_limit(config) -> int | None:
+    """The most tokens a model takes: the rows of its position table that are positions; None for a
+    model with no such table (a BiLSTM, or relative positions only)."""
+    rows = _setting(config, "max_position_embeddings")
+    if rows is None or _setting(config, "position_biased_input") is False:
+        return None
+    model_type = _setting(config, "model_type") or ""
+    if model_type in OFFSET_POSITIONS:
+        rows -= (_setting(config, "pad_token_id") or 0) + 1
+    return rows
+
+
+def check_max_length(max_length: int, sources: list[tuple[str, str]]) -> None:
+    """--max_length against each model's positions, from its config alone (before any weights load): a
+    longer input is a RuntimeError at the first long text, hours into a run."""
+    for source, flag in sources:
+        limit = position_limit(load_config(source, flag))
+        if limit is not None and max_length > limit:
+            raise UserError(f"--max_length {max_length} is more than {flag} {source} takes ({limit} positions); "
+                            f"use --max_length {limit} or less")
+
+
+def _setting(config, name: str):
+    """A config value, looked up in a mean-pooling classifier's encoder settings too."""
+    settings = getattr(config, "encoder_settings", None)
+    if isinstance(settings, dict) and name in settings:
+        return settings[name]
+    return getattr(config, name, None)
 
 
 def load_config(name_or_path: str, flag: str):

@@ -103,8 +103,9 @@ def build_student(distill: DistillConfig, head: str, teacher, label_names: list[
         print(f"student: the teacher's embeddings, head and layers {indices} of 0..{total - 1}")
         return from_teacher_layers(teacher.model, indices), teacher.tokenizer
     if kind == BILSTM:
-        tokenizer = load_tokenizer(distill.student_tokenizer, "--student_tokenizer") if distill.student_tokenizer \
-            else teacher.tokenizer
+        # The BiLSTM's embedding table is made for this tokenizer, whatever model its folder holds.
+        tokenizer = load_tokenizer(distill.student_tokenizer, "--student_tokenizer", with_model=False) \
+            if distill.student_tokenizer else teacher.tokenizer
         model = bilstm_classifier(tokenizer, label_names, distill.bilstm_embedding_dim, distill.bilstm_hidden_size,
                                   distill.bilstm_layers, distill.bilstm_mlp_size)
         return model, tokenizer

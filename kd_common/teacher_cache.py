@@ -92,10 +92,15 @@ def default_cache_dir() -> Path:
     return Path(base).expanduser() / "kd-bert"
 
 
+def logits_folder(cache_dir: str | Path | None) -> Path:
+    """Where the cached logits live: teacher_logits/ under --cache_dir or the default cache."""
+    return Path(cache_dir or default_cache_dir()).expanduser() / "teacher_logits"
+
+
 def teacher_logits(teacher, encoding: Encoding, key: str, description: dict, cache_dir: str | Path | None,
                    batch_size: int, accelerator) -> tuple[torch.Tensor, dict]:
     """(num_examples, num_labels) float32 logits, row i for example i, from the cache or one pass."""
-    path = Path(cache_dir or default_cache_dir()) / "teacher_logits" / f"{key}.pt"
+    path = logits_folder(cache_dir) / f"{key}.pt"
     accelerator.wait_for_everyone()  # every process looks before any process writes
     start = time.perf_counter()
     # One process per run: lock the key, so a concurrent run with the same key waits and reuses. The

@@ -80,6 +80,7 @@ def test_missing_teacher_folder(sst2_slice, tiny_models, tmp_path):
     ("--learning_rate", "-1", "--learning_rate must be positive"),
     ("--validation_split", "1.5", "--validation_split must be in [0, 1)"),
     ("--save_total_limit", "0", "--save_total_limit must be at least 1"),
+    ("--seed", "-1", "--seed must be between 0 and 4294967295"),
 ])
 def test_invalid_flag_values(flag, value, phrase, tmp_path):
     result = run_script("distilled-bert.py", flag, value, "--output_dir", tmp_path / "out")

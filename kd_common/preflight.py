@@ -1,0 +1,54 @@
+"""Checking, before anything is loaded, that every path a run will write can be written.
+
+A run that trains for an hour and then cannot save its model has lost that hour. Each folder or
+file the run will write is checked first: it is not a file where a folder is needed (or the
+reverse), and the nearest folder that already exists takes a new file. The check writes a probe
+file and removes it at once, so a failed check leaves nothing behind; it costs well under a
+millisecond per path.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import UserError
+
+
+WRITE_FIX = "give a path you can write to, or fix the folder's permissions"
+
+
+def check_folder(path: str | Path, what: str, fix: str = WRITE_FIX) -> None:
+    """`what` (e.g. "--output_dir ./models") is, or can become, a folder this process can write in;
+    `fix` ends the message when it cannot be written."""
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{what} is a file, and a folder is needed there; give another path or move the file")
+    _check_writable(folder, what, fix)
+
+
+def check_file(path: str | Path, what: str, example: str = "metrics.json", fix: str = WRITE_FIX) -> None:
+    """`what` is, or can become, a file this process can write; `example` names a file for the
+    message when a folder is in its place."""
+    file = Path(path).expanduser()
+    if file.is_dir():
+        raise UserError(f"{what} is a folder, and a file is needed there; give a file path such as "
+                        f"{file / example}")
+    _check_writable(file.parent, what, fix)
+
+
+def _check_writable(folder: Path, what: str, fix: str) -> None:
+    existing = folder
+    while not existing.exists():  # the folders still to be made are made in the nearest existing one
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{what}: {existing} is a file, so no folder can be made under it; give another path")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".kd-bert-probe-", dir=existing)
+    except OSError as exc:
+        raise UserError(f"{what}: cannot write in {existing} ({exc.strerror or type(exc).__name__}); {fix}") from None
+    os.close(handle)
+    os.unlink(probe)
