@@ -100,7 +100,8 @@ class DataConfig(Flags):
     label_names: list[str] | None = flag(None, "comma-separated label names in id order, e.g. negative,positive "
                                          "(default: from the data: ClassLabel names, labels.txt, or sorted string "
                                          "labels)", DATA, type=comma_list)
-    max_length: int = flag(128, "truncate inputs to this many tokens (default: %(default)s)", DATA, type=int)
+    max_length: int = flag(128, "truncate inputs to this many tokens; at most the models' positions (default: "
+                           "%(default)s)", DATA, type=int)
     max_eval_samples: int | None = flag(None, "use only the first N evaluation examples", DATA, type=int)
     on_bad_rows: str = flag("error", "a row with a missing or extra field, an empty text or no label: error stops "
                             "the run and names the lines; warn drops such rows and lists them; skip drops them; "
@@ -130,7 +131,7 @@ class TrainConfig(Flags):
                                "(default: %(default)s)", TRAINING, type=float)
     max_grad_norm: float = flag(1.0, "gradient clipping; 0 turns it off (default: %(default)s)", TRAINING, type=float)
     gradient_accumulation_steps: int = flag(1, "default: %(default)s", TRAINING, type=int)
-    seed: int = flag(42, "default: %(default)s", TRAINING, type=int)
+    seed: int = flag(42, "0 to 4294967295 (default: %(default)s)", TRAINING, type=int)
     max_train_samples: int | None = flag(None, "use only the first N training examples", TRAINING, type=int)
     group_by_length: bool = flag(True, "batch training sentences of similar length together, so batches carry "
                                  "little padding (default: on; --no-group_by_length for random batches)", TRAINING,
