@@ -38,8 +38,12 @@ def write_atomically(path: str | Path, content: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(content)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, or a signal that stops the run: no stray temporary left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_text_atomically(path: str | Path, text: str) -> None:
