@@ -261,8 +261,12 @@ def _is_cuda_oom(exc: BaseException) -> bool:
 def _quiet_libraries() -> None:
     # Load reports and per-file progress bars drown the training log; errors still show.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    import transformers  # after parsing, so that --help does not wait for it
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # also turns off transformers' own bars
+    if "transformers" not in sys.modules:
+        # Read when transformers loads: a flag value the configs refuse fails without waiting seconds for it.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        return
+    import transformers  # already loaded (a script run inside a Python session): set it directly
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
