@@ -70,7 +70,7 @@ class StopRequest:
         if self.signum is not None:
             if signum == signal.SIGINT:  # asked twice: the user does not want to wait
                 raise KeyboardInterrupt
-            return
+            return  # a scheduler repeating its SIGTERM: the stop is under way
         self.signum = signum
         if self.announce:
             again = " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else ""
