@@ -22,9 +22,11 @@ def parse_args() -> argparse.ArgumentParser:
 
 
 def main(flags: argparse.Namespace) -> None:
+    # The configs check themselves before torch loads: a bad value fails at once.
+    configs = DistillConfig.from_flags(flags), DataConfig.from_flags(flags), TrainConfig.from_flags(flags)
     from kd_common import distill  # torch loads here, after parsing: --help answers at once
 
-    distill(DistillConfig.from_flags(flags), DataConfig.from_flags(flags), TrainConfig.from_flags(flags))
+    distill(*configs)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ def parse_args() -> argparse.ArgumentParser:
 
 
 def main(flags: argparse.Namespace) -> None:
+    configs = EvalConfig.from_flags(flags), DataConfig.from_flags(flags)  # a bad value fails before torch loads
     from kd_common import evaluate  # torch loads here, after parsing: --help answers at once
 
-    evaluate(EvalConfig.from_flags(flags), DataConfig.from_flags(flags))
+    evaluate(*configs)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ def parse_args() -> argparse.ArgumentParser:
 
 
 def main(flags: argparse.Namespace) -> None:
+    data, train = DataConfig.from_flags(flags), TrainConfig.from_flags(flags)  # a bad value fails before torch loads
     from kd_common import train_teacher  # torch loads here, after parsing: --help answers at once
 
-    train_teacher(flags.model_name_or_path, DataConfig.from_flags(flags), TrainConfig.from_flags(flags))
+    train_teacher(flags.model_name_or_path, data, train)
 
 
 if __name__ == "__main__":

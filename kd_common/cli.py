@@ -12,6 +12,8 @@ import argparse
 import difflib
 import json
 import os
+import shlex
+import shutil
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -19,7 +21,9 @@ from typing import Callable
 
 from .config import DATA, INTERMEDIATE, LOGITS, STUDENT, TRAINING, TRANSFER, Flags, comma_list, int_list
 from .errors import UserError
+from .stopping import Stopped, handled
 
+RESUME = "resume_from_checkpoint"  # the flag a resume command sets to latest
 GROUP_ORDER = (DATA, TRAINING, LOGITS, INTERMEDIATE, STUDENT, TRANSFER)  # as --help lists them
 # Every script's config flags: a config file's key that is one of them but not this script's is named as such.
 ALL_FLAGS = {f.name for config in Flags.__subclasses__() for f in fields(config) if "help" in f.metadata}
@@ -71,14 +75,23 @@ def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
 
 def run(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser, argv=None) -> None:
     """Parse and run; a UserError (a bad --config file, or a config that cannot work) becomes
-    `error: ...` on stderr and exit status 2."""
+    `error: ...` on stderr and exit status 2. SIGINT and SIGTERM stop the run (see stopping.py): a
+    line says where and how to resume, and the exit status is 130 or 143."""
     try:
         flags = parse(parser, argv)
     except UserError as exc:
         _fail(exc)
-    _quiet_libraries()
+    with handled():
+        _run(main, parser, flags, [sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+
+
+def _run(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser, flags: argparse.Namespace,
+         command: list[str]) -> None:
     try:
+        _quiet_libraries()
         main(flags)
+    except Stopped as stop:  # before KeyboardInterrupt, which it is
+        _stopped(stop, command, parser)
     except UserError as exc:
         if flags.debug:
             raise
@@ -97,6 +110,53 @@ def run(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentP
             file=sys.stderr,
         )
         sys.exit(2)
+
+
+def resume_command(argv: list[str], parser: argparse.ArgumentParser) -> str:
+    """The command that continues a stopped run: the script and flags as given (argv in sys.argv's
+    form), any --resume_from_checkpoint among them (with or without a value, `=value`, or a prefix
+    argparse accepts) replaced by `--resume_from_checkpoint latest`. Latest, not a folder: each run of
+    the job (--compare_no_kd trains two) resumes from its own newest checkpoint."""
+    script, *given = argv
+    names = [name for action in parser._actions for name in action.option_strings if name.startswith("--")]
+    resume = next(action.option_strings for action in parser._actions if action.dest == RESUME)
+    kept, i = [], 0
+    while i < len(given):
+        token, i = given[i], i + 1
+        name, equals, _ = token.partition("=")
+        if not _names_option(name, resume, names, parser.allow_abbrev):
+            kept.append(token)
+        elif not equals and i < len(given) and not given[i].startswith("-"):
+            i += 1  # its value
+    # Under `accelerate launch` this process cannot see the launcher's options.
+    launcher = "accelerate launch [your launch options]" if "LOCAL_RANK" in os.environ else shlex.quote(_python())
+    return f"{launcher} {shlex.join([script, *kept, f'--{RESUME}', 'latest'])}"
+
+
+def _names_option(name: str, option: list[str], names: list[str], allow_abbrev: bool) -> bool:
+    """Whether argparse reads `name` as `option`: one of its names, or the prefix of exactly one flag's."""
+    if name in option:
+        return True
+    matches = [n for n in names if n.startswith(name)] if allow_abbrev and name.startswith("--") and name != "--" \
+        else []
+    return len(matches) == 1 and matches[0] in option
+
+
+def _python() -> str:
+    """How the command names this interpreter: `python` where that is the one on PATH, else its path."""
+    found = shutil.which("python")
+    return "python" if found and os.path.abspath(found) == os.path.abspath(sys.executable) else sys.executable
+
+
+def _stopped(stop: Stopped, command: list[str], parser: argparse.ArgumentParser) -> None:
+    if stop.announce:  # one process of a distributed run speaks for all
+        print(stop.describe(), file=sys.stderr)
+        if stop.checkpoint is not None:
+            print(f"to resume: {resume_command(command, parser)}", file=sys.stderr)
+        elif stop.in_loop:
+            print("to be able to resume next time, pass --checkpointing_steps N (every N batches) or epoch",
+                  file=sys.stderr)
+    sys.exit(stop.exit_code)
 
 
 def apply_config_file(parser: argparse.ArgumentParser, path: str) -> None:
@@ -201,8 +261,12 @@ def _is_cuda_oom(exc: BaseException) -> bool:
 def _quiet_libraries() -> None:
     # Load reports and per-file progress bars drown the training log; errors still show.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    import transformers  # after parsing, so that --help does not wait for it
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # also turns off transformers' own bars
+    if "transformers" not in sys.modules:
+        # Read when transformers loads: a flag value the configs refuse fails without waiting seconds for it.
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        return
+    import transformers  # already loaded (a script run inside a Python session): set it directly
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

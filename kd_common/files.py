@@ -41,8 +41,8 @@ def write_atomically(path: str | Path, content: bytes) -> None:
     try:
         tmp.write_bytes(content)
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a failed or interrupted write leaves no stray temporary file
+    except BaseException:  # a full disk, or a signal that stops the run: no stray temporary left behind
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -46,6 +46,7 @@ from .preflight import check_file, check_folder
 from .report import training_curves_png
 from .results import TrainResult
 from .run_lock import output_lock
+from .stopping import Stopped
 from .training import CheckpointPlan, Outcome, make_accelerator, start_tracking, stop_tracking, trackers
 from .training import train as train_loop  # named apart from the TrainConfig called `train` here
 
@@ -224,7 +225,14 @@ def fit(job: Job, role: str, source: str, model, tokenizer, train_data: EncodedS
     checkpoints = _checkpointing(job, role)
     tracking = start_tracking(accelerator, role)
     start = time.perf_counter()
-    outcome = train_loop(model, train_data, eval_data, objective, train, accelerator, label_names, on_best, checkpoints)
+    try:
+        outcome = train_loop(model, train_data, eval_data, objective, train, accelerator, label_names, on_best,
+                             checkpoints)
+    except Stopped as stop:
+        stop.model_dir = out_dir  # its message names where the best model so far stays
+        if tracking:
+            stop_tracking(accelerator)  # the curves so far are flushed to disk
+        raise
     doc = _metrics_doc(summary, outcome)
     doc["total_train_seconds"] = time.perf_counter() - start
     if tracking:

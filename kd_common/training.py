@@ -12,6 +12,7 @@ import math
 import resource
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +33,7 @@ from .metrics import classification_metrics, is_better, regression_metrics
 from .objectives import Objective
 from .precision import Precision
 from .prediction import predict_logits
+from .stopping import Stopped, StopRequest, deferred
 
 
 @dataclass
@@ -201,10 +203,33 @@ def train(
                           f"{progress.step} of its batches done")
     best, metric = progress.best, cfg.metric_for_best_model
 
-    def checkpoint(epoch: int, step: int, global_step: int, sums: dict | None) -> None:
+    last_checkpoint: tuple[int, Path] | None = None  # (global step, folder) of the newest one written
+
+    def checkpoint(epoch: int, step: int, global_step: int, sums: dict | None) -> Path:
+        nonlocal last_checkpoint
         state = Progress(epoch, step, global_step, None, progress.history, best, progress.evals)
-        save_checkpoint(accelerator, Path(checkpoints.directory), global_step, state.to_json(checkpoints.run_args),
-                        cfg.save_total_limit, sums)
+        path = save_checkpoint(accelerator, Path(checkpoints.directory), global_step,
+                               state.to_json(checkpoints.run_args), cfg.save_total_limit, sums)
+        last_checkpoint = global_step, path
+        return path
+
+    def stop_if_asked(request: StopRequest, epoch: int, step: int, global_step: int, sums: EpochSums | None) -> None:
+        """At a step boundary (after an optimizer update, so the state is whole), stop when a signal asked
+        to: checkpoint the work so far, unless this step's checkpoint is written already, and raise
+        Stopped. sums None: the epoch is over, evaluated and recorded, and the next one starts afresh."""
+        signum = _agreed_stop(request, accelerator)
+        if signum is None:
+            return
+        path = None
+        if checkpoints.directory:
+            if last_checkpoint is not None and last_checkpoint[0] == global_step:
+                path = last_checkpoint[1]
+            elif sums is None:
+                path = checkpoint(epoch + 1, 0, global_step, None)
+            else:
+                path = checkpoint(epoch, step, global_step, sums.to_json())
+        raise Stopped(signum, epoch, step, len(train_dl), path, best.epoch is not None,
+                      announce=accelerator.is_main_process)
 
     def keep_if_best(epoch: int, value: float, record: dict) -> None:
         best.value, best.epoch, best.record = value, epoch, record
@@ -231,31 +256,35 @@ def train(
     every = int(cfg.checkpointing_steps) if checkpoints.directory and str(cfg.checkpointing_steps).isdigit() else None
     mid_epoch_eval = evaluate_within_epoch if cfg.eval_steps and eval_dl is not None else None
     global_step = progress.global_step
-    for epoch in range(progress.epoch, cfg.num_train_epochs + 1):
-        # Every process draws the same batches, and a new order each epoch. The prepared loader sets
-        # its batch sampler's epoch from its own count of iterations when one process runs, so both are
-        # set: a resumed run must not restart that count at 0.
-        train_dl.set_epoch(epoch - 1)
-        plan.set_epoch(epoch - 1)
-        resume = progress if epoch == progress.epoch and progress.step else None
-        record, global_step = _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator, epoch,
-                                           global_step, resume, checkpoint if every else None, every, mid_epoch_eval)
-        if eval_dl is not None:
-            record["eval"] = _evaluate(model, eval_dl, eval_data, accelerator, label_names)
-            value = record["eval"][metric]
-        else:
-            value = float(epoch)  # no validation split: the last epoch is the one kept
-        improved = best.value is None or not (eval_dl is not None and cfg.select_best) or \
-            is_better(metric, value, best.value)
-        record["is_best"] = improved
-        progress.history.append(record)
-        accelerator.print(_epoch_line(record, cfg.metric_for_best_model))
-        accelerator.log(_scalars(record), step=epoch)  # a no-op without trackers
-        if improved:
-            keep_if_best(epoch, value, record)
-        accelerator.wait_for_everyone()  # no process runs ahead of the save
-        if checkpoints.directory and cfg.checkpointing_steps == "epoch":
-            checkpoint(epoch + 1, 0, global_step, None)
+    # From here a signal stops the run at a step boundary, not mid-step or mid-save (see stopping.py).
+    with deferred(announce=accelerator.is_main_process) as request:
+        for epoch in range(progress.epoch, cfg.num_train_epochs + 1):
+            # Every process draws the same batches, and a new order each epoch. The prepared loader sets
+            # its batch sampler's epoch from its own count of iterations when one process runs, so both
+            # are set: a resumed run must not restart that count at 0.
+            train_dl.set_epoch(epoch - 1)
+            plan.set_epoch(epoch - 1)
+            resume = progress if epoch == progress.epoch and progress.step else None
+            record, global_step = _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator,
+                                               epoch, global_step, resume, checkpoint if every else None, every,
+                                               mid_epoch_eval, partial(stop_if_asked, request))
+            if eval_dl is not None:
+                record["eval"] = _evaluate(model, eval_dl, eval_data, accelerator, label_names)
+                value = record["eval"][metric]
+            else:
+                value = float(epoch)  # no validation split: the last epoch is the one kept
+            improved = best.value is None or not (eval_dl is not None and cfg.select_best) or \
+                is_better(metric, value, best.value)
+            record["is_best"] = improved
+            progress.history.append(record)
+            accelerator.print(_epoch_line(record, cfg.metric_for_best_model))
+            accelerator.log(_scalars(record), step=epoch)  # a no-op without trackers
+            if improved:
+                keep_if_best(epoch, value, record)
+            accelerator.wait_for_everyone()  # no process runs ahead of the save
+            if checkpoints.directory and cfg.checkpointing_steps == "epoch":
+                checkpoint(epoch + 1, 0, global_step, None)
+            stop_if_asked(request, epoch, len(train_dl), global_step, None)  # a signal during the evaluation
     return progress.outcome()
 
 
@@ -304,7 +333,7 @@ class EpochSums:
 
 def _train_epoch(model, train_dl, objective: Objective, optimizer, scheduler, cfg, accelerator, epoch,
                  global_step: int, resume: Progress | None, checkpoint, every: int | None,
-                 mid_epoch_eval=None) -> tuple[dict, int]:
+                 mid_epoch_eval=None, stop_if_asked=None) -> tuple[dict, int]:
     modules = [model, *objective.children()]  # what learns: the model and the objective's trainable parts
     model.train()
     objective.train()  # its teacher is not one of its modules and stays in eval mode
@@ -356,6 +385,8 @@ def _train_epoch(model, train_dl, objective: Objective, optimizer, scheduler, cf
                 mid_epoch_eval(epoch, global_step)
             if every and global_step % every == 0 and accelerator.sync_gradients:
                 checkpoint(epoch, step, global_step, sums.to_json())
+            if stop_if_asked and accelerator.sync_gradients:  # not between the micro-steps of one update
+                stop_if_asked(epoch, step, global_step, sums)
     finally:
         bar.close()  # an error is then printed on a line of its own, after the bar
     seconds = time.perf_counter() - start
@@ -372,6 +403,16 @@ def _train_epoch(model, train_dl, objective: Objective, optimizer, scheduler, cf
     for name, total in sums.terms.items():
         record[f"train_{name}_loss"] = accelerator.reduce(total / steps, "mean").item()
     return record, global_step
+
+
+def _agreed_stop(request: StopRequest, accelerator) -> int | None:
+    """The signal that asked the run to stop, if any. Several processes agree on it (the highest any
+    got) at every update, so that all stop at the same step: the checkpoint save is collective, and
+    one process waiting in it for the others would wait forever. One process needs no collective."""
+    if accelerator.num_processes == 1:
+        return request.signum
+    flag = torch.tensor([request.signum or 0], device=accelerator.device)
+    return int(accelerator.gather(flag).max().item()) or None
 
 
 def peak_memory_mb(device) -> float:

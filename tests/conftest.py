@@ -126,3 +126,22 @@ def trained_teacher(tmp_path_factory, sst2_slice, tiny_models) -> Path:
     )
     assert result.returncode == 0, result
     return out / "teacher"
+
+
+# 320 sentences in batches of 8: 40 batches an epoch, 3 epochs, so a kill or a signal lands mid-run.
+RESUMABLE_RUN = ["--num_train_epochs", "3", "--batch_size", "8", "--learning_rate", "1e-3", "--max_length", "64",
+                 "--checkpointing_steps", "7", "--save_total_limit", "2"]
+
+
+def resumable_teacher_args(sst2_slice, tiny_models, out) -> list:
+    return ["--data_path", sst2_slice, "--model_name_or_path", tiny_models["teacher_base"], "--output_dir", out,
+            *RESUMABLE_RUN]
+
+
+@pytest.fixture(scope="session")
+def uninterrupted_teacher(tmp_path_factory, sst2_slice, tiny_models) -> Path:
+    """The teacher of a RESUMABLE_RUN nothing stopped: what a stopped and resumed run must match."""
+    out = tmp_path_factory.mktemp("uninterrupted")
+    result = run_script("trainer_teacher.py", *resumable_teacher_args(sst2_slice, tiny_models, out))
+    assert result.returncode == 0, result
+    return out / "teacher"

@@ -12,14 +12,7 @@ import time
 import pytest
 
 from conftest import REPO, run_script
-
-# 320 sentences in batches of 8: 40 batches an epoch, 3 epochs, so a kill lands mid-run.
-RUN = ["--num_train_epochs", "3", "--batch_size", "8", "--learning_rate", "1e-3", "--max_length", "64",
-       "--checkpointing_steps", "7", "--save_total_limit", "2"]
-
-
-def teacher_args(sst2_slice, tiny_models, out):
-    return ["--data_path", sst2_slice, "--model_name_or_path", tiny_models["teacher_base"], "--output_dir", out, *RUN]
+from conftest import resumable_teacher_args as teacher_args
 
 
 def weights(folder):
@@ -31,10 +24,7 @@ def outcome(folder):
     return metrics["validation"], [(h["train_loss"], h["eval"]["loss"], h["eval"]["accuracy"]) for h in metrics["history"]]
 
 
-def test_killed_run_resumes_to_the_same_result(sst2_slice, tiny_models, tmp_path):
-    whole = run_script("trainer_teacher.py", *teacher_args(sst2_slice, tiny_models, tmp_path / "whole"))
-    assert whole.returncode == 0, whole
-
+def test_killed_run_resumes_to_the_same_result(sst2_slice, tiny_models, uninterrupted_teacher, tmp_path):
     out = tmp_path / "killed"
     checkpoints = out / "checkpoints" / "teacher"
     proc = subprocess.Popen([sys.executable, str(REPO / "trainer_teacher.py"),
@@ -59,8 +49,8 @@ def test_killed_run_resumes_to_the_same_result(sst2_slice, tiny_models, tmp_path
     assert resumed.returncode == 0, resumed
     where = re.search(r"resumed from .*step-(\d+): epoch (\d), (\d+) of its batches done", resumed.stdout)
     assert where and int(where[2]) >= 2 and int(where[3]) > 0, resumed.stdout  # mid-epoch, not at a boundary
-    assert outcome(out / "teacher") == outcome(tmp_path / "whole" / "teacher")  # exactly, on CPU
-    assert weights(out / "teacher") == weights(tmp_path / "whole" / "teacher")
+    assert outcome(out / "teacher") == outcome(uninterrupted_teacher)  # exactly, on CPU
+    assert weights(out / "teacher") == weights(uninterrupted_teacher)
     assert len([p for p in checkpoints.iterdir() if p.name.startswith("step-")]) == 2
 
 
