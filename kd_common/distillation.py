@@ -41,7 +41,7 @@ from .data import (
 from .errors import UserError
 from .files import write_json
 from .hub import resolve_model
-from .jobs import Job, encode_split, fit, for_task, guard_output, training_splits
+from .jobs import Job, encode_split, fit, for_task, guard_output, resume_point, training_splits
 from .losses import IGNORE_LABEL
 from .models import check_task, count_parameters, label_names_of, load_classifier, load_config, load_tokenizer
 from .objectives import DistillationObjective, LossSpec, uniform_layer_map
@@ -103,6 +103,7 @@ def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> Dis
     guard_output(train, ["student", "student_no_kd"] if distill.compare_no_kd else ["student"])
     check_sources(distill, plan)
     job = Job.start(data, train, {**distill.to_flags(), **data.to_flags(), **train.to_flags()})
+    resume_point(job, "student")
     raw, columns = load_data(data, job.accelerator.print)
     teacher = load_teacher(distill, plan, declared_label_names(raw, data.label_names), has_scores(raw, columns),
                            data.data_path)
