@@ -41,7 +41,7 @@ from .data import (
 from .errors import UserError
 from .files import write_json
 from .hub import resolve_model
-from .jobs import Job, check_outputs, claim_output, encode_split, fit, for_task, training_splits
+from .jobs import Job, check_outputs, claim_output, encode_split, fit, for_task, resume_point, training_splits
 from .losses import IGNORE_LABEL
 from .models import (
     check_max_length,
@@ -120,6 +120,7 @@ def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> Dis
 
 def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan: Plan) -> DistillResult:
     job = Job.start(data, train, {**distill.to_flags(), **data.to_flags(), **train.to_flags()})
+    resume_point(job, "student")
     raw, columns = load_data(data, job.accelerator.print)
     teacher = load_teacher(distill, plan, declared_label_names(raw, data.label_names), has_scores(raw, columns),
                            data.data_path)

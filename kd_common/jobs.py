@@ -24,7 +24,7 @@ from accelerate.utils import set_seed
 
 from . import __version__
 from .batching import MODEL, EncodedSplit, encode_for_models
-from .checkpoints import PROGRESS_FILE, RESUME_KEYS, check_same_run, checkpoint_root, resolve_resume
+from .checkpoints import check_same_run, checkpoint_root, read_progress, resolve_resume, run_args
 from .config import DataConfig, TrainConfig
 from .data import RawData, TextSplit, infer_label_names, is_regression, load_data, to_text_split
 from .data_checks import check_training_data
@@ -65,6 +65,7 @@ class Job:
     precision: Precision
     accelerator: accelerate.Accelerator
     data_report: dict = field(default_factory=dict)  # what the data checks found, recorded in metrics.json
+    resumes: dict[str, Path | None] = field(default_factory=dict)  # by role: the checkpoint resumed from
 
     @classmethod
     def start(cls, data: DataConfig, train: TrainConfig, settings: dict) -> "Job":
@@ -85,6 +86,7 @@ def train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig)
 
 def _train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig) -> TrainResult:
     job = Job.start(data, train, {"model_name_or_path": model_name_or_path, **data.to_flags(), **train.to_flags()})
+    resume_point(job, "teacher")
     raw, columns = load_data(data, job.accelerator.print)
     label_names = infer_label_names(raw, columns, data.label_names)
     train = for_task(train, label_names, job.accelerator.print)
@@ -172,17 +174,33 @@ def guard_output(train: TrainConfig, roles: list[str]) -> None:
                             f"--resume_from_checkpoint to continue the run that wrote it, or another --output_dir")
 
 
+def resume_args(job: Job) -> dict:
+    """The settings a checkpoint records and a resumption must match (see checkpoints.run_args)."""
+    return run_args(job.settings, job.precision.mode, job.accelerator.num_processes)
+
+
+def resume_point(job: Job, role: str) -> Path | None:
+    """The checkpoint this run of `role` resumes from (None: a fresh run), found usable and written
+    with the same settings. A job calls it before loading any model, so that a refused resumption
+    costs seconds; the answer is kept for fit."""
+    if role not in job.resumes:
+        root = checkpoint_root(job.train.output_dir, role)
+        resume = resolve_resume(job.train.resume_from_checkpoint, root, job.accelerator.print)
+        if resume is not None:
+            check_same_run(read_progress(resume), resume_args(job), resume)
+        job.resumes[role] = resume
+    return job.resumes[role]
+
+
 def _checkpointing(job: Job, role: str) -> CheckpointPlan:
     """Where this run's checkpoints go and which one it resumes from."""
     train = job.train
     root = checkpoint_root(train.output_dir, role)
-    run_args = {k: job.settings.get(k) for k in RESUME_KEYS}
-    resume = resolve_resume(train.resume_from_checkpoint, root)
-    if resume is not None:
-        check_same_run(json.loads((resume / PROGRESS_FILE).read_text(encoding="utf-8")), run_args, resume)
-    elif train.checkpointing_steps and job.accelerator.is_main_process:
+    resume = resume_point(job, role)
+    if resume is None and train.checkpointing_steps and job.accelerator.is_main_process:
         shutil.rmtree(root, ignore_errors=True)  # a fresh run: an earlier run's checkpoints must not pass for its own
-    return CheckpointPlan(str(root) if train.checkpointing_steps else None, str(resume) if resume else None, run_args)
+    return CheckpointPlan(str(root) if train.checkpointing_steps else None, str(resume) if resume else None,
+                          resume_args(job))
 
 
 def fit(job: Job, role: str, source: str, model, tokenizer, train_data: EncodedSplit, eval_split: TextSplit | None,

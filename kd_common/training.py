@@ -83,7 +83,7 @@ class Outcome:
 @dataclass
 class CheckpointPlan:
     """Where the job keeps this run's checkpoints (None: none are written), which one it resumes
-    from, and the settings a resumption must match (see checkpoints.RESUME_KEYS)."""
+    from, and the settings a resumption must match (see checkpoints.run_args)."""
 
     directory: str | None = None
     resume_from: str | None = None
