@@ -115,11 +115,13 @@ def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> Dis
     check_sources(distill, plan)
     check_max_length(data.max_length, model_sources(distill, plan))
     with claim_output(train, roles):
-        return _distill(distill, data, train, plan)
+        return _distill(distill, data, train, plan, roles)
 
 
-def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan: Plan) -> DistillResult:
+def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan: Plan,
+             roles: list[str]) -> DistillResult:
     job = Job.start(data, train, {**distill.to_flags(), **data.to_flags(), **train.to_flags()})
+    job.roles = roles
     resume_point(job, "student")
     raw, columns = load_data(data, job.accelerator.print)
     teacher = load_teacher(distill, plan, declared_label_names(raw, data.label_names), has_scores(raw, columns),

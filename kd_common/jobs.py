@@ -24,7 +24,7 @@ from accelerate.utils import set_seed
 
 from . import __version__
 from .batching import MODEL, EncodedSplit, encode_for_models
-from .checkpoints import check_same_run, checkpoint_root, read_progress, resolve_resume, run_args
+from .checkpoints import check_same_run, checkpoint_root, list_checkpoints, read_progress, resolve_resume, run_args
 from .config import DataConfig, TrainConfig
 from .data import RawData, TextSplit, infer_label_names, is_regression, load_data, to_text_split
 from .data_checks import check_training_data
@@ -66,6 +66,7 @@ class Job:
     accelerator: accelerate.Accelerator
     data_report: dict = field(default_factory=dict)  # what the data checks found, recorded in metrics.json
     resumes: dict[str, Path | None] = field(default_factory=dict)  # by role: the checkpoint resumed from
+    roles: list[str] = field(default_factory=list)  # the runs of this call, in order (two with --compare_no_kd)
 
     @classmethod
     def start(cls, data: DataConfig, train: TrainConfig, settings: dict) -> "Job":
@@ -185,11 +186,29 @@ def resume_point(job: Job, role: str) -> Path | None:
     costs seconds; the answer is kept for fit."""
     if role not in job.resumes:
         root = checkpoint_root(job.train.output_dir, role)
-        resume = resolve_resume(job.train.resume_from_checkpoint, root, job.accelerator.print)
+        resume = resolve_resume(_resume_value(job, role), root, job.accelerator.print)
         if resume is not None:
             check_same_run(read_progress(resume), resume_args(job), resume)
         job.resumes[role] = resume
     return job.resumes[role]
+
+
+def _resume_value(job: Job, role: str) -> str | None:
+    """--resume_from_checkpoint as it applies to `role`. When one call trains several runs (job.roles:
+    --compare_no_kd's student, then student_no_kd), each keeps its own checkpoints: a checkpoint named
+    by path belongs to the run whose folder holds it, and the other continues from its own newest; a
+    later run with no checkpoint yet starts fresh, as the call stopped before it began."""
+    value = job.train.resume_from_checkpoint
+    if not value or len(job.roles) < 2:
+        return value
+    root = checkpoint_root(job.train.output_dir, role)
+    others = {checkpoint_root(job.train.output_dir, r).resolve() for r in job.roles if r != role}
+    if value != "latest" and Path(value).resolve().parent in others:
+        value = "latest"
+    if value == "latest" and role != job.roles[0] and not list_checkpoints(root):
+        job.accelerator.print(f"{role}: no checkpoint in {root} yet, so it starts from the beginning")
+        return None
+    return value
 
 
 def _checkpointing(job: Job, role: str) -> CheckpointPlan:
