@@ -33,7 +33,7 @@ def dev_texts(sst2_slice):
     return [r[0] for r in read_tsv(sst2_slice / "dev.tsv")[1:]]
 
 
-def test_student_built_from_the_teachers_layers(sst2_slice, trained_teacher, tmp_path):
+def test_student_built_from_the_teachers_layers(sst2_slice, trained_teacher, tmp_path, isolated_cache):
     from transformers import AutoModelForSequenceClassification
 
     _, metrics = distill(sst2_slice, trained_teacher, tmp_path, "--student_init", "teacher_layers",
@@ -42,9 +42,20 @@ def test_student_built_from_the_teachers_layers(sst2_slice, trained_teacher, tmp
     teacher = AutoModelForSequenceClassification.from_pretrained(trained_teacher)
     assert model.config.num_hidden_layers == 1 and teacher.config.num_hidden_layers == 2
     assert model.config.hidden_size == teacher.config.hidden_size
-    assert metrics["student_init"] == f"layers of {trained_teacher}"
+    # It started as the teacher's embeddings and last layer (1 of 2 kept: the last), and 6 AdamW steps at
+    # lr 1e-3 move a weight by 0.006 at most: still next to those, and far from the teacher's first layer.
+    student, original = model.state_dict(), teacher.state_dict()
+
+    def distance(name: str, teacher_name: str) -> float:
+        return (student[name] - original[teacher_name]).abs().max().item()
+
+    embeddings = "bert.embeddings.word_embeddings.weight"
+    query = "bert.encoder.layer.{}.attention.self.query.weight"
+    assert distance(embeddings, embeddings) < 0.01
+    assert distance(query.format(0), query.format(1)) < 0.01 < 0.05 < distance(query.format(0), query.format(0))
     assert metrics["history"][0]["train_cos_loss"] > 0  # DistilBERT's cosine term was trained on
-    assert metrics["teacher_logits"] == "online"  # hidden states are needed at every step
+    # Hidden states are needed at every step: the teacher ran online, and nothing was cached.
+    assert not list(isolated_cache.rglob("*.pt"))
 
 
 def test_tinybert_two_stages_with_a_projection_that_is_not_saved(sst2_slice, trained_teacher, tiny_models, tmp_path):
@@ -54,7 +65,6 @@ def test_tinybert_two_stages_with_a_projection_that_is_not_saved(sst2_slice, tra
     history = first["history"][0]
     assert {"train_embedding_loss", "train_hidden_loss", "train_attention_loss"} <= set(history)
     assert "train_kd_loss" not in history and "train_ce_loss" not in history
-    assert first["loss"]["layer_map"] == [2]  # 1 student layer <- the teacher's last
     saved = load_file(str(tmp_path / "stage1" / "student" / "model.safetensors"))
     base = load_file(str(tiny_models["student_base"] / "model.safetensors"))
     # The student alone: the base's weights and a classifier, no 32 -> 64 projection.
@@ -65,17 +75,49 @@ def test_tinybert_two_stages_with_a_projection_that_is_not_saved(sst2_slice, tra
     assert "train_hidden_loss" not in second["history"][0]  # --stage prediction drops the intermediate terms
 
 
-def test_attention_kl_and_a_layer_map(sst2_slice, trained_teacher, tiny_models, tmp_path):
-    _, metrics = distill(sst2_slice, trained_teacher, tmp_path, "--student_model", tiny_models["student_base"],
-                         "--attention_weight", "1", "--attention_loss", "kl", "--layer_map", "1")
-    assert metrics["loss"]["layer_map"] == [1] and metrics["history"][0]["train_attention_loss"] > 0
+def distill_in_process(sst2_slice, teacher, student, out, **settings):
+    """QUICK through the API (no subprocess): the saved student's weights and its metrics."""
+    from kd_common import DataConfig, DistillConfig, TrainConfig
+    from kd_common import distill as run
+
+    result = run(DistillConfig(teacher_model=str(teacher), student_model=str(student), **settings),
+                 DataConfig(data_path=str(sst2_slice), max_length=64),
+                 TrainConfig(output_dir=str(out), num_train_epochs=1, batch_size=16, learning_rate=1e-3,
+                             max_train_samples=96, report_to=["none"]))
+    return load_file(str(result.student.model_dir / "model.safetensors")), result.student.metrics
 
 
-def test_mse_on_logits(sst2_slice, trained_teacher, tiny_models, tmp_path):
-    _, metrics = distill(sst2_slice, trained_teacher, tmp_path, "--student_model", tiny_models["student_base"],
-                         "--kd_loss", "mse", "--alpha", "1")
-    assert metrics["loss"]["kd_loss"] == "mse" and metrics["teacher_logits"] == "cached"
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_attention_kl_and_a_layer_map_change_what_the_student_learns(sst2_slice, trained_teacher, tiny_models,
+                                                                     tmp_path):
+    """The same student from the same start, the attention term only changed: the default layer map is
+    the teacher's last layer ([2]), --layer_map 1 learns from another layer, and KL from MSE."""
+    runs = {}
+    for name, settings in {"kl default": {}, "kl 2": dict(layer_map=[2]), "kl 1": dict(layer_map=[1]),
+                           "mse 1": dict(layer_map=[1], attention_loss="mse")}.items():
+        runs[name] = distill_in_process(sst2_slice, trained_teacher, tiny_models["student_base"],
+                                        tmp_path / name.replace(" ", "-"), attention_weight=1.0,
+                                        **{"attention_loss": "kl", **settings})
+        assert runs[name][1]["history"][0]["train_attention_loss"] > 0
+    assert same_weights(runs["kl default"][0], runs["kl 2"][0])
+    assert not same_weights(runs["kl 1"][0], runs["kl 2"][0])
+    assert not same_weights(runs["kl 1"][0], runs["mse 1"][0])
+
+
+def test_mse_on_logits(sst2_slice, trained_teacher, tiny_models, tmp_path, isolated_cache):
+    """--kd_loss mse trains the student otherwise than kl from the same start, with the cached logits of
+    one teacher pass, and no cross-entropy at alpha 1."""
+    mse, metrics = distill_in_process(sst2_slice, trained_teacher, tiny_models["student_base"], tmp_path / "mse",
+                                      kd_loss="mse", alpha=1.0)
     assert metrics["history"][0]["train_kd_loss"] > 0 and "train_ce_loss" not in metrics["history"][0]
+    assert len(list(isolated_cache.rglob("*.pt"))) == 1  # the teacher's logits, cached
+    kl, _ = distill_in_process(sst2_slice, trained_teacher, tiny_models["student_base"], tmp_path / "kl",
+                               kd_loss="kl", alpha=1.0)
+    assert not same_weights(mse, kl)
+    assert len(list(isolated_cache.rglob("*.pt"))) == 1  # the kl run reused them
 
 
 def test_bilstm_student_loads_like_any_other(sst2_slice, trained_teacher, tmp_path):

@@ -4,8 +4,8 @@ import json
 import shutil
 
 import pytest
-
 from conftest import run_script
+from safetensors.torch import load_file, save_file
 
 COMMON = ["--num_train_epochs", "2", "--batch_size", "16", "--learning_rate", "1e-3", "--max_length", "64"]
 
@@ -44,26 +44,69 @@ def test_cached_and_online_runs_agree_and_the_cache_is_reused(sst2_slice, traine
             assert cached_epoch["eval"]["accuracy"] == online_epoch["eval"]["accuracy"]
 
 
-@pytest.mark.parametrize("change", ["max_train_samples", "max_length", "teacher_weights"])
-def test_a_changed_key_rebuilds_the_cache(change, sst2_slice, trained_teacher, tiny_models, tmp_path):
+def run_in_process(sst2_slice, teacher, student, out, cache, **changes):
+    """A 1-epoch distillation on 96 sentences through the API (no subprocess); `changes` override its
+    DistillConfig, DataConfig or TrainConfig settings."""
+    from kd_common import DataConfig, DistillConfig, TrainConfig
+    from kd_common import distill as run
+
+    distill_args = dict(teacher_model=str(teacher), student_model=str(student), cache_dir=str(cache))
+    data_args = dict(data_path=str(sst2_slice), max_length=64)
+    train_args = dict(output_dir=str(out), num_train_epochs=1, batch_size=16, max_train_samples=96,
+                      report_to=["none"], mixed_precision="no")
+    for name, value in changes.items():
+        target = next(d for d, config in ((distill_args, DistillConfig), (data_args, DataConfig),
+                                          (train_args, TrainConfig)) if name in config.__dataclass_fields__)
+        target[name] = value
+    run(DistillConfig(**distill_args), DataConfig(**data_args), TrainConfig(**train_args))
+
+
+def test_a_changed_key_rebuilds_the_cache_and_other_settings_reuse_it(sst2_slice, trained_teacher, tiny_models,
+                                                                      tmp_path):
+    """Real runs sharing one cache: each thing the teacher's logits depend on, changed alone, adds a cache
+    file, and a run that changes only alpha, temperature, seed and output folder adds none and leaves the
+    file untouched. The texts case keeps the number of sentences, so that only the input digest tells it
+    apart."""
     cache = tmp_path / "cache"
-    teacher = tmp_path / "teacher"
-    shutil.copytree(trained_teacher, teacher)
-    base = ["--cache_dir", cache, "--num_train_epochs", "1", "--max_train_samples", "96"]
-    distill(sst2_slice, teacher, tiny_models["student_base"], tmp_path / "a", *base)
-    if change == "max_train_samples":
-        extra = ["--max_train_samples", "64"]
-    elif change == "max_length":
-        extra = ["--max_length", "16"]
-    else:  # the same architecture with other weights: fine-tune the teacher one more epoch
-        result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--model_name_or_path", teacher,
-                            "--output_dir", tmp_path / "retrained", "--num_train_epochs", "1", "--max_train_samples", "64")
-        assert result.returncode == 0, result
-        teacher = tmp_path / "retrained" / "teacher"
-        extra = []
-    metrics, _ = distill(sst2_slice, teacher, tiny_models["student_base"], tmp_path / "b", *base, *extra)
-    assert metrics["teacher_cache"]["reused"] is False
-    assert len(cache_files(cache)) == 2
+    student = tiny_models["student_base"]
+    run = lambda name, teacher=trained_teacher, data=sst2_slice, **changes: run_in_process(  # noqa: E731
+        data, teacher, student, tmp_path / name, cache, **changes)
+
+    run("base")
+    [file] = cache_files(cache)
+    written = file.stat().st_mtime_ns
+    run("sweep", alpha=0.8, temperature=4.0, seed=7)
+    assert cache_files(cache) == [file] and file.stat().st_mtime_ns == written
+
+    edited = tmp_path / "edited-data"  # one training sentence reworded, as many sentences as before
+    shutil.copytree(sst2_slice, edited)
+    lines = (edited / "train.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[5] = "an entirely different sentence\t" + lines[5].split("\t")[1]
+    (edited / "train.tsv").write_text("".join(lines), encoding="utf-8")
+    retrained = tmp_path / "retrained"  # the same teacher with one weight nudged
+    shutil.copytree(trained_teacher, retrained)
+    weights = load_file(str(retrained / "model.safetensors"))
+    name = next(iter(weights))
+    weights[name] = weights[name].clone()
+    weights[name].view(-1)[0] += 1e-3
+    save_file(weights, str(retrained / "model.safetensors"), metadata={"format": "pt"})
+    cased = tmp_path / "cased"  # a tokenizer that keeps case: the same ids for this lowercase data
+    shutil.copytree(trained_teacher, cased)
+    settings = json.loads((cased / "tokenizer_config.json").read_text())
+    settings["do_lower_case"] = False
+    (cased / "tokenizer_config.json").write_text(json.dumps(settings))
+
+    rebuilds = {
+        "texts": dict(data=edited),
+        "max_train_samples": dict(max_train_samples=64),
+        "max_length": dict(max_length=16),
+        "teacher_weights": dict(teacher=retrained),
+        "teacher_tokenizer": dict(teacher=cased),
+        "precision": dict(mixed_precision="bf16"),
+    }
+    for count, (what, changes) in enumerate(rebuilds.items(), start=2):
+        run(what, **changes)
+        assert len(cache_files(cache)) == count, what
     described = [json.loads(p.with_suffix(".json").read_text()) for p in cache_files(cache)]
     assert all({"teacher_weights", "teacher_tokenizer", "max_length", "num_examples", "teacher_inputs"} <= set(d)
                for d in described)

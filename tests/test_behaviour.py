@@ -1,0 +1,186 @@
+"""Features observed through what they do, not read back from the records a run writes about itself:
+bf16 autocast reaches the layers, the attention KL term is the KL of the mapped layers, the best epoch's
+weights are the ones saved, and the teacher-logit cache key changes with each thing the logits depend
+on and nothing else. In-process through the API, on tiny models."""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+from types import SimpleNamespace
+
+import pytest
+import torch
+from conftest import _tiny_bert, _train_tokenizer
+from safetensors.torch import load_file, save_file
+from test_learning import NEGATIVE, POSITIVE, labeled, write_task
+from torch import nn
+
+from kd_common import DataConfig, TrainConfig, train_teacher
+
+QUIET = dict(report_to=["none"], batch_size=8)
+
+# ------------------------------------------------------------- bf16 autocast reaches the layers
+
+
+@pytest.mark.parametrize("mode, dtype", [("bf16", torch.bfloat16), ("no", torch.float32)])
+def test_mixed_precision_sets_the_dtype_the_linear_layers_compute_in(mode, dtype, sst2_slice, tiny_models, tmp_path,
+                                                                      monkeypatch):
+    """A forward hook on every Linear of the model the job loads sees the activations of training and
+    validation; bf16 autocast must make them bf16 (on any CPU: without native bf16 it is emulated),
+    and `no` must leave them float32."""
+    import kd_common.jobs as jobs
+
+    seen: dict[bool, set] = {True: set(), False: set()}  # training mode -> output dtypes
+
+    def record(module, inputs, output):
+        seen[module.training].add(output.dtype)
+
+    def load_and_watch(*args, **kwargs):
+        model = load_classifier(*args, **kwargs)
+        for module in model.modules():
+            if isinstance(module, nn.Linear):
+                module.register_forward_hook(record)
+        return model
+
+    load_classifier = jobs.load_classifier
+    monkeypatch.setattr(jobs, "load_classifier", load_and_watch)
+    result = train_teacher(str(tiny_models["teacher_base"]), DataConfig(data_path=str(sst2_slice), max_length=32,
+                                                                         max_eval_samples=16),
+                           TrainConfig(output_dir=str(tmp_path), num_train_epochs=1, max_train_samples=16,
+                                       mixed_precision=mode, **QUIET))
+    assert seen == {True: {dtype}, False: {dtype}}
+    # The weights themselves stay float32: autocast casts per operation.
+    assert all(t.dtype == torch.float32 for t in load_file(str(result.model_dir / "model.safetensors")).values())
+
+
+# ------------------------------------------------------------- the attention terms
+
+
+def kl(p: list[float], q: list[float]) -> float:
+    return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q) if pi > 0)
+
+
+def test_attention_kl_is_the_kl_of_each_query_row_against_the_mapped_teacher_layer():
+    """The objective's attention term with --attention_loss kl, for 1 student layer mapped to teacher
+    layer 1 of 2: KL(teacher row || student row) per real query token, averaged; mse gives the squared
+    error instead, and another layer map compares with another teacher layer."""
+    from kd_common.batching import MODEL
+    from kd_common.objectives import DistillationObjective, LossSpec
+
+    student = [[0.5, 0.5, 0.0], [0.2, 0.8, 0.0], [0.3, 0.3, 0.4]]  # 3 tokens, the last one padding
+    layer1 = [[0.9, 0.1, 0.0], [0.6, 0.4, 0.0], [0.1, 0.1, 0.8]]
+    layer2 = [[0.1, 0.9, 0.0], [0.5, 0.5, 0.0], [0.2, 0.2, 0.6]]
+    maps = lambda rows: torch.tensor([[rows]])  # noqa: E731  (batch 1, 1 head, seq 3, seq 3)
+    mask = torch.tensor([[1, 1, 0]])
+    outputs = SimpleNamespace(logits=torch.zeros(1, 2), attentions=[maps(student)])
+    batch = {MODEL: {"attention_mask": mask}, "labels": torch.tensor([0])}
+
+    def term(loss: str, layer_map: list[int]) -> float:
+        spec = LossSpec(logits=False, attention_weight=1.0, attention_loss=loss, layer_map=layer_map)
+        objective = DistillationObjective(spec)
+        objective.run_teacher = lambda batch: {"logits": torch.zeros(1, 2), "attentions": [maps(layer1),
+                                                                                            maps(layer2)]}
+        total, terms = objective(batch, outputs)
+        assert total.item() == pytest.approx(terms["attention"].item())
+        return terms["attention"].item()
+
+    def by_hand_kl(teacher):
+        return (kl(teacher[0], student[0]) + kl(teacher[1], student[1])) / 2  # padding query row left out
+
+    def by_hand_mse(teacher):
+        rows = [sum((t - s) ** 2 for t, s in zip(teacher[i], student[i])) / 3 for i in (0, 1)]
+        return sum(rows) / 2
+
+    assert term("kl", [1]) == pytest.approx(by_hand_kl(layer1), rel=1e-5)
+    assert term("kl", [2]) == pytest.approx(by_hand_kl(layer2), rel=1e-5)
+    assert term("mse", [1]) == pytest.approx(by_hand_mse(layer1), rel=1e-5)
+    # Not symmetric: the teacher's row is the target distribution.
+    assert by_hand_kl(layer1) != pytest.approx((kl(student[0], layer1[0]) + kl(student[1], layer1[1])) / 2, rel=1e-2)
+    assert term("kl", [1]) != pytest.approx(term("mse", [1]), rel=1e-2)
+
+
+# ------------------------------------------------------------- the best epoch is the one saved
+
+
+@pytest.fixture(scope="module")
+def inverted_dev(tmp_path_factory) -> dict:
+    """The keyword task (test_learning) with every validation label flipped: the more the model learns,
+    the worse it scores, so the first epoch, which has learned least, is the best one."""
+    root = tmp_path_factory.mktemp("inverted")
+    rng = random.Random(1)
+    train, dev = labeled(rng, 384, POSITIVE, NEGATIVE), labeled(rng, 48, POSITIVE, NEGATIVE)
+    flipped = [[text, str(1 - int(label))] for text, label in dev]
+    tokenizer = _train_tokenizer([text for text, _ in train + dev], 200, root / "vocab")
+    return {"data": write_task(root / "data", train, flipped),
+            "base": _tiny_bert(root / "base", tokenizer, hidden=64, layers=2, seed=1)}
+
+
+def test_a_run_whose_first_epoch_is_best_saves_the_first_epochs_weights(inverted_dev, tmp_path):
+    result = train_teacher(str(inverted_dev["base"]), DataConfig(data_path=str(inverted_dev["data"]), max_length=16),
+                           TrainConfig(output_dir=str(tmp_path), num_train_epochs=3, learning_rate=2e-3,
+                                       checkpointing_steps="epoch", **QUIET))
+    accuracies = [epoch["eval"]["accuracy"] for epoch in result.history]
+    # The run is what the test needs: the last epoch learned the task, and so scored worse. Epoch 2 may
+    # still be on the untrained plateau (0.5, every sentence given one label) and tie with epoch 1; a tie
+    # keeps the earlier epoch.
+    assert accuracies[0] >= max(accuracies[1:]) and accuracies[-1] < accuracies[0] - 0.2, accuracies
+    checkpoints = sorted((tmp_path / "checkpoints" / "teacher").glob("step-*"), key=lambda p: int(p.name[5:]))
+    assert len(checkpoints) == 3
+    saved = load_file(str(result.model_dir / "model.safetensors"))
+    first, last = (load_file(str(c / "model.safetensors")) for c in (checkpoints[0], checkpoints[-1]))
+    assert set(saved) == set(first)
+    assert all(torch.equal(saved[k], first[k]) for k in saved)
+    assert not all(torch.equal(saved[k], last[k]) for k in saved)  # so the comparison above means something
+    # And the saved folder scores what epoch 1 scored.
+    from kd_common import EvalConfig, evaluate
+
+    scored = evaluate(EvalConfig(model=str(result.model_dir), latency_samples=0, mixed_precision="no"),
+                      DataConfig(data_path=str(inverted_dev["data"]), max_length=16))
+    assert scored.metrics["accuracy"] == accuracies[0]
+
+
+# ------------------------------------------------------------- the teacher-logit cache key
+
+
+def test_each_part_of_the_teacher_cache_key_changes_it_on_its_own(trained_teacher, tiny_models, tmp_path):
+    """cache_key with one input varied at a time, the others as they were: the teacher's weights, its
+    tokenizer, max_length, the texts (the same number of them), the number of examples
+    (--max_train_samples), and the precision each give a key of their own; the paths do not."""
+    from kd_common.batching import encode
+    from kd_common.models import load_config, load_tokenizer
+    from kd_common.teacher_cache import cache_key
+
+    config = load_config(str(trained_teacher), "--teacher_model")
+    tokenizer = load_tokenizer(str(trained_teacher), "--teacher_model")
+    texts = ["a fine film", "a dull one", "it is good"]
+    encoding = encode(tokenizer, texts, 64)
+    base = dict(teacher_source=str(trained_teacher), config=config, tokenizer=tokenizer, encoding=encoding,
+                max_length=64, data_path="data", mixed_precision="no")
+
+    retrained = tmp_path / "retrained"  # the same files but one weight changed by a little
+    shutil.copytree(trained_teacher, retrained)
+    weights = load_file(str(retrained / "model.safetensors"))
+    name = next(iter(weights))
+    weights[name] = weights[name].clone()
+    weights[name].view(-1)[0] += 1e-3
+    save_file(weights, str(retrained / "model.safetensors"), metadata={"format": "pt"})
+    other_texts = encode(tokenizer, ["a fine film", "a dull one", "it is bad"], 64)
+    assert len(other_texts.input_ids) == len(encoding.input_ids)
+
+    variants = {
+        "teacher weights": dict(teacher_source=str(retrained)),
+        "teacher tokenizer": dict(tokenizer=load_tokenizer(str(tiny_models["student_own_vocab"]), "--x")),
+        "max_length": dict(max_length=32),
+        "texts": dict(encoding=other_texts),
+        "max_train_samples": dict(encoding=encode(tokenizer, texts[:2], 64)),
+        "precision": dict(mixed_precision="bf16"),
+    }
+    key = cache_key(**base)[0]
+    keys = {what: cache_key(**{**base, **change})[0] for what, change in variants.items()}
+    assert all(k != key for k in keys.values()), keys
+    assert len(set(keys.values())) == len(keys)
+    copied = tmp_path / "copied"  # another path to the same teacher and data
+    shutil.copytree(trained_teacher, copied)
+    assert cache_key(**{**base, "teacher_source": str(copied), "data_path": "elsewhere"})[0] == key
