@@ -7,7 +7,10 @@ with a few small layers, and every script runs as a subprocess the way a user ru
 from __future__ import annotations
 
 import csv
+import json
 import os
+import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,14 +45,95 @@ class Result:
 
 
 def run_script(script: str, *args, env: dict | None = None, cwd: Path = REPO, timeout: int = 600) -> Result:
-    """Run one of the entry scripts as a user would: `python <script> <args>` from the repo root."""
+    """Run one of the entry scripts as a user would: `python <script> <args>` from the repo root, in a
+    process of its own. The process is forked from the script server (script_server.py), which has
+    done the imports once; an environment that differs from the server's in something read at import
+    time gets a fresh interpreter instead, as does every run with KD_TEST_FRESH_PROCESSES=1."""
     full_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    command = [str(REPO / script), *map(str, args)]
     start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, str(REPO / script), *map(str, args)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
-    )
+    server = ScriptServer.get()
+    if server is not None and server.can_run(full_env):
+        proc = server.run(command, full_env, cwd, timeout)
+    else:
+        proc = subprocess.run([sys.executable, *command], cwd=cwd, env=full_env, capture_output=True, text=True,
+                              timeout=timeout)
     return Result(proc, time.perf_counter() - start)
+
+
+class ScriptServer:
+    """The session's script server (see script_server.py): one request at a time."""
+
+    # Environment variables read when torch, transformers, accelerate or the hub client are imported.
+    IMPORT_TIME = ("HF_", "HUGGINGFACE", "TRANSFORMERS_", "TOKENIZERS_", "ACCELERATE_", "TORCH", "PYTORCH", "OMP_",
+                   "MKL_", "KMP_", "CUDA", "PYTHON", "DATASETS_", "HOME", "XDG_")
+    _instance: "ScriptServer | None" = None
+    _failed = False
+
+    def __init__(self):
+        self.env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+        self.proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "script_server.py")], cwd=REPO,
+                                     env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        self.pending = b""
+        if "ready" not in (self._reply(120) or {}):
+            raise RuntimeError("the script server did not start")
+
+    def _reply(self, timeout: float) -> dict | None:
+        """The server's next JSON line, or None if none comes within timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.pending:
+            ready, _, _ = select.select([self.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(self.proc.stdout.fileno(), 65536) if ready else None
+            if not chunk:
+                if ready:  # end of file: the server is gone
+                    raise RuntimeError("the script server stopped")
+                return None
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return json.loads(line)
+
+    @classmethod
+    def get(cls) -> "ScriptServer | None":
+        if os.environ.get("KD_TEST_FRESH_PROCESSES") == "1" or cls._failed or not hasattr(os, "fork"):
+            return None
+        if cls._instance is None or cls._instance.proc.poll() is not None:
+            try:
+                cls._instance = cls()
+            except (OSError, RuntimeError, ValueError):
+                cls._failed = True
+                return None
+        return cls._instance
+
+    def can_run(self, env: dict) -> bool:
+        keys = {k for k in {*env, *self.env} if k.startswith(self.IMPORT_TIME)}
+        return all(env.get(k) == self.env.get(k) for k in keys)
+
+    def run(self, command: list[str], env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+        with tempfile.TemporaryDirectory(prefix="kd-script-") as tmp:
+            out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+            request = {"script": command[0], "args": command[1:], "env": env, "cwd": str(cwd), "stdout": str(out),
+                       "stderr": str(err)}
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
+            pid = self._reply(60)["pid"]
+            reply = self._reply(timeout)
+            if reply is None:  # too long: end it as subprocess.run's timeout would
+                os.kill(pid, signal.SIGKILL)
+                self._reply(60)
+                raise subprocess.TimeoutExpired([sys.executable, *command], timeout)
+            status = reply["status"]
+            return subprocess.CompletedProcess([sys.executable, *command], status,
+                                               out.read_text(errors="replace"), err.read_text(errors="replace"))
+
+    @classmethod
+    def stop(cls) -> None:
+        if cls._instance is not None and cls._instance.proc.poll() is None:
+            cls._instance.proc.stdin.close()
+            cls._instance.proc.wait(timeout=30)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    ScriptServer.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Two processes on the CPU (accelerate launch, gloo) give the single-process result.
+"""Two processes on the CPU (torchrun, gloo) give the single-process result.
 
 With dropout off and random batches (--no-group_by_length), two processes with batch 8 each see
 exactly the batches of one process with batch 16, and DDP's averaged gradient is the batch-16
@@ -31,12 +31,14 @@ def without_dropout(source, target):
 def launch(script, *args, processes):
     if processes == 1:
         return run_script(script, *args)
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", str(processes),
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(REPO / script),
-               *map(str, args)]
+    # `accelerate launch --cpu` starts a single process (its simple launcher); torchrun starts one per rank,
+    # and ACCELERATE_USE_CPU makes Accelerate join them over gloo on the CPU.
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+               str(REPO / script), *map(str, args)]
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+                          env={**os.environ, "TOKENIZERS_PARALLELISM": "false", "ACCELERATE_USE_CPU": "true",
+                               "OMP_NUM_THREADS": "1"})
     return Result(proc, time.perf_counter() - start)
 
 
@@ -56,6 +58,8 @@ def test_two_processes_match_one(sst2_slice, tiny_models, tmp_path):
                          "--output_dir", out, "--batch_size", batch, *QUICK, processes=processes)
         assert teacher.returncode == 0, teacher
         assert teacher.stdout.count("saved teacher to") == 1  # one process prints and writes
+        recorded = json.loads((out / "teacher" / "training_args.json").read_text())["num_processes"]
+        assert recorded == processes  # really that many processes, one shard of each batch each
         student = launch("distilled-bert.py", "--data_path", sst2_slice, "--teacher_model", out / "teacher",
                          "--student_model", student_base, "--output_dir", out, "--batch_size", batch, *QUICK,
                          "--cache_dir", out / "cache", processes=processes)
