@@ -19,7 +19,6 @@ import accelerate
 import numpy as np
 import torch
 import transformers
-from accelerate import PartialState
 from accelerate.utils import set_seed
 
 from . import __version__
@@ -45,7 +44,7 @@ from .precision import Precision, resolve_precision
 from .preflight import check_file, check_folder
 from .report import training_curves_png
 from .results import TrainResult
-from .run_lock import output_lock
+from .run_lock import is_first_process, output_lock
 from .stopping import Stopped
 from .training import CheckpointPlan, Outcome, make_accelerator, start_tracking, stop_tracking, trackers
 from .training import train as train_loop  # named apart from the TrainConfig called `train` here
@@ -158,7 +157,7 @@ def check_outputs(train: TrainConfig, roles: list[str], files: dict[str, Path] |
 def claim_output(train: TrainConfig, roles: list[str]):
     """The output folder held by this run while the block runs (run_lock), once no finished model is
     in the way (guard_output). One process of a distributed run holds it for all."""
-    with output_lock(train.output_dir, enabled=PartialState().is_main_process):
+    with output_lock(train.output_dir, enabled=is_first_process()):
         guard_output(train, roles)
         yield
 

@@ -47,13 +47,13 @@ class Result:
 def run_script(script: str, *args, env: dict | None = None, cwd: Path = REPO, timeout: int = 600) -> Result:
     """Run one of the entry scripts as a user would: `python <script> <args>` from the repo root, in a
     process of its own. The process is forked from the script server (script_server.py), which has
-    done the imports once; an environment that differs from the server's in something read at import
-    time gets a fresh interpreter instead, as does every run with KD_TEST_FRESH_PROCESSES=1."""
+    done the imports once, in an environment that agrees with this one in everything imports read;
+    KD_TEST_FRESH_PROCESSES=1 gives every run a fresh interpreter instead."""
     full_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     command = [str(REPO / script), *map(str, args)]
     start = time.perf_counter()
-    server = ScriptServer.get()
-    if server is not None and server.can_run(full_env):
+    server = ScriptServer.get(full_env)
+    if server is not None:
         proc = server.run(command, full_env, cwd, timeout)
     else:
         proc = subprocess.run([sys.executable, *command], cwd=cwd, env=full_env, capture_output=True, text=True,
@@ -70,8 +70,8 @@ class ScriptServer:
     _instance: "ScriptServer | None" = None
     _failed = False
 
-    def __init__(self):
-        self.env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    def __init__(self, env: dict):
+        self.env = env
         self.proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "script_server.py")], cwd=REPO,
                                      env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
         self.pending = b""
@@ -93,12 +93,16 @@ class ScriptServer:
         return json.loads(line)
 
     @classmethod
-    def get(cls) -> "ScriptServer | None":
-        if os.environ.get("KD_TEST_FRESH_PROCESSES") == "1" or cls._failed or not hasattr(os, "fork"):
+    def get(cls, env: dict) -> "ScriptServer | None":
+        """A server whose imports saw `env`: the running one, or a new one in its place (a test that changed
+        what imports read, HF_HUB_OFFLINE say, costs one restart); None where forking is not possible."""
+        if env.get("KD_TEST_FRESH_PROCESSES") == "1" or cls._failed or not hasattr(os, "fork"):
             return None
-        if cls._instance is None or cls._instance.proc.poll() is not None:
+        current = cls._instance
+        if current is None or current.proc.poll() is not None or not current.can_run(env):
+            cls.stop()
             try:
-                cls._instance = cls()
+                cls._instance = cls(env)
             except (OSError, RuntimeError, ValueError):
                 cls._failed = True
                 return None
@@ -130,6 +134,7 @@ class ScriptServer:
         if cls._instance is not None and cls._instance.proc.poll() is None:
             cls._instance.proc.stdin.close()
             cls._instance.proc.wait(timeout=30)
+        cls._instance = None
 
 
 def pytest_sessionfinish(session, exitstatus):
