@@ -9,6 +9,7 @@ import pytest
 from conftest import REPO
 
 
+@pytest.mark.slow  # about a minute: ten script processes of its own
 def test_benchmark_runs_and_reports(tiny_models, tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "results"
