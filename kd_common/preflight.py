@@ -15,7 +15,6 @@ from pathlib import Path
 
 from .errors import UserError
 
-
 WRITE_FIX = "give a path you can write to, or fix the folder's permissions"
 
 
