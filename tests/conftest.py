@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -59,6 +60,33 @@ def run_script(script: str, *args, env: dict | None = None, cwd: Path = REPO, ti
         proc = subprocess.run([sys.executable, *command], cwd=cwd, env=full_env, capture_output=True, text=True,
                               timeout=timeout)
     return Result(proc, time.perf_counter() - start)
+
+
+def assert_clean_failure(result, *phrases, output_dir=None):
+    """Exit status 2 and one line `error: ...` holding every phrase, with no traceback; with output_dir,
+    no output left there."""
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr, result
+    # Only a training progress bar may come before the one error line.
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("epoch ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result
+    for phrase in phrases:
+        assert phrase in lines[0], result
+    if output_dir is not None:
+        assert not output_dir.exists() or not any(output_dir.iterdir()), "a failed run left output behind"
+
+
+def nudged_copy(model: Path, target: Path) -> Path:
+    """A copy of a model folder with one weight changed by 1e-3: the same files, other weights."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(model, target)
+    weights = load_file(str(target / "model.safetensors"))
+    name = next(iter(weights))
+    weights[name] = weights[name].clone()
+    weights[name].view(-1)[0] += 1e-3
+    save_file(weights, str(target / "model.safetensors"), metadata={"format": "pt"})
+    return target
 
 
 class ScriptServer:

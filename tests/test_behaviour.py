@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import _tiny_bert, _train_tokenizer
-from safetensors.torch import load_file, save_file
+from conftest import _tiny_bert, _train_tokenizer, nudged_copy
+from safetensors.torch import load_file
 from test_learning import NEGATIVE, POSITIVE, labeled, write_task
 from torch import nn
 
@@ -159,13 +159,7 @@ def test_each_part_of_the_teacher_cache_key_changes_it_on_its_own(trained_teache
     base = dict(teacher_source=str(trained_teacher), config=config, tokenizer=tokenizer, encoding=encoding,
                 max_length=64, data_path="data", mixed_precision="no")
 
-    retrained = tmp_path / "retrained"  # the same files but one weight changed by a little
-    shutil.copytree(trained_teacher, retrained)
-    weights = load_file(str(retrained / "model.safetensors"))
-    name = next(iter(weights))
-    weights[name] = weights[name].clone()
-    weights[name].view(-1)[0] += 1e-3
-    save_file(weights, str(retrained / "model.safetensors"), metadata={"format": "pt"})
+    retrained = nudged_copy(trained_teacher, tmp_path / "retrained")  # the same files, one weight changed
     other_texts = encode(tokenizer, ["a fine film", "a dull one", "it is bad"], 64)
     assert len(other_texts.input_ids) == len(encoding.input_ids)
 

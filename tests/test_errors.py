@@ -2,19 +2,8 @@
 
 import pytest
 
-from conftest import run_script
+from conftest import assert_clean_failure, run_script
 
-
-def assert_clean_failure(result, *phrases, output_dir=None):
-    assert result.returncode == 2, result
-    assert "Traceback" not in result.stderr, result
-    # Only a training progress bar may come before the one error line.
-    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("epoch ")]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result
-    for phrase in phrases:
-        assert phrase in lines[0], result
-    if output_dir is not None:
-        assert not output_dir.exists() or not any(output_dir.iterdir()), "a failed run left output behind"
 
 
 def test_missing_data_path(tiny_models, tmp_path):

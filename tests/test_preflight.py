@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_errors import assert_clean_failure
 
-from conftest import FAST_TRAINING, REPO, run_script
+from conftest import FAST_TRAINING, REPO, assert_clean_failure, run_script
 from kd_common import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError, distill, evaluate, train_teacher
 from kd_common.run_lock import LOCK_FILE, output_lock
 

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TEST_ROWS, TRAIN_ROWS, _tiny_bert, read_tsv, run_script
+from conftest import TEST_ROWS, TRAIN_ROWS, _tiny_bert, assert_clean_failure, read_tsv, run_script
 from safetensors.torch import load_file
-from test_errors import assert_clean_failure
 
 from kd_common import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError, distill, evaluate, train_teacher
 from kd_common.checkpoints import resolve_resume

@@ -4,8 +4,7 @@ import json
 import shutil
 
 import pytest
-from conftest import run_script
-from safetensors.torch import load_file, save_file
+from conftest import nudged_copy, run_script
 
 COMMON = ["--num_train_epochs", "2", "--batch_size", "16", "--learning_rate", "1e-3", "--max_length", "64"]
 
@@ -83,13 +82,7 @@ def test_a_changed_key_rebuilds_the_cache_and_other_settings_reuse_it(sst2_slice
     lines = (edited / "train.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
     lines[5] = "an entirely different sentence\t" + lines[5].split("\t")[1]
     (edited / "train.tsv").write_text("".join(lines), encoding="utf-8")
-    retrained = tmp_path / "retrained"  # the same teacher with one weight nudged
-    shutil.copytree(trained_teacher, retrained)
-    weights = load_file(str(retrained / "model.safetensors"))
-    name = next(iter(weights))
-    weights[name] = weights[name].clone()
-    weights[name].view(-1)[0] += 1e-3
-    save_file(weights, str(retrained / "model.safetensors"), metadata={"format": "pt"})
+    retrained = nudged_copy(trained_teacher, tmp_path / "retrained")  # the same teacher with one weight nudged
     cased = tmp_path / "cased"  # a tokenizer that keeps case: the same ids for this lowercase data
     shutil.copytree(trained_teacher, cased)
     settings = json.loads((cased / "tokenizer_config.json").read_text())
