@@ -178,3 +178,28 @@ def test_each_part_of_the_teacher_cache_key_changes_it_on_its_own(trained_teache
     copied = tmp_path / "copied"  # another path to the same teacher and data
     shutil.copytree(trained_teacher, copied)
     assert cache_key(**{**base, "teacher_source": str(copied), "data_path": "elsewhere"})[0] == key
+
+
+def test_weight_decay_shrinks_the_weight_matrices_and_spares_biases_and_layernorm(tiny_models):
+    """With no gradient at all, AdamW's decoupled weight decay alone moves the weights: every matrix
+    shrinks by exactly (1 - lr * weight_decay) per update, while biases and LayerNorm weights, which BERT
+    was pre-trained without decay on, stay as they were."""
+    from transformers import AutoModelForSequenceClassification
+
+    from kd_common.config import TrainConfig as Config
+    from kd_common.training import _adamw
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_models["student_base"], num_labels=2)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    cfg = Config(learning_rate=0.1, weight_decay=0.5)
+    optimizer = _adamw(list(model.parameters()), cfg, torch.device("cpu"))
+    for _ in range(3):
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)
+        optimizer.step()
+    factor = (1 - 0.1 * 0.5) ** 3
+    for name, p in model.named_parameters():
+        if p.ndim < 2:  # biases and LayerNorm weights
+            assert torch.equal(p.detach(), before[name]), name
+        else:
+            assert torch.allclose(p.detach(), before[name] * factor, rtol=1e-5, atol=1e-7), name
