@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from .errors import UserError
+from .errors import UserError, is_cuda_out_of_memory
 from .file_checks import CHECKED_SUFFIXES, file_problem
 
 PROGRESS_FILE = "progress.json"
@@ -221,7 +221,7 @@ def load_checkpoint(accelerator, path: Path) -> dict:
     try:
         accelerator.load_state(str(path))
     except Exception as exc:  # whatever Accelerate, torch or safetensors raise, said in one line
-        if _is_out_of_memory(exc):
+        if is_cuda_out_of_memory(exc):
             raise  # the entry layer's own advice (a smaller batch) fits it
         raise UserError(f"cannot load the checkpoint {path}: {_first_line(exc)}; {_likely_cause(exc)}; resume with "
                         f"the flags of the run that wrote it, or start fresh without --resume_from_checkpoint") from exc
@@ -229,12 +229,6 @@ def load_checkpoint(accelerator, path: Path) -> dict:
     sums = path / f"sums-{accelerator.process_index}.json"
     progress["sums"] = json.loads(sums.read_text(encoding="utf-8")) if sums.is_file() else None
     return progress
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    import torch  # loaded by then: the model is
-
-    return isinstance(exc, torch.cuda.OutOfMemoryError)
 
 
 def _first_line(exc: BaseException, limit: int = 200) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from .config import DATA, INTERMEDIATE, LOGITS, STUDENT, TRAINING, TRANSFER, Flags, comma_list, int_list
-from .errors import UserError
+from .errors import UserError, is_cuda_out_of_memory
 from .stopping import Stopped, handled
 
 RESUME = "resume_from_checkpoint"  # the flag a resume command sets to latest
@@ -100,7 +100,7 @@ def _run(main: Callable[[argparse.Namespace], object], parser: argparse.Argument
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as exc:
-        if flags.debug or not _is_cuda_oom(exc):
+        if flags.debug or not is_cuda_out_of_memory(exc):
             raise
         batch = getattr(flags, "batch_size", 32)
         print(
@@ -250,12 +250,6 @@ def _convert_one(action: argparse.Action, value, name: str):
 def _fail(exc: UserError) -> None:
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
-
-
-def _is_cuda_oom(exc: BaseException) -> bool:
-    import torch  # only once a run has failed: torch is loaded by then anyway
-
-    return isinstance(exc, torch.cuda.OutOfMemoryError)
 
 
 def _quiet_libraries() -> None:

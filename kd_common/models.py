@@ -43,8 +43,8 @@ def load_tokenizer(name_or_path: str, flag: str, with_model: bool = True):
             f"{flag} {name_or_path}: cannot load its tokenizer ({problem}); the folder needs the "
             f"tokenizer files save_pretrained writes (tokenizer.json or vocab.txt)"
         )
-    if with_model:
-        rows = _setting(load_config(name_or_path, flag), "vocab_size")
+    if with_model:  # the config from where the tokenizer came, without asking the hub again
+        rows = _setting(_config(source, local_only, flag, name_or_path), "vocab_size")
         if rows is not None and len(tokenizer) > rows:
             raise UserError(f"{flag} {name_or_path}: its tokenizer has {len(tokenizer)} tokens but its embedding table "
                             f"only {rows} rows, so ids from {rows} up would fail mid-run; use the tokenizer the model "
@@ -84,7 +84,11 @@ def _setting(config, name: str):
 
 
 def load_config(name_or_path: str, flag: str):
-    source, local_only = resolve_model(name_or_path, flag)
+    return _config(*resolve_model(name_or_path, flag), flag, name_or_path)
+
+
+def _config(source: str, local_only: bool, flag: str, name_or_path: str):
+    """The config of a source resolve_model has found."""
     try:
         return AutoConfig.from_pretrained(source, local_files_only=local_only)
     except Exception as exc:

@@ -245,6 +245,14 @@ def trained_teacher(tmp_path_factory, sst2_slice, tiny_models) -> Path:
     return out / "teacher"
 
 
+def distilled_student(out: Path, sst2_slice: Path, teacher: Path, tiny_models: dict, *flags) -> Path:
+    """distilled-bert.py's student of the tiny student base from `teacher`, with FAST_TRAINING and `flags`."""
+    result = run_script("distilled-bert.py", "--data_path", sst2_slice, "--teacher_model", teacher, "--student_model",
+                        tiny_models["student_base"], "--output_dir", out, *FAST_TRAINING, *flags)
+    assert result.returncode == 0, result
+    return out / "student"
+
+
 # 320 sentences in batches of 8: 40 batches an epoch, 3 epochs, so a kill or a signal lands mid-run.
 RESUMABLE_RUN = ["--num_train_epochs", "3", "--batch_size", "8", "--learning_rate", "1e-3", "--max_length", "64",
                  "--checkpointing_steps", "7", "--save_total_limit", "2"]

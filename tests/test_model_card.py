@@ -6,7 +6,7 @@ import re
 import shlex
 
 import pytest
-from conftest import FAST_TRAINING, run_script
+from conftest import distilled_student
 from test_readme import parser_of
 
 yaml = pytest.importorskip("yaml")  # installed with transformers; the card itself is written without it
@@ -15,14 +15,9 @@ yaml = pytest.importorskip("yaml")  # installed with transformers; the card itse
 @pytest.fixture(scope="module")
 def student(tmp_path_factory, sst2_slice, trained_teacher, tiny_models):
     """A student whose flags the card's command must carry: non-default weights, a negated boolean, a list."""
-    out = tmp_path_factory.mktemp("card-student")
-    result = run_script(
-        "distilled-bert.py", "--data_path", sst2_slice, "--teacher_model", trained_teacher,
-        "--student_model", tiny_models["student_base"], "--output_dir", out, *FAST_TRAINING,
-        "--alpha", "0.7", "--temperature", "3", "--no-group_by_length", "--label_names", "negative,positive",
-    )
-    assert result.returncode == 0, result
-    return out / "student"
+    return distilled_student(tmp_path_factory.mktemp("card-student"), sst2_slice, trained_teacher, tiny_models,
+                             "--alpha", "0.7", "--temperature", "3", "--no-group_by_length", "--label_names",
+                             "negative,positive")
 
 
 def read_card(folder) -> tuple[dict, str]:

@@ -6,7 +6,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import DEV_ROWS, FAST_TRAINING, TEST_ROWS, read_tsv, run_script
+from conftest import DEV_ROWS, TEST_ROWS, distilled_student, read_tsv, run_script
 from test_data import NAMES, save_hub_shaped
 
 
@@ -30,13 +30,7 @@ def independent_predictions(path, texts):
 
 @pytest.fixture(scope="module")
 def student(tmp_path_factory, sst2_slice, trained_teacher, tiny_models):
-    out = tmp_path_factory.mktemp("student-run")
-    result = run_script(
-        "distilled-bert.py", "--data_path", sst2_slice, "--teacher_model", trained_teacher,
-        "--student_model", tiny_models["student_base"], "--output_dir", out, *FAST_TRAINING,
-    )
-    assert result.returncode == 0, result
-    return out / "student"
+    return distilled_student(tmp_path_factory.mktemp("student-run"), sst2_slice, trained_teacher, tiny_models)
 
 
 def assert_hf_model_folder(path, role):
