@@ -30,6 +30,9 @@ TEACHER_LEARNING_RATE, STUDENT_LEARNING_RATE = 2e-5, 5e-5
 BILSTM = "bilstm"  # --student_model value that asks for a BiLSTM student
 ONNX_INT8, TORCH_INT8 = "onnx-int8", "dynamic-int8"  # --quantize: the ONNX Runtime route, and the removed torch one
 TRACKERS = ("tensorboard", "wandb", "mlflow")  # Accelerate's names for them, and their packages' names
+# --max_eval_samples draws with this seed in every script (evaluate.py has no --seed), so a model is
+# validated while it trains on the examples evaluate.py later scores.
+EVAL_SAMPLE_SEED = 42
 
 DATA, TRAINING = "data", "training"
 LOGITS, INTERMEDIATE = "distillation: logits", "distillation: intermediate layers (TinyBERT, DistilBERT)"
@@ -69,6 +72,15 @@ def _at_least_one(config, *names: str) -> None:
         _need(value is None or value >= 1, f"--{name} must be at least 1 (got {value})")
 
 
+class Default(float):
+    """A number left at its default, which the run can tell from the same number given: evaluate.py
+    carves the validation split its model was trained with unless --validation_split is given."""
+
+
+def is_default(value) -> bool:
+    return isinstance(value, Default)
+
+
 class Flags:
     """What every config shares: building from parsed flags, and the flags it stands for."""
 
@@ -94,15 +106,18 @@ class DataConfig(Flags):
                                         "detected from pairs such as sentence1/sentence2, premise/hypothesis, "
                                         "question/sentence; none otherwise)", DATA)
     label_column: str | None = flag(None, "column holding the label (default: 'label', else detected)", DATA)
-    validation_split: float = flag(0.1, "when the data has a train split and no validation split, hold out this "
-                                   "fraction of train (stratified, the same examples in every script); 0 turns it "
-                                   "off (default: %(default)s)", DATA, type=float)
+    # Default: evaluate.py tells the flag left out (its model's own fraction applies) from a value given.
+    validation_split: float = flag(Default(0.1), "when the data has a train split and no validation split, hold out "
+                                   "this fraction of train (stratified, the same examples in every script); 0 turns "
+                                   "it off (default: %(default)s)", DATA, type=float)
     label_names: list[str] | None = flag(None, "comma-separated label names in id order, e.g. negative,positive "
                                          "(default: from the data: ClassLabel names, labels.txt, or sorted string "
                                          "labels)", DATA, type=comma_list)
     max_length: int = flag(128, "truncate inputs to this many tokens; at most the models' positions (default: "
                            "%(default)s)", DATA, type=int)
-    max_eval_samples: int | None = flag(None, "use only the first N evaluation examples", DATA, type=int)
+    max_eval_samples: int | None = flag(None, "score N evaluation examples drawn at random with a fixed seed "
+                                        f"({EVAL_SAMPLE_SEED}), stratified by label, the same ones in every script",
+                                        DATA, type=int)
     on_bad_rows: str = flag("error", "a row with a missing or extra field, an empty text or no label: error stops "
                             "the run and names the lines; warn drops such rows and lists them; skip drops them; "
                             "either way the count is reported and kept in metrics.json (default: %(default)s)", DATA,
@@ -132,7 +147,9 @@ class TrainConfig(Flags):
     max_grad_norm: float = flag(1.0, "gradient clipping; 0 turns it off (default: %(default)s)", TRAINING, type=float)
     gradient_accumulation_steps: int = flag(1, "default: %(default)s", TRAINING, type=int)
     seed: int = flag(42, "0 to 4294967295 (default: %(default)s)", TRAINING, type=int)
-    max_train_samples: int | None = flag(None, "use only the first N training examples", TRAINING, type=int)
+    max_train_samples: int | None = flag(None, "train on N examples drawn at random with --seed, stratified by "
+                                         "label (every class at least once when N allows), the same ones in every "
+                                         "script", TRAINING, type=int)
     group_by_length: bool = flag(True, "batch training sentences of similar length together, so batches carry "
                                  "little padding (default: on; --no-group_by_length for random batches)", TRAINING,
                                  action=argparse.BooleanOptionalAction)

@@ -1,7 +1,7 @@
 """The distillation job (distilled-bert.py), as the steps a reader can follow in distill():
 
   1. plan the run from its configs: which loss terms, which student, what the teacher is used for;
-  2. load the teacher (when the plan uses one);
+  2. read the data and any --transfer_data, then load the teacher (when the plan uses one);
   3. build the student;
   4. build the transfer set: the training sentences, and any perturbed copies and unlabeled texts
      (--transfer_data) that only the teacher labels;
@@ -124,12 +124,14 @@ def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan:
     job.roles = roles
     resume_point(job, "student")
     raw, columns = load_data(data, job.accelerator.print)
+    # Read before the teacher loads: a wrong --transfer_data path or file fails in seconds.
+    unlabeled = load_transfer_data(job, distill, columns)
     teacher = load_teacher(distill, plan, declared_label_names(raw, data.label_names), has_scores(raw, columns),
                            data.data_path)
     label_names = student_labels(raw, columns, data, teacher)
     plan_task(plan, label_names, job.accelerator.print)
     train = for_task(train, label_names, job.accelerator.print)
-    train_split, eval_split, unlabeled = distillation_splits(job, distill, raw, columns, label_names, teacher)
+    train_split, eval_split = distillation_splits(job, distill, raw, columns, label_names, teacher)
 
     def new_student(source: Teacher | None):
         set_seed(train.seed)  # every student built here starts the same, with or without a teacher
@@ -325,20 +327,23 @@ def check_intermediate(spec: LossSpec, student, tokenizer, teacher: Teacher) -> 
 # ---------------------------------------------------------------- 4. the transfer set
 
 
-def distillation_splits(job: Job, distill: DistillConfig, raw: RawData, columns: Columns, label_names: list[str],
-                        teacher: Teacher | None) -> tuple[TextSplit, TextSplit | None, TextSplit | None]:
-    """The train and validation splits, checked, and the unlabeled texts of --transfer_data (None
-    without). Pure distillation (alpha 1) uses no gold label: with unlabeled transfer data, the data
-    may have an unlabeled train split, or none."""
-    unlabeled_ok = bool(distill.transfer_data) and distill.alpha == 1 and not distill.compare_no_kd
-    train_split, eval_split = training_splits(job, raw, columns, label_names,
-                                              f"the teacher {teacher.source}" if teacher else "the training split",
-                                              train_optional=unlabeled_ok)
+def load_transfer_data(job: Job, distill: DistillConfig, columns: Columns) -> TextSplit | None:
+    """The unlabeled texts of --transfer_data (None without), read and checked."""
     if not distill.transfer_data:
-        return train_split, eval_split, None
+        return None
     unlabeled = load_unlabeled(distill.transfer_data, columns, job.data.on_bad_rows, job.accelerator.print)
     job.data_report["transfer_examples"] = len(unlabeled)
-    return train_split, eval_split, unlabeled
+    return unlabeled
+
+
+def distillation_splits(job: Job, distill: DistillConfig, raw: RawData, columns: Columns, label_names: list[str],
+                        teacher: Teacher | None) -> tuple[TextSplit, TextSplit | None]:
+    """The train and validation splits, checked. Pure distillation (alpha 1) uses no gold label: with
+    unlabeled transfer data, the data may have an unlabeled train split, or none."""
+    unlabeled_ok = bool(distill.transfer_data) and distill.alpha == 1 and not distill.compare_no_kd
+    return training_splits(job, raw, columns, label_names,
+                           f"the teacher {teacher.source}" if teacher else "the training split",
+                           train_optional=unlabeled_ok)
 
 
 def transfer_set(split: TextSplit, copies: int, seed: int, teacher: Teacher | None, job: Job,

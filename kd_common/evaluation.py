@@ -6,23 +6,29 @@ teacher by the MSE and correlation between their scores, and prints a score for 
 
 from __future__ import annotations
 
+import json
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .batching import MODEL, TEACHER, EncodedSplit, Encoding, encode_for_models, eval_loader
-from .config import DataConfig, EvalConfig
+from .config import DataConfig, EvalConfig, is_default
 from .data import (
+    RawData,
     TextSplit,
     check_label_names,
     declared_label_names,
+    eval_sample,
     has_scores,
     is_regression,
     load_data,
+    normalize_split,
+    read_text,
     to_text_split,
 )
 from .errors import UserError
@@ -88,13 +94,15 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
                             f"is {describe_task(label_names)}; compare models of the same task")
         check_label_names(teacher_names, label_names, f"the student {cfg.model}",
                           declared_by=f"the teacher {cfg.teacher}")
+    data, trained_split = held_out_as_trained(cfg.model, data)
     raw, columns = load_data(data, accelerator.print)
+    check_held_out(cfg, data, raw, trained_split, accelerator.print)
     if not is_regression(label_names):  # a regression model may score whole-number labels as numbers
         check_task(label_names, has_scores(raw, columns), f"the model {cfg.model}", data.data_path)
     check_label_names(declared_label_names(raw, data.label_names), label_names, f"the model {cfg.model}")
     split_name = next(iter(raw.splits)) if len(raw.splits) == 1 else cfg.split
     split = to_text_split(raw, split_name, columns, label_names, need_labels=False,
-                          required_by="pass --split with one of them", limit=data.max_eval_samples,
+                          required_by="pass --split with one of them", sample=eval_sample(data.max_eval_samples),
                           labels_from=f"the model {cfg.model}", say=accelerator.print)
     if split.labels is None and not cfg.predictions_file:
         file = default_predictions_file(cfg, split.name)
@@ -122,6 +130,64 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
         return EvalResult({})
     results[MODEL]["dropped_rows"] = raw.dropped.get(split.name, 0)
     return _report(cfg, data, split, results, logits, label_names, accelerator, precision)
+
+
+def trained_with(model: str) -> dict:
+    """The settings a local model folder's training run recorded (training_args.json); {} without one."""
+    from .jobs import ARGS_FILE  # the file the training jobs write
+
+    try:
+        doc = json.loads((Path(model) / ARGS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    args = doc.get("args") if isinstance(doc, dict) else None
+    return args if isinstance(args, dict) else {}
+
+
+def held_out_as_trained(model: str, data: DataConfig) -> tuple[DataConfig, float | None]:
+    """The data settings with the --validation_split the model was trained with, when the flag is left
+    at its default and the model trained on this --data_path: data with no validation split then has
+    the examples the training run held out carved again, never ones it trained on. Also returns the
+    recorded fraction (None when the model records none for this data)."""
+    args = trained_with(model)
+    recorded = args.get("validation_split")
+    if not isinstance(recorded, (int, float)) or isinstance(recorded, bool) or not _same_data(args.get("data_path"),
+                                                                                              data.data_path):
+        return data, None
+    if is_default(data.validation_split) and recorded != data.validation_split:
+        data = replace(data, validation_split=float(recorded))
+    return data, float(recorded)
+
+
+def _same_data(recorded, data_path: str) -> bool:
+    if not isinstance(recorded, str):
+        return False
+    local = [Path(p).expanduser() for p in (recorded, data_path)]
+    if all(p.exists() for p in local):
+        return local[0].resolve() == local[1].resolve()
+    return recorded == data_path
+
+
+def check_held_out(cfg: EvalConfig, data: DataConfig, raw: RawData, trained_split: float | None, say=print) -> None:
+    """Say which examples a carved validation split holds when the model records its own run's fraction
+    (see held_out_as_trained), loudly when they are not the ones that run held out; refuse to score a
+    validation split of data the model trained on whole (--validation_split 0)."""
+    if trained_split is None:
+        return
+    if raw.carved is None:
+        asked = normalize_split(cfg.split) == "validation"
+        if trained_split == 0 and asked and "validation" not in raw.splits and "train" in raw.splits and not raw.whole:
+            raise UserError(f"{cfg.model} was trained on all of the train split of {data.data_path} "
+                            f"(--validation_split 0, training_args.json), which has no validation split: no example is "
+                            f"held out to score. Give data with a validation split, or pass --split train to score "
+                            f"training examples")
+        return
+    if raw.carved != trained_split:
+        say(f"warning: --validation_split {raw.carved} differs from the {trained_split} that {cfg.model} was trained "
+            f"with (training_args.json), so some of the examples scored are ones it trained on; leave the flag out to "
+            f"score the examples its run held out")
+    elif trained_split != DataConfig.validation_split:
+        say(f"the {trained_split:.0%} held out is the fraction {cfg.model} was trained with (training_args.json)")
 
 
 def check_outputs(cfg: EvalConfig) -> None:
@@ -301,7 +367,8 @@ def predict_texts(cfg: EvalConfig, data: DataConfig) -> EvalResult:
         path = Path(cfg.input_file)
         if not path.is_file():
             raise UserError(f"--input_file {cfg.input_file}: no such file; give a text file with one text per line")
-        texts += [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+        texts += [line.strip() for line in read_text(path, f"--input_file {cfg.input_file}").splitlines()
+                  if line.strip()]
     if not texts:
         raise UserError("no text to classify: --text is empty and --input_file has no non-blank line")
     resolve_model(cfg.model, "--model")

@@ -25,7 +25,16 @@ from . import __version__
 from .batching import MODEL, EncodedSplit, encode_for_models
 from .checkpoints import check_same_run, checkpoint_root, list_checkpoints, read_progress, resolve_resume, run_args
 from .config import DataConfig, TrainConfig
-from .data import RawData, TextSplit, infer_label_names, is_regression, load_data, to_text_split
+from .data import (
+    RawData,
+    TextSplit,
+    eval_sample,
+    infer_label_names,
+    is_regression,
+    load_data,
+    to_text_split,
+    train_sample,
+)
 from .data_checks import check_training_data
 from .errors import UserError
 from .files import write_atomically, write_json, write_text_atomically
@@ -117,18 +126,21 @@ def training_splits(job: Job, raw: RawData, columns, label_names, labels_from: s
                     train_optional: bool = False) -> tuple[TextSplit, TextSplit | None]:
     """The train and validation splits, checked (data_checks) before anything is trained; what the
     checks found and the bad rows dropped go to job.data_report. train_optional: the train split may
-    be unlabeled or absent (pure distillation on unlabeled transfer data)."""
+    be unlabeled or absent (pure distillation on unlabeled transfer data). --max_train_samples draws
+    with the run's --seed, --max_eval_samples with a fixed one: the same rows in every script."""
     say = job.accelerator.print
     if train_optional and "train" not in raw.splits:
         train_split = TextSplit("train", [], None, [], None if columns.pair is None else [])
     else:
         train_split = to_text_split(raw, "train", columns, label_names, need_labels=not train_optional,
                                     required_by="training needs a train split (e.g. train.tsv)",
-                                    limit=job.train.max_train_samples, labels_from=labels_from, say=say)
+                                    sample=train_sample(job.train.max_train_samples, job.train.seed),
+                                    labels_from=labels_from, say=say)
     eval_split = None
     if "validation" in raw.splits:
         eval_split = to_text_split(raw, "validation", columns, label_names, need_labels=False, required_by="",
-                                   limit=job.data.max_eval_samples, labels_from=labels_from, say=say)
+                                   sample=eval_sample(job.data.max_eval_samples), labels_from=labels_from,
+                                   say=say)
         eval_split = eval_split if eval_split.labels is not None else None
     if eval_split is None:
         say(f"warning: {raw.source} has no labeled validation split; the last epoch is saved")

@@ -65,6 +65,14 @@ def dev_rows(sst2_slice) -> list[list[str]]:
     return read_tsv(sst2_slice / "dev.tsv")[1:]
 
 
+def drawn_rows(num_rows: int, labels: list[int], size: int, seed: int) -> list[int]:
+    """The rows a --max_train_samples or --max_eval_samples sample of `size` holds, in file order."""
+    from kd_common.data import Sample, draw_sample
+
+    rows, _ = draw_sample(num_rows, labels, Sample("--max_eval_samples", size, seed), "validation")
+    return rows
+
+
 # ---------------------------------------------------------------- runs shared by the module
 
 
@@ -289,12 +297,15 @@ def test_gradient_accumulation_makes_the_updates_of_the_larger_batch(sst2_slice,
     assert max((accumulated[n] - small[n]).abs().max().item() for n in small) > 1e-3
 
 
-def test_max_eval_samples_scores_only_the_first_validation_examples(sst2_slice, tiny_models, tmp_path):
-    """README, Flags: `--max_eval_samples`: use only the first N evaluation examples."""
+def test_max_eval_samples_scores_the_same_drawn_validation_examples(sst2_slice, tiny_models, tmp_path):
+    """README, Flags: `--max_eval_samples`: N validation examples drawn with a fixed seed, stratified by
+    label, the same ones in training and in evaluate.py."""
     n = 30
     data = data_config(sst2_slice, max_eval_samples=n)
     result = train_teacher(str(tiny_models["teacher_base"]), data, train_config(tmp_path))
-    rows = dev_rows(sst2_slice)[:n]
+    all_rows = dev_rows(sst2_slice)
+    rows = [all_rows[i] for i in drawn_rows(len(all_rows), [int(r[1]) for r in all_rows], n, 42)]
+    assert rows != all_rows[:n]  # not the head of the file
     gold = [int(r[1]) for r in rows]
     predicted = plain_logits(result.model_dir, [r[0] for r in rows]).argmax(-1).tolist()
     # The confusion matrix of exactly these rows (rows by gold label, columns by prediction).
