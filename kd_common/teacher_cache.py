@@ -41,21 +41,47 @@ from .prediction import predict_logits
 
 CACHE_FORMAT = 1
 CACHE_ENV = "KD_BERT_CACHE"
-_WEIGHT_FILES = ("config.json", ".safetensors", ".bin")
+_WEIGHT_FILES = ("config.json", ".safetensors", ".bin", ".onnx")
 
 
 def weights_digest(teacher_source: str, config) -> str:
-    """A digest of the teacher folder's config and weight files, or of its hub revision."""
+    """A digest of the teacher folder's config and weight files (an ONNX model's graph and its external
+    data files too), or of its hub revision."""
     folder = Path(teacher_source)
     if not folder.is_dir():
         return f"hub:{teacher_source}@{getattr(config, '_commit_hash', None) or 'unknown'}"
     h = hashlib.blake2b(digest_size=16)
-    for file in sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(_WEIGHT_FILES)):
-        h.update(file.name.encode())
+    for file in weight_files(folder):
+        h.update(os.path.relpath(file, folder).encode())
         with open(file, "rb") as f:
             for chunk in iter(lambda: f.read(1 << 22), b""):
                 h.update(chunk)
     return h.hexdigest()
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """The files a model folder's outputs depend on, in a fixed order: config.json, the weight files,
+    and the files an ONNX graph keeps its weights in (external data, which may have any name)."""
+    files = {p for p in folder.iterdir() if p.is_file() and p.name.endswith(_WEIGHT_FILES)}
+    for graph in [p for p in files if p.suffix == ".onnx"]:
+        files.update(_external_data(graph))
+    return sorted(files)
+
+
+def _external_data(graph: Path) -> set[Path]:
+    """The external data files an ONNX graph names; every other file of its folder when the graph
+    cannot be read here, so that no change to its weights can go unseen."""
+    try:
+        import onnx
+
+        model = onnx.load(str(graph), load_external_data=False)
+        tensors = list(model.graph.initializer) + [a.t for n in model.graph.node for a in n.attribute
+                                                   if a.type == onnx.AttributeProto.TENSOR]
+        locations = {entry.value for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL
+                     for entry in t.external_data if entry.key == "location"}
+    except Exception:
+        return {p for p in graph.parent.iterdir() if p.is_file()}
+    return {graph.parent / location for location in locations if (graph.parent / location).is_file()}
 
 
 def inputs_digest(encoding: Encoding) -> str:

@@ -34,3 +34,54 @@ def test_weights_that_become_non_finite_stop_the_run_and_keep_the_saved_model(ss
     assert_clean_failure(result, "the weights became", "by the end of epoch 1", "--learning_rate", "fp16")
     assert snapshot(out / "teacher") == before
     assert not hidden_leftovers(out)
+
+
+def distill_args(sst2_slice, teacher, student, out, *extra):
+    return ["--data_path", sst2_slice, "--teacher_model", teacher, "--student_model", student, "--output_dir", out,
+            "--num_train_epochs", "1", "--batch_size", "16", "--max_train_samples", "48", "--max_length", "64",
+            "--report_to", "none", "--mixed_precision", "no", *extra]
+
+
+def test_an_onnx_teacher_exported_again_into_its_folder_gets_new_logits(sst2_slice, trained_teacher, tiny_models,
+                                                                        tmp_path):
+    pytest.importorskip("onnxruntime")
+    from conftest import nudged_copy
+
+    onnx_teacher = tmp_path / "teacher-onnx"
+    retrained = nudged_copy(trained_teacher, tmp_path / "retrained")
+    students = []
+    for run, teacher in enumerate((trained_teacher, retrained)):
+        exported = run_script("evaluate.py", "--model", teacher, "--data_path", sst2_slice, "--export_onnx",
+                              onnx_teacher, "--max_eval_samples", "8", "--latency_samples", "0", "--max_length", "64",
+                              "--mixed_precision", "no")
+        assert exported.returncode == 0, exported
+        result = run_script("distilled-bert.py", *distill_args(sst2_slice, onnx_teacher, tiny_models["student_base"],
+                                                               tmp_path / f"out{run}"))
+        assert result.returncode == 0, result
+        assert "computed and cached" in result.stdout and "reused" not in result.stdout, result
+        students.append((tmp_path / f"out{run}" / "student" / "model.safetensors").read_bytes())
+    assert students[0] != students[1]
+
+
+def test_the_digest_of_an_onnx_folder_covers_its_external_data(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    from kd_common.teacher_cache import weights_digest
+
+    weight = numpy_helper.from_array(np.arange(64, dtype=np.float32).reshape(8, 8), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["logits"])], "g",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1, 8])], [weight])
+    (tmp_path / "config.json").write_text("{}")
+    onnx.save_model(helper.make_model(graph), str(tmp_path / "model.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="weights.data", size_threshold=0)
+    before = weights_digest(str(tmp_path), None)
+    data = bytearray((tmp_path / "weights.data").read_bytes())
+    data[0] ^= 1
+    (tmp_path / "weights.data").write_bytes(bytes(data))
+    after = weights_digest(str(tmp_path), None)
+    assert after != before
+    (tmp_path / "tokenizer_config.json").write_text("{}")  # not a weight (the tokenizer is keyed apart)
+    assert weights_digest(str(tmp_path), None) == after
