@@ -30,7 +30,7 @@ def load_tokenizer(name_or_path: str, flag: str, with_model: bool = True):
     source, local_only = resolve_model(name_or_path, flag)
     problem = None
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
     except Exception as exc:
         problem = _first_line(exc)
     else:
@@ -90,7 +90,7 @@ def load_config(name_or_path: str, flag: str):
 def _config(source: str, local_only: bool, flag: str, name_or_path: str):
     """The config of a source resolve_model has found."""
     try:
-        return AutoConfig.from_pretrained(source, local_files_only=local_only)
+        return AutoConfig.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
     except Exception as exc:
         raise UserError(f"{flag} {name_or_path}: cannot read its config.json ({_first_line(exc)}); re-save the model") from exc
 
@@ -136,7 +136,7 @@ def use_attention(model, eager: bool):
 
 def _from_pretrained(auto_class, source: str, local_only: bool, flag: str, name_or_path: str, kwargs: dict):
     try:
-        return auto_class.from_pretrained(source, local_files_only=local_only, **kwargs)
+        return auto_class.from_pretrained(source, local_files_only=local_only, trust_remote_code=False, **kwargs)
     except OSError as exc:
         raise UserError(
             f"{flag} {name_or_path}: cannot load model weights ({_first_line(exc)}); the folder needs "
