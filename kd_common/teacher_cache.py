@@ -16,7 +16,9 @@ epoch and by every later run, whatever its output folder: a sweep over alpha, te
 size or seeds pays for the teacher once. The cache is a per-user folder shared by all runs, as Hugging
 Face keeps models and datasets: --cache_dir, else $KD_BERT_CACHE, else $XDG_CACHE_HOME/kd-bert, else
 ~/.cache/kd-bert. Under it, teacher_logits/ holds one `<key>.pt` (the logits, 4 bytes per example and
-label) and `<key>.json` (what the key is made of) per training set; deleting the folder is always safe.
+label, and their sha256) and `<key>.json` (what the key is made of) per training set; deleting the
+folder is always safe. An entry is checked when read: one whose logits no longer match their checksum,
+or hold inf or nan, is computed again with a warning.
 
 Concurrent runs are safe: files are written whole and renamed into place, so a reader sees a complete
 file or none; and a run takes a lock on its key before computing, so a second run with the same key
@@ -36,10 +38,11 @@ from pathlib import Path
 import torch
 
 from .batching import MODEL, EncodedSplit, Encoding, eval_loader, tokenizer_digest
+from .errors import UserError
 from .files import write_atomically, write_json
 from .prediction import predict_logits
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: each entry carries a checksum of its logits
 CACHE_ENV = "KD_BERT_CACHE"
 _WEIGHT_FILES = ("config.json", ".safetensors", ".bin", ".onnx")
 
@@ -160,7 +163,7 @@ def _key_lock(path: Path, enabled: bool):
 
 def _read_or_compute(teacher, encoding: Encoding, path: Path, description: dict, batch_size: int,
                      accelerator) -> tuple[torch.Tensor, bool]:
-    logits = _read(path, len(encoding.input_ids))
+    logits = _read(path, len(encoding.input_ids), accelerator.print)
     reused = logits is not None
     if logits is None:
         split = EncodedSplit({MODEL: encoding}, None)
@@ -169,26 +172,55 @@ def _read_or_compute(teacher, encoding: Encoding, path: Path, description: dict,
         # random state as it found it, and a cached run draws the same dropout masks as an online one.
         devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=devices):
-            logits = torch.from_numpy(predict_logits(teacher, loader, accelerator))
+            logits = torch.from_numpy(predict_logits(teacher, loader, accelerator)).float().contiguous()
+        _check_finite(logits, description.get("teacher"))
         if accelerator.is_main_process:
             _write(path, logits, description)
         accelerator.wait_for_everyone()
     return logits, reused
 
 
-def _read(path: Path, num_examples: int) -> torch.Tensor | None:
+def checksum(logits: torch.Tensor) -> str:
+    """sha256 of the logits' float32 bytes: an entry changed after it was written no longer matches."""
+    return hashlib.sha256(logits.float().contiguous().numpy().tobytes()).hexdigest()
+
+
+def _check_finite(logits: torch.Tensor, teacher: str | None) -> None:
+    bad = int((~torch.isfinite(logits)).any(dim=-1).sum())
+    if bad:
+        raise UserError(f"the teacher {teacher} gives non-finite logits (inf or nan) for {bad} of {len(logits)} "
+                        f"training examples, so it cannot teach; its weights are damaged or overflow: check it with "
+                        f"evaluate.py --model {teacher}, and retrain it (without fp16) if it scores no better")
+
+
+def _read(path: Path, num_examples: int, say=print) -> torch.Tensor | None:
+    """The cached logits, or None: no entry, or one that cannot be trusted (said in a warning), to be
+    computed again."""
     if not path.is_file():
         return None
+    problem, logits = None, None
     try:
-        logits = torch.load(path, map_location="cpu", weights_only=True)["logits"]
-    except Exception:  # a truncated or foreign file: compute again rather than fail
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        logits = saved["logits"]
+        if not (isinstance(logits, torch.Tensor) and logits.ndim == 2 and len(logits) == num_examples):
+            problem = f"do not have one row for each of the {num_examples} training examples"
+        elif saved.get("sha256") != checksum(logits):
+            problem = "do not match their checksum (the file was changed or damaged after it was written)"
+        elif not torch.isfinite(logits).all():
+            problem = "hold non-finite values (inf or nan)"
+    except Exception as exc:  # a truncated or foreign file
+        problem = f"cannot be read ({type(exc).__name__})"
+    if problem:
+        say(f"warning: the cached teacher logits {path} {problem}; computing them again")
         return None
-    return logits if logits.ndim == 2 and len(logits) == num_examples else None
+    return logits.float()
 
 
 def _write(path: Path, logits: torch.Tensor, description: dict) -> None:
+    logits = logits.float().contiguous()
+    digest = checksum(logits)
     buffer = io.BytesIO()
-    torch.save({"logits": logits.float().contiguous()}, buffer)
+    torch.save({"logits": logits, "sha256": digest}, buffer)
     # Each file through a temporary and a rename: a reader sees the old file or the whole new one.
-    write_json(path.with_suffix(".json"), description)
+    write_json(path.with_suffix(".json"), {**description, "sha256": digest})
     write_atomically(path, buffer.getvalue())

@@ -123,3 +123,37 @@ def test_a_model_folder_that_names_its_own_code_is_refused_before_it_loads(sst2_
         assert_clean_failure(result, f"{flag} {evil}", "auto_map" if model_type == "bert" else "model_type",
                              output_dir=tmp_path / "out")
     assert not (evil / "IMPORTED").exists()
+
+
+@pytest.mark.parametrize("damage", ["overwritten", "nan"])
+def test_a_damaged_cache_entry_is_computed_again_with_a_warning(sst2_slice, trained_teacher, tiny_models, tmp_path,
+                                                                damage):
+    """A complete entry whose values were changed afterwards: overwritten with 25.0 (the checksum no longer
+    matches), or with nan and the checksum made to match (only the finiteness check can tell)."""
+    import torch
+
+    from kd_common.teacher_cache import checksum
+
+    cache = tmp_path / "cache"
+    args = lambda run: distill_args(sst2_slice, trained_teacher, tiny_models["student_base"],  # noqa: E731
+                                    tmp_path / run, "--cache_dir", cache)
+    first = run_script("distilled-bert.py", *args("first"))
+    assert first.returncode == 0 and "computed and cached" in first.stdout, first
+    [entry] = (cache / "teacher_logits").glob("*.pt")
+    saved = torch.load(entry, weights_only=True)
+    good = saved["logits"].clone()
+    saved["logits"].fill_(25.0 if damage == "overwritten" else float("nan"))
+    if damage == "nan":
+        saved["sha256"] = checksum(saved["logits"])
+    torch.save(saved, entry)
+
+    second = run_script("distilled-bert.py", *args("second"))
+    assert second.returncode == 0, second
+    warning = "do not match their checksum" if damage == "overwritten" else "hold non-finite values"
+    [line] = [line for line in second.stdout.splitlines() if line.startswith("warning: the cached teacher logits")]
+    assert line.startswith(f"warning: the cached teacher logits {entry} {warning}") and \
+        line.endswith("; computing them again"), second
+    assert "computed and cached" in second.stdout and "reused" not in second.stdout
+    assert torch.equal(torch.load(entry, weights_only=True)["logits"], good)  # the entry is whole again
+    metrics = [json.loads((tmp_path / run / "student" / "metrics.json").read_text()) for run in ("first", "second")]
+    assert metrics[0]["history"][0]["train_loss"] == metrics[1]["history"][0]["train_loss"]
