@@ -100,6 +100,31 @@ def checkpoint_problem(folder: Path) -> str | None:
         _, problem = _read_json(folder / name)
         if problem:
             return problem
+    for i in range(processes):
+        problem = random_state_problem(folder / f"random_states_{i}.pkl")
+        if problem:
+            return problem
+    return None
+
+
+def random_state_problem(path: Path) -> str | None:
+    """What keeps a process's random states from being restored, or None. Accelerate loads them with
+    weights_only and, when that fails, goes on without them: the resumed run would then draw other
+    dropout masks than the uninterrupted one, silently. So they are loaded here the same way, and set
+    on throwaway generators, before any model is loaded. The file is small (a few KB)."""
+    import random
+
+    import numpy as np
+    import torch
+    from accelerate.utils import load
+
+    try:
+        states = load(path, map_location="cpu")
+        random.Random().setstate(states["random_state"])
+        np.random.RandomState().set_state(states["numpy_random_seed"])
+        torch.Generator().set_state(states["torch_manual_seed"])
+    except Exception as exc:
+        return f"{path.name} cannot be restored ({_first_line(exc, 120)}), so the run would not go on as it would have"
     return None
 
 

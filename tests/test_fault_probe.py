@@ -157,3 +157,36 @@ def test_a_damaged_cache_entry_is_computed_again_with_a_warning(sst2_slice, trai
     assert torch.equal(torch.load(entry, weights_only=True)["logits"], good)  # the entry is whole again
     metrics = [json.loads((tmp_path / run / "student" / "metrics.json").read_text()) for run in ("first", "second")]
     assert metrics[0]["history"][0]["train_loss"] == metrics[1]["history"][0]["train_loss"]
+
+
+def test_random_states_that_cannot_be_restored_make_the_checkpoint_unusable(sst2_slice, tiny_models, tmp_path):
+    """Accelerate skips a random-state file that weights_only loading refuses, and the resumed run then
+    differs from the uninterrupted one. Such a checkpoint is named damaged instead: refused when named,
+    skipped by latest for the one before it, from which the run ends as the uninterrupted one did."""
+    import datetime
+
+    import torch
+
+    out = tmp_path / "out"
+    args = ["--data_path", sst2_slice, "--model_name_or_path", tiny_models["teacher_base"], "--output_dir", out,
+            "--num_train_epochs", "1", "--max_train_samples", "64", "--batch_size", "8", "--learning_rate", "1e-3",
+            "--max_length", "64", "--checkpointing_steps", "4", "--report_to", "none", "--mixed_precision", "no"]
+    first = run_script("trainer_teacher.py", *args)
+    assert first.returncode == 0, first
+    uninterrupted = (out / "teacher" / "model.safetensors").read_bytes()
+    steps = out / "checkpoints" / "teacher"
+    states_file = steps / "step-8" / "random_states_0.pkl"
+    states = torch.load(states_file, weights_only=False)
+    states["saved_on"] = datetime.date(2024, 1, 1)  # a global weights_only loading refuses
+    torch.save(states, states_file)
+    before = snapshot(out)
+
+    named = run_script("trainer_teacher.py", *args, "--resume_from_checkpoint", steps / "step-8")
+    assert_clean_failure(named, "step-8: the checkpoint is damaged (random_states_0.pkl cannot be restored",
+                         "the usable ones in", "are step-4; resume from one of them")
+    assert snapshot(out) == before
+
+    latest = run_script("trainer_teacher.py", *args, "--resume_from_checkpoint", "latest")
+    assert latest.returncode == 0, latest
+    assert "warning: skipping the damaged checkpoint" in latest.stdout and "random_states_0.pkl" in latest.stdout
+    assert (out / "teacher" / "model.safetensors").read_bytes() == uninterrupted
