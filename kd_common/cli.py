@@ -21,6 +21,7 @@ from typing import Callable
 
 from .config import DATA, INTERMEDIATE, LOGITS, STUDENT, TRAINING, TRANSFER, Flags, comma_list, int_list
 from .errors import UserError, is_cuda_out_of_memory
+from .preflight import check_not_read
 from .stopping import Stopped, handled
 
 RESUME = "resume_from_checkpoint"  # the flag a resume command sets to latest
@@ -70,7 +71,23 @@ def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     path = first.parse_known_args(argv)[0].config
     if path is not None:
         apply_config_file(parser, path)
-    return parser.parse_args(argv)
+    flags = parser.parse_args(argv)
+    if path is not None:
+        _check_config_kept(path, flags)
+    return flags
+
+
+# evaluate.py's outputs: files it writes, and folders it replaces as a whole.
+_OUTPUT_FILES, _OUTPUT_FOLDERS = ("output", "predictions_file"), ("export_onnx", "save_quantized")
+
+
+def _check_config_kept(path: str, flags: argparse.Namespace) -> None:
+    """The --config file is read before the run starts; no output of the run may replace it."""
+    reads = {f"--config {path}": path}
+    for name in _OUTPUT_FILES + _OUTPUT_FOLDERS:
+        value = getattr(flags, name, None)
+        if value:
+            check_not_read(value, f"--{name} {value}", reads, whole=name in _OUTPUT_FOLDERS)
 
 
 def run(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser, argv=None) -> None:

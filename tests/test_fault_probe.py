@@ -190,3 +190,51 @@ def test_random_states_that_cannot_be_restored_make_the_checkpoint_unusable(sst2
     assert latest.returncode == 0, latest
     assert "warning: skipping the damaged checkpoint" in latest.stdout and "random_states_0.pkl" in latest.stdout
     assert (out / "teacher" / "model.safetensors").read_bytes() == uninterrupted
+
+
+def test_an_evaluation_output_that_would_replace_what_it_reads_is_refused(sst2_slice, trained_teacher, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(trained_teacher, model)
+    link = tmp_path / "link"
+    link.symlink_to(model, target_is_directory=True)
+    config = tmp_path / "eval.json"
+    config.write_text(json.dumps({"latency_samples": 0}))
+    before = snapshot(model), snapshot(sst2_slice), config.read_bytes()
+    cases = [
+        (["--output", model / "metrics.json"], f"--output {model / 'metrics.json'} lies inside --model {model}"),
+        (["--output", link / "metrics.json"], "lies inside --model"),  # the same folder, through a symlink
+        (["--report_dir", model], f"--report_dir {model} is --model {model}, which this run reads"),
+        (["--report_dir", sst2_slice], f"--report_dir {sst2_slice} is --data_path {sst2_slice}"),
+        (["--output", sst2_slice / "dev.tsv"], f"lies inside --data_path {sst2_slice}"),
+        (["--predictions_file", model / "config.json"], "lies inside --model"),
+        (["--config", config, "--output", config], f"--output {config} is --config {config}"),
+    ]
+    for flags, message in cases:
+        result = run_script("evaluate.py", "--model", model, "--data_path", sst2_slice, *flags)
+        assert_clean_failure(result, message)
+    assert (snapshot(model), snapshot(sst2_slice), config.read_bytes()) == before
+    # Predictions beside the model, as the default file is, replace nothing it holds.
+    result = run_script("evaluate.py", "--model", model, "--data_path", sst2_slice, "--predictions_file",
+                        model / "predictions_dev.tsv", "--latency_samples", "0", "--max_eval_samples", "8")
+    assert result.returncode == 0 and (model / "predictions_dev.tsv").is_file(), result
+
+
+def test_a_distillation_that_would_write_over_its_own_teacher_is_refused(sst2_slice, trained_teacher, tiny_models,
+                                                                         tmp_path):
+    teacher = tmp_path / "a" / "student"  # the teacher sits where the student is written
+    shutil.copytree(trained_teacher, teacher)
+    inner = tmp_path / "b" / "student" / "teacher"  # the teacher lies inside the student folder written
+    shutil.copytree(trained_teacher, inner)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "student").symlink_to(teacher, target_is_directory=True)  # the same folder, by a symlink
+    before = snapshot(tmp_path)
+    cases = [
+        (teacher, tmp_path / "a", f"the model folder {tmp_path / 'a' / 'student'} is --teacher_model {teacher}"),
+        (inner, tmp_path / "b", f"the model folder {tmp_path / 'b' / 'student'} holds --teacher_model {inner}"),
+        (teacher, tmp_path / "c", f"the model folder {tmp_path / 'c' / 'student'} is --teacher_model {teacher}"),
+    ]
+    for source, output_dir, message in cases:
+        result = run_script("distilled-bert.py", *distill_args(sst2_slice, source, tiny_models["student_base"],
+                                                               output_dir, "--overwrite_output_dir"))
+        assert_clean_failure(result, message)
+        assert snapshot(tmp_path) == before
