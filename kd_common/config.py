@@ -58,7 +58,8 @@ def int_list(value: str) -> list[int]:
     try:
         return [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 2,4,6 (got {value!r})") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 2,4,6 (got {short_repr(value)})") \
+            from None
 
 
 def _need(ok: bool, message: str) -> None:
@@ -72,7 +73,7 @@ def _at_least_one(config, *names: str) -> None:
         _need(value is None or value >= 1, f"--{name} must be at least 1 (got {value})")
 
 
-def _shown(value, limit: int = 80) -> str:
+def short_repr(value, limit: int = 80) -> str:
     """A value as a message shows it: its repr, cut short."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "..."
@@ -114,16 +115,17 @@ def _converted(f, value):
         return None
     convert = meta.get("type")
     if meta.get("action") in ("store_true", argparse.BooleanOptionalAction):
-        _need(isinstance(value, bool), f"{name} must be true or false (got {_shown(value)})")
+        _need(isinstance(value, bool), f"{name} must be true or false (got {short_repr(value)})")
         return value
     if meta.get("nargs") == "+" or meta.get("action") == "append":  # --report_to a b, --text x --text y
         items = [value] if isinstance(value, (str, os.PathLike)) else value
-        _need(isinstance(items, (list, tuple)), f"{name} must be a list of values (got {_shown(value)})")
+        _need(isinstance(items, (list, tuple)), f"{name} must be a list of values (got {short_repr(value)})")
         return [_one(name, item, convert, meta.get("choices")) for item in items]
     if convert in (comma_list, int_list):
         if isinstance(value, str):
             return _one(name, value, convert, None)
-        _need(isinstance(value, (list, tuple)), f"{name} must be a list or comma-separated text (got {_shown(value)})")
+        _need(isinstance(value, (list, tuple)),
+              f"{name} must be a list or comma-separated text (got {short_repr(value)})")
         item_type = int if convert is int_list else str
         return [_one(name, item, item_type, None) for item in value]
     return _one(name, value, convert, meta.get("choices"))
@@ -135,13 +137,13 @@ def _one(name: str, value, convert, choices):
         if isinstance(value, str):
             value = _parsed(name, value, int, "a whole number")
         integral = isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
-        _need(integral and not isinstance(value, bool), f"{name} must be a whole number (got {_shown(value)})")
+        _need(integral and not isinstance(value, bool), f"{name} must be a whole number (got {short_repr(value)})")
         value = int(value)
     elif convert is float:
         if isinstance(value, str):
             value = _parsed(name, value, float, "a number")
         _need(isinstance(value, numbers.Real) and not isinstance(value, bool),
-              f"{name} must be a number (got {_shown(value)})")
+              f"{name} must be a number (got {short_repr(value)})")
         value = value if isinstance(value, (int, float)) else float(value)
         _need(math.isfinite(value), f"{name} must be a finite number (got {value})")
     elif convert is None or convert is str:
@@ -149,15 +151,15 @@ def _one(name: str, value, convert, choices):
             value = os.fspath(value)
         elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
             value = str(value)  # --checkpointing_steps 500, --student_layers 6
-        _need(isinstance(value, str), f"{name} must be text (got {_shown(value)})")
+        _need(isinstance(value, str), f"{name} must be text (got {short_repr(value)})")
     else:  # a parsing function of the flag's own (comma_list, int_list)
-        _need(isinstance(value, str), f"{name} must be text (got {_shown(value)})")
+        _need(isinstance(value, str), f"{name} must be text (got {short_repr(value)})")
         try:
             value = convert(value)
         except argparse.ArgumentTypeError as exc:
             raise UserError(f"{name}: {exc}") from None
     if choices is not None:
-        _need(value in choices, f"{name} must be one of {', '.join(map(str, choices))} (got {_shown(value)})")
+        _need(value in choices, f"{name} must be one of {', '.join(map(str, choices))} (got {short_repr(value)})")
     return value
 
 
@@ -165,7 +167,7 @@ def _parsed(name: str, text: str, convert, expected: str):
     try:
         return convert(text.strip())
     except ValueError:
-        raise UserError(f"{name} must be {expected} (got {_shown(text)})") from None
+        raise UserError(f"{name} must be {expected} (got {short_repr(text)})") from None
 
 
 @dataclass
