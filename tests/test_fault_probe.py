@@ -238,3 +238,29 @@ def test_a_distillation_that_would_write_over_its_own_teacher_is_refused(sst2_sl
                                                                output_dir, "--overwrite_output_dir"))
         assert_clean_failure(result, message)
         assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("head, phrase", [
+    (3, "its head has 2 outputs (2 classes) but its config.json declares 3 (3 classes)"),
+    (1, "its head has 1 output (a regression score) but its config.json declares 2 (2 classes)"),
+])
+def test_a_head_that_does_not_fit_its_config_is_not_called_corrupt(trained_teacher, tmp_path, head, phrase):
+    """Whole weights under a config.json of another head size or task (3 labels declared over a 2-class
+    head, or a regression head of one output under a 2-class config): the message says so, and does not
+    send the user to copy files that are fine."""
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_teacher, model)
+    if head == 1:  # the weights of a regression head
+        weights = load_file(str(model / "model.safetensors"))
+        weights = {k: (v[:1].clone() if k.startswith("classifier.") else v) for k, v in weights.items()}
+        save_file(weights, str(model / "model.safetensors"), metadata={"format": "pt"})
+    else:
+        labels = [f"label{i}" for i in range(head)]
+        config = json.loads((model / "config.json").read_text())
+        config["id2label"], config["label2id"] = dict(enumerate(labels)), {n: i for i, n in enumerate(labels)}
+        (model / "config.json").write_text(json.dumps(config))
+    result = run_script("evaluate.py", "--model", model, "--text", "a gorgeous, witty film")
+    assert_clean_failure(result, f"--model {model}: {phrase}", "the weights are whole")
+    assert "corrupt" not in result.stderr
