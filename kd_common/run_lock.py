@@ -93,7 +93,7 @@ def _acquire(path: Path, say) -> int:
         if previous:
             say(f"note: took over the lock of a run that is no longer running ({describe(previous)})")
         os.ftruncate(handle, 0)
-        os.write(handle, (json.dumps(_this_run()) + "\n").encode("utf-8"))
+        os.write(handle, (json.dumps(this_run()) + "\n").encode("utf-8"))
         return handle
     raise UserError(f"cannot take the lock {path}: it keeps being replaced; is another run starting in "
                     f"{path.parent}?")
@@ -142,7 +142,8 @@ def _read(path: Path) -> dict | None:
     return holder if isinstance(holder, dict) else None
 
 
-def _this_run() -> dict:
+def this_run() -> dict:
+    """This process, as a lock file names its holder."""
     return {"pid": os.getpid(), "host": socket.gethostname(),
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": " ".join([Path(sys.executable).name, *sys.argv])}

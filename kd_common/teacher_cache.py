@@ -41,9 +41,12 @@ from .batching import MODEL, EncodedSplit, Encoding, eval_loader, tokenizer_dige
 from .errors import UserError
 from .files import write_atomically, write_json
 from .prediction import predict_logits
+from .run_lock import describe, this_run
 
 CACHE_FORMAT = 2  # 2: each entry carries a checksum of its logits
 CACHE_ENV = "KD_BERT_CACHE"
+WAIT_REPORT_S = 30.0  # a run waiting for another's logits says so this often
+WAIT_POLL_S = 0.5
 _WEIGHT_FILES = ("config.json", ".safetensors", ".bin", ".onnx")
 
 
@@ -130,12 +133,16 @@ def teacher_logits(teacher, encoding: Encoding, key: str, description: dict, cac
                    batch_size: int, accelerator) -> tuple[torch.Tensor, dict]:
     """(num_examples, num_labels) float32 logits, row i for example i, from the cache or one pass."""
     path = logits_folder(cache_dir) / f"{key}.pt"
+    for entry in (path, path.with_suffix(".json"), path.with_suffix(".lock")):
+        if entry.is_dir():
+            raise UserError(f"the teacher-logit cache has a folder at {entry}, where a file of its own belongs; "
+                            f"remove it (deleting the cache is always safe), or give another --cache_dir")
     accelerator.wait_for_everyone()  # every process looks before any process writes
     start = time.perf_counter()
     # One process per run: lock the key, so a concurrent run with the same key waits and reuses. The
     # processes of one distributed run compute together and cannot each take it; two such runs at
     # once both compute, and the rename keeps the file whole either way.
-    with _key_lock(path, enabled=accelerator.num_processes == 1):
+    with _key_lock(path, enabled=accelerator.num_processes == 1, say=accelerator.print):
         logits, reused = _read_or_compute(teacher, encoding, path, description, batch_size, accelerator)
     seconds = time.perf_counter() - start
     verb = "reused" if reused else "computed and cached"
@@ -144,7 +151,10 @@ def teacher_logits(teacher, encoding: Encoding, key: str, description: dict, cac
 
 
 @contextmanager
-def _key_lock(path: Path, enabled: bool):
+def _key_lock(path: Path, enabled: bool, say=print):
+    """Hold the lock of one cache key while the block runs. A run that finds it held waits, and says
+    for whom (the holder writes its pid, host and command into the lock file) and, every
+    WAIT_REPORT_S seconds, for how long so far."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock; concurrent runs may then both compute, never corrupt
@@ -153,12 +163,48 @@ def _key_lock(path: Path, enabled: bool):
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes, even if the run dies
+    lock = path.with_suffix(".lock")
+    handle = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        _wait_for(handle, lock, fcntl, say)  # released when the handle closes, even if the run dies
+        os.ftruncate(handle, 0)
+        os.write(handle, (json.dumps(this_run()) + "\n").encode("utf-8"))
         try:
             yield
         finally:
+            os.ftruncate(handle, 0)
             fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
+
+
+def _wait_for(handle: int, lock: Path, fcntl, say) -> None:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    holder = describe(_holder(lock))
+    say(f"waiting for another run that is computing these teacher logits ({holder}); it holds {lock}")
+    start = last = time.monotonic()
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(min(WAIT_POLL_S, WAIT_REPORT_S))
+        if time.monotonic() - last >= WAIT_REPORT_S:
+            last = time.monotonic()
+            say(f"still waiting for the teacher logits of {describe(_holder(lock))}: {last - start:.0f} s so far "
+                f"(lock {lock})")
+
+
+def _holder(lock: Path) -> dict | None:
+    try:
+        holder = json.loads(lock.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return holder if isinstance(holder, dict) else None
 
 
 def _read_or_compute(teacher, encoding: Encoding, path: Path, description: dict, batch_size: int,

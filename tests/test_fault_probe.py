@@ -264,3 +264,48 @@ def test_a_head_that_does_not_fit_its_config_is_not_called_corrupt(trained_teach
     result = run_script("evaluate.py", "--model", model, "--text", "a gorgeous, witty film")
     assert_clean_failure(result, f"--model {model}: {phrase}", "the weights are whole")
     assert "corrupt" not in result.stderr
+
+
+def test_a_run_waiting_for_another_runs_teacher_logits_says_for_whom_and_how_long(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    from kd_common import teacher_cache
+
+    path = tmp_path / "teacher_logits" / "key.pt"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from kd_common.teacher_cache import "
+         "_key_lock\nwith _key_lock(Path(sys.argv[1]), True):\n    print('held', flush=True); time.sleep(2)",
+         str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(teacher_cache, "WAIT_REPORT_S", 0.4)
+        said = []
+        with teacher_cache._key_lock(path, True, say=said.append):
+            details = json.loads(path.with_suffix(".lock").read_text())
+    finally:
+        holder.wait(timeout=30)
+    assert said[0].startswith(f"waiting for another run that is computing these teacher logits (pid {holder.pid} on ")
+    assert "-c" in said[0] and said[0].endswith(f"it holds {path.with_suffix('.lock')}")
+    assert any(line.startswith("still waiting for the teacher logits of pid") and " s so far" in line
+               for line in said[1:]), said
+    assert details["pid"] != holder.pid  # once it holds the lock, the lock file names this run
+    assert path.with_suffix(".lock").read_text() == ""  # and nothing once it is released
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".json", ".lock"])
+def test_a_folder_where_a_cache_file_belongs_is_one_line(sst2_slice, trained_teacher, tiny_models, tmp_path, suffix):
+    cache = tmp_path / "cache"
+    first = run_script("distilled-bert.py", *distill_args(sst2_slice, trained_teacher, tiny_models["student_base"],
+                                                          tmp_path / "a", "--cache_dir", cache))
+    assert first.returncode == 0, first
+    [entry] = (cache / "teacher_logits").glob("*.pt")
+    blocked = entry.with_suffix(suffix)
+    blocked.unlink(missing_ok=True)
+    blocked.mkdir()
+    result = run_script("distilled-bert.py", *distill_args(sst2_slice, trained_teacher, tiny_models["student_base"],
+                                                           tmp_path / "b", "--cache_dir", cache))
+    assert_clean_failure(result, f"the teacher-logit cache has a folder at {blocked}", "--cache_dir",
+                         output_dir=tmp_path / "b")
