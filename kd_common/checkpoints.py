@@ -22,6 +22,7 @@ from typing import Callable
 
 from .errors import UserError, is_cuda_out_of_memory
 from .file_checks import CHECKED_SUFFIXES, file_problem
+from .files import is_write_failure, write_error
 
 PROGRESS_FILE = "progress.json"
 PREFIX = "step-"
@@ -225,14 +226,20 @@ def save_checkpoint(accelerator, root: Path, global_step: int, progress: dict, t
         shutil.rmtree(partial, ignore_errors=True)
         root.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
-    (partial / f"sums-{accelerator.process_index}.json").write_text(json.dumps(sums) + "\n", encoding="utf-8")
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (partial / PROGRESS_FILE).write_text(json.dumps(progress, default=str) + "\n", encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(partial, target)
+    try:
+        accelerator.save_state(str(partial))
+        (partial / f"sums-{accelerator.process_index}.json").write_text(json.dumps(sums) + "\n", encoding="utf-8")
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            (partial / PROGRESS_FILE).write_text(json.dumps(progress, default=str) + "\n", encoding="utf-8")
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(partial, target)
+    except Exception as exc:  # a full disk: no half-written checkpoint stays to be mistaken for one
+        shutil.rmtree(partial, ignore_errors=True)
+        if is_write_failure(exc):
+            raise write_error(exc, target, "the earlier checkpoints and the best model so far are kept") from exc
+        raise
         if total_limit:
             for old in list_checkpoints(root)[:-total_limit]:
                 shutil.rmtree(old, ignore_errors=True)

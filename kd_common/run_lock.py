@@ -68,6 +68,9 @@ def describe(holder: dict | None) -> str:
 
 def _acquire(path: Path, say) -> int:
     """The open lock file's descriptor, flock held and this run's details written in it."""
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, where the lock file of the runs writing to {path.parent} belongs; "
+                        f"move or remove it (this project never makes a folder there)")
     for _ in range(5):
         handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

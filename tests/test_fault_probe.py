@@ -2,7 +2,9 @@
 `error: ...` (or a one-line warning where the run can go on safely), exit 2, and nothing written or
 damaged."""
 
+import errno
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -309,3 +311,106 @@ def test_a_folder_where_a_cache_file_belongs_is_one_line(sst2_slice, trained_tea
                                                            tmp_path / "b", "--cache_dir", cache))
     assert_clean_failure(result, f"the teacher-logit cache has a folder at {blocked}", "--cache_dir",
                          output_dir=tmp_path / "b")
+
+
+def quick_teacher(sst2_slice, tiny_models, out, **changes):
+    """A one-epoch teacher on 32 sentences through the API, over whatever out/teacher holds."""
+    from kd_common import DataConfig, TrainConfig, train_teacher
+
+    settings = dict(output_dir=out, num_train_epochs=1, batch_size=16, max_train_samples=32, learning_rate=1e-3,
+                    overwrite_output_dir=True, report_to="none", mixed_precision="no", **changes)
+    return train_teacher(str(tiny_models["teacher_base"]), DataConfig(data_path=sst2_slice, max_length=64),
+                         TrainConfig(**settings))
+
+
+def full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("where", ["sidecar", "weights"])
+def test_a_full_disk_while_saving_keeps_the_previous_model_and_leaves_nothing_behind(sst2_slice, trained_teacher,
+                                                                                    tiny_models, tmp_path,
+                                                                                    monkeypatch, where):
+    """The disk fills up while the best model is saved: in a sidecar file (an OSError from a write) or in
+    the weights (safetensors reports it from Rust, as an error that is not an OSError)."""
+    from kd_common import UserError
+
+    out = tmp_path / "out"
+    shutil.copytree(trained_teacher, out / "teacher")
+    before = snapshot(out / "teacher")
+    if where == "sidecar":
+        write_bytes = Path.write_bytes
+        monkeypatch.setattr(Path, "write_bytes", lambda self, data: full_disk() if self.name.startswith(
+            ".metrics.json") else write_bytes(self, data))
+    else:
+        def save_file(*args, **kwargs):
+            raise RuntimeError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: '
+                               '"No space left on device" })')
+        monkeypatch.setattr("transformers.modeling_utils.safe_save_file", save_file)
+    with pytest.raises(UserError) as error:
+        quick_teacher(sst2_slice, tiny_models, out)
+    assert str(error.value).startswith(f"no space left on the device to write {out / 'teacher'}; "
+                                       f"{out / 'teacher'} is unchanged. Free some space"), error.value
+    assert snapshot(out / "teacher") == before
+    assert not hidden_leftovers(tmp_path) and not (out / ".kd-bert.lock").exists()
+
+
+def test_a_full_disk_in_a_file_write_leaves_no_temporary(tmp_path, monkeypatch):
+    from kd_common import UserError
+    from kd_common.files import write_json
+
+    target = tmp_path / "metrics.json"
+    target.write_text('{"accuracy": 0.9}\n')
+    real_write = os.write
+    monkeypatch.setattr(Path, "write_bytes", lambda self, data: (real_write(os.open(self, os.O_WRONLY | os.O_CREAT),
+                                                                            data[:5]), full_disk()))
+    with pytest.raises(UserError, match=f"^no space left on the device to write {target}; {target} is unchanged"):
+        write_json(target, {"accuracy": 0.1})
+    assert target.read_text() == '{"accuracy": 0.9}\n' and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_folder_where_the_output_lock_file_belongs_is_one_line(sst2_slice, tiny_models, tmp_path):
+    out = tmp_path / "out"
+    (out / ".kd-bert.lock").mkdir(parents=True)
+    result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--model_name_or_path",
+                        tiny_models["teacher_base"], "--output_dir", out, "--num_train_epochs", "1")
+    assert_clean_failure(result, f"{out / '.kd-bert.lock'} is a folder, where the lock file")
+    assert [p.name for p in out.iterdir()] == [".kd-bert.lock"]
+
+
+def test_a_symlinked_model_folder_is_replaced_where_it_points(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    real = tmp_path / "disk" / "teacher"
+    shutil.copytree(trained_teacher, real)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "teacher").symlink_to(real, target_is_directory=True)
+    old_weights = (real / "model.safetensors").read_bytes()
+    result = quick_teacher(sst2_slice, tiny_models, out)
+    assert (out / "teacher").is_symlink() and (out / "teacher").resolve() == real.resolve()
+    assert (real / "model.safetensors").read_bytes() != old_weights  # the new model, where the link points
+    assert json.loads((real / "metrics.json").read_text())["train_examples"] == 32
+    assert result.metrics["train_examples"] == 32
+    assert not hidden_leftovers(tmp_path)
+
+
+def test_a_full_disk_while_checkpointing_leaves_no_partial_checkpoint(sst2_slice, tiny_models, tmp_path,
+                                                                      monkeypatch):
+    import torch
+
+    from kd_common import UserError
+
+    save = torch.save
+    calls = []
+
+    def fills_up(obj, f, *args, **kwargs):  # the second checkpoint's first file fills the disk
+        calls.append(str(f))
+        if "step-2" in str(f):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", fills_up)
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="no space left on the device to write .*step-2; the earlier checkpoints"):
+        quick_teacher(sst2_slice, tiny_models, out, checkpointing_steps="1")
+    checkpoints = out / "checkpoints" / "teacher"
+    assert [p.name for p in checkpoints.iterdir()] == ["step-1"] and any("step-2" in c for c in calls)
