@@ -89,8 +89,8 @@ def inference_profile(folder: Path, texts: list[str], latency_examples: int) -> 
 
     from kd_common.models import count_parameters, size_on_disk
 
-    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     with torch.inference_mode():
         for text in texts[:5]:  # warm-up
             model(**tokenizer(text, return_tensors="pt"))

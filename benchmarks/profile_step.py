@@ -37,7 +37,7 @@ def build(layers: int, freeze: bool):
 
     logging.set_verbosity_error()
     torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_pretrained(minilm_folder(), num_labels=2)
+    model = AutoModelForSequenceClassification.from_pretrained(minilm_folder(), num_labels=2, trust_remote_code=False)
     model.bert.encoder.layer = model.bert.encoder.layer[:layers]
     model.config.num_hidden_layers = layers
     if freeze:
@@ -90,7 +90,7 @@ def sst2_lengths(count: int, seed: int = 0) -> list[int]:
 
     texts = list(load_raw(str(REPO / "data" / "sst2")).splits["train"].columns["sentence"])
     sample = random.Random(seed).sample(texts, count)
-    return [len(ids) for ids in AutoTokenizer.from_pretrained(minilm_folder())(sample)["input_ids"]]
+    return [len(ids) for ids in AutoTokenizer.from_pretrained(minilm_folder(), trust_remote_code=False)(sample)["input_ids"]]
 
 
 def compile_probe(layers: int, precision: str, batch: int, steps: int, epoch_batches: int) -> dict:

@@ -85,7 +85,7 @@ def main():
     hf_logging.disable_progress_bar()
     start = time.perf_counter()
 
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=False)
 
     def tokenize(data):
         return Dataset.from_dict(data).map(
@@ -104,18 +104,18 @@ def main():
     collator = DataCollatorWithPadding(tokenizer)
     result = {"stage": args.stage, "precision": "bf16" if args.bf16 else "no"}
     if args.stage == "evaluate":
-        model = AutoModelForSequenceClassification.from_pretrained(args.model)
+        model = AutoModelForSequenceClassification.from_pretrained(args.model, trust_remote_code=False)
         trainer = Trainer(model=model, args=training_args, data_collator=collator, processing_class=tokenizer)
     else:
         train = tokenize(read_tsv(os.path.join(args.data_path, "train.tsv"), args.train_samples))
         model = AutoModelForSequenceClassification.from_pretrained(
-            args.model, num_labels=2, id2label=LABELS, label2id={v: k for k, v in LABELS.items()})
+            args.model, num_labels=2, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}, trust_remote_code=False)
         common = dict(model=model, args=training_args, train_dataset=train, data_collator=collator,
                       processing_class=tokenizer)
         if args.stage == "teacher":
             trainer = Trainer(**common)
         else:
-            teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher)
+            teacher = AutoModelForSequenceClassification.from_pretrained(args.teacher, trust_remote_code=False)
             trainer = DistillationTrainer(**common, teacher=teacher, temperature=args.temperature, alpha=args.alpha)
         # Padding the reference's batches carry: the same random sampler, read once without the model.
         real = padded = 0

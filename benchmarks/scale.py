@@ -38,7 +38,7 @@ def training_gflops(metrics: dict, mean_tokens: float) -> float:
     """Model FLOPs per second of training: 3 x forward FLOPs per processed token (padding included)."""
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(metrics["folder"])
+    config = AutoConfig.from_pretrained(metrics["folder"], trust_remote_code=False)
     h = metrics["history"][0]
     tokens_per_s = h["train_samples_per_second"] * mean_tokens / h["padding_efficiency"]
     return 3 * forward_flops_per_token(config, mean_tokens) * tokens_per_s / 1e9
@@ -149,7 +149,7 @@ def _mean_tokens(base: str, limit: int) -> float:
     from kd_common.data import load_raw
 
     texts = load_raw(str(REPO / "data" / "sst2")).splits["train"].columns["sentence"][:limit]
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
     return statistics.mean(len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=128)["input_ids"])
 
 

@@ -22,6 +22,7 @@ from typing import Callable
 
 from .errors import UserError, is_cuda_out_of_memory
 from .file_checks import CHECKED_SUFFIXES, file_problem
+from .files import is_write_failure, write_error
 
 PROGRESS_FILE = "progress.json"
 PREFIX = "step-"
@@ -100,6 +101,31 @@ def checkpoint_problem(folder: Path) -> str | None:
         _, problem = _read_json(folder / name)
         if problem:
             return problem
+    for i in range(processes):
+        problem = random_state_problem(folder / f"random_states_{i}.pkl")
+        if problem:
+            return problem
+    return None
+
+
+def random_state_problem(path: Path) -> str | None:
+    """What keeps a process's random states from being restored, or None. Accelerate loads them with
+    weights_only and, when that fails, goes on without them: the resumed run would then draw other
+    dropout masks than the uninterrupted one, silently. So they are loaded here the same way, and set
+    on throwaway generators, before any model is loaded. The file is small (a few KB)."""
+    import random
+
+    import numpy as np
+    import torch
+    from accelerate.utils import load
+
+    try:
+        states = load(path, map_location="cpu")
+        random.Random().setstate(states["random_state"])
+        np.random.RandomState().set_state(states["numpy_random_seed"])
+        torch.Generator().set_state(states["torch_manual_seed"])
+    except Exception as exc:
+        return f"{path.name} cannot be restored ({_first_line(exc, 120)}), so the run would not go on as it would have"
     return None
 
 
@@ -200,14 +226,20 @@ def save_checkpoint(accelerator, root: Path, global_step: int, progress: dict, t
         shutil.rmtree(partial, ignore_errors=True)
         root.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
-    (partial / f"sums-{accelerator.process_index}.json").write_text(json.dumps(sums) + "\n", encoding="utf-8")
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (partial / PROGRESS_FILE).write_text(json.dumps(progress, default=str) + "\n", encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(partial, target)
+    try:
+        accelerator.save_state(str(partial))
+        (partial / f"sums-{accelerator.process_index}.json").write_text(json.dumps(sums) + "\n", encoding="utf-8")
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            (partial / PROGRESS_FILE).write_text(json.dumps(progress, default=str) + "\n", encoding="utf-8")
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(partial, target)
+    except Exception as exc:  # a full disk: no half-written checkpoint stays to be mistaken for one
+        shutil.rmtree(partial, ignore_errors=True)
+        if is_write_failure(exc):
+            raise write_error(exc, target, "the earlier checkpoints and the best model so far are kept") from exc
+        raise
         if total_limit:
             for old in list_checkpoints(root)[:-total_limit]:
                 shutil.rmtree(old, ignore_errors=True)

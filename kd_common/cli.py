@@ -19,8 +19,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
-from .config import DATA, INTERMEDIATE, LOGITS, STUDENT, TRAINING, TRANSFER, Flags, comma_list, int_list
+from .config import DATA, INTERMEDIATE, LOGITS, STUDENT, TRAINING, TRANSFER, Flags, comma_list, int_list, short_repr
 from .errors import UserError, is_cuda_out_of_memory
+from .preflight import check_not_read
 from .stopping import Stopped, handled
 
 RESUME = "resume_from_checkpoint"  # the flag a resume command sets to latest
@@ -70,7 +71,23 @@ def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     path = first.parse_known_args(argv)[0].config
     if path is not None:
         apply_config_file(parser, path)
-    return parser.parse_args(argv)
+    flags = parser.parse_args(argv)
+    if path is not None:
+        _check_config_kept(path, flags)
+    return flags
+
+
+# evaluate.py's outputs: files it writes, and folders it replaces as a whole.
+_OUTPUT_FILES, _OUTPUT_FOLDERS = ("output", "predictions_file"), ("export_onnx", "save_quantized")
+
+
+def _check_config_kept(path: str, flags: argparse.Namespace) -> None:
+    """The --config file is read before the run starts; no output of the run may replace it."""
+    reads = {f"--config {path}": path}
+    for name in _OUTPUT_FILES + _OUTPUT_FOLDERS:
+        value = getattr(flags, name, None)
+        if value:
+            check_not_read(value, f"--{name} {value}", reads, whole=name in _OUTPUT_FOLDERS)
 
 
 def run(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser, argv=None) -> None:
@@ -170,33 +187,101 @@ def apply_config_file(parser: argparse.ArgumentParser, path: str) -> None:
     parser.set_defaults(**{key: _convert(actions[key], value, f"{path}: {key}") for key, value in values.items()})
 
 
+# The keys of a training_args.json beside its "args" (see jobs._run_info): what the run was, not flags to set.
+RECORD_KEYS = frozenset({"role", "started", "versions", "device", "num_processes", "mixed_precision",
+                         "mixed_precision_reason"})
+MAX_MESSAGE = 200  # a parser's message quoted in ours is cut to this many characters
+
+
 def read_config_file(path: str) -> dict:
     """The flag values a .json, .yaml or .yml file holds: a mapping of flag names, or a run's
-    training_args.json, whose "args" are the flags of the run it records."""
+    training_args.json, whose "args" are the flags of the run it records. A key given twice, a YAML
+    alias (which can expand a small file beyond any size) and flag keys beside "args" are refused."""
     file = Path(path)
     if not file.is_file():
         raise UserError(f"--config {path}: no such file")
-    text = file.read_text(encoding="utf-8")
-    if file.suffix.lower() == ".json":
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path} is not valid JSON: {exc}") from None
-    elif file.suffix.lower() in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise UserError(f"{path} is YAML, which needs PyYAML: pip install pyyaml (or give a .json file)") from None
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:  # its message spans lines (the line and a caret); the log wants one
-            raise UserError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from None
-    else:
+    suffix = file.suffix.lower()
+    if suffix not in (".json", ".yaml", ".yml"):
         raise UserError(f"--config {path}: give a .json, .yaml or .yml file")
+    raw = file.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark, as some editors write, is not part of the text
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start} is 0x{raw[exc.start]:02x}); save it as UTF-8") \
+            from None
+    try:
+        doc = _parse_json(text, path) if suffix == ".json" else _parse_yaml(text, path)
+    except RecursionError:
+        raise UserError(f"{path} is nested too deeply to be a mapping of flag names to values") from None
     doc = {} if doc is None else doc  # an empty YAML file sets nothing
     if not isinstance(doc, dict):
         raise UserError(f"{path} must hold a mapping of flag names to values (got a {type(doc).__name__})")
-    return doc["args"] if isinstance(doc.get("args"), dict) else doc
+    if not isinstance(doc.get("args"), dict):
+        return doc
+    beside = [str(key) for key in doc if key != "args" and key not in RECORD_KEYS and key in ALL_FLAGS]
+    if beside:
+        raise UserError(f"{path} has an \"args\" mapping (as a run's training_args.json has) and flags beside it "
+                        f"({_listed(beside)}), which it would override; put every flag in args, or drop args")
+    return doc["args"]
+
+
+def _parse_json(text: str, path: str):
+    def no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+        keys = [key for key, _ in pairs]
+        twice = next((key for key in keys if keys.count(key) > 1), None)
+        if twice is not None:
+            raise UserError(f"{path}: the key {short_repr(twice)} is given twice; keep one")
+        return dict(pairs)
+
+    try:
+        return json.loads(text, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON: {_cut(str(exc))}") from None
+
+
+def _parse_yaml(text: str, path: str):
+    try:
+        import yaml
+    except ImportError:
+        raise UserError(f"{path} is YAML, which needs PyYAML: pip install pyyaml (or give a .json file)") from None
+
+    class Loader(yaml.SafeLoader):
+        """SafeLoader that refuses aliases (a few lines of nested aliases expand to gigabytes) and keys
+        given twice (the last would win silently)."""
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise UserError(f"{path}: line {event.start_mark.line + 1} uses the alias *{_cut(event.anchor, 40)}; a "
+                                f"config file takes plain values, without anchors and aliases: write the value out")
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            seen = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                if isinstance(key, (str, int, float, bool)) and key in seen:
+                    raise UserError(f"{path}: the key {short_repr(key)} is given twice (lines {seen[key]} and "
+                                    f"{line}); keep one")
+                if isinstance(key, (str, int, float, bool)):
+                    seen[key] = line
+            return super().construct_mapping(node, deep)
+
+    try:
+        return yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as exc:  # its message spans lines (the line and a caret); the log wants one
+        raise UserError(f"{path} is not valid YAML: {_cut(' '.join(str(exc).split()))}") from None
+
+
+def _cut(text: str, limit: int = MAX_MESSAGE) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _listed(names: list[str], shown: int = 5) -> str:
+    """A few names, then how many more."""
+    head = ", ".join(names[:shown])
+    return head + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _unknown_keys(keys: list[str], known: list[str], script: str) -> str:
@@ -205,8 +290,8 @@ def _unknown_keys(keys: list[str], known: list[str], script: str) -> str:
         close = difflib.get_close_matches(key, known, n=3)
         hint = f"did you mean {' or '.join(close)}?" if close else "a flag of another script" if key in ALL_FLAGS \
             else ""
-        named.append(f"{key} ({hint})" if hint else key)
-    return f"{'unknown key' if len(keys) == 1 else 'unknown keys'} for {script}: {', '.join(named)}"
+        named.append(f"{_cut(key, 40)} ({hint})" if hint else _cut(key, 40))
+    return f"{'unknown key' if len(keys) == 1 else 'unknown keys'} for {script}: {_listed(named)}"
 
 
 def _convert(action: argparse.Action, value, name: str):
@@ -219,7 +304,7 @@ def _convert(action: argparse.Action, value, name: str):
         raise UserError(f"{name} needs a value (got null)")
     if action.nargs == 0:  # store_true and --flag/--no-flag
         if not isinstance(value, bool):
-            raise UserError(f"{name} must be true or false (got {value!r})")
+            raise UserError(f"{name} must be true or false (got {short_repr(value)})")
         return value
     if action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction):
         return [_convert_one(action, item, name) for item in (value if isinstance(value, list) else [value])]
@@ -230,10 +315,10 @@ def _convert(action: argparse.Action, value, name: str):
 
 def _convert_one(action: argparse.Action, value, name: str):
     if isinstance(value, bool):
-        raise UserError(f"{name} is not a true/false flag (got {value!r}); YAML reads yes, no, on and off as "
+        raise UserError(f"{name} is not a true/false flag (got {short_repr(value)}); YAML reads yes, no, on and off as "
                         f"true or false, so quote such a value")
     if isinstance(value, (list, dict)):
-        raise UserError(f"{name} takes one value (got {value!r})")
+        raise UserError(f"{name} takes one value (got {short_repr(value)})")
     text = str(value)  # a YAML or JSON number becomes the text the command line would have given
     try:
         converted = action.type(text) if action.type is not None else text
@@ -241,9 +326,9 @@ def _convert_one(action: argparse.Action, value, name: str):
         raise UserError(f"{name}: {exc}") from None
     except (TypeError, ValueError):
         expected = {int: "an integer", float: "a number"}.get(action.type, "a valid value")
-        raise UserError(f"{name} must be {expected} (got {value!r})") from None
+        raise UserError(f"{name} must be {expected} (got {short_repr(value)})") from None
     if action.choices is not None and converted not in action.choices:
-        raise UserError(f"{name} must be one of {', '.join(map(str, action.choices))} (got {value!r})")
+        raise UserError(f"{name} must be one of {', '.join(map(str, action.choices))} (got {short_repr(value)})")
     return converted
 
 

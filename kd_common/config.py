@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
+import numbers
+import os
 from dataclasses import dataclass, field, fields
 
 from .errors import UserError
@@ -58,7 +61,8 @@ def int_list(value: str) -> list[int]:
     try:
         return [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 2,4,6 (got {value!r})") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, e.g. 2,4,6 (got {short_repr(value)})") \
+            from None
 
 
 def _need(ok: bool, message: str) -> None:
@@ -81,8 +85,27 @@ def is_default(value) -> bool:
     return isinstance(value, Default)
 
 
+def short_repr(value, limit: int = 80) -> str:
+    """A value as a message shows it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class Flags:
-    """What every config shares: building from parsed flags, and the flags it stands for."""
+    """What every config shares: building from parsed flags, and the flags it stands for.
+
+    Each field is converted when the config is built, the way the script converts its flag's text
+    (see _converted): the API may pass "3" or 3, a Path or a str, and a value no flag could take is
+    refused with the message the script gives. Then the config's own checks (_check) run."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if "help" in f.metadata:
+                setattr(self, f.name, _converted(f, getattr(self, f.name)))
+        self._check()
+
+    def _check(self) -> None:
+        """The config's own checks, on converted values."""
 
     @classmethod
     def from_flags(cls, namespace: argparse.Namespace, **overrides):
@@ -92,6 +115,71 @@ class Flags:
     def to_flags(self) -> dict:
         """The settings by flag name, as recorded in training_args.json."""
         return {f.name: getattr(self, f.name) for f in fields(self) if "help" in f.metadata}
+
+
+def _converted(f, value):
+    """A field's value as its flag would give it: text through the flag's type (as the command line's
+    text is), a list for a flag that takes several values, a path as text; anything else that is not
+    of the flag's kind is refused. Numbers must be finite: inf and nan pass every range check."""
+    name, meta = f"--{f.name}", f.metadata["argparse"]
+    if value is None:
+        _need("None" in str(f.type), f"{name} needs a value (got None)")
+        return None
+    convert = meta.get("type")
+    if meta.get("action") in ("store_true", argparse.BooleanOptionalAction):
+        _need(isinstance(value, bool), f"{name} must be true or false (got {short_repr(value)})")
+        return value
+    if meta.get("nargs") == "+" or meta.get("action") == "append":  # --report_to a b, --text x --text y
+        items = [value] if isinstance(value, (str, os.PathLike)) else value
+        _need(isinstance(items, (list, tuple)), f"{name} must be a list of values (got {short_repr(value)})")
+        return [_one(name, item, convert, meta.get("choices")) for item in items]
+    if convert in (comma_list, int_list):
+        if isinstance(value, str):
+            return _one(name, value, convert, None)
+        _need(isinstance(value, (list, tuple)),
+              f"{name} must be a list or comma-separated text (got {short_repr(value)})")
+        item_type = int if convert is int_list else str
+        return [_one(name, item, item_type, None) for item in value]
+    return _one(name, value, convert, meta.get("choices"))
+
+
+def _one(name: str, value, convert, choices):
+    """One value of a flag of type `convert` (None: text)."""
+    if convert is int:
+        if isinstance(value, str):
+            value = _parsed(name, value, int, "a whole number")
+        integral = isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
+        _need(integral and not isinstance(value, bool), f"{name} must be a whole number (got {short_repr(value)})")
+        value = int(value)
+    elif convert is float:
+        if isinstance(value, str):
+            value = _parsed(name, value, float, "a number")
+        _need(isinstance(value, numbers.Real) and not isinstance(value, bool),
+              f"{name} must be a number (got {short_repr(value)})")
+        value = value if isinstance(value, (int, float)) else float(value)
+        _need(math.isfinite(value), f"{name} must be a finite number (got {value})")
+    elif convert is None or convert is str:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            value = str(value)  # --checkpointing_steps 500, --student_layers 6
+        _need(isinstance(value, str), f"{name} must be text (got {short_repr(value)})")
+    else:  # a parsing function of the flag's own (comma_list, int_list)
+        _need(isinstance(value, str), f"{name} must be text (got {short_repr(value)})")
+        try:
+            value = convert(value)
+        except argparse.ArgumentTypeError as exc:
+            raise UserError(f"{name}: {exc}") from None
+    if choices is not None:
+        _need(value in choices, f"{name} must be one of {', '.join(map(str, choices))} (got {short_repr(value)})")
+    return value
+
+
+def _parsed(name: str, text: str, convert, expected: str):
+    try:
+        return convert(text.strip())
+    except ValueError:
+        raise UserError(f"{name} must be {expected} (got {short_repr(text)})") from None
 
 
 @dataclass
@@ -123,7 +211,7 @@ class DataConfig(Flags):
                             "either way the count is reported and kept in metrics.json (default: %(default)s)", DATA,
                             choices=("error", "warn", "skip"))
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         _at_least_one(self, "max_eval_samples")
         _need(0 <= self.validation_split < 1,
               f"--validation_split must be in [0, 1) (got {self.validation_split}); try 0.1")
@@ -186,7 +274,7 @@ class TrainConfig(Flags):
     # Not a flag: TinyBERT's intermediate stage keeps the last epoch, its head having learned nothing yet.
     select_best: bool = True
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         _at_least_one(self, "num_train_epochs", "batch_size", "eval_batch_size", "gradient_accumulation_steps",
                       "max_train_samples", "eval_steps")
         value = self.checkpointing_steps
@@ -201,8 +289,6 @@ class TrainConfig(Flags):
         # NumPy's and Python's generators, seeded by set_seed, take 0 to 2**32 - 1.
         _need(0 <= self.seed < 2**32, f"--seed must be between 0 and {2**32 - 1} (got {self.seed})")
         check_choice(self.mixed_precision)
-        if isinstance(self.report_to, str):  # the API's report_to="wandb"
-            self.report_to = [self.report_to]
         if self.report_to is not None:
             _need(self.report_to == ["none"] or "none" not in self.report_to,
                   f"--report_to none turns logging off; give it alone (got {' '.join(self.report_to)})")
@@ -271,7 +357,7 @@ class DistillConfig(Flags):
                                "(alpha 0) into <output_dir>/student_no_kd, and print both results side by side",
                                TRANSFER, action="store_true")
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         _need(self.temperature > 0, f"--temperature must be positive (got {self.temperature}); try 2")
         _need(0 <= self.alpha <= 1,
               f"--alpha must be in [0, 1] (got {self.alpha}); 0 = fine-tuning, 1 = pure distillation")
@@ -321,7 +407,7 @@ class EvalConfig(Flags):
     mixed_precision: str = flag("auto", TrainConfig.__dataclass_fields__["mixed_precision"].metadata["help"],
                                 last=True, choices=MIXED_PRECISION_CHOICES)
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         _at_least_one(self, "batch_size")
         _need(self.top_k >= 1, f"--top_k must be at least 1 (got {self.top_k})")
         _need(self.latency_samples >= 0, f"--latency_samples must be 0 (skip) or more (got {self.latency_samples})")

@@ -41,7 +41,17 @@ from .data import (
 from .errors import UserError
 from .files import write_json
 from .hub import resolve_model
-from .jobs import Job, check_outputs, claim_output, encode_split, fit, for_task, resume_point, training_splits
+from .jobs import (
+    Job,
+    check_outputs,
+    claim_output,
+    encode_split,
+    fit,
+    for_task,
+    reads_of,
+    resume_point,
+    training_splits,
+)
 from .losses import IGNORE_LABEL
 from .models import (
     check_max_length,
@@ -53,7 +63,7 @@ from .models import (
     load_tokenizer,
 )
 from .objectives import DistillationObjective, LossSpec, uniform_layer_map
-from .preflight import check_folder
+from .preflight import check_folder, check_not_read
 from .results import DistillResult
 from .students import build_student, num_layers_of
 from .teacher_cache import cache_key, logits_folder, teacher_logits
@@ -111,7 +121,7 @@ def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> Dis
     <output_dir>/student_no_kd)."""
     plan = plan_distillation(distill, train)
     roles = ["student", "student_no_kd"] if distill.compare_no_kd else ["student"]
-    check_distillation_outputs(distill, plan, train, roles)
+    check_distillation_outputs(distill, plan, train, roles, data)
     check_sources(distill, plan)
     check_max_length(data.max_length, model_sources(distill, plan))
     with claim_output(train, roles):
@@ -234,16 +244,27 @@ def plan_task(plan: Plan, label_names: list[str], say=print) -> None:
             "--kd_loss and --temperature do not apply")
 
 
-def check_distillation_outputs(distill: DistillConfig, plan: Plan, train: TrainConfig, roles: list[str]) -> None:
+def check_distillation_outputs(distill: DistillConfig, plan: Plan, train: TrainConfig, roles: list[str],
+                               data: DataConfig) -> None:
     """What a distillation writes, checked before anything loads: the model folders and, beside them,
     the comparison of --compare_no_kd; and the teacher-logit cache, shared with other runs."""
     files = {"the comparison file": Path(train.output_dir) / COMPARISON_FILE} if distill.compare_no_kd else {}
-    check_outputs(train, roles, files)
+    check_outputs(train, roles, files, distillation_reads(distill, plan, data))
     if plan.teacher_use == CACHED:
         folder = logits_folder(distill.cache_dir)
-        check_folder(folder, f"--cache_dir {distill.cache_dir}" if distill.cache_dir else f"the teacher-logit cache "
-                     f"{folder}", "give a --cache_dir you can write to, or use --teacher_logits online, which needs "
+        what = f"--cache_dir {distill.cache_dir}" if distill.cache_dir else f"the teacher-logit cache {folder}"
+        check_folder(folder, what, "give a --cache_dir you can write to, or use --teacher_logits online, which needs "
                      "no cache")
+        check_not_read(folder, what, distillation_reads(distill, plan, data))
+
+
+def distillation_reads(distill: DistillConfig, plan: Plan, data: DataConfig) -> dict[str, str | None]:
+    """What the run reads, which none of its outputs may replace: the teacher when the plan loads it, the
+    student's checkpoint and tokenizer, the data and the transfer data."""
+    return reads_of(teacher_model=distill.teacher_model if plan.teacher_use != NO_TEACHER else None,
+                    student_model=distill.student_model if plan.student == "pretrained" else None,
+                    student_tokenizer=distill.student_tokenizer, data_path=data.data_path,
+                    transfer_data=distill.transfer_data)
 
 
 def model_sources(distill: DistillConfig, plan: Plan) -> list[tuple[str, str]]:

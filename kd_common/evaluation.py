@@ -59,7 +59,7 @@ from .models import (
 from .onnx_models import ONNX_INT8, OnnxClassifier, describe, export, is_onnx_folder, quantize, require_onnxruntime
 from .precision import resolve_precision
 from .prediction import predict_logits
-from .preflight import check_file, check_folder
+from .preflight import check_file, check_folder, check_not_read
 from .report import write_evaluation_report
 from .results import EvalResult
 from .training import make_accelerator
@@ -72,7 +72,7 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
     --quantize, an int8 ONNX version of the model is scored next to it. With --text or --input_file,
     print the top-k labels of those texts instead. Returns every metric printed, and the files written."""
     data = data or DataConfig()
-    check_outputs(cfg)
+    check_outputs(cfg, data)
     if cfg.text or cfg.input_file:
         return predict_texts(cfg, data)
     resolve_model(cfg.model, "--model")
@@ -190,21 +190,33 @@ def check_held_out(cfg: EvalConfig, data: DataConfig, raw: RawData, trained_spli
         say(f"the {trained_split:.0%} held out is the fraction {cfg.model} was trained with (training_args.json)")
 
 
-def check_outputs(cfg: EvalConfig) -> None:
-    """Before anything is loaded: every file and folder evaluate.py will write can be written, and an
-    export folder, which is replaced as a whole, holds no model other than an earlier export."""
+def check_outputs(cfg: EvalConfig, data: DataConfig | None = None) -> None:
+    """Before anything is loaded: every file and folder evaluate.py will write can be written, none of
+    them is or lies inside what the run reads (the models, the data, --input_file), and an export
+    folder, which is replaced as a whole, holds no model other than an earlier export."""
+    reads = {f"--{flag} {path}": path for flag, path in (("model", cfg.model), ("teacher", cfg.teacher),
+                                                         ("data_path", data.data_path if data else None),
+                                                         ("input_file", cfg.input_file)) if path}
+    models = tuple(name for name in reads if name.startswith(("--model ", "--teacher ")))
     if cfg.output:
         check_file(cfg.output, f"--output {cfg.output}")
+        check_not_read(cfg.output, f"--output {cfg.output}", reads)
     if cfg.predictions_file:
         check_file(cfg.predictions_file, f"--predictions_file {cfg.predictions_file}", "predictions.tsv")
+        # Beside the model, as the default predictions file is, under a name no model file has.
+        beside = models if Path(cfg.predictions_file).name.startswith("predictions") else ()
+        check_not_read(cfg.predictions_file, f"--predictions_file {cfg.predictions_file}", reads,
+                       allow_inside=beside)
     if cfg.report_dir:
         check_folder(cfg.report_dir, f"--report_dir {cfg.report_dir}")
+        check_not_read(cfg.report_dir, f"--report_dir {cfg.report_dir}", reads)
     exports = {flag: Path(folder) for flag, folder in (("--export_onnx", cfg.export_onnx),
                                                        ("--save_quantized", cfg.save_quantized)) if folder}
     for flag, folder in exports.items():
         check_folder(folder, f"{flag} {folder}")
         if folder.resolve() in {Path(source).resolve() for source in (cfg.model, cfg.teacher) if source}:
             raise UserError(f"{flag} {folder} is a model this run reads; give a new folder for the export")
+        check_not_read(folder, f"{flag} {folder}", reads, whole=True)
         if folder.is_dir() and any(folder.iterdir()) and not is_onnx_folder(folder):
             raise UserError(f"{flag} {folder} holds other files, which the export would replace; give a new or "
                             f"empty folder, or an earlier export")

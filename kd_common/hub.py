@@ -7,6 +7,7 @@ first, and a local folder or the local cache is used without touching the networ
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def resolve_model(name_or_path: str, flag: str) -> tuple[str, bool]:
                 f"{flag} {name_or_path}: the folder has no config.json, so it is not a saved model; "
                 f"pass a folder written by save_pretrained (e.g. ./models/teacher)"
             )
+        check_no_custom_code(path, f"{flag} {name_or_path}")
         return str(path), True
     if looks_like_path(name_or_path) or path.exists():
         raise UserError(f"{flag} {name_or_path}: no such model folder; check the path or train it first")
@@ -62,6 +64,50 @@ def resolve_model(name_or_path: str, flag: str) -> tuple[str, bool]:
         f"{flag} {name_or_path}: {problem}; pass a local model folder instead: {flag} /path/to/model "
         f"(see README, 'Running offline')"
     )
+
+
+def check_no_custom_code(folder: Path, what: str) -> None:
+    """Refuse a model folder that would need code of its own: a model_type transformers does not know
+    (transformers would ask to run the folder's Python files, and import them on a "y"), or an
+    auto_map naming such code. This project's own model types are known (custom_models registers
+    them) and load without their auto_map."""
+    from transformers import CONFIG_MAPPING
+
+    from .custom_models import BiLSTMConfig, MeanPoolConfig
+
+    own = {MeanPoolConfig.model_type, BiLSTMConfig.model_type}
+    config = _json_object(folder / "config.json")
+    model_type = config.get("model_type")
+    if isinstance(model_type, str) and model_type not in CONFIG_MAPPING:
+        raise UserError(f"{what}: its config.json has model_type {_short(model_type)}, which transformers "
+                        f"{_transformers_version()} does not know, and this project runs no code from a model folder; "
+                        f"use a model of a type transformers knows (bert, roberta, ...), or a newer transformers")
+    for name in ("config.json", "tokenizer_config.json"):
+        auto_map = (config if name == "config.json" else _json_object(folder / name)).get("auto_map")
+        if auto_map and not (name == "config.json" and model_type in own):
+            raise UserError(f"{what}: its {name} names code of its own to run (auto_map: {_short(auto_map)}), and "
+                            f"this project runs no code from a model folder; use a model transformers loads without "
+                            f"it, or remove auto_map if the model type is a stock one")
+
+
+def _json_object(path: Path) -> dict:
+    """A JSON file's object; {} when it is missing or not one (the loaders then say what is wrong)."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
+def _short(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _transformers_version() -> str:
+    import transformers
+
+    return transformers.__version__
 
 
 def load_hub_dataset(name: str, flag: str = "--data_path"):

@@ -50,7 +50,7 @@ from .models import (
 )
 from .objectives import DistillationObjective, LossSpec, Objective
 from .precision import Precision, resolve_precision
-from .preflight import check_file, check_folder
+from .preflight import check_file, check_folder, check_not_read
 from .report import training_curves_png
 from .results import TrainResult
 from .run_lock import is_first_process, output_lock
@@ -87,7 +87,7 @@ class Job:
 
 def train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig) -> TrainResult:
     """Fine-tune model_name_or_path on the data's train split; save the best epoch to <output_dir>/teacher."""
-    check_outputs(train, ["teacher"])
+    check_outputs(train, ["teacher"], reads=reads_of(model_name_or_path=model_name_or_path, data_path=data.data_path))
     check_max_length(data.max_length, [(model_name_or_path, "--model_name_or_path")])
     with claim_output(train, ["teacher"]):
         return _train_teacher(model_name_or_path, data, train)
@@ -149,20 +149,33 @@ def training_splits(job: Job, raw: RawData, columns, label_names, labels_from: s
     return train_split, eval_split
 
 
-def check_outputs(train: TrainConfig, roles: list[str], files: dict[str, Path] | None = None) -> None:
+def check_outputs(train: TrainConfig, roles: list[str], files: dict[str, Path] | None = None,
+                  reads: dict[str, str | None] | None = None) -> None:
     """Before anything is loaded: every folder the run writes (its output folder, the model folder of
     each role, their checkpoints, the trackers' logs) and every file (`files`, each named for the
-    message) can be written (see preflight)."""
+    message) can be written (see preflight), and none of them is, holds or lies inside what the run
+    reads (`reads`: the models and data by flag, see preflight.check_not_read)."""
     out = Path(train.output_dir)
+    reads = reads or {}
     check_folder(out, f"--output_dir {train.output_dir}")
     for role in roles:
         check_folder(out / role, f"the model folder {out / role}")
+        check_not_read(out / role, f"the model folder {out / role}", reads, whole=True)
         if train.checkpointing_steps:
             check_folder(checkpoint_root(out, role), f"the checkpoint folder {checkpoint_root(out, role)}")
+            check_not_read(checkpoint_root(out, role), f"the checkpoint folder {checkpoint_root(out, role)}", reads,
+                           whole=True)
     if trackers(train.report_to):
         check_folder(out / "runs", f"the tracking folder {out / 'runs'}")
+        check_not_read(out / "runs", f"the tracking folder {out / 'runs'}", reads)
     for what, file in (files or {}).items():
         check_file(file, what)
+        check_not_read(file, what, reads)
+
+
+def reads_of(**paths: str | None) -> dict[str, str | None]:
+    """What a run reads, named by flag for messages: reads_of(data_path=...) -> {"--data_path X": X}."""
+    return {f"--{flag} {path}": path for flag, path in paths.items() if path}
 
 
 @contextmanager

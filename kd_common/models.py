@@ -30,7 +30,7 @@ def load_tokenizer(name_or_path: str, flag: str, with_model: bool = True):
     source, local_only = resolve_model(name_or_path, flag)
     problem = None
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
     except Exception as exc:
         problem = _first_line(exc)
     else:
@@ -90,7 +90,7 @@ def load_config(name_or_path: str, flag: str):
 def _config(source: str, local_only: bool, flag: str, name_or_path: str):
     """The config of a source resolve_model has found."""
     try:
-        return AutoConfig.from_pretrained(source, local_files_only=local_only)
+        return AutoConfig.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
     except Exception as exc:
         raise UserError(f"{flag} {name_or_path}: cannot read its config.json ({_first_line(exc)}); re-save the model") from exc
 
@@ -136,17 +136,60 @@ def use_attention(model, eager: bool):
 
 def _from_pretrained(auto_class, source: str, local_only: bool, flag: str, name_or_path: str, kwargs: dict):
     try:
-        return auto_class.from_pretrained(source, local_files_only=local_only, **kwargs)
+        return auto_class.from_pretrained(source, local_files_only=local_only, trust_remote_code=False, **kwargs)
     except OSError as exc:
         raise UserError(
             f"{flag} {name_or_path}: cannot load model weights ({_first_line(exc)}); the folder needs "
             f"model.safetensors (or pytorch_model.bin) and config.json as save_pretrained writes them"
         ) from exc
     except Exception as exc:  # a truncated or corrupt weights file surfaces as many error types
+        if "mismatch" in str(exc):  # whole files whose shapes are not the ones config.json describes
+            raise UserError(_mismatch(source, flag, name_or_path, kwargs.get("num_labels"), exc)) from exc
         raise UserError(
             f"{flag} {name_or_path}: the model weights could not be read ({type(exc).__name__}: "
             f"{_first_line(exc)}); the files may be corrupt: save or copy the model again"
         ) from exc
+
+
+def _mismatch(source: str, flag: str, name_or_path: str, needed: int | None, exc: Exception) -> str:
+    """What a size mismatch means: most often a head of another size (another number of labels, or the
+    other task: a regression head has one output) than config.json or this run asks for."""
+    declared = needed or _setting(AutoConfig.from_pretrained(source, trust_remote_code=False), "num_labels")
+    outputs = _head_outputs(Path(source))
+    if outputs is not None and declared is not None and outputs != declared:
+        wanted = "this run needs" if needed else "its config.json declares"
+        return (f"{flag} {name_or_path}: its head has {outputs} output{'s' * (outputs != 1)} "
+                f"({_task_of(outputs)}) but {wanted} {declared} ({_task_of(declared)}); the weights are whole, "
+                f"but config.json and the weights are of different models: use the folder as save_pretrained wrote "
+                f"it, or a model trained for this task")
+    return (f"{flag} {name_or_path}: its weights have other shapes than its config.json describes "
+            f"({_first_line(exc)}); config.json and the weights are of different models: use the folder as "
+            f"save_pretrained wrote it")
+
+
+def _task_of(outputs: int) -> str:
+    return "a regression score" if outputs == 1 else f"{outputs} classes"
+
+
+def _head_outputs(folder: Path) -> int | None:
+    """The output size of the classification head in model.safetensors (the last classifier/head bias),
+    read from the file's header only; None when it cannot be told."""
+    import json
+    import struct
+
+    path = folder / "model.safetensors"
+    try:
+        with open(path, "rb") as f:
+            (length,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(length))
+    except (OSError, ValueError, struct.error):
+        return None
+    biases = [name for name in header if name.endswith(".bias") and any(part in name for part in
+                                                                          ("classifier", "head", "score"))]
+    if not biases:
+        return None
+    shape = header[sorted(biases)[-1]].get("shape") or []
+    return shape[0] if len(shape) == 1 else None
 
 
 def label_maps(label_names: list[str]) -> dict:

@@ -131,7 +131,7 @@ def quantize(fp32_folder: Path, folder: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    config = AutoConfig.from_pretrained(fp32_folder)
+    config = AutoConfig.from_pretrained(fp32_folder, trust_remote_code=False)
     with tempfile.TemporaryDirectory() as tmp:
         fused, fusions = _optimize(fp32_folder / ONNX_FILE, config, Path(tmp) / "fused.onnx")
         # Fused nodes (onnxruntime's com.microsoft domain) have no shape inference in onnx, so the quantizer
@@ -139,7 +139,7 @@ def quantize(fp32_folder: Path, folder: Path) -> None:
         quantize_dynamic(fused, folder / ONNX_FILE, weight_type=QuantType.QInt8, per_channel=PER_CHANNEL,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     config.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(fp32_folder).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(fp32_folder, trust_remote_code=False).save_pretrained(folder)
     _write_marker(folder, {"precision": "int8", "method": ONNX_INT8, "per_channel": PER_CHANNEL,
                            "fused": fusions, "unfused": sorted(UNFUSED), "onnxruntime": ort.__version__})
 
@@ -185,7 +185,7 @@ class OnnxClassifier(nn.Module):
         import onnx
 
         folder = Path(folder)
-        self.config = AutoConfig.from_pretrained(folder)
+        self.config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
         self.session = session(folder / ONNX_FILE)
         self.input_names = [i.name for i in self.session.get_inputs()]
         graph = onnx.load(str(folder / ONNX_FILE), load_external_data=False).graph

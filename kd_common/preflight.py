@@ -51,3 +51,25 @@ def _check_writable(folder: Path, what: str, fix: str) -> None:
         raise UserError(f"{what}: cannot write in {existing} ({exc.strerror or type(exc).__name__}); {fix}") from None
     os.close(handle)
     os.unlink(probe)
+
+
+def check_not_read(output: str | Path, what: str, reads: dict[str, str | Path | None], whole: bool = False,
+                   allow_inside: tuple[str, ...] = ()) -> None:
+    """Refuse an output that is, or lies inside, something the run reads: `reads` maps how each input is
+    named in messages (e.g. "--teacher_model ./models/teacher") to its path; hub ids and paths that do
+    not exist are skipped. `whole`: the output is replaced as a whole (a model folder), so it must not
+    hold anything the run reads either. `allow_inside`: the inputs (by message name) the output may lie
+    inside, where it replaces nothing they hold. Paths are compared resolved: a symlink or `..` is no way
+    around it."""
+    out = Path(output).expanduser().resolve()
+    for name, source in reads.items():
+        if not source or not Path(source).expanduser().exists():
+            continue
+        read = Path(source).expanduser().resolve()
+        if out == read:
+            raise UserError(f"{what} is {name}, which this run reads; write to another path")
+        if read in out.parents and name not in allow_inside:
+            raise UserError(f"{what} lies inside {name}, which this run reads; write it outside that folder")
+        if whole and out in read.parents:
+            raise UserError(f"{what} holds {name}, which this run reads, and is replaced as a whole when the run "
+                            f"saves; give another path, or move the input out of it")

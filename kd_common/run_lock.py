@@ -68,6 +68,9 @@ def describe(holder: dict | None) -> str:
 
 def _acquire(path: Path, say) -> int:
     """The open lock file's descriptor, flock held and this run's details written in it."""
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, where the lock file of the runs writing to {path.parent} belongs; "
+                        f"move or remove it (this project never makes a folder there)")
     for _ in range(5):
         handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -93,7 +96,7 @@ def _acquire(path: Path, say) -> int:
         if previous:
             say(f"note: took over the lock of a run that is no longer running ({describe(previous)})")
         os.ftruncate(handle, 0)
-        os.write(handle, (json.dumps(_this_run()) + "\n").encode("utf-8"))
+        os.write(handle, (json.dumps(this_run()) + "\n").encode("utf-8"))
         return handle
     raise UserError(f"cannot take the lock {path}: it keeps being replaced; is another run starting in "
                     f"{path.parent}?")
@@ -142,7 +145,8 @@ def _read(path: Path) -> dict | None:
     return holder if isinstance(holder, dict) else None
 
 
-def _this_run() -> dict:
+def this_run() -> dict:
+    """This process, as a lock file names its holder."""
     return {"pid": os.getpid(), "host": socket.gethostname(),
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": " ".join([Path(sys.executable).name, *sys.argv])}

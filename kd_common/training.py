@@ -196,6 +196,7 @@ def train(
     for name, part in list(objective.named_children()):
         setattr(objective, name, accelerator.prepare(part))
 
+    modules = [model, *objective.children()]  # what learns, and what a checkpoint saves
     progress = Progress()
     if checkpoints.resume_from:
         progress = Progress.from_json(load_checkpoint(accelerator, Path(checkpoints.resume_from)))
@@ -207,6 +208,7 @@ def train(
 
     def checkpoint(epoch: int, step: int, global_step: int, sums: dict | None) -> Path:
         nonlocal last_checkpoint
+        check_finite_weights(modules, f"update {global_step}")
         state = Progress(epoch, step, global_step, None, progress.history, best, progress.evals)
         path = save_checkpoint(accelerator, Path(checkpoints.directory), global_step,
                                state.to_json(checkpoints.run_args), cfg.save_total_limit, sums)
@@ -231,7 +233,8 @@ def train(
         raise Stopped(signum, epoch, step, len(train_dl), path, best.epoch is not None,
                       announce=accelerator.is_main_process)
 
-    def keep_if_best(epoch: int, value: float, record: dict) -> None:
+    def keep_if_best(epoch: int, value: float, record: dict, where: str) -> None:
+        check_finite_weights(modules, where)  # a non-finite model never replaces the one saved
         best.value, best.epoch, best.record = value, epoch, record
         if accelerator.is_main_process:
             on_best(accelerator.unwrap_model(model), Outcome(epoch, record, progress.history))
@@ -250,7 +253,7 @@ def train(
         accelerator.log({f"eval_steps/{k}": v for k, v in record["eval"].items() if isinstance(v, (int, float))},
                         step=global_step)
         if improved:
-            keep_if_best(epoch, record["eval"][metric], record)
+            keep_if_best(epoch, record["eval"][metric], record, f"epoch {epoch}, update {global_step}")
         accelerator.wait_for_everyone()
 
     every = int(cfg.checkpointing_steps) if checkpoints.directory and str(cfg.checkpointing_steps).isdigit() else None
@@ -268,6 +271,7 @@ def train(
             record, global_step = _train_epoch(model, train_dl, objective, optimizer, scheduler, cfg, accelerator,
                                                epoch, global_step, resume, checkpoint if every else None, every,
                                                mid_epoch_eval, partial(stop_if_asked, request))
+            check_finite_weights(modules, f"the end of epoch {epoch}")  # whether or not the epoch is the best
             if eval_dl is not None:
                 record["eval"] = _evaluate(model, eval_dl, eval_data, accelerator, label_names)
                 value = record["eval"][metric]
@@ -280,12 +284,27 @@ def train(
             accelerator.print(_epoch_line(record, cfg.metric_for_best_model))
             accelerator.log(_scalars(record), step=epoch)  # a no-op without trackers
             if improved:
-                keep_if_best(epoch, value, record)
+                keep_if_best(epoch, value, record, f"the end of epoch {epoch}")
             accelerator.wait_for_everyone()  # no process runs ahead of the save
             if checkpoints.directory and cfg.checkpointing_steps == "epoch":
                 checkpoint(epoch + 1, 0, global_step, None)
             stop_if_asked(request, epoch, len(train_dl), global_step, None)  # a signal during the evaluation
     return progress.outcome()
+
+
+NON_FINITE_ADVICE = "Lower --learning_rate, or use --mixed_precision bf16/no instead of fp16"
+
+
+def check_finite_weights(modules, where: str) -> None:
+    """Refuse to go on (and so to save) once a weight is inf or nan: a loss can stay finite for a step
+    after an update that broke the weights, and a run of one step would save them."""
+    for module in modules:
+        for name, param in module.named_parameters():
+            if not torch.isfinite(param).all():
+                kind = "nan" if torch.isnan(param).any() else "inf"
+                raise UserError(f"the weights became {kind} by {where} ({name}); nothing was saved "
+                                f"from this point: the best model so far and the checkpoints are kept. "
+                                f"{NON_FINITE_ADVICE}")
 
 
 def freeze_word_embeddings(model) -> None:
@@ -360,7 +379,7 @@ def _train_epoch(model, train_dl, objective: Objective, optimizer, scheduler, cf
                 if not torch.isfinite(loss):
                     raise UserError(
                         f"the loss became {loss.item()} at epoch {epoch}, step {step}; the best model so far and the "
-                        f"checkpoints are kept. Lower --learning_rate, or use --mixed_precision bf16/no instead of fp16"
+                        f"checkpoints are kept. {NON_FINITE_ADVICE}"
                     )
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and cfg.max_grad_norm > 0:

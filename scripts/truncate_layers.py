@@ -18,12 +18,12 @@ def truncate(args: argparse.Namespace) -> None:
 
     from kd_common.models import save_model_atomically
 
-    config = AutoConfig.from_pretrained(args.model)
+    config = AutoConfig.from_pretrained(args.model, trust_remote_code=False)
     if not 1 <= args.layers <= config.num_hidden_layers:
         raise UserError(f"--layers must be between 1 and {config.num_hidden_layers} for {args.model}")
     # from_pretrained with a smaller num_hidden_layers loads layers 0..N-1 and drops the rest.
-    model = AutoModel.from_pretrained(args.model, num_hidden_layers=args.layers)
-    save_model_atomically(model, AutoTokenizer.from_pretrained(args.model), args.output, {})
+    model = AutoModel.from_pretrained(args.model, num_hidden_layers=args.layers, trust_remote_code=False)
+    save_model_atomically(model, AutoTokenizer.from_pretrained(args.model, trust_remote_code=False), args.output, {})
     print(f"saved the first {args.layers} of {config.num_hidden_layers} layers of {args.model} to {args.output}")
 
 

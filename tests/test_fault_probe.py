@@ -1,0 +1,416 @@
+"""Faults found by probing the scripts with hostile settings, folders and files: each ends in one line
+`error: ...` (or a one-line warning where the run can go on safely), exit 2, and nothing written or
+damaged."""
+
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import assert_clean_failure, run_script
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file under folder, by relative path, with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def hidden_leftovers(folder: Path) -> list[str]:
+    """Temporary files or folders (.NAME.partial-PID, .NAME.tmp-PID, .NAME.old-PID) left under folder."""
+    return [str(p) for p in folder.rglob(".*") if any(tag in p.name for tag in (".partial", ".tmp-", ".old-"))]
+
+
+def test_weights_that_become_non_finite_stop_the_run_and_keep_the_saved_model(sst2_slice, trained_teacher,
+                                                                               tiny_models, tmp_path):
+    """A learning rate of 1e39 is finite, but one AdamW update makes the weights inf: the loss of that
+    only step was finite, so only a check of the weights stops the run before it saves them."""
+    out = tmp_path / "out"
+    shutil.copytree(trained_teacher, out / "teacher")
+    before = snapshot(out / "teacher")
+    result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--model_name_or_path",
+                        tiny_models["teacher_base"], "--output_dir", out, "--overwrite_output_dir",
+                        "--learning_rate", "1e39", "--num_train_epochs", "1", "--max_train_samples", "16",
+                        "--batch_size", "16", "--max_length", "64", "--report_to", "none")
+    assert_clean_failure(result, "the weights became", "by the end of epoch 1", "--learning_rate", "fp16")
+    assert snapshot(out / "teacher") == before
+    assert not hidden_leftovers(out)
+
+
+def distill_args(sst2_slice, teacher, student, out, *extra):
+    return ["--data_path", sst2_slice, "--teacher_model", teacher, "--student_model", student, "--output_dir", out,
+            "--num_train_epochs", "1", "--batch_size", "16", "--max_train_samples", "48", "--max_length", "64",
+            "--report_to", "none", "--mixed_precision", "no", *extra]
+
+
+def test_an_onnx_teacher_exported_again_into_its_folder_gets_new_logits(sst2_slice, trained_teacher, tiny_models,
+                                                                        tmp_path):
+    pytest.importorskip("onnxruntime")
+    from conftest import nudged_copy
+
+    onnx_teacher = tmp_path / "teacher-onnx"
+    retrained = nudged_copy(trained_teacher, tmp_path / "retrained")
+    students = []
+    for run, teacher in enumerate((trained_teacher, retrained)):
+        exported = run_script("evaluate.py", "--model", teacher, "--data_path", sst2_slice, "--export_onnx",
+                              onnx_teacher, "--max_eval_samples", "8", "--latency_samples", "0", "--max_length", "64",
+                              "--mixed_precision", "no")
+        assert exported.returncode == 0, exported
+        result = run_script("distilled-bert.py", *distill_args(sst2_slice, onnx_teacher, tiny_models["student_base"],
+                                                               tmp_path / f"out{run}"))
+        assert result.returncode == 0, result
+        assert "computed and cached" in result.stdout and "reused" not in result.stdout, result
+        students.append((tmp_path / f"out{run}" / "student" / "model.safetensors").read_bytes())
+    assert students[0] != students[1]
+
+
+def test_the_digest_of_an_onnx_folder_covers_its_external_data(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    from kd_common.teacher_cache import weights_digest
+
+    weight = numpy_helper.from_array(np.arange(64, dtype=np.float32).reshape(8, 8), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["logits"])], "g",
+                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 8])],
+                              [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1, 8])], [weight])
+    (tmp_path / "config.json").write_text("{}")
+    onnx.save_model(helper.make_model(graph), str(tmp_path / "model.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="weights.data", size_threshold=0)
+    before = weights_digest(str(tmp_path), None)
+    data = bytearray((tmp_path / "weights.data").read_bytes())
+    data[0] ^= 1
+    (tmp_path / "weights.data").write_bytes(bytes(data))
+    after = weights_digest(str(tmp_path), None)
+    assert after != before
+    (tmp_path / "README.md").write_text("a model card")  # not a weight
+    assert weights_digest(str(tmp_path), None) == after
+
+
+CUSTOM_CODE = """from pathlib import Path
+Path(__file__).with_name("IMPORTED").write_text("the folder's code ran")
+from transformers import BertConfig
+class EvilConfig(BertConfig):
+    model_type = "evil-bert"
+"""
+
+
+def folder_with_code(source: Path, target: Path, model_type: str) -> Path:
+    """A copy of a model folder whose config.json names code of its own (auto_map), which leaves a file
+    IMPORTED beside it when it runs."""
+    shutil.copytree(source, target)
+    config = json.loads((target / "config.json").read_text())
+    config["model_type"] = model_type
+    config["auto_map"] = {"AutoConfig": "evil.EvilConfig", "AutoModelForSequenceClassification": "evil.EvilConfig"}
+    (target / "config.json").write_text(json.dumps(config))
+    (target / "evil.py").write_text(CUSTOM_CODE)
+    return target
+
+
+@pytest.mark.parametrize("model_type", ["evil-bert", "bert"])
+def test_a_model_folder_that_names_its_own_code_is_refused_before_it_loads(sst2_slice, trained_teacher, tiny_models,
+                                                                          tmp_path, monkeypatch, model_type):
+    from kd_common import EvalConfig, UserError, evaluate
+
+    evil = folder_with_code(trained_teacher, tmp_path / "evil", model_type)
+    monkeypatch.setattr("builtins.input", lambda *args: "y")  # a user who answers transformers' question with y
+    with pytest.raises(UserError, match="this project runs no code from a model folder"):
+        evaluate(EvalConfig(model=str(evil), latency_samples=0))
+    for flag in ("--teacher_model", "--student_model"):
+        models = {"--teacher_model": trained_teacher, "--student_model": tiny_models["student_base"], flag: evil}
+        result = run_script("distilled-bert.py", *distill_args(sst2_slice, models["--teacher_model"],
+                                                               models["--student_model"], tmp_path / "out"))
+        assert_clean_failure(result, f"{flag} {evil}", "auto_map" if model_type == "bert" else "model_type",
+                             output_dir=tmp_path / "out")
+    assert not (evil / "IMPORTED").exists()
+
+
+@pytest.mark.parametrize("damage", ["overwritten", "nan"])
+def test_a_damaged_cache_entry_is_computed_again_with_a_warning(sst2_slice, trained_teacher, tiny_models, tmp_path,
+                                                                damage):
+    """A complete entry whose values were changed afterwards: overwritten with 25.0 (the checksum no longer
+    matches), or with nan and the checksum made to match (only the finiteness check can tell)."""
+    import torch
+
+    from kd_common.teacher_cache import checksum
+
+    cache = tmp_path / "cache"
+    args = lambda run: distill_args(sst2_slice, trained_teacher, tiny_models["student_base"],  # noqa: E731
+                                    tmp_path / run, "--cache_dir", cache)
+    first = run_script("distilled-bert.py", *args("first"))
+    assert first.returncode == 0 and "computed and cached" in first.stdout, first
+    [entry] = (cache / "teacher_logits").glob("*.pt")
+    saved = torch.load(entry, weights_only=True)
+    good = saved["logits"].clone()
+    saved["logits"].fill_(25.0 if damage == "overwritten" else float("nan"))
+    if damage == "nan":
+        saved["sha256"] = checksum(saved["logits"])
+    torch.save(saved, entry)
+
+    second = run_script("distilled-bert.py", *args("second"))
+    assert second.returncode == 0, second
+    warning = "do not match their checksum" if damage == "overwritten" else "hold non-finite values"
+    [line] = [line for line in second.stdout.splitlines() if line.startswith("warning: the cached teacher logits")]
+    assert line.startswith(f"warning: the cached teacher logits {entry} {warning}") and \
+        line.endswith("; computing them again"), second
+    assert "computed and cached" in second.stdout and "reused" not in second.stdout
+    assert torch.equal(torch.load(entry, weights_only=True)["logits"], good)  # the entry is whole again
+    metrics = [json.loads((tmp_path / run / "student" / "metrics.json").read_text()) for run in ("first", "second")]
+    assert metrics[0]["history"][0]["train_loss"] == metrics[1]["history"][0]["train_loss"]
+
+
+def test_random_states_that_cannot_be_restored_make_the_checkpoint_unusable(sst2_slice, tiny_models, tmp_path):
+    """Accelerate skips a random-state file that weights_only loading refuses, and the resumed run then
+    differs from the uninterrupted one. Such a checkpoint is named damaged instead: refused when named,
+    skipped by latest for the one before it, from which the run ends as the uninterrupted one did."""
+    import datetime
+
+    import torch
+
+    out = tmp_path / "out"
+    args = ["--data_path", sst2_slice, "--model_name_or_path", tiny_models["teacher_base"], "--output_dir", out,
+            "--num_train_epochs", "1", "--max_train_samples", "64", "--batch_size", "8", "--learning_rate", "1e-3",
+            "--max_length", "64", "--checkpointing_steps", "4", "--report_to", "none", "--mixed_precision", "no"]
+    first = run_script("trainer_teacher.py", *args)
+    assert first.returncode == 0, first
+    uninterrupted = (out / "teacher" / "model.safetensors").read_bytes()
+    steps = out / "checkpoints" / "teacher"
+    states_file = steps / "step-8" / "random_states_0.pkl"
+    states = torch.load(states_file, weights_only=False)
+    states["saved_on"] = datetime.date(2024, 1, 1)  # a global weights_only loading refuses
+    torch.save(states, states_file)
+    before = snapshot(out)
+
+    named = run_script("trainer_teacher.py", *args, "--resume_from_checkpoint", steps / "step-8")
+    assert_clean_failure(named, "step-8: the checkpoint is damaged (random_states_0.pkl cannot be restored",
+                         "the usable ones in", "are step-4; resume from one of them")
+    assert snapshot(out) == before
+
+    latest = run_script("trainer_teacher.py", *args, "--resume_from_checkpoint", "latest")
+    assert latest.returncode == 0, latest
+    assert "warning: skipping the damaged checkpoint" in latest.stdout and "random_states_0.pkl" in latest.stdout
+    assert (out / "teacher" / "model.safetensors").read_bytes() == uninterrupted
+
+
+def test_an_evaluation_output_that_would_replace_what_it_reads_is_refused(sst2_slice, trained_teacher, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(trained_teacher, model)
+    link = tmp_path / "link"
+    link.symlink_to(model, target_is_directory=True)
+    config = tmp_path / "eval.json"
+    config.write_text(json.dumps({"latency_samples": 0}))
+    before = snapshot(model), snapshot(sst2_slice), config.read_bytes()
+    cases = [
+        (["--output", model / "metrics.json"], f"--output {model / 'metrics.json'} lies inside --model {model}"),
+        (["--output", link / "metrics.json"], "lies inside --model"),  # the same folder, through a symlink
+        (["--report_dir", model], f"--report_dir {model} is --model {model}, which this run reads"),
+        (["--report_dir", sst2_slice], f"--report_dir {sst2_slice} is --data_path {sst2_slice}"),
+        (["--output", sst2_slice / "dev.tsv"], f"lies inside --data_path {sst2_slice}"),
+        (["--predictions_file", model / "config.json"], "lies inside --model"),
+        (["--config", config, "--output", config], f"--output {config} is --config {config}"),
+    ]
+    for flags, message in cases:
+        result = run_script("evaluate.py", "--model", model, "--data_path", sst2_slice, *flags)
+        assert_clean_failure(result, message)
+    assert (snapshot(model), snapshot(sst2_slice), config.read_bytes()) == before
+    # Predictions beside the model, as the default file is, replace nothing it holds.
+    result = run_script("evaluate.py", "--model", model, "--data_path", sst2_slice, "--predictions_file",
+                        model / "predictions_dev.tsv", "--latency_samples", "0", "--max_eval_samples", "8")
+    assert result.returncode == 0 and (model / "predictions_dev.tsv").is_file(), result
+
+
+def test_a_distillation_that_would_write_over_its_own_teacher_is_refused(sst2_slice, trained_teacher, tiny_models,
+                                                                         tmp_path):
+    teacher = tmp_path / "a" / "student"  # the teacher sits where the student is written
+    shutil.copytree(trained_teacher, teacher)
+    inner = tmp_path / "b" / "student" / "teacher"  # the teacher lies inside the student folder written
+    shutil.copytree(trained_teacher, inner)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "student").symlink_to(teacher, target_is_directory=True)  # the same folder, by a symlink
+    before = snapshot(tmp_path)
+    cases = [
+        (teacher, tmp_path / "a", f"the model folder {tmp_path / 'a' / 'student'} is --teacher_model {teacher}"),
+        (inner, tmp_path / "b", f"the model folder {tmp_path / 'b' / 'student'} holds --teacher_model {inner}"),
+        (teacher, tmp_path / "c", f"the model folder {tmp_path / 'c' / 'student'} is --teacher_model {teacher}"),
+    ]
+    for source, output_dir, message in cases:
+        result = run_script("distilled-bert.py", *distill_args(sst2_slice, source, tiny_models["student_base"],
+                                                               output_dir, "--overwrite_output_dir"))
+        assert_clean_failure(result, message)
+        assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("head, phrase", [
+    (3, "its head has 2 outputs (2 classes) but its config.json declares 3 (3 classes)"),
+    (1, "its head has 1 output (a regression score) but its config.json declares 2 (2 classes)"),
+])
+def test_a_head_that_does_not_fit_its_config_is_not_called_corrupt(trained_teacher, tmp_path, head, phrase):
+    """Whole weights under a config.json of another head size or task (3 labels declared over a 2-class
+    head, or a regression head of one output under a 2-class config): the message says so, and does not
+    send the user to copy files that are fine."""
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_teacher, model)
+    if head == 1:  # the weights of a regression head
+        weights = load_file(str(model / "model.safetensors"))
+        weights = {k: (v[:1].clone() if k.startswith("classifier.") else v) for k, v in weights.items()}
+        save_file(weights, str(model / "model.safetensors"), metadata={"format": "pt"})
+    else:
+        labels = [f"label{i}" for i in range(head)]
+        config = json.loads((model / "config.json").read_text())
+        config["id2label"], config["label2id"] = dict(enumerate(labels)), {n: i for i, n in enumerate(labels)}
+        (model / "config.json").write_text(json.dumps(config))
+    result = run_script("evaluate.py", "--model", model, "--text", "a gorgeous, witty film")
+    assert_clean_failure(result, f"--model {model}: {phrase}", "the weights are whole")
+    assert "corrupt" not in result.stderr
+
+
+def test_a_run_waiting_for_another_runs_teacher_logits_says_for_whom_and_how_long(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    from kd_common import teacher_cache
+
+    path = tmp_path / "teacher_logits" / "key.pt"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from kd_common.teacher_cache import "
+         "_key_lock\nwith _key_lock(Path(sys.argv[1]), True):\n    print('held', flush=True); time.sleep(2)",
+         str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(teacher_cache, "WAIT_REPORT_S", 0.4)
+        said = []
+        with teacher_cache._key_lock(path, True, say=said.append):
+            details = json.loads(path.with_suffix(".lock").read_text())
+    finally:
+        holder.wait(timeout=30)
+    assert said[0].startswith(f"waiting for another run that is computing these teacher logits (pid {holder.pid} on ")
+    assert "-c" in said[0] and said[0].endswith(f"it holds {path.with_suffix('.lock')}")
+    assert any(line.startswith("still waiting for the teacher logits of pid") and " s so far" in line
+               for line in said[1:]), said
+    assert details["pid"] != holder.pid  # once it holds the lock, the lock file names this run
+    assert path.with_suffix(".lock").read_text() == ""  # and nothing once it is released
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".json", ".lock"])
+def test_a_folder_where_a_cache_file_belongs_is_one_line(sst2_slice, trained_teacher, tiny_models, tmp_path, suffix):
+    cache = tmp_path / "cache"
+    first = run_script("distilled-bert.py", *distill_args(sst2_slice, trained_teacher, tiny_models["student_base"],
+                                                          tmp_path / "a", "--cache_dir", cache))
+    assert first.returncode == 0, first
+    [entry] = (cache / "teacher_logits").glob("*.pt")
+    blocked = entry.with_suffix(suffix)
+    blocked.unlink(missing_ok=True)
+    blocked.mkdir()
+    result = run_script("distilled-bert.py", *distill_args(sst2_slice, trained_teacher, tiny_models["student_base"],
+                                                           tmp_path / "b", "--cache_dir", cache))
+    assert_clean_failure(result, f"the teacher-logit cache has a folder at {blocked}", "--cache_dir",
+                         output_dir=tmp_path / "b")
+
+
+def quick_teacher(sst2_slice, tiny_models, out, **changes):
+    """A one-epoch teacher on 32 sentences through the API, over whatever out/teacher holds."""
+    from kd_common import DataConfig, TrainConfig, train_teacher
+
+    settings = dict(output_dir=out, num_train_epochs=1, batch_size=16, max_train_samples=32, learning_rate=1e-3,
+                    overwrite_output_dir=True, report_to="none", mixed_precision="no", **changes)
+    return train_teacher(str(tiny_models["teacher_base"]), DataConfig(data_path=sst2_slice, max_length=64),
+                         TrainConfig(**settings))
+
+
+def full_disk(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("where", ["sidecar", "weights"])
+def test_a_full_disk_while_saving_keeps_the_previous_model_and_leaves_nothing_behind(sst2_slice, trained_teacher,
+                                                                                    tiny_models, tmp_path,
+                                                                                    monkeypatch, where):
+    """The disk fills up while the best model is saved: in a sidecar file (an OSError from a write) or in
+    the weights (safetensors reports it from Rust, as an error that is not an OSError)."""
+    from kd_common import UserError
+
+    out = tmp_path / "out"
+    shutil.copytree(trained_teacher, out / "teacher")
+    before = snapshot(out / "teacher")
+    if where == "sidecar":
+        write_bytes = Path.write_bytes
+        monkeypatch.setattr(Path, "write_bytes", lambda self, data: full_disk() if self.name.startswith(
+            ".metrics.json") else write_bytes(self, data))
+    else:
+        def save_file(*args, **kwargs):
+            raise RuntimeError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: '
+                               '"No space left on device" })')
+        monkeypatch.setattr("transformers.modeling_utils.safe_save_file", save_file)
+    with pytest.raises(UserError) as error:
+        quick_teacher(sst2_slice, tiny_models, out)
+    assert str(error.value).startswith(f"no space left on the device to write {out / 'teacher'}; "
+                                       f"{out / 'teacher'} is unchanged. Free some space"), error.value
+    assert snapshot(out / "teacher") == before
+    assert not hidden_leftovers(tmp_path) and not (out / ".kd-bert.lock").exists()
+
+
+def test_a_full_disk_in_a_file_write_leaves_no_temporary(tmp_path, monkeypatch):
+    from kd_common import UserError
+    from kd_common.files import write_json
+
+    target = tmp_path / "metrics.json"
+    target.write_text('{"accuracy": 0.9}\n')
+    real_write = os.write
+    monkeypatch.setattr(Path, "write_bytes", lambda self, data: (real_write(os.open(self, os.O_WRONLY | os.O_CREAT),
+                                                                            data[:5]), full_disk()))
+    with pytest.raises(UserError, match=f"^no space left on the device to write {target}; {target} is unchanged"):
+        write_json(target, {"accuracy": 0.1})
+    assert target.read_text() == '{"accuracy": 0.9}\n' and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_folder_where_the_output_lock_file_belongs_is_one_line(sst2_slice, tiny_models, tmp_path):
+    out = tmp_path / "out"
+    (out / ".kd-bert.lock").mkdir(parents=True)
+    result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--model_name_or_path",
+                        tiny_models["teacher_base"], "--output_dir", out, "--num_train_epochs", "1")
+    assert_clean_failure(result, f"{out / '.kd-bert.lock'} is a folder, where the lock file")
+    assert [p.name for p in out.iterdir()] == [".kd-bert.lock"]
+
+
+def test_a_symlinked_model_folder_is_replaced_where_it_points(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    real = tmp_path / "disk" / "teacher"
+    shutil.copytree(trained_teacher, real)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "teacher").symlink_to(real, target_is_directory=True)
+    old_weights = (real / "model.safetensors").read_bytes()
+    result = quick_teacher(sst2_slice, tiny_models, out)
+    assert (out / "teacher").is_symlink() and (out / "teacher").resolve() == real.resolve()
+    assert (real / "model.safetensors").read_bytes() != old_weights  # the new model, where the link points
+    assert json.loads((real / "metrics.json").read_text())["train_examples"] == 32
+    assert result.metrics["train_examples"] == 32
+    assert not hidden_leftovers(tmp_path)
+
+
+def test_a_full_disk_while_checkpointing_leaves_no_partial_checkpoint(sst2_slice, tiny_models, tmp_path,
+                                                                      monkeypatch):
+    import torch
+
+    from kd_common import UserError
+
+    save = torch.save
+    calls = []
+
+    def fills_up(obj, f, *args, **kwargs):  # the second checkpoint's first file fills the disk
+        calls.append(str(f))
+        if "step-2" in str(f):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", fills_up)
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="no space left on the device to write .*step-2; the earlier checkpoints"):
+        quick_teacher(sst2_slice, tiny_models, out, checkpointing_steps="1")
+    checkpoints = out / "checkpoints" / "teacher"
+    assert [p.name for p in checkpoints.iterdir()] == ["step-1"] and any("step-2" in c for c in calls)
