@@ -6,6 +6,8 @@ import shutil
 import pytest
 from conftest import nudged_copy, run_script
 
+from kd_common.data import Sample, draw_sample
+
 COMMON = ["--num_train_epochs", "2", "--batch_size", "16", "--learning_rate", "1e-3", "--max_length", "64"]
 
 
@@ -80,7 +82,11 @@ def test_a_changed_key_rebuilds_the_cache_and_other_settings_reuse_it(sst2_slice
     edited = tmp_path / "edited-data"  # one training sentence reworded, as many sentences as before
     shutil.copytree(sst2_slice, edited)
     lines = (edited / "train.tsv").read_text(encoding="utf-8").splitlines(keepends=True)
-    lines[5] = "an entirely different sentence\t" + lines[5].split("\t")[1]
+    # One of the 96 that --max_train_samples draws (the labels, and so the rows drawn, stay as they were).
+    labels = [int(line.split("\t")[1]) for line in lines[1:]]
+    drawn, _ = draw_sample(len(labels), labels, Sample("--max_train_samples", 96, 42), "training")
+    line = 1 + drawn[3]
+    lines[line] = "an entirely different sentence\t" + lines[line].split("\t")[1]
     (edited / "train.tsv").write_text("".join(lines), encoding="utf-8")
     retrained = nudged_copy(trained_teacher, tmp_path / "retrained")  # the same teacher with one weight nudged
     cased = tmp_path / "cased"  # a tokenizer that keeps case: the same ids for this lowercase data
