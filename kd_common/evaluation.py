@@ -57,7 +57,7 @@ from .models import (
     size_on_disk,
 )
 from .onnx_models import ONNX_INT8, OnnxClassifier, describe, export, is_onnx_folder, quantize, require_onnxruntime
-from .precision import resolve_precision
+from .precision import Precision, resolve_precision
 from .prediction import predict_logits
 from .preflight import check_file, check_folder, check_not_read
 from .report import write_evaluation_report
@@ -121,14 +121,17 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
         facts = model_facts(model, path)
         model = accelerator.prepare_model(model, evaluation_mode=True)
         logits[role], results[role] = _score_one(model, encodings[role], split, label_names, cfg, accelerator)
-        results[role] = {"model": path, **facts, **results[role]}
+        results[role] = {"model": path, "computed_in": computed_in(path, precision), **facts, **results[role]}
         if role == MODEL and (cfg.export_onnx or cfg.quantize):
             results.update(_score_onnx(accelerator.unwrap_model(model), tokenizers[MODEL], encodings[MODEL],
-                                       split, label_names, logits[MODEL], cfg, accelerator))
+                                       split, label_names, logits[MODEL], results[MODEL]["computed_in"], cfg,
+                                       accelerator))
         del model  # one model in memory at a time
     if not accelerator.is_main_process:
         return EvalResult({})
     results[MODEL]["dropped_rows"] = raw.dropped.get(split.name, 0)
+    if onnx_model:
+        precision = onnx_precision(cfg.model, precision)
     return _report(cfg, data, split, results, logits, label_names, accelerator, precision)
 
 
@@ -190,6 +193,30 @@ def check_held_out(cfg: EvalConfig, data: DataConfig, raw: RawData, trained_spli
         say(f"the {trained_split:.0%} held out is the fraction {cfg.model} was trained with (training_args.json)")
 
 
+def computed_in(source: str, precision: Precision) -> str:
+    """What computes a model's logits and in which precision: "pytorch bf16", "onnxruntime int8" (an ONNX
+    folder runs as it was saved, whatever --mixed_precision says)."""
+    if Path(source).is_dir() and is_onnx_folder(source):
+        return onnx_computed_in(source)
+    return f"pytorch {precision.computes_in}"
+
+
+def onnx_computed_in(folder: str | Path) -> str:
+    return f"onnxruntime {describe(folder).get('precision', 'fp32')}"
+
+
+def onnx_precision(folder: str, precision: Precision) -> Precision:
+    """The precision recorded for an ONNX folder scored as --model: no autocast, the graph's own."""
+    return Precision("no", f"ONNX Runtime runs the {describe(folder).get('precision', 'fp32')} graph as saved; "
+                           f"--mixed_precision applies to PyTorch models", precision.requested)
+
+
+def runtime_name(computed: str) -> str:
+    """ "pytorch bf16" as printed: "PyTorch bf16"."""
+    runtime, _, dtype = computed.partition(" ")
+    return f"{ {'pytorch': 'PyTorch', 'onnxruntime': 'ONNX Runtime'}.get(runtime, runtime)} {dtype}"
+
+
 def check_outputs(cfg: EvalConfig, data: DataConfig | None = None) -> None:
     """Before anything is loaded: every file and folder evaluate.py will write can be written, none of
     them is or lies inside what the run reads (the models, the data, --input_file), and an export
@@ -222,6 +249,11 @@ def check_outputs(cfg: EvalConfig, data: DataConfig | None = None) -> None:
                             f"empty folder, or an earlier export")
     if len(exports) == 2 and len({folder.resolve() for folder in exports.values()}) == 1:
         raise UserError(f"--export_onnx and --save_quantized are both {cfg.export_onnx}; give each its own folder")
+    if len(exports) == 2:  # each folder is replaced as a whole, so one inside the other would be deleted
+        for inner, outer in (("--export_onnx", "--save_quantized"), ("--save_quantized", "--export_onnx")):
+            if exports[inner].resolve().is_relative_to(exports[outer].resolve()):
+                raise UserError(f"{inner} {exports[inner]} is inside {outer} {exports[outer]}, which is replaced as "
+                                f"a whole; give each its own folder, neither inside the other")
 
 
 def default_predictions_file(cfg: EvalConfig, split_name: str) -> Path:
@@ -240,10 +272,11 @@ def _score_one(model, encoding: Encoding, split: TextSplit, label_names, cfg: Ev
 
 
 def _score_onnx(model, tokenizer, encoding: Encoding, split: TextSplit, label_names, model_logits: np.ndarray,
-                cfg: EvalConfig, accelerator) -> dict:
-    """--export_onnx: the model exported, then scored by ONNX Runtime on the same data, its logits checked
-    against the model's ("onnx"); --quantize: the int8 version of that export, scored the same way
-    ("quantized"). Without --export_onnx the export goes to a temporary folder."""
+                model_computed_in: str, cfg: EvalConfig, accelerator) -> dict:
+    """--export_onnx: the model exported (in fp32, whatever precision the model was scored in), then scored
+    by ONNX Runtime on the same data, its logits checked against the model's ("onnx"); --quantize: the int8
+    version of that export, scored the same way ("quantized"). Each records what it was compared with
+    (model_computed_in, "pytorch bf16" say). Without --export_onnx the export goes to a temporary folder."""
     results = {}
 
     def scored(folder: Path, make=None) -> tuple[np.ndarray, dict]:
@@ -254,7 +287,8 @@ def _score_onnx(model, tokenizer, encoding: Encoding, split: TextSplit, label_na
                 save_folder_atomically(folder, make)
             accelerator.wait_for_everyone()
         logits, result = _score_one(OnnxClassifier(folder), encoding, split, label_names, cfg, accelerator)
-        return logits, {"size_on_disk_mb": size_on_disk(folder) / 2**20, **result,
+        return logits, {"computed_in": onnx_computed_in(folder), "compared_with": model_computed_in,
+                        "size_on_disk_mb": size_on_disk(folder) / 2**20, **result,
                         **_follows(model_logits, logits, label_names)}
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -323,7 +357,8 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
     if cfg.teacher:
         table = format_side_by_side(result["teacher"], result, comparison, cfg.batch_size)
         print(f"\nteacher {cfg.teacher} and student {cfg.model} on the same {len(split)} examples "
-              f"({result['device']}, {accelerator.mixed_precision} mixed precision):")
+              f"({result['device']}; teacher in {runtime_name(result['teacher']['computed_in'])}, student in "
+              f"{runtime_name(result['computed_in'])}):")
         print(table)
     if "onnx" in result or "quantized" in result:
         print("\n" + format_onnx(result))
@@ -359,13 +394,19 @@ def format_onnx(result: dict) -> str:
         else ("agreement with model", "agreement_with_fp32", ".2%")
     rows = quality + [follows, ("latency p50 (ms)", "latency_p50_ms", ".2f"),
                       ("examples/s", "examples_per_second", ".0f"), ("size on disk (MB)", "size_on_disk_mb", ".1f")]
+
+    def versus(r: dict) -> str:  # which two precisions a check compares: a model scored in bf16 is no fp32 reference
+        closeness = f"pearson {r['pearson_with_fp32']:.4f}" if regression \
+            else f"predictions agree on {r['agreement_with_fp32']:.2%}"
+        return f"{runtime_name(r['computed_in'])} vs {runtime_name(r['compared_with'])}: {closeness}"
+
     lines = []
     if "onnx" in result:
-        lines.append(f"ONNX export written to {result['onnx']['saved_to']}: ONNX Runtime's logits differ from "
-                     f"PyTorch's by at most {result['onnx']['max_abs_logit_diff']:.2e}")
+        lines.append(f"ONNX export written to {result['onnx']['saved_to']}; {versus(result['onnx'])}, logits differ "
+                     f"by at most {result['onnx']['max_abs_logit_diff']:.2e}")
     if "quantized" in result:
         fused = ", ".join(f"{n} {k}" for k, n in result["quantized"]["fused"].items()) or "none"
-        lines.append(f"int8: ONNX Runtime dynamic quantization after fusing ({fused})")
+        lines.append(f"int8: ONNX Runtime dynamic quantization after fusing ({fused}); {versus(result['quantized'])}")
     lines.append(f"{'':<22}" + "".join(f"{name:>12}" for name, _ in columns))
     lines += [f"{label:<22}" + "".join(f"{cell(r, key, fmt):>12}" for _, r in columns) for label, key, fmt in rows]
     return "\n".join(lines)
@@ -385,7 +426,8 @@ def predict_texts(cfg: EvalConfig, data: DataConfig) -> EvalResult:
         raise UserError("no text to classify: --text is empty and --input_file has no non-blank line")
     resolve_model(cfg.model, "--model")
     check_max_length(data.max_length, [(cfg.model, "--model")])
-    accelerator = make_accelerator(resolve_precision(cfg.mixed_precision), 1)
+    precision = resolve_precision(cfg.mixed_precision)
+    accelerator = make_accelerator(precision, 1)
     tokenizer = load_tokenizer(cfg.model, "--model")
     model = accelerator.prepare_model(load_classifier(cfg.model, "--model"), evaluation_mode=True)
     names = label_names_of(accelerator.unwrap_model(model).config)
@@ -401,7 +443,8 @@ def predict_texts(cfg: EvalConfig, data: DataConfig) -> EvalResult:
         for choice in p.get("top_k", []):
             print(f"  {choice['probability']:7.2%}  {choice['label']}")
     if cfg.output:
-        write_json(cfg.output, {"model": cfg.model, "predictions": predictions})
+        write_json(cfg.output, {"model": cfg.model, "computed_in": computed_in(cfg.model, precision),
+                                "predictions": predictions})
         print(f"predictions written to {cfg.output}")
     return EvalResult({"model": cfg.model}, {"output": Path(cfg.output)} if cfg.output else {}, predictions)
 

@@ -2,11 +2,13 @@
 own quantization tools, and a folder form that load_classifier opens like any other model folder.
 
 An ONNX folder holds model.onnx (dynamic batch and sequence axes), config.json, the tokenizer files and
-onnx.json, which says what made it (fp32 export or int8) and marks the folder. The int8 version is the
-export after onnxruntime's transformer optimizer (fused attention and embedding LayerNorm; skip LayerNorm
-and bias GELU stay unfused, their fused CPU kernels being the slower ones) and dynamic quantization (int8
-weights, activations quantized on the fly): the fused int8 kernels (QAttention, MatMulInteger) are what make
-it fast.
+onnx.json, which says what made it (fp32 export or int8) and marks the folder. An export is fp32 whatever
+precision the run scores in: the model is exported without the autocast a bf16 or fp16 run wraps its
+forward in (a graph traced under it holds bf16 MatMuls, which ONNX Runtime's CPU kernels do not implement).
+The int8 version is the export after onnxruntime's transformer optimizer (fused attention and embedding
+LayerNorm; skip LayerNorm and bias GELU stay unfused, their fused CPU kernels being the slower ones) and
+dynamic quantization (int8 weights, activations quantized on the fly): the fused int8 kernels (QAttention,
+MatMulInteger) are what make it fast.
 
 onnxruntime and onnx are optional (pip install .[onnx]); they are imported only here, when asked for.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate.utils import extract_model_from_parallel
 from torch import nn
 from transformers import AutoConfig, AutoTokenizer
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -80,6 +83,25 @@ def physical_cores() -> int:
     return max(1, min(len(cores) or usable, usable))
 
 
+def runtime_errors() -> tuple[type[Exception], ...]:
+    """onnxruntime's exceptions for a graph it refuses to load or run (a truncated file, an operator or type
+    it has no kernel for, inputs the graph does not take)."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    names = ("Fail", "InvalidArgument", "NoSuchFile", "NoModel", "InvalidProtobuf", "InvalidGraph", "NotImplemented",
+             "RuntimeException", "EPFail")
+    return tuple(getattr(state, name) for name in names if hasattr(state, name))
+
+
+def refused(path: str | Path, exc: Exception) -> UserError:
+    """ONNX Runtime's refusal as one line: its message's first line, cut short, and what to do."""
+    message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if len(message) > 200:
+        message = message[:200] + "..."
+    return UserError(f"ONNX Runtime cannot run {path}: {message}; export the PyTorch model again with "
+                     f"evaluate.py --export_onnx (an export is fp32)")
+
+
 def session(path: str | Path):
     """An ONNX Runtime CPU session tuned for this machine: one intra-op thread per physical core, operators
     run one after another (a classifier's graph is a chain; parallel operators only contend for cores),
@@ -92,15 +114,19 @@ def session(path: str | Path):
     # Not "session.set_denormal_as_zero", although int8 was about 7% faster with it on the SST-2 student
     # (benchmarks/onnx_speed_notes.md): onnxruntime then also sets FTZ/DAZ on the thread that creates the
     # session, which silently changes every later numpy and torch computation in the user's process.
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
-                                disabled_optimizers=DISABLED_OPTIMIZERS)
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=DISABLED_OPTIMIZERS)
+    except runtime_errors() as exc:
+        raise refused(path, exc) from None
 
 
 def export(model, tokenizer, folder: Path, source: str) -> None:
     """Write model.onnx (fp32, dynamic batch and sequence axes), config, tokenizer and onnx.json into an
     empty folder."""
     require_onnxruntime()
-    model = copy.deepcopy(model).float().cpu().eval()
+    # Without the autocast-wrapped forward of a mixed-precision run (on the copy: the caller's model keeps it).
+    model = extract_model_from_parallel(copy.deepcopy(model), keep_fp32_wrapper=False).float().cpu().eval()
     # Explicit attention traces to the MatMul/Softmax pattern onnxruntime's optimizer fuses into one
     # Attention node; SDPA traces to a graph it leaves unfused (about half the int8 speed).
     for module in model.modules():
@@ -112,7 +138,8 @@ def export(model, tokenizer, folder: Path, source: str) -> None:
     # The TorchScript-based exporter, not the default torch.export one: its graph is the one onnxruntime's
     # transformer optimizer recognizes (the torch.export graph gets no fused attention), and it needs no
     # onnxscript. It warns that it is deprecated; that warning is left to show.
-    with warnings.catch_warnings():
+    # autocast off as well, for a caller that exports inside an autocast region of its own.
+    with warnings.catch_warnings(), torch.autocast("cpu", enabled=False):
         # The tracer flags shape checks inside transformers as traced constants; the axes stay dynamic,
         # which evaluate.py verifies on the whole split by comparing logits with PyTorch's.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -186,7 +213,8 @@ class OnnxClassifier(nn.Module):
 
         folder = Path(folder)
         self.config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
-        self.session = session(folder / ONNX_FILE)
+        self.path = folder / ONNX_FILE
+        self.session = session(self.path)
         self.input_names = [i.name for i in self.session.get_inputs()]
         graph = onnx.load(str(folder / ONNX_FILE), load_external_data=False).graph
         self.num_weights = int(sum(np.prod(t.dims, dtype=np.int64) for t in graph.initializer))
@@ -197,5 +225,8 @@ class OnnxClassifier(nn.Module):
         defaults = {"attention_mask": torch.ones_like, "token_type_ids": torch.zeros_like}
         feeds = {name: (given[name] if given[name] is not None else defaults[name](input_ids)).cpu().numpy()
                  for name in self.input_names}
-        logits = self.session.run(["logits"], feeds)[0]  # (bs, num_labels)
+        try:
+            logits = self.session.run(["logits"], feeds)[0]  # (bs, num_labels)
+        except runtime_errors() as exc:
+            raise refused(self.path, exc) from None
         return SequenceClassifierOutput(logits=torch.from_numpy(logits).to(input_ids.device))

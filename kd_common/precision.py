@@ -3,19 +3,24 @@
 `--mixed_precision auto` (the default of every script) picks:
   * bf16 on a CUDA GPU that supports it, fp16 on an older one;
   * bf16 on a CPU with native bf16 instructions (avx512_bf16 or AMX), where a bf16 matmul runs
-    about 4x faster than fp32;
+    faster than fp32;
   * full precision (`no`) on any other CPU, where bf16 is emulated and slower than fp32.
 The CPU's features are read from what the kernel reports (/proc/cpuinfo), never guessed from the
 vendor or model name. `no`, `fp16` and `bf16` force a choice. Weights, optimizer state and losses
 stay float32 either way: autocast runs only the matrix work in the lower precision.
 
+$KD_BERT_AUTO_PRECISION (bf16 or no), when set, is what `auto` picks, whatever the hardware: a machine
+without native bf16 runs as one with it (emulated, slower), so both of `auto`'s choices can be tested on
+one machine. The reason line names the variable; a forced `--mixed_precision` ignores it.
+
 Training, the validation inside it, the teacher-logit pass and evaluate.py all run in the chosen
-precision: measured on SST-2 dev, evaluate.py's bf16 predictions agreed with its fp32 ones on every
-sentence (README, Precision); `--mixed_precision no` scores in full precision regardless.
+precision: measured on SST-2 dev, evaluate.py's (emulated) bf16 predictions agreed with its fp32 ones on
+every sentence (README, Precision); `--mixed_precision no` scores in full precision regardless.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +29,8 @@ from .errors import UserError
 MIXED_PRECISION_CHOICES = ("auto", "no", "fp16", "bf16")
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 flags of native bf16 dot products / tile matmuls
 CPUINFO = "/proc/cpuinfo"
+AUTO_ENV = "KD_BERT_AUTO_PRECISION"
+AUTO_ENV_CHOICES = ("bf16", "no")  # not fp16: it needs a CUDA GPU, which auto already picks it for
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,11 @@ class Precision:
     mode: str  # what Accelerate runs: "no", "fp16" or "bf16"
     reason: str  # one line saying why, printed and recorded with the run
     requested: str = "auto"
+
+    @property
+    def computes_in(self) -> str:
+        """The matrix work's precision: fp32 without mixed precision, else the mode."""
+        return "fp32" if self.mode == "no" else self.mode
 
     def describe(self) -> str:
         return f"mixed precision {self.mode} ({self.reason})"
@@ -83,6 +95,12 @@ def resolve_precision(requested: str | None) -> Precision:
             raise UserError("--mixed_precision fp16 needs a CUDA GPU; on CPU use --mixed_precision no (or bf16, "
                             "or auto to pick for this machine)")
         return Precision(requested, "--mixed_precision " + requested, requested)
+    forced = os.environ.get(AUTO_ENV, "").strip()
+    if forced:
+        if forced not in AUTO_ENV_CHOICES:
+            raise UserError(f"${AUTO_ENV} must be one of {', '.join(AUTO_ENV_CHOICES)} (got {forced}); unset it to "
+                            f"let --mixed_precision auto pick for this machine")
+        return Precision(forced, f"auto: {AUTO_ENV}={forced}")
     if cuda:
         if cuda_bf16:
             return Precision("bf16", f"auto: the GPU ({gpu}) computes in bf16 natively")

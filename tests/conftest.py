@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ["KD_BERT_CACHE"] = tempfile.mkdtemp(prefix="kd-bert-test-cache-")
 SST2 = REPO / "data" / "sst2"
 TRAIN_ROWS, DEV_ROWS, TEST_ROWS = 320, 120, 40
+# What `--mixed_precision auto` picks on a CPU with native bf16, on any machine (emulated where bf16 is not native).
+BF16_BY_AUTO = {"KD_BERT_AUTO_PRECISION": "bf16"}
 
 
 def read_tsv(path: Path) -> list[list[str]]:

@@ -146,6 +146,7 @@ def test_below_the_entry_layer_no_function_takes_parsed_flags():
         assert "args" not in params, f"kd_common/{name}.py has a function taking `args`"
 
 
+@pytest.mark.precision
 def test_one_session_can_run_jobs_in_different_precisions(trained_teacher, sst2_slice):
     """Accelerate keeps its precision in process-wide state; each job starts from a clean one."""
     from kd_common import evaluate

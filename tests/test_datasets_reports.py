@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import FAST_TRAINING, read_tsv, run_script
-from test_scripts import load_plain
+from test_scripts import FP32, load_plain
 
 INTENTS = ["card_lost", "balance", "refund", "transfer"]
 KEYWORDS = {"card_lost": "card", "balance": "balance", "refund": "refund", "transfer": "transfer"}
@@ -119,6 +119,7 @@ def test_confusion_matrix_is_readable_at_77_classes(tmp_path):
     assert min(height, width) > 1500  # about 25 pixels per class: every label gets its own row
 
 
+@pytest.mark.precision
 @pytest.mark.parametrize("header,flags", [
     (("sentence1", "sentence2"), []),  # detected
     (("first", "second"), ["--text_column", "first", "--text_pair_column", "second"]),  # named by flags
@@ -138,7 +139,7 @@ def test_sentence_pairs(header, flags, sst2_slice, tiny_models, tmp_path):
     assert result.returncode == 0, result
     out = tmp_path / "eval.json"
     result = run_script("evaluate.py", "--model", tmp_path / "teacher", "--data_path", data, "--output", out,
-                        "--latency_samples", "0", *flags)
+                        "--latency_samples", "0", *flags, *FP32)
     assert result.returncode == 0, result
     dev = read_tsv(data / "dev.tsv")[1:]
     model, tokenizer = load_plain(tmp_path / "teacher")
@@ -183,6 +184,7 @@ def test_student_whose_labels_differ_from_the_teachers(sst2_slice, trained_teach
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.precision
 def test_top_k_predictions_for_given_texts(trained_teacher, tmp_path):
     texts = ["a gorgeous , witty film", "dull and lifeless"]
     lines = tmp_path / "inputs.txt"
@@ -191,12 +193,17 @@ def test_top_k_predictions_for_given_texts(trained_teacher, tmp_path):
     result = run_script("evaluate.py", "--model", trained_teacher, "--text", texts[0], "--text", texts[1],
                         "--input_file", lines, "--top_k", "2", "--output", out)
     assert result.returncode == 0, result
-    predictions = json.loads(out.read_text())["predictions"]
+    written = json.loads(out.read_text())
+    predictions = written["predictions"]
     assert [p["text"] for p in predictions] == [*texts, "an utter mess"]  # blank lines skipped
     model, tokenizer = load_plain(trained_teacher)
-    for p in predictions:
-        with torch.no_grad():
-            probs = model(**tokenizer(p["text"], return_tensors="pt")).logits.softmax(-1)[0]
+    # The reference in the precision the run computed in (bf16 where auto picks it), on the same padded batch.
+    bf16 = written["computed_in"] == "pytorch bf16"
+    assert bf16 or written["computed_in"] == "pytorch fp32"
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        batch = tokenizer([p["text"] for p in predictions], padding=True, return_tensors="pt")
+        all_probs = model(**batch).logits.float().softmax(-1)
+    for p, probs in zip(predictions, all_probs):
         best = int(probs.argmax())
         assert p["top_k"][0]["label"] == model.config.id2label[best]
         assert p["top_k"][0]["probability"] == pytest.approx(float(probs[best]), abs=1e-5)

@@ -433,12 +433,15 @@ def test_augment_with_compare_no_kd_trains_the_no_kd_student_on_the_original_sen
 # ---------------------------------------------------------------- evaluation and the teacher-logit cache
 
 
+@pytest.mark.precision
 def test_unlabeled_split_predictions_go_beside_the_model_in_glue_form(sst2_slice, teacher, tmp_path):
     """README, Flags: `--predictions_file` defaults to `<model>/predictions_<split>.tsv` on an unlabeled split;
     evaluate.py writes predictions "in the GLUE submission form (`index<TAB>prediction`)"."""
     model = tmp_path / "model"
     shutil.copytree(teacher, model)  # the file is written into the model's folder
-    result = evaluate(EvalConfig(model=str(model), split="test", latency_samples=0), data_config(sst2_slice))
+    # In full precision, like plain_logits below.
+    result = evaluate(EvalConfig(model=str(model), split="test", latency_samples=0, mixed_precision="no"),
+                      data_config(sst2_slice))
     file = model / "predictions_test.tsv"
     assert Path(result.files["predictions"]) == file
     lines = file.read_text().splitlines()

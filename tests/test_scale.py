@@ -4,6 +4,7 @@ evaluation inside long epochs, frozen word embeddings."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ def fake_machine(monkeypatch, tmp_path, cpu_flags: str | None, cuda: tuple[bool,
         cpuinfo.write_text(f"processor\t: 0\nflags\t\t: fpu sse2 {cpu_flags}\n\nprocessor\t: 1\nflags\t\t: fpu\n")
     monkeypatch.setattr(precision_module, "CPUINFO", str(cpuinfo))
     monkeypatch.setattr(precision_module, "cuda_device", lambda: cuda)
+    monkeypatch.delenv(precision_module.AUTO_ENV, raising=False)  # the hardware decides, even in a forced-bf16 run
 
 
 @pytest.mark.parametrize("flags, mode, named", [
@@ -60,6 +62,20 @@ def test_explicit_choices_are_kept(monkeypatch, tmp_path):
         resolve_precision("fp16")
 
 
+@pytest.mark.parametrize("cpu_flags, cuda", [("avx2", (False, False, "")), ("avx512_bf16", (True, True, "H100"))])
+def test_the_environment_can_say_what_auto_picks(cpu_flags, cuda, monkeypatch, tmp_path):
+    """KD_BERT_AUTO_PRECISION makes auto pick as on another machine, and says so; a forced choice is kept."""
+    fake_machine(monkeypatch, tmp_path, cpu_flags, cuda)
+    for mode in ("bf16", "no"):
+        monkeypatch.setenv("KD_BERT_AUTO_PRECISION", mode)
+        chosen = resolve_precision("auto")
+        assert (chosen.mode, chosen.reason) == (mode, f"auto: KD_BERT_AUTO_PRECISION={mode}")
+    assert resolve_precision("no").mode == "no" and resolve_precision("bf16").reason == "--mixed_precision bf16"
+    monkeypatch.setenv("KD_BERT_AUTO_PRECISION", "fp8")
+    with pytest.raises(UserError, match=r"\$KD_BERT_AUTO_PRECISION must be one of bf16, no \(got fp8\)"):
+        resolve_precision("auto")
+
+
 def test_the_flags_are_read_from_the_kernel_not_the_vendor(tmp_path):
     info = tmp_path / "cpuinfo"
     info.write_text("vendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC bf16 edition\nflags\t\t: avx512f avx2\n")
@@ -70,6 +86,8 @@ def test_the_flags_are_read_from_the_kernel_not_the_vendor(tmp_path):
 
 def this_machine_mode() -> str:
     """What auto should pick here, read independently of the project's parser."""
+    if os.environ.get("KD_BERT_AUTO_PRECISION"):
+        return os.environ["KD_BERT_AUTO_PRECISION"]
     try:
         text = open("/proc/cpuinfo", encoding="utf-8").read()
     except OSError:
@@ -77,6 +95,7 @@ def this_machine_mode() -> str:
     return "bf16" if torch.cuda.is_available() or "avx512_bf16" in text or "amx_bf16" in text else "no"
 
 
+@pytest.mark.precision
 def test_the_default_is_auto_and_is_recorded(trained_teacher):
     # trained_teacher ran with no --mixed_precision flag.
     run = json.loads((trained_teacher / "training_args.json").read_text())
@@ -212,6 +231,7 @@ def test_eval_steps_have_their_own_tensorboard_curves(eval_steps_teacher):
     assert [e.step for e in events.Scalars("eval/accuracy")] == [1, 2]  # the epochs' own curve counts epochs
 
 
+@pytest.mark.precision
 def test_eval_steps_keep_the_best_model_of_all_evaluations(eval_steps_teacher, sst2_slice):
     folder, _ = eval_steps_teacher
     metrics = json.loads((folder / "metrics.json").read_text())
@@ -221,9 +241,10 @@ def test_eval_steps_keep_the_best_model_of_all_evaluations(eval_steps_teacher, s
     assert metrics["validation"]["accuracy"] == best
     first_best = min((step for _, step, a in scored if a == best))
     assert (metrics.get("best_step") or metrics["best_epoch"] * 20) == first_best
-    # The saved weights are that model's: an independent pass over dev gives the same accuracy.
+    # The saved weights are that model's: an independent pass over dev, in the precision the run validated
+    # in, gives the same accuracy.
     dev = read_tsv(sst2_slice / "dev.tsv")[1:]
-    predictions = independent_predictions(folder, [r[0] for r in dev])
+    predictions = independent_predictions(folder, [r[0] for r in dev], metrics["mixed_precision"])
     assert sum(p == int(r[1]) for p, r in zip(predictions, dev)) / len(dev) == pytest.approx(best)
 
 

@@ -17,15 +17,22 @@ def load_plain(path):
     return AutoModelForSequenceClassification.from_pretrained(str(path)).eval(), AutoTokenizer.from_pretrained(str(path))
 
 
-def independent_logits(path, texts) -> torch.Tensor:
-    """(num_texts, num_labels) logits computed one example at a time, no padding, no batching."""
+def independent_logits(path, texts, mixed_precision: str = "no") -> torch.Tensor:
+    """(num_texts, num_labels) logits computed one example at a time, no padding, no batching; under bf16
+    autocast for a run that recorded mixed_precision bf16."""
     model, tokenizer = load_plain(path)
-    with torch.no_grad():
-        return torch.cat([model(**tokenizer(t, truncation=True, max_length=128, return_tensors="pt")).logits for t in texts])
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed_precision == "bf16"):
+        return torch.cat([model(**tokenizer(t, truncation=True, max_length=128, return_tensors="pt")).logits.float()
+                          for t in texts])
 
 
-def independent_predictions(path, texts):
-    return independent_logits(path, texts).argmax(-1).tolist()
+def independent_predictions(path, texts, mixed_precision: str = "no"):
+    return independent_logits(path, texts, mixed_precision).argmax(-1).tolist()
+
+
+# evaluate.py in full precision, as the fp32 references above are: where auto picks bf16, logits differ in the
+# third digit and a near tie can flip a prediction.
+FP32 = ["--mixed_precision", "no"]
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +73,10 @@ def test_student_is_a_plain_hugging_face_model(student, trained_teacher):
     assert metrics["num_parameters"] < metrics["teacher_num_parameters"]
 
 
+@pytest.mark.precision
 def test_evaluate_agrees_with_an_independent_computation(student, sst2_slice, tmp_path):
     out = tmp_path / "metrics.json"
-    result = run_script("evaluate.py", "--model", student, "--data_path", sst2_slice, "--output", out)
+    result = run_script("evaluate.py", "--model", student, "--data_path", sst2_slice, "--output", out, *FP32)
     assert result.returncode == 0, result
     assert "accuracy" in result.stdout and "confusion matrix" in result.stdout
     metrics = json.loads(out.read_text())
@@ -85,10 +93,11 @@ def test_evaluate_agrees_with_an_independent_computation(student, sst2_slice, tm
     assert metrics["confusion_matrix"][1][1] == tp
 
 
+@pytest.mark.precision
 def test_unlabeled_test_split_gives_glue_predictions(student, sst2_slice, tmp_path):
     predictions = tmp_path / "SST-2.tsv"
     result = run_script("evaluate.py", "--model", student, "--data_path", sst2_slice, "--split", "test",
-                        "--predictions_file", predictions)
+                        "--predictions_file", predictions, *FP32)
     assert result.returncode == 0, result
     assert "no labels" in result.stdout
     lines = predictions.read_text().splitlines()
@@ -98,10 +107,11 @@ def test_unlabeled_test_split_gives_glue_predictions(student, sst2_slice, tmp_pa
     assert [int(line.split("\t")[1]) for line in lines[1:]] == independent_predictions(student, [r[1] for r in rows])
 
 
+@pytest.mark.precision
 def test_evaluate_with_teacher_compares_both_in_one_run(student, trained_teacher, sst2_slice, tmp_path):
     out = tmp_path / "both.json"
     result = run_script("evaluate.py", "--model", student, "--teacher", trained_teacher, "--data_path", sst2_slice,
-                        "--output", out, "--latency_samples", "10")
+                        "--output", out, "--latency_samples", "10", *FP32)
     assert result.returncode == 0, result
     assert "student/teacher" in result.stdout and "agreement" not in result.stderr
     metrics = json.loads(out.read_text())
@@ -121,6 +131,7 @@ def test_evaluate_with_teacher_compares_both_in_one_run(student, trained_teacher
     assert metrics["num_parameters"] < metrics["teacher"]["num_parameters"]
 
 
+@pytest.mark.precision
 @pytest.mark.parametrize("form", ["dataset_dict", "saved_split", "jsonl_file"])
 def test_evaluate_reads_every_data_form(form, student, sst2_slice, tmp_path):
     hub = save_hub_shaped(tmp_path / "hub", sst2_slice)
@@ -134,7 +145,7 @@ def test_evaluate_reads_every_data_form(form, student, sst2_slice, tmp_path):
         path.write_text("".join(json.dumps({"text": r[0], "label": NAMES[int(r[1])]}) + "\n" for r in rows))
         args = ["--data_path", path]  # label names, not ids, and a 'text' column: both detected
     out = tmp_path / "m.json"
-    result = run_script("evaluate.py", "--model", student, *args, "--output", out)
+    result = run_script("evaluate.py", "--model", student, *args, "--output", out, *FP32)
     assert result.returncode == 0, result
     rows = read_tsv(sst2_slice / "dev.tsv")[1:]
     predicted = independent_predictions(student, [r[0] for r in rows])

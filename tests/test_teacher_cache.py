@@ -22,6 +22,7 @@ def cache_files(folder):
     return sorted((folder / "teacher_logits").glob("*.pt"))
 
 
+@pytest.mark.precision
 def test_cached_and_online_runs_agree_and_the_cache_is_reused(sst2_slice, trained_teacher, tiny_models, tmp_path):
     cache = tmp_path / "cache"
     args = (sst2_slice, trained_teacher, tiny_models["student_base"])
