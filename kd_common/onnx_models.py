@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -94,10 +95,12 @@ def runtime_errors() -> tuple[type[Exception], ...]:
 
 
 def refused(path: str | Path, exc: Exception) -> UserError:
-    """ONNX Runtime's refusal as one line: its message's first line, cut short, and what to do."""
+    """ONNX Runtime's refusal as one line: its message's first line without the error number or the path
+    again, cut short, and what to do."""
     message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    if len(message) > 200:
-        message = message[:200] + "..."
+    message = re.sub(r"^\[ONNXRuntimeError\] : \d+ : ", "", message).replace(str(path), "it")
+    if len(message) > 160:
+        message = message[:160] + "..."
     return UserError(f"ONNX Runtime cannot run {path}: {message}; export the PyTorch model again with "
                      f"evaluate.py --export_onnx (an export is fp32)")
 
