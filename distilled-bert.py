@@ -10,8 +10,8 @@ Writes <output_dir>/student, a Hugging Face model folder like the teacher's.
 
 import argparse
 
-from kd_common import DataConfig, DistillConfig, TrainConfig, cli
-from kd_common.config import STUDENT_LEARNING_RATE
+from kd_bert import DataConfig, DistillConfig, TrainConfig, cli
+from kd_bert.config import STUDENT_LEARNING_RATE
 
 
 def parse_args() -> argparse.ArgumentParser:
@@ -24,7 +24,9 @@ def parse_args() -> argparse.ArgumentParser:
 def main(flags: argparse.Namespace) -> None:
     # The configs check themselves before torch loads: a bad value fails at once.
     configs = DistillConfig.from_flags(flags), DataConfig.from_flags(flags), TrainConfig.from_flags(flags)
-    from kd_common import distill  # torch loads here, after parsing: --help answers at once
+    from kd_bert import (
+        distill,  # torch loads here, after parsing: --help answers at once
+    )
 
     distill(*configs)
 

@@ -10,7 +10,7 @@ This file's name shadows the `evaluate` package, which is not used.
 
 import argparse
 
-from kd_common import DataConfig, EvalConfig, cli
+from kd_bert import DataConfig, EvalConfig, cli
 
 
 def parse_args() -> argparse.ArgumentParser:
@@ -22,7 +22,9 @@ def parse_args() -> argparse.ArgumentParser:
 
 def main(flags: argparse.Namespace) -> None:
     configs = EvalConfig.from_flags(flags), DataConfig.from_flags(flags)  # a bad value fails before torch loads
-    from kd_common import evaluate  # torch loads here, after parsing: --help answers at once
+    from kd_bert import (
+        evaluate,  # torch loads here, after parsing: --help answers at once
+    )
 
     evaluate(*configs)
 

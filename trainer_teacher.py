@@ -8,8 +8,8 @@ training_args.json and metrics.json.
 
 import argparse
 
-from kd_common import DataConfig, TrainConfig, cli
-from kd_common.config import TEACHER_LEARNING_RATE
+from kd_bert import DataConfig, TrainConfig, cli
+from kd_bert.config import TEACHER_LEARNING_RATE
 
 
 def parse_args() -> argparse.ArgumentParser:
@@ -23,7 +23,9 @@ def parse_args() -> argparse.ArgumentParser:
 
 def main(flags: argparse.Namespace) -> None:
     data, train = DataConfig.from_flags(flags), TrainConfig.from_flags(flags)  # a bad value fails before torch loads
-    from kd_common import train_teacher  # torch loads here, after parsing: --help answers at once
+    from kd_bert import (
+        train_teacher,  # torch loads here, after parsing: --help answers at once
+    )
 
     train_teacher(flags.model_name_or_path, data, train)
 

@@ -44,7 +44,8 @@ def minilm_folder() -> str:
 def drawn_rows(work: Path, size: int, seed: int) -> Path:
     """A JSON file of the SST-2 training rows this project's --max_train_samples draws with `seed`, for the
     reference, which shares no code with the project, to train on the same sentences."""
-    from kd_common.data import draw_sample, load_raw, train_sample
+    from kd_bert.data.read import load_raw
+    from kd_bert.data.splits import draw_sample, train_sample
 
     labels = [int(v) for v in load_raw(str(REPO / "data" / "sst2")).splits["train"].columns["label"]]
     rows, _ = draw_sample(len(labels), labels, train_sample(size, seed), "training")
@@ -99,7 +100,7 @@ def inference_profile(folder: Path, texts: list[str], latency_examples: int) -> 
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from kd_common.models import count_parameters, size_on_disk
+    from kd_bert.models.load import count_parameters, size_on_disk
 
     model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
@@ -346,7 +347,7 @@ def main() -> None:
     epochs = [h for r in ours_runs for h in r["history"]]
     ours_acc = [r["validation"]["accuracy"] for r in ours_runs]
     ref_acc = [r["accuracy"] for r in ref_runs]
-    from kd_common.precision import resolve_precision
+    from kd_bert.train.precision import resolve_precision
 
     ours_precision = resolve_precision("auto")
     results = {
@@ -384,7 +385,7 @@ def main() -> None:
         },
     }
     print("inference profile", flush=True)
-    from kd_common.data import load_raw
+    from kd_bert.data.read import load_raw
 
     dev_texts = load_raw(str(REPO / "data" / "sst2")).splits["validation"].columns["sentence"]
     results["matmul_peak_gflops"] = matmul_peak_gflops()

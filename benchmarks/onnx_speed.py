@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kd_common import DataConfig, EvalConfig, evaluate  # noqa: E402  (after the repo is on the path)
+from kd_bert import DataConfig, EvalConfig, evaluate  # noqa: E402  (after the repo is on the path)
 
 
 def torch_dynamic_int8():
@@ -32,7 +32,7 @@ def torch_dynamic_int8():
     import torch
     from torch.ao.quantization import quantize_dynamic
 
-    from kd_common import evaluation
+    from kd_bert import evaluation
 
     load = evaluation.load_classifier
 

@@ -19,8 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kd_common.config import TrainConfig  # noqa: E402
-from kd_common.jobs import check_outputs, claim_output  # noqa: E402
+from kd_bert.config import TrainConfig  # noqa: E402
+from kd_bert.safety.outputs import check_outputs, claim_output  # noqa: E402
 
 
 def main() -> None:

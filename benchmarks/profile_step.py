@@ -33,7 +33,7 @@ def build(layers: int, freeze: bool):
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging
 
-    from kd_common.training import freeze_word_embeddings
+    from kd_bert.train.optim import freeze_word_embeddings
 
     logging.set_verbosity_error()
     torch.manual_seed(0)
@@ -86,7 +86,7 @@ def sst2_lengths(count: int, seed: int = 0) -> list[int]:
     """Token counts of `count` random SST-2 training sentences: the shapes a real run sees."""
     from transformers import AutoTokenizer
 
-    from kd_common.data import load_raw
+    from kd_bert.data.read import load_raw
 
     texts = list(load_raw(str(REPO / "data" / "sst2")).splits["train"].columns["sentence"])
     sample = random.Random(seed).sample(texts, count)
@@ -137,7 +137,7 @@ def main() -> None:
                         "SST-2's real lengths, and say whether compiling pays for itself on a full SST-2 epoch "
                         "(default: 0, skip)")
     args = p.parse_args()
-    from kd_common.precision import resolve_precision
+    from kd_bert.train.precision import resolve_precision
 
     chosen = resolve_precision(args.precision)
     peak = matmul_peak_gflops(dtype="bfloat16" if chosen.mode == "bf16" else "float32")

@@ -22,8 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kd_common.config import DataConfig  # noqa: E402
-from kd_common.data import infer_label_names, load_data, to_text_split  # noqa: E402
+from kd_bert.config import DataConfig  # noqa: E402
+from kd_bert.data.labels import infer_label_names
+from kd_bert.data.splits import load_data, to_text_split  # noqa: E402
 
 WORDS = ("good bad film plot actor slow fun dull great awful story scene music long short, witty "
          "\"quoted\" charming").split()

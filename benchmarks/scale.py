@@ -31,7 +31,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from distill_benchmark import forward_flops_per_token, matmul_peak_gflops, minilm_folder, read_json, run  # noqa: E402
+from distill_benchmark import (  # noqa: E402
+    forward_flops_per_token,
+    matmul_peak_gflops,
+    minilm_folder,
+    read_json,
+    run,
+)
 
 
 def training_gflops(metrics: dict, mean_tokens: float) -> float:
@@ -60,7 +66,7 @@ def main() -> None:
     if args.report_only:
         write_report(read_json(out / "scale.json"), out)
         return
-    from kd_common.precision import resolve_precision
+    from kd_bert.train.precision import resolve_precision
 
     auto = resolve_precision("auto")
     work = Path(args.work_dir).resolve()
@@ -146,7 +152,8 @@ def _cpu_name() -> str:
 def _mean_tokens(base: str, limit: int) -> float:
     from transformers import AutoTokenizer
 
-    from kd_common.data import draw_sample, load_raw, train_sample
+    from kd_bert.data.read import load_raw
+    from kd_bert.data.splits import draw_sample, train_sample
 
     train = load_raw(str(REPO / "data" / "sst2")).splits["train"]
     labels = [int(v) for v in train.columns["label"]]

@@ -13,8 +13,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from kd_common import cli  # noqa: E402
-from kd_common.hub import load_hub_dataset  # noqa: E402
+from kd_bert import cli  # noqa: E402
+from kd_bert.models.hub import load_hub_dataset  # noqa: E402
 
 
 def prepare(args: argparse.Namespace) -> None:

@@ -9,14 +9,14 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from kd_common import cli  # noqa: E402
-from kd_common.errors import UserError  # noqa: E402
+from kd_bert import cli  # noqa: E402
+from kd_bert.errors import UserError  # noqa: E402
 
 
 def truncate(args: argparse.Namespace) -> None:
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-    from kd_common.models import save_model_atomically
+    from kd_bert.models.load import save_model_atomically
 
     config = AutoConfig.from_pretrained(args.model, trust_remote_code=False)
     if not 1 <= args.layers <= config.num_hidden_layers:

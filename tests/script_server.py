@@ -1,6 +1,6 @@
 """Runs the entry scripts for the tests without paying their imports each time.
 
-Started once per test session, this process imports torch, transformers, accelerate and kd_common
+Started once per test session, this process imports torch, transformers, accelerate and kd_bert
 (about 5 seconds on 2 cores), then waits for requests on stdin, one JSON line each: a script, its
 arguments, the environment, the working folder and two files for stdout and stderr. For each it
 forks: the child is a fresh process that runs the script as `python script args...` would (as
@@ -23,11 +23,12 @@ import torch  # noqa: F401
 import transformers  # noqa: F401
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[0] = REPO  # where the scripts find kd_common, as when they run from the repo root
+sys.path[0] = REPO  # where the scripts find kd_bert, as when they run from the repo root
 
-import kd_common.distillation  # noqa: E402, F401
-import kd_common.evaluation  # noqa: E402, F401
-import kd_common.jobs  # noqa: E402, F401
+import kd_bert.distillation  # noqa: E402, F401
+import kd_bert.evaluation  # noqa: E402, F401
+
+import kd_bert.jobs  # noqa: E402, F401
 
 
 def run_child(request: dict) -> int:

@@ -2,7 +2,14 @@
 
 from transformers import AutoTokenizer
 
-from kd_common.batching import MODEL, TEACHER, Collator, EncodedSplit, encode_for_models, eval_loader
+from kd_bert.data.batching import (
+    MODEL,
+    TEACHER,
+    Collator,
+    EncodedSplit,
+    encode_for_models,
+    eval_loader,
+)
 
 TEXTS = ["a gorgeous , witty film", "dull", "an utterly lifeless and predictable mess of a movie"]
 
@@ -54,7 +61,7 @@ def efficiency(plan, lengths):
 
 
 def test_length_grouped_batches_on_sst2(tiny_models):
-    from kd_common.batching import BatchPlan
+    from kd_bert.data.batching import BatchPlan
 
     lengths = sst2_train_lengths(tiny_models["teacher_base"])  # all 67,349 real training sentences
     grouped = BatchPlan(lengths, batch_size=32, seed=42, group_by_length=True)

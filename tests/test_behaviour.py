@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from test_learning import NEGATIVE, POSITIVE, labeled, write_task
 from torch import nn
 
-from kd_common import DataConfig, TrainConfig, train_teacher
+from kd_bert import DataConfig, TrainConfig, train_teacher
 
 QUIET = dict(report_to=["none"], batch_size=8)
 
@@ -30,7 +30,7 @@ def test_mixed_precision_sets_the_dtype_the_linear_layers_compute_in(mode, dtype
     """A forward hook on every Linear of the model the job loads sees the activations of training and
     validation; bf16 autocast must make them bf16 (on any CPU: without native bf16 it is emulated),
     and `no` must leave them float32."""
-    import kd_common.jobs as jobs
+    import kd_bert.jobs as jobs
 
     seen: dict[bool, set] = {True: set(), False: set()}  # training mode -> output dtypes
 
@@ -66,8 +66,8 @@ def test_attention_kl_is_the_kl_of_each_query_row_against_the_mapped_teacher_lay
     """The objective's attention term with --attention_loss kl, for 1 student layer mapped to teacher
     layer 1 of 2: KL(teacher row || student row) per real query token, averaged; mse gives the squared
     error instead, and another layer map compares with another teacher layer."""
-    from kd_common.batching import MODEL
-    from kd_common.objectives import DistillationObjective, LossSpec
+    from kd_bert.data.batching import MODEL
+    from kd_bert.distillation.objectives import DistillationObjective, LossSpec
 
     student = [[0.5, 0.5, 0.0], [0.2, 0.8, 0.0], [0.3, 0.3, 0.4]]  # 3 tokens, the last one padding
     layer1 = [[0.9, 0.1, 0.0], [0.6, 0.4, 0.0], [0.1, 0.1, 0.8]]
@@ -134,7 +134,7 @@ def test_a_run_whose_first_epoch_is_best_saves_the_first_epochs_weights(inverted
     assert all(torch.equal(saved[k], first[k]) for k in saved)
     assert not all(torch.equal(saved[k], last[k]) for k in saved)  # so the comparison above means something
     # And the saved folder scores what epoch 1 scored.
-    from kd_common import EvalConfig, evaluate
+    from kd_bert import EvalConfig, evaluate
 
     scored = evaluate(EvalConfig(model=str(result.model_dir), latency_samples=0, mixed_precision="no"),
                       DataConfig(data_path=str(inverted_dev["data"]), max_length=16))
@@ -148,9 +148,9 @@ def test_each_part_of_the_teacher_cache_key_changes_it_on_its_own(trained_teache
     """cache_key with one input varied at a time, the others as they were: the teacher's weights, its
     tokenizer, max_length, the texts (the same number of them), the number of examples
     (--max_train_samples), and the precision each give a key of their own; the paths do not."""
-    from kd_common.batching import encode
-    from kd_common.models import load_config, load_tokenizer
-    from kd_common.teacher_cache import cache_key
+    from kd_bert.data.batching import encode
+    from kd_bert.distillation.teacher_cache import cache_key
+    from kd_bert.models.load import load_config, load_tokenizer
 
     config = load_config(str(trained_teacher), "--teacher_model")
     tokenizer = load_tokenizer(str(trained_teacher), "--teacher_model")
@@ -186,13 +186,13 @@ def test_weight_decay_shrinks_the_weight_matrices_and_spares_biases_and_layernor
     was pre-trained without decay on, stay as they were."""
     from transformers import AutoModelForSequenceClassification
 
-    from kd_common.config import TrainConfig as Config
-    from kd_common.training import _adamw
+    from kd_bert.config import TrainConfig as Config
+    from kd_bert.train.optim import adamw
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_models["student_base"], num_labels=2)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     cfg = Config(learning_rate=0.1, weight_decay=0.5)
-    optimizer = _adamw(list(model.parameters()), cfg, torch.device("cpu"))
+    optimizer = adamw(list(model.parameters()), cfg, torch.device("cpu"))
     for _ in range(3):
         for p in model.parameters():
             p.grad = torch.zeros_like(p)

@@ -9,7 +9,7 @@ import pytest
 from conftest import assert_clean_failure, run_script
 from test_config_files import parse
 
-from kd_common import UserError
+from kd_bert import UserError
 
 
 def refused(path, *phrases):

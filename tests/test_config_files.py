@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import REPO, run_script
 
-from kd_common import UserError, cli
+from kd_bert import UserError, cli
 
 
 def parser_of(script):

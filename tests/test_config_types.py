@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import run_script
 
-from kd_common import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError
+from kd_bert import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError
 
 
 def test_text_forms_become_what_the_flags_make():

@@ -4,20 +4,17 @@ import json
 import time
 
 import pytest
+from conftest import read_tsv
 
-from kd_common.data import (
+from kd_bert.data.labels import (
     check_label_names,
     declared_label_names,
     encode_labels,
     infer_label_names,
-    load_raw,
-    normalize_split,
-    resolve_columns,
-    to_text_split,
 )
-from kd_common.errors import UserError
-
-from conftest import read_tsv
+from kd_bert.data.read import load_raw, normalize_split
+from kd_bert.data.splits import resolve_columns, to_text_split
+from kd_bert.errors import UserError
 
 NAMES = ["negative", "positive"]
 

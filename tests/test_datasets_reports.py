@@ -7,7 +7,6 @@ import random
 
 import pytest
 import torch
-
 from conftest import FAST_TRAINING, read_tsv, run_script
 from test_scripts import FP32, load_plain
 
@@ -107,7 +106,7 @@ def test_evaluation_report_files(intent_teacher, tiny_models, tmp_path):
 
 
 def test_confusion_matrix_is_readable_at_77_classes(tmp_path):
-    from kd_common.report import confusion_matrix_png
+    from kd_bert.scoring.report import confusion_matrix_png
 
     names = [f"intent_with_a_long_name_{i}" for i in range(77)]
     matrix = torch.randint(0, 5, (77, 77)).tolist()

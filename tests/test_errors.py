@@ -1,9 +1,7 @@
 """Bad input: one line naming the problem and the fix, exit status 2, no traceback, no output folder."""
 
 import pytest
-
 from conftest import assert_clean_failure, run_script
-
 
 
 def test_missing_data_path(tiny_models, tmp_path):
@@ -164,7 +162,7 @@ def test_cuda_out_of_memory_suggests_a_smaller_batch(capsys):
 
     import torch
 
-    from kd_common import cli
+    from kd_bert import cli
 
     def out_of_memory(args):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

@@ -70,7 +70,7 @@ def test_the_digest_of_an_onnx_folder_covers_its_external_data(tmp_path):
     import numpy as np
     from onnx import helper, numpy_helper
 
-    from kd_common.teacher_cache import weights_digest
+    from kd_bert.distillation.teacher_cache import weights_digest
 
     weight = numpy_helper.from_array(np.arange(64, dtype=np.float32).reshape(8, 8), "w")
     graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["logits"])], "g",
@@ -112,7 +112,7 @@ def folder_with_code(source: Path, target: Path, model_type: str) -> Path:
 @pytest.mark.parametrize("model_type", ["evil-bert", "bert"])
 def test_a_model_folder_that_names_its_own_code_is_refused_before_it_loads(sst2_slice, trained_teacher, tiny_models,
                                                                           tmp_path, monkeypatch, model_type):
-    from kd_common import EvalConfig, UserError, evaluate
+    from kd_bert import EvalConfig, UserError, evaluate
 
     evil = folder_with_code(trained_teacher, tmp_path / "evil", model_type)
     monkeypatch.setattr("builtins.input", lambda *args: "y")  # a user who answers transformers' question with y
@@ -134,7 +134,7 @@ def test_a_damaged_cache_entry_is_computed_again_with_a_warning(sst2_slice, trai
     matches), or with nan and the checksum made to match (only the finiteness check can tell)."""
     import torch
 
-    from kd_common.teacher_cache import checksum
+    from kd_bert.distillation.teacher_cache import checksum
 
     cache = tmp_path / "cache"
     args = lambda run: distill_args(sst2_slice, trained_teacher, tiny_models["student_base"],  # noqa: E731
@@ -274,11 +274,11 @@ def test_a_run_waiting_for_another_runs_teacher_logits_says_for_whom_and_how_lon
 
     from conftest import REPO
 
-    from kd_common import teacher_cache
+    from kd_bert import teacher_cache
 
     path = tmp_path / "teacher_logits" / "key.pt"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from kd_common.teacher_cache import "
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from kd_bert.teacher_cache import "
          "_key_lock\nwith _key_lock(Path(sys.argv[1]), True):\n    print('held', flush=True); time.sleep(2)",
          str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -315,7 +315,7 @@ def test_a_folder_where_a_cache_file_belongs_is_one_line(sst2_slice, trained_tea
 
 def quick_teacher(sst2_slice, tiny_models, out, **changes):
     """A one-epoch teacher on 32 sentences through the API, over whatever out/teacher holds."""
-    from kd_common import DataConfig, TrainConfig, train_teacher
+    from kd_bert import DataConfig, TrainConfig, train_teacher
 
     settings = dict(output_dir=out, num_train_epochs=1, batch_size=16, max_train_samples=32, learning_rate=1e-3,
                     overwrite_output_dir=True, report_to="none", mixed_precision="no", **changes)
@@ -333,7 +333,7 @@ def test_a_full_disk_while_saving_keeps_the_previous_model_and_leaves_nothing_be
                                                                                     monkeypatch, where):
     """The disk fills up while the best model is saved: in a sidecar file (an OSError from a write) or in
     the weights (safetensors reports it from Rust, as an error that is not an OSError)."""
-    from kd_common import UserError
+    from kd_bert import UserError
 
     out = tmp_path / "out"
     shutil.copytree(trained_teacher, out / "teacher")
@@ -356,8 +356,8 @@ def test_a_full_disk_while_saving_keeps_the_previous_model_and_leaves_nothing_be
 
 
 def test_a_full_disk_in_a_file_write_leaves_no_temporary(tmp_path, monkeypatch):
-    from kd_common import UserError
-    from kd_common.files import write_json
+    from kd_bert import UserError
+    from kd_bert.safety.atomic import write_json
 
     target = tmp_path / "metrics.json"
     target.write_text('{"accuracy": 0.9}\n')
@@ -397,7 +397,7 @@ def test_a_full_disk_while_checkpointing_leaves_no_partial_checkpoint(sst2_slice
                                                                       monkeypatch):
     import torch
 
-    from kd_common import UserError
+    from kd_bert import UserError
 
     save = torch.save
     calls = []

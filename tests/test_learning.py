@@ -19,7 +19,7 @@ import random
 import pytest
 from conftest import _tiny_bert, _train_tokenizer, write_tsv
 
-from kd_common import DataConfig, DistillConfig, TrainConfig, distill, train_teacher
+from kd_bert import DataConfig, DistillConfig, TrainConfig, distill, train_teacher
 
 FILLER = ("the a this that movie film story plot scene actor cast one some it was is felt seemed and with about "
           "after before during very quite rather").split()

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from kd_common.losses import (
+from kd_bert.distillation.losses import (
     IGNORE_LABEL,
     attention_kl_loss,
     attention_mse_loss,
@@ -189,8 +189,8 @@ def test_attention_heads_are_averaged_when_counts_differ():
 def test_objective_sums_intermediate_terms_over_mapped_layers_with_their_weights():
     from types import SimpleNamespace
 
-    from kd_common.batching import MODEL
-    from kd_common.objectives import DistillationObjective, LossSpec
+    from kd_bert.data.batching import MODEL
+    from kd_bert.distillation.objectives import DistillationObjective, LossSpec
 
     torch.manual_seed(0)
     hs_student = [torch.randn(2, 3, 4) for _ in range(3)]  # embeddings + 2 layers
@@ -210,7 +210,7 @@ def test_objective_sums_intermediate_terms_over_mapped_layers_with_their_weights
 
 
 def test_uniform_layer_map():
-    from kd_common.objectives import uniform_layer_map
+    from kd_bert.distillation.objectives import uniform_layer_map
 
     assert uniform_layer_map(4, 12) == [3, 6, 9, 12]  # TinyBERT-4L from BERT-base
     assert uniform_layer_map(3, 6) == [2, 4, 6]

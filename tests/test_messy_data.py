@@ -6,21 +6,19 @@ from dataclasses import replace
 
 import pytest
 import torch
+from conftest import FAST_TRAINING, read_tsv, run_script
 
-from kd_common.data import (
-    TextSplit,
-    infer_label_names,
+from kd_bert.config import DataConfig
+from kd_bert.data.checks import FEW_EXAMPLES, check_training_data
+from kd_bert.data.labels import infer_label_names
+from kd_bert.data.read import TextSplit, load_raw
+from kd_bert.data.splits import (
     load_data,
-    load_raw,
     load_unlabeled,
     resolve_columns,
     to_text_split,
 )
-from kd_common.data_checks import FEW_EXAMPLES, check_training_data
-from kd_common.errors import UserError
-from kd_common.config import DataConfig
-
-from conftest import FAST_TRAINING, read_tsv, run_script
+from kd_bert.errors import UserError
 
 NAMES = ["negative", "positive"]
 

@@ -7,9 +7,8 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from conftest import FAST_TRAINING, read_tsv, run_script
+from safetensors.torch import load_file
 
 QUICK = [*FAST_TRAINING[:1], "1", *FAST_TRAINING[2:], "--max_train_samples", "96"]  # one epoch, 96 sentences
 
@@ -77,8 +76,8 @@ def test_tinybert_two_stages_with_a_projection_that_is_not_saved(sst2_slice, tra
 
 def distill_in_process(sst2_slice, teacher, student, out, **settings):
     """QUICK through the API (no subprocess): the saved student's weights and its metrics."""
-    from kd_common import DataConfig, DistillConfig, TrainConfig
-    from kd_common import distill as run
+    from kd_bert import DataConfig, DistillConfig, TrainConfig
+    from kd_bert import distill as run
 
     result = run(DistillConfig(teacher_model=str(teacher), student_model=str(student), **settings),
                  DataConfig(data_path=str(sst2_slice), max_length=64),

@@ -4,9 +4,19 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import classification_report, confusion_matrix, precision_recall_fscore_support
+from sklearn.metrics import (
+    classification_report,
+    confusion_matrix,
+    precision_recall_fscore_support,
+)
 
-from kd_common.metrics import agreement, classification_metrics, expected_calibration_error, mean_kl, softmax
+from kd_bert.scoring.metrics import (
+    agreement,
+    classification_metrics,
+    expected_calibration_error,
+    mean_kl,
+    softmax,
+)
 
 
 @pytest.mark.parametrize("num_labels,seed", [(2, 0), (2, 1), (3, 2), (7, 3), (77, 4)])

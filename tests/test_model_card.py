@@ -88,8 +88,8 @@ def test_card_usage_snippet_classifies(student):
 
 def test_card_is_the_one_its_records_make(trained_teacher):
     """The card is rebuilt from the folder's own final records, so it describes the kept epoch."""
-    from kd_common.model_card import model_card
-    from kd_common.models import size_on_disk
+    from kd_bert.deploy.model_card import model_card
+    from kd_bert.models.load import size_on_disk
 
     metrics = json.loads((trained_teacher / "metrics.json").read_text())
     settings = json.loads((trained_teacher / "training_args.json").read_text())["args"]
@@ -98,7 +98,7 @@ def test_card_is_the_one_its_records_make(trained_teacher):
 
 
 def test_regression_card():
-    from kd_common.model_card import model_card
+    from kd_bert.deploy.model_card import model_card
 
     settings = {"data_path": "./data/sts b", "output_dir": "./models", "model_name_or_path": "bert-base-uncased",
                 "learning_rate": 2e-5, "batch_size": 32, "max_length": 128, "seed": 42, "label_names": None}

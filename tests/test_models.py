@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from kd_common.models import save_model_atomically
+from kd_bert.models.load import save_model_atomically
 
 
 class FakeModel:

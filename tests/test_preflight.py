@@ -15,10 +15,19 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import FAST_TRAINING, REPO, assert_clean_failure, run_script
-from kd_common import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError, distill, evaluate, train_teacher
-from kd_common.run_lock import LOCK_FILE, output_lock
+
+from kd_bert import (
+    DataConfig,
+    DistillConfig,
+    EvalConfig,
+    TrainConfig,
+    UserError,
+    distill,
+    evaluate,
+    train_teacher,
+)
+from kd_bert.safety.lock import LOCK_FILE, output_lock
 
 
 def listing(folder: Path) -> dict[str, bytes | None]:

@@ -11,9 +11,16 @@ import torch
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from kd_common.data import infer_label_names, load_raw, resolve_columns, to_text_split
-from kd_common.errors import UserError
-from kd_common.losses import cosine_hidden_loss, cross_entropy_loss, hidden_mse_loss, kd_kl_loss
+from kd_bert.data.labels import infer_label_names
+from kd_bert.data.read import load_raw
+from kd_bert.data.splits import resolve_columns, to_text_split
+from kd_bert.distillation.losses import (
+    cosine_hidden_loss,
+    cross_entropy_loss,
+    hidden_mse_loss,
+    kd_kl_loss,
+)
+from kd_bert.errors import UserError
 
 # The same examples on every run, so that a submission's CI cannot pass or fail by the draw;
 # HYPOTHESIS_PROFILE=explore draws new ones each run, to look for failures.

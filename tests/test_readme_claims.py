@@ -17,11 +17,27 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TEST_ROWS, TRAIN_ROWS, _tiny_bert, assert_clean_failure, read_tsv, run_script
+from conftest import (
+    TEST_ROWS,
+    TRAIN_ROWS,
+    _tiny_bert,
+    assert_clean_failure,
+    read_tsv,
+    run_script,
+)
 from safetensors.torch import load_file
 
-from kd_common import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError, distill, evaluate, train_teacher
-from kd_common.checkpoints import resolve_resume
+from kd_bert import (
+    DataConfig,
+    DistillConfig,
+    EvalConfig,
+    TrainConfig,
+    UserError,
+    distill,
+    evaluate,
+    train_teacher,
+)
+from kd_bert.safety.checkpoints import resolve_resume
 
 # 64 sentences in batches of 16: 4 batches an epoch. Tiny models train such an epoch in well under a second.
 SMALL = dict(num_train_epochs=1, batch_size=16, learning_rate=1e-3, max_train_samples=64, report_to="none",
@@ -67,7 +83,7 @@ def dev_rows(sst2_slice) -> list[list[str]]:
 
 def drawn_rows(num_rows: int, labels: list[int], size: int, seed: int) -> list[int]:
     """The rows a --max_train_samples or --max_eval_samples sample of `size` holds, in file order."""
-    from kd_common.data import Sample, draw_sample
+    from kd_bert.data.splits import Sample, draw_sample
 
     rows, _ = draw_sample(num_rows, labels, Sample("--max_eval_samples", size, seed), "validation")
     return rows
@@ -122,9 +138,9 @@ def test_debug_shows_the_full_traceback_instead_of_the_one_line_error(tmp_path):
     debug = run_script("trainer_teacher.py", *args, "--debug")
     assert debug.returncode != 0 and "Traceback (most recent call last):" in debug.stderr, debug
     # The frames down to the check that raised it, and the error's class with the same message.
-    assert 'kd_common/config.py", line' in debug.stderr and "in __post_init__" in debug.stderr, debug
+    assert 'kd_bert/config.py", line' in debug.stderr and "in __post_init__" in debug.stderr, debug
     last = debug.stderr.strip().splitlines()[-1]
-    assert last.startswith("kd_common.errors.UserError: --learning_rate must be positive"), debug
+    assert last.startswith("kd_bert.errors.UserError: --learning_rate must be positive"), debug
     assert not (tmp_path / "out").exists()
 
 
@@ -352,7 +368,7 @@ def test_default_student_layers_are_half_the_teachers_spread_evenly(sst2_slice, 
     assert not torch.allclose(student[layer.format(1)], source[layer.format(1)])  # not simply the first half
 
 
-# Run in a fresh interpreter: importing kd_common registers its model types with transformers' Auto
+# Run in a fresh interpreter: importing kd_bert registers its model types with transformers' Auto
 # classes, so only a process without it shows what plain transformers does with the folder.
 PLAIN_TRANSFORMERS = """
 import json, sys
@@ -369,7 +385,7 @@ tokenizer = AutoTokenizer.from_pretrained(folder)
 with torch.no_grad():
     logits = [model(**tokenizer(t, truncation=True, max_length=32, return_tensors="pt")).logits[0].tolist()
               for t in texts]
-print("RESULT", json.dumps({"refused": refused, "class": type(model).__name__, "kd_common": "kd_common" in sys.modules,
+print("RESULT", json.dumps({"refused": refused, "class": type(model).__name__, "kd_bert": "kd_bert" in sys.modules,
                   "logits": logits}))
 """
 
@@ -382,7 +398,7 @@ def test_a_mean_pool_student_is_saved_with_its_head_and_loads_with_plain_transfo
     `trust_remote_code=True`", and "without that flag transformers refuses the folder"."""
     from transformers import AutoTokenizer
 
-    from kd_common.models import load_classifier
+    from kd_bert.models.load import load_classifier
 
     result = distill(DistillConfig(teacher_model=str(teacher), student_model=str(tiny_models["student_base"])),
                      data_config(sst2_slice), train_config(tmp_path, head="mean_pool"))
@@ -409,7 +425,7 @@ def test_a_mean_pool_student_is_saved_with_its_head_and_loads_with_plain_transfo
     # Asked whether to run the folder's code (stdin closed: no), transformers refuses; the answer follows.
     loaded = json.loads(re.search(r"RESULT (\{.*\})", plain.stdout)[1])
     assert loaded["refused"] is not None  # not loaded silently as a stock BERT with an untrained head
-    assert loaded["class"] == "MeanPoolForSequenceClassification" and not loaded["kd_common"]
+    assert loaded["class"] == "MeanPoolForSequenceClassification" and not loaded["kd_bert"]
     torch.testing.assert_close(torch.tensor(loaded["logits"]), logits, rtol=1e-4, atol=1e-5)
 
 

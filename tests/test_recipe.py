@@ -9,7 +9,6 @@ import re
 import subprocess
 
 import pytest
-
 from conftest import REPO, TEST_ROWS, read_tsv
 from test_scripts import independent_predictions, load_plain
 

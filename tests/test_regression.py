@@ -15,21 +15,26 @@ import torch
 from conftest import FAST_TRAINING, read_tsv, run_script, write_tsv
 from scipy import stats
 
-from kd_common import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError
-from kd_common.batching import Collator, EncodedSplit, Encoding
-from kd_common.data import (
+from kd_bert import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError
+from kd_bert.data.batching import Collator, EncodedSplit, Encoding
+from kd_bert.data.labels import (
     REGRESSION_LABEL,
-    Columns,
-    RawData,
-    RawSplit,
     encode_labels,
     has_scores,
     infer_label_names,
-    resolve_columns,
 )
-from kd_common.losses import IGNORE_LABEL, distillation_loss, score_mse_loss
-from kd_common.metrics import average_ranks, best_model_metric, is_better, pearson, regression_metrics, spearman
-from kd_common.objectives import DistillationObjective, LossSpec
+from kd_bert.data.read import Columns, RawData, RawSplit
+from kd_bert.data.splits import resolve_columns
+from kd_bert.distillation.losses import IGNORE_LABEL, distillation_loss, score_mse_loss
+from kd_bert.distillation.objectives import DistillationObjective, LossSpec
+from kd_bert.scoring.metrics import (
+    average_ranks,
+    best_model_metric,
+    is_better,
+    pearson,
+    regression_metrics,
+    spearman,
+)
 
 TRAIN_PAIRS, DEV_PAIRS, TEST_PAIRS = 300, 80, 20
 # Full precision everywhere: the scripts' numbers are compared with plain float32 transformers. With
@@ -206,7 +211,7 @@ def test_evaluate_text_prints_the_predicted_score(teacher_run):
 
 
 def test_an_unlabeled_split_gets_float_predictions(student_run, sts, tmp_path):
-    from kd_common import evaluate
+    from kd_bert import evaluate
 
     student, path = student_run[1] / "student", tmp_path / "STS-B.tsv"
     scored = evaluate(EvalConfig(model=str(student), split="test", predictions_file=str(path), latency_samples=0,
@@ -232,7 +237,7 @@ def _classifier(folder, base):
 
 
 def test_a_teacher_of_the_other_task_is_refused(teacher_run, sts, sst2_slice, tiny_models, tmp_path):
-    from kd_common import distill, evaluate
+    from kd_bert import distill, evaluate
 
     classifier = _classifier(tmp_path / "classifier", tiny_models["teacher_base"])
     train = TrainConfig(output_dir=str(tmp_path / "out"))
@@ -250,7 +255,7 @@ def test_a_teacher_of_the_other_task_is_refused(teacher_run, sts, sst2_slice, ti
 
 
 def test_metric_choices_for_a_regression_task(sts, tiny_models, tmp_path):
-    from kd_common import train_teacher
+    from kd_bert import train_teacher
 
     metric, note = best_model_metric("accuracy", regression=True)
     assert metric == "pearson" and "pearson" in note
@@ -347,8 +352,8 @@ def test_correlations_match_scipy(seed):
 def test_custom_heads_with_one_output(kind, tiny_models, tmp_path):
     from transformers import AutoModelForSequenceClassification
 
-    from kd_common.models import load_classifier, load_tokenizer
-    from kd_common.students import bilstm_classifier
+    from kd_bert.models.load import load_classifier, load_tokenizer
+    from kd_bert.models.students import bilstm_classifier
 
     base = tiny_models["student_base"]
     tokenizer = load_tokenizer(str(base), "--student_model")

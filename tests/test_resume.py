@@ -17,10 +17,15 @@ import pytest
 from conftest import REPO, assert_clean_failure, run_script
 from conftest import resumable_teacher_args as teacher_args
 
-from kd_common import cli
-from kd_common.checkpoints import check_same_run, checkpoint_problem, resolve_resume, run_args
-from kd_common.errors import UserError
-from kd_common.file_checks import file_problem
+from kd_bert import cli
+from kd_bert.errors import UserError
+from kd_bert.safety.checkpoints import (
+    check_same_run,
+    checkpoint_problem,
+    resolve_resume,
+    run_args,
+)
+from kd_bert.safety.file_checks import file_problem
 
 
 def weights(folder):
@@ -338,7 +343,7 @@ def test_with_compare_no_kd_each_run_resumes_from_its_own_checkpoints(tmp_path):
     named by path is the run's whose folder holds it, the other run continuing from its own newest."""
     from types import SimpleNamespace
 
-    from kd_common.jobs import _resume_value
+    from kd_bert.jobs.job import _resume_value
 
     out = tmp_path / "models"
     for step in (10, 20):

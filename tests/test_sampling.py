@@ -9,10 +9,17 @@ from collections import Counter
 import pytest
 from conftest import assert_clean_failure, read_tsv, run_script, write_tsv
 
-import kd_common.jobs
-from kd_common import DataConfig, DistillConfig, TrainConfig, UserError, distill, train_teacher
-from kd_common.checkpoints import check_same_run, run_args
-from kd_common.data import Sample, draw_sample
+import kd_bert.jobs
+from kd_bert import (
+    DataConfig,
+    DistillConfig,
+    TrainConfig,
+    UserError,
+    distill,
+    train_teacher,
+)
+from kd_bert.data.splits import Sample, draw_sample
+from kd_bert.safety.checkpoints import check_same_run, run_args
 
 LONGEST_LINE = 300  # characters: a message is one readable line
 
@@ -65,7 +72,7 @@ def test_teacher_and_student_train_on_the_same_drawn_rows_and_seeds_draw_their_o
     them are computed again, not taken from the first seed's cache entry."""
     rows = class_sorted(sst2_slice, tmp_path / "sorted")
     seen = []
-    to_text_split = kd_common.jobs.to_text_split
+    to_text_split = kd_bert.jobs.to_text_split
 
     def capture(raw, split, *args, **kwargs):
         result = to_text_split(raw, split, *args, **kwargs)
@@ -73,7 +80,7 @@ def test_teacher_and_student_train_on_the_same_drawn_rows_and_seeds_draw_their_o
             seen.append(result.texts)
         return result
 
-    monkeypatch.setattr(kd_common.jobs, "to_text_split", capture)
+    monkeypatch.setattr(kd_bert.jobs, "to_text_split", capture)
     data = DataConfig(data_path=str(tmp_path / "sorted"), max_length=32, max_eval_samples=16)
 
     def train(role: str, **changes) -> TrainConfig:

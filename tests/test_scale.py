@@ -11,14 +11,13 @@ import time
 
 import pytest
 import torch
-
 from conftest import FAST_TRAINING, REPO, Result, read_tsv, run_script
-from kd_common import precision as precision_module
-from kd_common.errors import UserError
-from kd_common.precision import cpu_bf16_flags, resolve_precision
-from kd_common.teacher_cache import CACHE_ENV, default_cache_dir
 from test_scripts import independent_predictions, load_plain
 
+from kd_bert import precision as precision_module
+from kd_bert.distillation.teacher_cache import CACHE_ENV, default_cache_dir
+from kd_bert.errors import UserError
+from kd_bert.train.precision import cpu_bf16_flags, resolve_precision
 
 # ------------------------------------------------------------- precision: auto picks what the hardware does
 
@@ -180,9 +179,9 @@ def test_concurrent_runs_compute_the_teacher_pass_once(sst2_slice, trained_teach
 
 
 def test_the_cache_key_separates_precisions(trained_teacher):
-    from kd_common.batching import encode
-    from kd_common.models import load_config, load_tokenizer
-    from kd_common.teacher_cache import cache_key
+    from kd_bert.data.batching import encode
+    from kd_bert.distillation.teacher_cache import cache_key
+    from kd_bert.models.load import load_config, load_tokenizer
 
     tokenizer = load_tokenizer(str(trained_teacher), "--teacher_model")
     config = load_config(str(trained_teacher), "--teacher_model")

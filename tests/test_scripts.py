@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 import torch
-
 from conftest import DEV_ROWS, TEST_ROWS, distilled_student, read_tsv, run_script
 from test_data import NAMES, save_hub_shaped
 

@@ -17,8 +17,8 @@ import pytest
 from conftest import REPO, resumable_teacher_args
 from test_resume import outcome, weights
 
-from kd_common import cli, stopping
-from kd_common.files import write_atomically
+from kd_bert import cli, stopping
+from kd_bert.safety.atomic import write_atomically
 
 STOPPED = re.compile(r"stopped by (SIG\w+) at epoch (\d+), step (\d+) of 40; checkpoint written to (.*step-(\d+))$",
                      re.M)
@@ -105,7 +105,7 @@ def test_without_checkpointing_sigterm_says_nothing_was_checkpointed(sst2_slice,
                                                                     monkeypatch):
     """In this process, for speed: the script's own main through cli.run, a SIGTERM sent from inside
     the loop at its 45th batch (epoch 2), after the first epoch's model was saved."""
-    from kd_common import training
+    from kd_bert import training
 
     batches = 0
     counted = training.padding_stats

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from kd_common.augment import augment
-from kd_common.errors import UserError
-from kd_common.students import from_teacher_layers, parse_layers, spread_layers
+from kd_bert.data.augment import augment
+from kd_bert.errors import UserError
+from kd_bert.models.students import from_teacher_layers, parse_layers, spread_layers
 
 
 def test_spread_layers_keeps_first_and_last():

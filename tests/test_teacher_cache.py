@@ -6,7 +6,7 @@ import shutil
 import pytest
 from conftest import nudged_copy, run_script
 
-from kd_common.data import Sample, draw_sample
+from kd_bert.data.splits import Sample, draw_sample
 
 COMMON = ["--num_train_epochs", "2", "--batch_size", "16", "--learning_rate", "1e-3", "--max_length", "64"]
 
@@ -49,8 +49,8 @@ def test_cached_and_online_runs_agree_and_the_cache_is_reused(sst2_slice, traine
 def run_in_process(sst2_slice, teacher, student, out, cache, **changes):
     """A 1-epoch distillation on 96 sentences through the API (no subprocess); `changes` override its
     DistillConfig, DataConfig or TrainConfig settings."""
-    from kd_common import DataConfig, DistillConfig, TrainConfig
-    from kd_common import distill as run
+    from kd_bert import DataConfig, DistillConfig, TrainConfig
+    from kd_bert import distill as run
 
     distill_args = dict(teacher_model=str(teacher), student_model=str(student), cache_dir=str(cache))
     data_args = dict(data_path=str(sst2_slice), max_length=64)

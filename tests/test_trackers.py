@@ -7,7 +7,7 @@ import re
 import pytest
 from conftest import FAST_TRAINING, run_script
 
-from kd_common import DataConfig, TrainConfig, UserError
+from kd_bert import DataConfig, TrainConfig, UserError
 
 
 @pytest.mark.parametrize("report_to, message", [
@@ -32,8 +32,8 @@ def test_a_missing_tracker_package_is_one_line_and_exit_2(tmp_path):
 
 
 def test_report_to_none_writes_no_runs_folder(tmp_path, sst2_slice, tiny_models):
-    from kd_common import train_teacher
-    from kd_common.training import trackers
+    from kd_bert import train_teacher
+    from kd_bert.train.accelerator import trackers
 
     assert trackers(None) == (["tensorboard"] if importlib.util.find_spec("tensorboard") else [])
     flags = dict(zip(FAST_TRAINING[::2], FAST_TRAINING[1::2]))

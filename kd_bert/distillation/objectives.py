@@ -1,0 +1,171 @@
+"""What a training step minimizes, given a batch and the model's outputs.
+
+The loop is the same for the teacher and the student; only the objective passed to it differs.
+Fine-tuning is distillation with alpha = 0, and then no teacher is needed at all. Every method is a
+weighted term: logits (KL or MSE, and cross-entropy), and the intermediate-layer terms of TinyBERT
+(embedding outputs, hidden states, attention maps) and DistilBERT (cosine of the last hidden states).
+A term with weight 0 is never computed, and the model and teacher return hidden states or attention
+maps only when a term needs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..data.batching import MODEL, TEACHER
+from .losses import (
+    attention_kl_loss,
+    attention_mse_loss,
+    cosine_hidden_loss,
+    distillation_loss,
+    gold_term,
+    hidden_mse_loss,
+    weighted_sum,
+)
+
+INTERMEDIATE_TERMS = ("embedding", "hidden", "attention", "cos")
+
+
+@dataclass
+class LossSpec:
+    """The weights and settings of every term. `logits` False leaves out the logit terms (KD and
+    cross-entropy): TinyBERT's intermediate stage. `regression`: the model has one output, a score;
+    both logit terms are then mean squared errors (see losses.distillation_loss)."""
+
+    temperature: float = 1.0
+    alpha: float = 0.0
+    kd_loss: str = "kl"
+    logits: bool = True
+    embedding_weight: float = 0.0
+    hidden_weight: float = 0.0
+    attention_weight: float = 0.0
+    cos_weight: float = 0.0
+    attention_loss: str = "mse"
+    layer_map: list[int] = field(default_factory=list)  # teacher layer (1-based) for each student layer
+    regression: bool = False
+
+    def intermediate_weights(self) -> dict[str, float]:
+        weights = {"embedding": self.embedding_weight, "hidden": self.hidden_weight,
+                   "attention": self.attention_weight, "cos": self.cos_weight}
+        return {name: w for name, w in weights.items() if w > 0}
+
+    @property
+    def needs_teacher(self) -> bool:
+        return bool(self.intermediate_weights()) or (self.logits and self.alpha > 0)
+
+    @property
+    def needs_hidden_states(self) -> bool:
+        return any(name in self.intermediate_weights() for name in ("embedding", "hidden", "cos"))
+
+    @property
+    def needs_attentions(self) -> bool:
+        return "attention" in self.intermediate_weights()
+
+
+def uniform_layer_map(student_layers: int, teacher_layers: int) -> list[int]:
+    """TinyBERT's uniform map g(m) = m * N / M: student layer m (1-based) learns from teacher layer
+    g(m), so the last student layer always learns from the last teacher layer."""
+    return [round(m * teacher_layers / student_layers) for m in range(1, student_layers + 1)]
+
+
+class Objective(nn.Module):
+    """The contract between the training loop and what it minimizes.
+
+    forward(batch, outputs) returns (the loss to minimize, its named terms for logging), given a
+    batch and the model's outputs. `model_outputs` names what the model must return besides logits
+    ("hidden_states", "attentions"). Parameters of the objective's own modules (a projection to the
+    teacher's width) are trained with the model; the loop prepares its child modules as it prepares
+    the model.
+    """
+
+    model_outputs: tuple[str, ...] = ()
+
+    def forward(self, batch: dict, outputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+
+class DistillationObjective(Objective):
+    """sum_k w_k * term_k over the terms of a LossSpec; see the module docstring."""
+
+    def __init__(self, spec: LossSpec | None = None, teacher=None, projection: nn.Module | None = None):
+        super().__init__()
+        self.spec = spec or LossSpec()
+        # Maps student hidden states to the teacher's width (TinyBERT's W_h), trained with the
+        # student and never saved with it. None when the widths match.
+        self.projection = projection
+        # The teacher is run, never trained: kept out of this module's children, so its weights stay
+        # out of the optimizer and train() leaves it in eval mode (dropout off: its targets must not
+        # be noisy). None: the batches carry cached teacher logits, or no term needs a teacher.
+        object.__setattr__(self, "teacher", teacher)
+        if teacher is not None:
+            teacher.eval()
+        self.model_outputs = tuple(name for name, needed in (("hidden_states", self.spec.needs_hidden_states),
+                                                             ("attentions", self.spec.needs_attentions)) if needed)
+
+    def __str__(self) -> str:
+        """The active terms as a weighted sum, e.g. `0.5 * kd_kl(T=2) + 0.5 * ce + 1 * hidden`, or
+        `0.5 * kd_mse + 0.5 * mse` for a regression task: the training log states the objective a run
+        optimized."""
+        spec, parts = self.spec, []
+        if spec.logits:
+            if spec.alpha > 0:
+                parts.append(f"{spec.alpha:g} * kd_mse" if spec.regression
+                             else f"{spec.alpha:g} * kd_{spec.kd_loss}(T={spec.temperature:g})")
+            if spec.alpha < 1:
+                parts.append(f"{1 - spec.alpha:g} * {gold_term(spec.regression)}")
+        parts += [f"{w:g} * {name}" for name, w in spec.intermediate_weights().items()]
+        return " + ".join(parts) or "0"
+
+    def forward(self, batch: dict, outputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        spec = self.spec
+        # Cached logits serve when the teacher's logits are all a term needs (--teacher_logits cached).
+        cached = "teacher_logits" in batch and not self.model_outputs
+        teacher_out = self.run_teacher(batch) if spec.needs_teacher and not cached else None
+        teacher_logits = batch["teacher_logits"] if cached else teacher_out["logits"] if teacher_out else None
+        if spec.logits:
+            total, terms = distillation_loss(outputs.logits, teacher_logits, batch["labels"], spec.temperature,
+                                             spec.alpha, spec.kd_loss, spec.regression)
+        else:
+            total, terms = outputs.logits.float().sum() * 0.0, {}
+        weights = spec.intermediate_weights()
+        if weights:
+            inner = self.intermediate_terms(outputs, teacher_out, batch[MODEL]["attention_mask"])
+            total = total + weighted_sum(inner, weights)
+            terms.update(inner)
+        return total, terms
+
+    def intermediate_terms(self, student, teacher: dict, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each intermediate term, summed over the mapped layers as TinyBERT does."""
+        weights, layer_map = self.spec.intermediate_weights(), self.spec.layer_map
+        project = self.projection if self.projection is not None else (lambda h: h)
+        terms = {}
+        if "embedding" in weights:  # hidden_states[0] is the embedding layer's output
+            terms["embedding"] = hidden_mse_loss(project(student.hidden_states[0]), teacher["hidden_states"][0], mask)
+        if "hidden" in weights:
+            terms["hidden"] = sum(hidden_mse_loss(project(student.hidden_states[m]), teacher["hidden_states"][g], mask)
+                                  for m, g in enumerate(layer_map, start=1))
+        if "attention" in weights:
+            loss = attention_kl_loss if self.spec.attention_loss == "kl" else attention_mse_loss
+            terms["attention"] = sum(loss(student.attentions[m - 1], teacher["attentions"][g - 1], mask)
+                                     for m, g in enumerate(layer_map, start=1))
+        if "cos" in weights:
+            terms["cos"] = cosine_hidden_loss(project(student.hidden_states[-1]), teacher["hidden_states"][-1], mask)
+        return terms
+
+    def run_teacher(self, batch: dict) -> dict:
+        """Run the teacher on this batch (online): its logits, and hidden states and attention maps
+        when a term needs them."""
+        if self.teacher is None:
+            raise ValueError("the batch has no cached teacher logits and there is no teacher to run")
+        with torch.inference_mode():
+            out = self.teacher(**batch[TEACHER], **{f"output_{name}": True for name in self.model_outputs})
+        # Inference tensors cannot be saved for backward; clones taken outside inference_mode can.
+        result = {"logits": out.logits.clone()}  # (bs, num_labels)
+        if self.spec.needs_hidden_states:
+            result["hidden_states"] = [h.clone() for h in out.hidden_states]  # (bs, seq, hidden) each
+        if self.spec.needs_attentions:
+            result["attentions"] = [a.clone() for a in out.attentions]  # (bs, heads, seq, seq) each
+        return result

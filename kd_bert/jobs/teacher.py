@@ -1,0 +1,39 @@
+"""The teacher's job (trainer_teacher.py): fine-tune a classifier on the data's train split and keep
+its best epoch in <output_dir>/teacher."""
+
+from __future__ import annotations
+
+from ..config import DataConfig, TrainConfig
+from ..data.labels import infer_label_names, is_regression
+from ..data.splits import load_data
+from ..distillation.objectives import DistillationObjective, LossSpec
+from ..models.load import (
+    check_max_length,
+    load_classifier,
+    load_tokenizer,
+)
+from ..results import TrainResult
+from ..safety.outputs import check_outputs, claim_output, reads_of
+from .job import Job, encode_split, fit, for_task, resume_point, training_splits
+
+
+def train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig) -> TrainResult:
+    """Fine-tune model_name_or_path on the data's train split; save the best epoch to <output_dir>/teacher."""
+    check_outputs(train, ["teacher"], reads=reads_of(model_name_or_path=model_name_or_path, data_path=data.data_path))
+    check_max_length(data.max_length, [(model_name_or_path, "--model_name_or_path")])
+    with claim_output(train, ["teacher"]):
+        return _train_teacher(model_name_or_path, data, train)
+
+
+def _train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig) -> TrainResult:
+    job = Job.start(data, train, {"model_name_or_path": model_name_or_path, **data.to_flags(), **train.to_flags()})
+    resume_point(job, "teacher")
+    raw, columns = load_data(data, job.accelerator.print)
+    label_names = infer_label_names(raw, columns, data.label_names)
+    train = for_task(train, label_names, job.accelerator.print)
+    train_split, eval_split = training_splits(job, raw, columns, label_names)
+    tokenizer = load_tokenizer(model_name_or_path, "--model_name_or_path")
+    model = load_classifier(model_name_or_path, "--model_name_or_path", label_names, head=train.head)
+    objective = DistillationObjective(LossSpec(regression=is_regression(label_names)))
+    return fit(job, "teacher", model_name_or_path, model, tokenizer, encode_split(train_split, tokenizer, data),
+               eval_split, objective, label_names, {"head": train.head}, train)

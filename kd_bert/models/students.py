@@ -1,0 +1,133 @@
+"""Building the student: from a pretrained checkpoint (with the stock [CLS] head or a mean-pooling
+head, see models.load_classifier), from a subset of the teacher's own layers (DistilBERT), or as a
+fresh BiLSTM (Tang et al.)."""
+
+from __future__ import annotations
+
+import copy
+
+from torch import nn
+
+from ..config import BILSTM, DistillConfig
+from ..data.labels import check_label_names
+from ..errors import UserError
+from .custom_models import BiLSTMConfig, BiLSTMForSequenceClassification
+from .load import (
+    label_maps,
+    label_names_of,
+    load_classifier,
+    load_config,
+    load_tokenizer,
+)
+
+
+def spread_layers(count: int, num_layers: int) -> list[int]:
+    """`count` of the teacher's layer indices (0-based), spread evenly and always keeping the first
+    and the last: 12 -> 6 gives 0,2,4,7,9,11 (DistilBERT's choice), 24 -> 12 gives a bert-base depth."""
+    if count == 1:
+        return [num_layers - 1]
+    return [round(i * (num_layers - 1) / (count - 1)) for i in range(count)]
+
+
+def parse_layers(spec: str, num_layers: int) -> list[int]:
+    """--student_layers: a count ("6") spread evenly, or 0-based teacher layer indices ("0,2,4")."""
+    try:
+        values = [int(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        raise UserError(f"--student_layers {spec!r}: give a layer count (6) or 0-based layer indices (0,2,4)") from None
+    if "," not in spec:
+        count = values[0] if values else 0
+        if not 1 <= count <= num_layers:
+            raise UserError(f"--student_layers {spec}: the teacher has {num_layers} layers; keep 1 to {num_layers}")
+        return spread_layers(count, num_layers)
+    if not values or sorted(set(values)) != values or values[0] < 0 or values[-1] >= num_layers:
+        raise UserError(f"--student_layers {spec}: indices must be increasing, distinct and within 0..{num_layers - 1} "
+                        f"(the teacher has {num_layers} layers)")
+    return values
+
+
+def num_layers_of(config) -> int:
+    settings = getattr(config, "encoder_settings", None)  # a mean-pooling classifier's encoder
+    if isinstance(settings, dict) and "num_hidden_layers" in settings:
+        return settings["num_hidden_layers"]
+    return config.num_hidden_layers
+
+
+def _layer_stack(model) -> tuple[str, nn.ModuleList]:
+    """The ModuleList of the encoder's transformer layers (bert.encoder.layer, roberta.encoder.layer,
+    distilbert.transformer.layer, ...): the one whose length is the config's layer count."""
+    count = num_layers_of(model.config)
+    stacks = [(name, module) for name, module in model.named_modules()
+              if isinstance(module, nn.ModuleList) and len(module) == count]
+    if len(stacks) != 1:
+        raise UserError(f"cannot find the transformer layers of a {type(model).__name__}: --student_init teacher_layers "
+                        f"works for BERT-family encoders")
+    return stacks[0]
+
+
+def _set_num_layers(config, count: int) -> None:
+    if isinstance(getattr(config, "encoder_settings", None), dict):
+        config.encoder_settings["num_hidden_layers"] = count
+    config.num_hidden_layers = count  # DistilBERT maps this name to n_layers
+
+
+def from_teacher_layers(teacher, indices: list[int]):
+    """A copy of the teacher with only the transformer layers at `indices`: embeddings, those layers
+    (in order), pooler and head are the teacher's weights. The result is the teacher's own class."""
+    prefix, _ = _layer_stack(teacher)
+    config = copy.deepcopy(teacher.config)
+    _set_num_layers(config, len(indices))
+    student = type(teacher)(config)
+    state = {}
+    for key, value in teacher.state_dict().items():
+        if key.startswith(prefix + "."):
+            index, rest = key[len(prefix) + 1:].split(".", 1)
+            if int(index) in indices:
+                state[f"{prefix}.{indices.index(int(index))}.{rest}"] = value
+        else:
+            state[key] = value
+    student.load_state_dict(state, strict=True)
+    return student
+
+
+def bilstm_classifier(tokenizer, label_names: list[str], embedding_dim: int, hidden_size: int, num_layers: int,
+                      mlp_size: int):
+    config = BiLSTMConfig(
+        vocab_size=len(tokenizer), embedding_dim=embedding_dim, hidden_size=hidden_size, num_layers=num_layers,
+        mlp_size=mlp_size, pad_token_id=tokenizer.pad_token_id or 0, **label_maps(label_names),
+    )
+    return BiLSTMForSequenceClassification(config)
+
+
+def build_student(distill: DistillConfig, head: str, teacher, label_names: list[str], eager_attention: bool):
+    """(student model, its tokenizer), freshly built: call it again for an identical second start.
+    `teacher` is the loaded Teacher (see distillation.py), or None when the run never loads one."""
+    kind = distill.student_kind
+    if kind == "teacher_layers":
+        total = num_layers_of(teacher.model.config)
+        indices = parse_layers(distill.student_layers or str(max(1, total // 2)), total)
+        print(f"student: the teacher's embeddings, head and layers {indices} of 0..{total - 1}")
+        return from_teacher_layers(teacher.model, indices), teacher.tokenizer
+    if kind == BILSTM:
+        # The BiLSTM's embedding table is made for this tokenizer, whatever model its folder holds.
+        tokenizer = load_tokenizer(distill.student_tokenizer, "--student_tokenizer", with_model=False) \
+            if distill.student_tokenizer else teacher.tokenizer
+        model = bilstm_classifier(tokenizer, label_names, distill.bilstm_embedding_dim, distill.bilstm_hidden_size,
+                                  distill.bilstm_layers, distill.bilstm_mlp_size)
+        return model, tokenizer
+    check_student_labels(distill.student_model, label_names,
+                         f"the teacher {distill.teacher_model}" if teacher is not None else "the data")
+    tokenizer = load_tokenizer(distill.student_model, "--student_model")
+    model = load_classifier(distill.student_model, "--student_model", label_names, head=head,
+                            eager_attention=eager_attention)
+    return model, tokenizer
+
+
+def check_student_labels(student: str, label_names: list[str], declared_by: str) -> None:
+    """A student that is already a classifier (a TinyBERT stage-1 student, a model fine-tuned
+    before) keeps its head only if its labels are the teacher's, in the same order: a head trained
+    for another order would be trained against the teacher's swapped classes without any error."""
+    config = load_config(student, "--student_model")
+    is_classifier = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
+    if is_classifier:
+        check_label_names(label_names, label_names_of(config), f"the student {student}", declared_by=declared_by)

@@ -1,0 +1,105 @@
+"""Writing files and folders so that a reader, or a run that crashes halfway, never sees half of one.
+
+A write that fails (a full disk, a folder where the file belongs, no permission) is one UserError that
+names what was being written and says what was kept, and leaves no temporary file or folder behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UserError
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# How a full disk reads when a library that does not raise OSError (safetensors writes from Rust) reports it.
+DISK_FULL_TEXT = ("No space left on device", "StorageFull", "Disk quota exceeded")
+
+
+class WriteError(UserError):
+    """A file or folder could not be written; `cause` is the error the system gave."""
+
+    def __init__(self, message: str, cause: BaseException):
+        super().__init__(message)
+        self.cause = cause
+
+
+def is_write_failure(exc: BaseException) -> bool:
+    """Whether exc is the system refusing a write (rather than a bug, or a signal stopping the run)."""
+    return isinstance(exc, (OSError, WriteError)) or any(text in str(exc) for text in DISK_FULL_TEXT)
+
+
+def write_error(exc: BaseException, target: Path, kept: str) -> WriteError:
+    """The one-line error for a write to target that failed with exc; `kept` says what stays as it was."""
+    cause = exc.cause if isinstance(exc, WriteError) else exc
+    if (isinstance(cause, OSError) and cause.errno in DISK_FULL) or any(t in str(cause) for t in DISK_FULL_TEXT):
+        return WriteError(f"no space left on the device to write {target}; {kept}. Free some space, or write to "
+                          f"another disk", cause)
+    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else type(cause).__name__
+    return WriteError(f"cannot write {target} ({reason}); {kept}", cause)
+
+
+def save_folder_atomically(out_dir: str | Path, write: Callable[[Path], None]) -> Path:
+    """Let `write` fill a sibling folder, then rename it into place.
+
+    A crash while writing leaves the previous folder where it was; the only window without one at
+    out_dir is between two renames, and then the previous one is still whole at `.NAME.old-PID`.
+    A symlink at out_dir keeps pointing where it did: the folder it points to is the one replaced.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.is_symlink():
+        out_dir = out_dir.resolve()
+    partial = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    kept = f"{out_dir} is unchanged" if out_dir.exists() else "nothing was written"
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir()
+        write(partial)
+    except BaseException as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        if is_write_failure(exc):
+            raise write_error(exc, out_dir, kept) from exc
+        raise
+    moved = False
+    try:
+        if out_dir.exists():
+            os.replace(out_dir, old)
+            moved = True
+        os.replace(partial, out_dir)
+    except OSError as exc:
+        if moved:
+            os.replace(old, out_dir)
+        shutil.rmtree(partial, ignore_errors=True)
+        raise write_error(exc, out_dir, kept) from exc
+    shutil.rmtree(old, ignore_errors=True)
+    return out_dir
+
+
+def write_atomically(path: str | Path, content: bytes) -> None:
+    """Write through a temporary file and a rename, so a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    kept = f"{path} is unchanged" if path.exists() else "nothing was written"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(content)
+        os.replace(tmp, path)
+    except BaseException as exc:  # a full disk, or a signal that stops the run: no stray temporary left behind
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise write_error(exc, path, kept) from exc
+        raise
+
+
+def write_text_atomically(path: str | Path, text: str) -> None:
+    write_atomically(path, text.encode("utf-8"))
+
+
+def write_json(path: str | Path, content) -> None:
+    write_text_atomically(path, json.dumps(content, indent=2, default=str) + "\n")
