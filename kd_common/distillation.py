@@ -41,17 +41,7 @@ from .data import (
 from .errors import UserError
 from .files import write_json
 from .hub import resolve_model
-from .jobs import (
-    Job,
-    check_outputs,
-    claim_output,
-    encode_split,
-    fit,
-    for_task,
-    reads_of,
-    resume_point,
-    training_splits,
-)
+from .jobs import Job, check_outputs, claim_output, encode_split, fit, for_task, resume_point, training_splits
 from .losses import IGNORE_LABEL
 from .models import (
     check_max_length,
@@ -63,7 +53,7 @@ from .models import (
     load_tokenizer,
 )
 from .objectives import DistillationObjective, LossSpec, uniform_layer_map
-from .preflight import check_folder, check_not_read
+from .preflight import check_folder, check_not_read, reads_of
 from .results import DistillResult
 from .students import build_student, num_layers_of
 from .teacher_cache import cache_key, logits_folder, teacher_logits

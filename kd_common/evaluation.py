@@ -59,7 +59,7 @@ from .models import (
 from .onnx_models import ONNX_INT8, OnnxClassifier, describe, export, is_onnx_folder, quantize, require_onnxruntime
 from .precision import Precision, resolve_precision
 from .prediction import predict_logits
-from .preflight import check_file, check_folder, check_not_read
+from .preflight import check_file, check_folder, check_not_read, reads_of
 from .report import write_evaluation_report
 from .results import EvalResult
 from .training import make_accelerator
@@ -221,9 +221,8 @@ def check_outputs(cfg: EvalConfig, data: DataConfig | None = None) -> None:
     """Before anything is loaded: every file and folder evaluate.py will write can be written, none of
     them is or lies inside what the run reads (the models, the data, --input_file), and an export
     folder, which is replaced as a whole, holds no model other than an earlier export."""
-    reads = {f"--{flag} {path}": path for flag, path in (("model", cfg.model), ("teacher", cfg.teacher),
-                                                         ("data_path", data.data_path if data else None),
-                                                         ("input_file", cfg.input_file)) if path}
+    reads = reads_of(model=cfg.model, teacher=cfg.teacher, data_path=data.data_path if data else None,
+                     input_file=cfg.input_file)
     models = tuple(name for name in reads if name.startswith(("--model ", "--teacher ")))
     if cfg.output:
         check_file(cfg.output, f"--output {cfg.output}")

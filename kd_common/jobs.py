@@ -50,7 +50,7 @@ from .models import (
 )
 from .objectives import DistillationObjective, LossSpec, Objective
 from .precision import Precision, resolve_precision
-from .preflight import check_file, check_folder, check_not_read
+from .preflight import check_file, check_folder, check_not_read, reads_of
 from .report import training_curves_png
 from .results import TrainResult
 from .run_lock import is_first_process, output_lock
@@ -171,11 +171,6 @@ def check_outputs(train: TrainConfig, roles: list[str], files: dict[str, Path] |
     for what, file in (files or {}).items():
         check_file(file, what)
         check_not_read(file, what, reads)
-
-
-def reads_of(**paths: str | None) -> dict[str, str | None]:
-    """What a run reads, named by flag for messages: reads_of(data_path=...) -> {"--data_path X": X}."""
-    return {f"--{flag} {path}": path for flag, path in paths.items() if path}
 
 
 @contextmanager
