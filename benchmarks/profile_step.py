@@ -90,7 +90,8 @@ def sst2_lengths(count: int, seed: int = 0) -> list[int]:
 
     texts = list(load_raw(str(REPO / "data" / "sst2")).splits["train"].columns["sentence"])
     sample = random.Random(seed).sample(texts, count)
-    return [len(ids) for ids in AutoTokenizer.from_pretrained(minilm_folder(), trust_remote_code=False)(sample)["input_ids"]]
+    tokenizer = AutoTokenizer.from_pretrained(minilm_folder(), trust_remote_code=False)
+    return [len(ids) for ids in tokenizer(sample)["input_ids"]]
 
 
 def compile_probe(layers: int, precision: str, batch: int, steps: int, epoch_batches: int) -> dict:

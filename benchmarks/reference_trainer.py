@@ -114,7 +114,8 @@ def main():
     else:
         train = tokenize(read_tsv(os.path.join(args.data_path, "train.tsv"), args.train_rows))
         model = AutoModelForSequenceClassification.from_pretrained(
-            args.model, num_labels=2, id2label=LABELS, label2id={v: k for k, v in LABELS.items()}, trust_remote_code=False)
+            args.model, num_labels=2, id2label=LABELS, label2id={v: k for k, v in LABELS.items()},
+            trust_remote_code=False)
         common = dict(model=model, args=training_args, train_dataset=train, data_collator=collator,
                       processing_class=tokenizer)
         if args.stage == "teacher":

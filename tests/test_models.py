@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from kd_bert import UserError
 from kd_bert.models.load import save_model_atomically
 
 
@@ -38,7 +39,7 @@ def test_save_replaces_the_previous_model_whole(tmp_path):
 def test_a_failed_save_keeps_the_previous_model(tmp_path):
     out = tmp_path / "student"
     save_model_atomically(FakeModel("good"), Tokenizer(), out, {"metrics.json": {"epoch": 1}})
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UserError, match=f"^cannot write {out} \\(disk full\\); {out} is unchanged$"):
         save_model_atomically(FakeModel("new"), FailingTokenizer(), out, {})
     assert (out / "model.safetensors").read_text() == "good"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["student"]  # no partial folder left

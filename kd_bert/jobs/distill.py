@@ -58,8 +58,8 @@ from ..models.load import (
 from ..models.students import build_student, num_layers_of
 from ..results import DistillResult
 from ..safety.atomic import write_json
-from ..safety.outputs import check_outputs, claim_output, reads_of
-from ..safety.preflight import check_folder, check_not_read
+from ..safety.outputs import check_outputs, claim_output
+from ..safety.preflight import check_folder, check_not_read, reads_of
 from .job import Job, encode_split, fit, for_task, resume_point, training_splits
 
 # What a run uses the teacher for.

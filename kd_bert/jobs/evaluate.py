@@ -57,7 +57,7 @@ from ..models.load import (
 )
 from ..results import EvalResult
 from ..safety.atomic import save_folder_atomically, write_json, write_text_atomically
-from ..safety.preflight import check_file, check_folder, check_not_read
+from ..safety.preflight import check_file, check_folder, check_not_read, reads_of
 from ..scoring.metrics import (
     agreement,
     classification_metrics,
@@ -231,9 +231,8 @@ def check_outputs(cfg: EvalConfig, data: DataConfig | None = None) -> None:
     """Before anything is loaded: every file and folder evaluate.py will write can be written, none of
     them is or lies inside what the run reads (the models, the data, --input_file), and an export
     folder, which is replaced as a whole, holds no model other than an earlier export."""
-    reads = {f"--{flag} {path}": path for flag, path in (("model", cfg.model), ("teacher", cfg.teacher),
-                                                         ("data_path", data.data_path if data else None),
-                                                         ("input_file", cfg.input_file)) if path}
+    reads = reads_of(model=cfg.model, teacher=cfg.teacher, data_path=data.data_path if data else None,
+                     input_file=cfg.input_file)
     models = tuple(name for name in reads if name.startswith(("--model ", "--teacher ")))
     if cfg.output:
         check_file(cfg.output, f"--output {cfg.output}")

@@ -13,7 +13,8 @@ from ..models.load import (
     load_tokenizer,
 )
 from ..results import TrainResult
-from ..safety.outputs import check_outputs, claim_output, reads_of
+from ..safety.outputs import check_outputs, claim_output
+from ..safety.preflight import reads_of
 from .job import Job, encode_split, fit, for_task, resume_point, training_splits
 
 

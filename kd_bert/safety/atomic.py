@@ -39,7 +39,8 @@ def write_error(exc: BaseException, target: Path, kept: str) -> WriteError:
     if (isinstance(cause, OSError) and cause.errno in DISK_FULL) or any(t in str(cause) for t in DISK_FULL_TEXT):
         return WriteError(f"no space left on the device to write {target}; {kept}. Free some space, or write to "
                           f"another disk", cause)
-    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else type(cause).__name__
+    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause) or type(cause).__name__
+    reason = reason if len(reason) <= 100 else reason[:100] + "..."
     return WriteError(f"cannot write {target} ({reason}); {kept}", cause)
 
 

@@ -240,9 +240,9 @@ def save_checkpoint(accelerator, root: Path, global_step: int, progress: dict, t
         if is_write_failure(exc):
             raise write_error(exc, target, "the earlier checkpoints and the best model so far are kept") from exc
         raise
-        if total_limit:
-            for old in list_checkpoints(root)[:-total_limit]:
-                shutil.rmtree(old, ignore_errors=True)
+    if accelerator.is_main_process and total_limit:
+        for old in list_checkpoints(root)[:-total_limit]:
+            shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return target
 

@@ -41,11 +41,6 @@ def check_outputs(train: TrainConfig, roles: list[str], files: dict[str, Path] |
         check_not_read(file, what, reads)
 
 
-def reads_of(**paths: str | None) -> dict[str, str | None]:
-    """What a run reads, named by flag for messages: reads_of(data_path=...) -> {"--data_path X": X}."""
-    return {f"--{flag} {path}": path for flag, path in paths.items() if path}
-
-
 @contextmanager
 def claim_output(train: TrainConfig, roles: list[str]):
     """The output folder held by this run while the block runs (run_lock), once no finished model is

@@ -73,3 +73,8 @@ def check_not_read(output: str | Path, what: str, reads: dict[str, str | Path | 
         if whole and out in read.parents:
             raise UserError(f"{what} holds {name}, which this run reads, and is replaced as a whole when the run "
                             f"saves; give another path, or move the input out of it")
+
+
+def reads_of(**paths: str | None) -> dict[str, str | None]:
+    """What a run reads, named by flag for messages: reads_of(data_path="d") -> {"--data_path d": "d"}."""
+    return {f"--{flag} {path}": path for flag, path in paths.items() if path}
