@@ -21,7 +21,9 @@ import numbers
 import os
 from dataclasses import dataclass, field, fields
 
+from .distillation.terms import TERMS
 from .errors import UserError
+from .models import student_kinds
 from .train.precision import MIXED_PRECISION_CHOICES, check_choice
 
 # Defaults for distillation (see README, "The loss"). T = 2 softens a confident teacher's
@@ -30,7 +32,6 @@ from .train.precision import MIXED_PRECISION_CHOICES, check_choice
 DEFAULT_TEMPERATURE = 2.0
 DEFAULT_ALPHA = 0.5
 TEACHER_LEARNING_RATE, STUDENT_LEARNING_RATE = 2e-5, 5e-5
-BILSTM = "bilstm"  # --student_model value that asks for a BiLSTM student
 ONNX_INT8, TORCH_INT8 = "onnx-int8", "dynamic-int8"  # --quantize: the ONNX Runtime route, and the removed torch one
 TRACKERS = ("tensorboard", "wandb", "mlflow")  # Accelerate's names for them, and their packages' names
 # --max_eval_samples draws with this seed in every script (evaluate.py has no --seed), so a model is
@@ -297,13 +298,35 @@ class TrainConfig(Flags):
             _need(not missing, f"--report_to {' '.join(missing)} needs its package: pip install {' '.join(missing)}")
 
 
+def with_term_flags(cls):
+    """Add a --<name>_weight flag for every intermediate term declared in distillation/terms.py, and a
+    --<name>_loss flag for a term with variants, where the class says so (after cache_dir): a new term
+    gets its flags, their checks and their place in --help from its declaration alone."""
+    annotations, added = {}, {}
+    for name, kind in cls.__annotations__.items():
+        annotations[name] = kind
+        if name == "cache_dir":
+            for term in TERMS:
+                annotations[term.weight_flag] = "float"
+                added[term.weight_flag] = flag(0.0, term.help, INTERMEDIATE, type=float)
+                if term.variant_flag:
+                    annotations[term.variant_flag] = "str"
+                    added[term.variant_flag] = flag(term.variants[0], term.variant_help, INTERMEDIATE,
+                                                    choices=term.variants)
+    cls.__annotations__ = annotations
+    for name, value in added.items():
+        setattr(cls, name, value)
+    return cls
+
+
 @dataclass
+@with_term_flags
 class DistillConfig(Flags):
     """The teacher, the student, the loss terms and their weights, and the transfer set."""
 
     teacher_model: str = flag("./models/teacher", "fine-tuned teacher folder (or hub id) (default: %(default)s)")
-    student_model: str = flag("bert-base-uncased", "hub id or local model folder the student starts from, or "
-                              "'bilstm' for a BiLSTM student (default: %(default)s)")
+    student_model: str = flag("bert-base-uncased", f"hub id or local model folder the student starts from, or "
+                              f"{student_kinds.model_help()} (default: %(default)s)")
     temperature: float = flag(DEFAULT_TEMPERATURE, "softmax temperature T of the KL term (default: %(default)s)",
                               LOGITS, type=float)
     alpha: float = flag(DEFAULT_ALPHA, "weight of the KD term; 1 - alpha weighs cross-entropy. 0 = plain "
@@ -317,23 +340,15 @@ class DistillConfig(Flags):
     cache_dir: str | None = flag(None, "where cached teacher logits are kept, shared by every run that uses the same "
                                  "folder (default: $KD_BERT_CACHE, else $XDG_CACHE_HOME/kd-bert, else "
                                  "~/.cache/kd-bert)", LOGITS)
-    embedding_weight: float = flag(0.0, "weight of the embedding-output MSE (default: 0)", INTERMEDIATE, type=float)
-    hidden_weight: float = flag(0.0, "weight of the hidden-state MSE, summed over mapped layers (default: 0)",
-                                INTERMEDIATE, type=float)
-    attention_weight: float = flag(0.0, "weight of the attention-map loss, summed over mapped layers (default: 0)",
-                                   INTERMEDIATE, type=float)
-    attention_loss: str = flag("mse", "mse on attention probabilities (TinyBERT) or KL per query row (MiniLM) "
-                               "(default: %(default)s)", INTERMEDIATE, choices=("mse", "kl"))
-    cos_weight: float = flag(0.0, "weight of the cosine loss on the last hidden states (DistilBERT's alpha_cos) "
-                             "(default: 0)", INTERMEDIATE, type=float)
+    # Here come the intermediate terms' flags, one --<name>_weight per term declared in
+    # distillation/terms.py (and --<name>_loss for a term with variants): see with_term_flags.
     layer_map: list[int] | None = flag(None, "1-based teacher layer for each student layer, e.g. 2,4,6 (default: "
                                        "uniform, m * N / M)", INTERMEDIATE, type=int_list)
     stage: str = flag("both", "TinyBERT's stages: intermediate = only the intermediate-layer terms (the last epoch "
                       "is kept); prediction = only the logit terms; both = all at once (default: %(default)s)",
                       INTERMEDIATE, choices=("both", "intermediate", "prediction"))
-    student_init: str = flag("pretrained", "pretrained: start from --student_model; teacher_layers: build the "
-                             "student from the teacher's embeddings and --student_layers of its layers (DistilBERT) "
-                             "(default: %(default)s)", STUDENT, choices=("pretrained", "teacher_layers"))
+    student_init: str = flag(student_kinds.INIT_CHOICES[0], f"{student_kinds.init_help()} (default: %(default)s)",
+                             STUDENT, choices=student_kinds.INIT_CHOICES)
     student_layers: str | None = flag(None, "with --student_init teacher_layers: a count spread evenly (6) or "
                                       "0-based teacher layer indices (0,2,4) (default: half the teacher's layers)",
                                       STUDENT)
@@ -361,15 +376,16 @@ class DistillConfig(Flags):
         _need(self.temperature > 0, f"--temperature must be positive (got {self.temperature}); try 2")
         _need(0 <= self.alpha <= 1,
               f"--alpha must be in [0, 1] (got {self.alpha}); 0 = fine-tuning, 1 = pure distillation")
-        for name in ("embedding_weight", "hidden_weight", "attention_weight", "cos_weight", "augment"):
+        for name in (*(term.weight_flag for term in TERMS), "augment"):
             _need(getattr(self, name) >= 0, f"--{name} must be 0 or more (got {getattr(self, name)})")
         for name in ("bilstm_embedding_dim", "bilstm_hidden_size", "bilstm_layers", "bilstm_mlp_size"):
             _need(getattr(self, name) >= 1, f"--{name} must be at least 1 (got {getattr(self, name)})")
 
     @property
     def student_kind(self) -> str:
-        """"pretrained", "teacher_layers" or "bilstm"."""
-        return BILSTM if self.student_model == BILSTM else self.student_init
+        """The name of the kind of student asked for (models/student_kinds.py): "pretrained", "teacher_layers"
+        or "bilstm"."""
+        return student_kinds.kind_of(self).name
 
 
 @dataclass

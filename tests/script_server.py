@@ -25,10 +25,9 @@ import transformers  # noqa: F401
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[0] = REPO  # where the scripts find kd_bert, as when they run from the repo root
 
-import kd_bert.distillation  # noqa: E402, F401
-import kd_bert.evaluation  # noqa: E402, F401
-
-import kd_bert.jobs  # noqa: E402, F401
+import kd_bert.jobs.distill  # noqa: E402, F401
+import kd_bert.jobs.evaluate  # noqa: E402, F401
+import kd_bert.jobs.teacher  # noqa: E402, F401
 
 
 def run_child(request: dict) -> int:

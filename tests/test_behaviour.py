@@ -30,7 +30,7 @@ def test_mixed_precision_sets_the_dtype_the_linear_layers_compute_in(mode, dtype
     """A forward hook on every Linear of the model the job loads sees the activations of training and
     validation; bf16 autocast must make them bf16 (on any CPU: without native bf16 it is emulated),
     and `no` must leave them float32."""
-    import kd_bert.jobs as jobs
+    import kd_bert.jobs.teacher as jobs
 
     seen: dict[bool, set] = {True: set(), False: set()}  # training mode -> output dtypes
 
@@ -78,7 +78,7 @@ def test_attention_kl_is_the_kl_of_each_query_row_against_the_mapped_teacher_lay
     batch = {MODEL: {"attention_mask": mask}, "labels": torch.tensor([0])}
 
     def term(loss: str, layer_map: list[int]) -> float:
-        spec = LossSpec(logits=False, attention_weight=1.0, attention_loss=loss, layer_map=layer_map)
+        spec = LossSpec(logits=False, weights={"attention": 1.0}, variants={"attention": loss}, layer_map=layer_map)
         objective = DistillationObjective(spec)
         objective.run_teacher = lambda batch: {"logits": torch.zeros(1, 2), "attentions": [maps(layer1),
                                                                                             maps(layer2)]}

@@ -7,11 +7,11 @@ import csv
 import json
 import re
 
-import kd_bert.distillation
 import pytest
 from conftest import FAST_TRAINING, assert_clean_failure, run_script
 
-import kd_bert.data
+import kd_bert.data.read
+import kd_bert.jobs.distill
 from kd_bert import (
     DataConfig,
     DistillConfig,
@@ -24,7 +24,6 @@ from kd_bert import (
 )
 from kd_bert.data.checks import check_training_data
 from kd_bert.data.labels import (
-    REGRESSION_LABEL,
     check_label_names,
     describe_labels,
     encode_labels,
@@ -38,6 +37,7 @@ from kd_bert.data.splits import (
     resolve_columns,
     to_text_split,
 )
+from kd_bert.task import REGRESSION_LABEL
 
 LONGEST_LINE = 300
 
@@ -162,7 +162,7 @@ def test_a_field_past_the_csv_limit_is_read_up_to_a_bound_and_then_refused_in_on
     split, _, _, _ = read(path)
     assert split.texts[1] == long_text and len(split) == 3
     limit = csv.field_size_limit()
-    monkeypatch.setattr(kd_bert.data, "FIELD_LIMIT", 1000)
+    monkeypatch.setattr(kd_bert.data.read, "FIELD_LIMIT", 1000)
     with pytest.raises(UserError) as caught:
         read(path)
     assert "the row that starts on line 3 has a field of more than 1000 characters" in one_line(str(caught.value))
@@ -233,7 +233,7 @@ def test_transfer_data_errors_name_the_flag_and_the_txt_form_before_the_teacher_
         assert message.startswith(f"--transfer_data {path}") and phrase in message and "--data_path" not in message
 
     loaded = []
-    monkeypatch.setattr(kd_bert.distillation, "load_teacher", lambda *args: loaded.append(args))
+    monkeypatch.setattr(kd_bert.jobs.distill, "load_teacher", lambda *args: loaded.append(args))
     config = DistillConfig(teacher_model=str(trained_teacher), student_model=str(tiny_models["student_base"]),
                            transfer_data=str(tmp_path / "missing.txt"))
     with pytest.raises(UserError, match="^--transfer_data .*missing.txt: no such file"):

@@ -274,7 +274,7 @@ def test_a_run_waiting_for_another_runs_teacher_logits_says_for_whom_and_how_lon
 
     from conftest import REPO
 
-    from kd_bert import teacher_cache
+    from kd_bert.distillation import teacher_cache
 
     path = tmp_path / "teacher_logits" / "key.pt"
     holder = subprocess.Popen(

@@ -196,7 +196,7 @@ def test_objective_sums_intermediate_terms_over_mapped_layers_with_their_weights
     hs_student = [torch.randn(2, 3, 4) for _ in range(3)]  # embeddings + 2 layers
     hs_teacher = [torch.randn(2, 3, 4) for _ in range(5)]  # embeddings + 4 layers
     mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
-    spec = LossSpec(alpha=0.0, logits=False, hidden_weight=2.0, embedding_weight=0.5, layer_map=[2, 4])
+    spec = LossSpec(alpha=0.0, logits=False, weights={"hidden": 2.0, "embedding": 0.5}, layer_map=[2, 4])
     objective = DistillationObjective(spec)
     student = SimpleNamespace(logits=torch.zeros(2, 2), hidden_states=hs_student)
     teacher = {"hidden_states": hs_teacher}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kd_bert import packaged
+from kd_bert.models import packaged
 from kd_bert.errors import UserError
 from kd_bert.models.packaged import MARKER, PackagedModel, install, installed_copy
 

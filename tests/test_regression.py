@@ -18,7 +18,6 @@ from scipy import stats
 from kd_bert import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError
 from kd_bert.data.batching import Collator, EncodedSplit, Encoding
 from kd_bert.data.labels import (
-    REGRESSION_LABEL,
     encode_labels,
     has_scores,
     infer_label_names,
@@ -29,12 +28,12 @@ from kd_bert.distillation.losses import IGNORE_LABEL, distillation_loss, score_m
 from kd_bert.distillation.objectives import DistillationObjective, LossSpec
 from kd_bert.scoring.metrics import (
     average_ranks,
-    best_model_metric,
     is_better,
     pearson,
     regression_metrics,
     spearman,
 )
+from kd_bert.task import REGRESSION_LABEL, Task
 
 TRAIN_PAIRS, DEV_PAIRS, TEST_PAIRS = 300, 80, 20
 # Full precision everywhere: the scripts' numbers are compared with plain float32 transformers. With
@@ -257,15 +256,16 @@ def test_a_teacher_of_the_other_task_is_refused(teacher_run, sts, sst2_slice, ti
 def test_metric_choices_for_a_regression_task(sts, tiny_models, tmp_path):
     from kd_bert import train_teacher
 
-    metric, note = best_model_metric("accuracy", regression=True)
+    scores, classes = Task.of([REGRESSION_LABEL]), Task.of(["negative", "positive"])
+    metric, note = scores.best_model_metric("accuracy")
     assert metric == "pearson" and "pearson" in note
-    assert best_model_metric("mse", regression=True) == ("mse", None)
-    assert best_model_metric("accuracy", regression=False) == ("accuracy", None)
+    assert scores.best_model_metric("mse") == ("mse", None)
+    assert classes.best_model_metric("accuracy") == ("accuracy", None)
     for metric in ("f1", "precision", "recall"):
         with pytest.raises(UserError, match="use pearson, spearman, mse or loss"):
-            best_model_metric(metric, regression=True)
+            scores.best_model_metric(metric)
     with pytest.raises(UserError, match="use accuracy, f1"):
-        best_model_metric("spearman", regression=False)
+        classes.best_model_metric("spearman")
     assert is_better("pearson", 0.5, 0.4) and is_better("spearman", 0.5, 0.4) and is_better("mse", 0.4, 0.5)
     # Refused as soon as the labels are read, before any model is loaded.
     with pytest.raises(UserError, match="--metric_for_best_model f1 needs classes"):

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from conftest import assert_clean_failure, read_tsv, run_script, write_tsv
 
-import kd_bert.jobs
+import kd_bert.jobs.job
 from kd_bert import (
     DataConfig,
     DistillConfig,
@@ -72,7 +72,7 @@ def test_teacher_and_student_train_on_the_same_drawn_rows_and_seeds_draw_their_o
     them are computed again, not taken from the first seed's cache entry."""
     rows = class_sorted(sst2_slice, tmp_path / "sorted")
     seen = []
-    to_text_split = kd_bert.jobs.to_text_split
+    to_text_split = kd_bert.jobs.job.to_text_split
 
     def capture(raw, split, *args, **kwargs):
         result = to_text_split(raw, split, *args, **kwargs)
@@ -80,7 +80,7 @@ def test_teacher_and_student_train_on_the_same_drawn_rows_and_seeds_draw_their_o
             seen.append(result.texts)
         return result
 
-    monkeypatch.setattr(kd_bert.jobs, "to_text_split", capture)
+    monkeypatch.setattr(kd_bert.jobs.job, "to_text_split", capture)
     data = DataConfig(data_path=str(tmp_path / "sorted"), max_length=32, max_eval_samples=16)
 
     def train(role: str, **changes) -> TrainConfig:

@@ -17,7 +17,8 @@ import pytest
 from conftest import REPO, resumable_teacher_args
 from test_resume import outcome, weights
 
-from kd_bert import cli, stopping
+from kd_bert import cli
+from kd_bert.safety import stopping
 from kd_bert.safety.atomic import write_atomically
 
 STOPPED = re.compile(r"stopped by (SIG\w+) at epoch (\d+), step (\d+) of 40; checkpoint written to (.*step-(\d+))$",
@@ -105,7 +106,7 @@ def test_without_checkpointing_sigterm_says_nothing_was_checkpointed(sst2_slice,
                                                                     monkeypatch):
     """In this process, for speed: the script's own main through cli.run, a SIGTERM sent from inside
     the loop at its 45th batch (epoch 2), after the first epoch's model was saved."""
-    from kd_bert import training
+    from kd_bert.train import loop as training
 
     batches = 0
     counted = training.padding_stats

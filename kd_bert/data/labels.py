@@ -14,11 +14,11 @@ from collections import Counter
 from functools import lru_cache
 
 from ..errors import SHOWN, UserError, clip, listed
+from ..task import REGRESSION_LABEL, Task
 from .read import Columns, RawData, RawSplit
 
 # A regression task (STS-B-style similarity scores) has one output, named so; Hugging Face's own
 # convention is that num_labels == 1 means regression.
-REGRESSION_LABEL = "score"
 
 
 def declared_label_names(raw: RawData, label_names_flag: list[str] | None) -> list[str] | None:
@@ -113,7 +113,7 @@ def encode_labels(values: list, label_names: list[str], where: str, labels_from:
     how many rows carry each."""
     if all(_is_missing(v) for v in values):
         return None
-    if is_regression(label_names):
+    if Task.of(label_names).regression:
         return _encode_scores(values, where)
     lookup = {name: i for i, name in enumerate(label_names)}
 
@@ -146,11 +146,6 @@ def encode_labels(values: list, label_names: list[str], where: str, labels_from:
         raise UserError(f"{where} has label(s) {found} that {labels_from} does not have"
                         f"{brief_label_map(label_names)}; fix the data or pass the matching --label_column")
     return ids
-
-
-def is_regression(label_names: list[str]) -> bool:
-    """One output is a regression score (Hugging Face: num_labels == 1), more are classes."""
-    return len(label_names) == 1
 
 
 def has_scores(raw: RawData, columns: Columns) -> bool:

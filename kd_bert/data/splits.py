@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..config import EVAL_SAMPLE_SEED, DataConfig
 from ..errors import UserError, clip, listed
+from ..task import Task
 from .labels import (
     _is_int_like,
     _is_missing,
@@ -19,7 +20,6 @@ from .labels import (
     _label_key,
     _non_finite_numbers,
     encode_labels,
-    is_regression,
 )
 from .read import (
     INDEX_COLUMN_NAMES,
@@ -191,7 +191,7 @@ def to_text_split(
         )
     drawn_from = None
     if sample is not None:
-        scores = labels is not None and is_regression(label_names)
+        scores = labels is not None and Task.of(label_names).regression
         classes = labels if labels is not None and not scores else None
         rows, note = draw_sample(data.num_rows, classes, sample, _describe_split(name), scores)
         say(note)

@@ -16,7 +16,9 @@ import shlex
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from ..config import BILSTM, DataConfig, DistillConfig, TrainConfig
+from ..config import DataConfig, DistillConfig, TrainConfig
+from ..models.student_kinds import kind_named
+from ..task import Task
 
 SCRIPTS = {"teacher": "trainer_teacher.py", "student": "distilled-bert.py", "student_no_kd": "distilled-bert.py"}
 # Written even at their defaults: they name the models and the data, and the scripts' learning-rate
@@ -33,7 +35,7 @@ def model_card(role: str, settings: dict, metrics: dict, objective: str | None =
     "args"); metrics: the metrics.json document of the epoch kept; objective: the loss as a weighted sum
     (str of the objective); weights_bytes: the size of the weight files, when they are written."""
     label_names = metrics.get("label_names") or []
-    regression = len(label_names) == 1
+    regression = Task.of(label_names).regression
     folder = os.path.join(settings.get("output_dir") or ".", role)  # as given: ./models/student stays so
     return "\n".join([
         "---",
@@ -64,11 +66,8 @@ def base_model(role: str, settings: dict) -> str | None:
     pretrained start, or the teacher whose layers built it; None for a new BiLSTM."""
     if role == "teacher":
         return settings.get("model_name_or_path")
-    if settings.get("student_model") == BILSTM:
-        return None
-    if settings.get("student_init") == "teacher_layers":
-        return settings.get("teacher_model")
-    return settings.get("student_model")
+    kind = kind_named(settings.get("student_model"), settings.get("student_init"))
+    return settings.get(kind.starts_from) if kind.starts_from else None
 
 
 def card_metrics(metrics: dict, regression: bool) -> dict[str, float]:

@@ -16,41 +16,33 @@ import torch
 from torch import nn
 
 from ..data.batching import MODEL, TEACHER
-from .losses import (
-    attention_kl_loss,
-    attention_mse_loss,
-    cosine_hidden_loss,
-    distillation_loss,
-    gold_term,
-    hidden_mse_loss,
-    weighted_sum,
-)
-
-INTERMEDIATE_TERMS = ("embedding", "hidden", "attention", "cos")
+from . import losses
+from .losses import distillation_loss, gold_term, weighted_sum
+from .terms import ATTENTIONS, BY_NAME, HIDDEN_STATES, TERMS, Term
 
 
 @dataclass
 class LossSpec:
     """The weights and settings of every term. `logits` False leaves out the logit terms (KD and
     cross-entropy): TinyBERT's intermediate stage. `regression`: the model has one output, a score;
-    both logit terms are then mean squared errors (see losses.distillation_loss)."""
+    both logit terms are then mean squared errors (see losses.distillation_loss). `weights` and
+    `variants` hold the intermediate terms' (distillation/terms.py), by term name."""
 
     temperature: float = 1.0
     alpha: float = 0.0
     kd_loss: str = "kl"
     logits: bool = True
-    embedding_weight: float = 0.0
-    hidden_weight: float = 0.0
-    attention_weight: float = 0.0
-    cos_weight: float = 0.0
-    attention_loss: str = "mse"
+    weights: dict[str, float] = field(default_factory=dict)
+    variants: dict[str, str] = field(default_factory=dict)
     layer_map: list[int] = field(default_factory=list)  # teacher layer (1-based) for each student layer
     regression: bool = False
 
     def intermediate_weights(self) -> dict[str, float]:
-        weights = {"embedding": self.embedding_weight, "hidden": self.hidden_weight,
-                   "attention": self.attention_weight, "cos": self.cos_weight}
-        return {name: w for name, w in weights.items() if w > 0}
+        """The intermediate terms this run computes, in TERMS order, with their weights."""
+        return {term.name: self.weights[term.name] for term in TERMS if self.weights.get(term.name, 0.0) > 0}
+
+    def active_terms(self) -> list[Term]:
+        return [BY_NAME[name] for name in self.intermediate_weights()]
 
     @property
     def needs_teacher(self) -> bool:
@@ -58,11 +50,19 @@ class LossSpec:
 
     @property
     def needs_hidden_states(self) -> bool:
-        return any(name in self.intermediate_weights() for name in ("embedding", "hidden", "cos"))
+        return any(term.output == HIDDEN_STATES for term in self.active_terms())
 
     @property
     def needs_attentions(self) -> bool:
-        return "attention" in self.intermediate_weights()
+        return any(term.output == ATTENTIONS for term in self.active_terms())
+
+    def to_json(self) -> dict:
+        """The settings as metrics.json records them: each term's weight and variant by its flag's name."""
+        return {"temperature": self.temperature, "alpha": self.alpha, "kd_loss": self.kd_loss, "logits": self.logits,
+                **{term.weight_flag: self.weights.get(term.name, 0.0) for term in TERMS},
+                **{term.variant_flag: self.variants.get(term.name, term.variants[0]) for term in TERMS
+                   if term.variants},
+                "layer_map": list(self.layer_map), "regression": self.regression}
 
 
 def uniform_layer_map(student_layers: int, teacher_layers: int) -> list[int]:
@@ -138,21 +138,14 @@ class DistillationObjective(Objective):
         return total, terms
 
     def intermediate_terms(self, student, teacher: dict, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each intermediate term, summed over the mapped layers as TinyBERT does."""
-        weights, layer_map = self.spec.intermediate_weights(), self.spec.layer_map
-        project = self.projection if self.projection is not None else (lambda h: h)
+        """Each intermediate term (distillation/terms.py), summed over the layers it pairs, as TinyBERT does."""
         terms = {}
-        if "embedding" in weights:  # hidden_states[0] is the embedding layer's output
-            terms["embedding"] = hidden_mse_loss(project(student.hidden_states[0]), teacher["hidden_states"][0], mask)
-        if "hidden" in weights:
-            terms["hidden"] = sum(hidden_mse_loss(project(student.hidden_states[m]), teacher["hidden_states"][g], mask)
-                                  for m, g in enumerate(layer_map, start=1))
-        if "attention" in weights:
-            loss = attention_kl_loss if self.spec.attention_loss == "kl" else attention_mse_loss
-            terms["attention"] = sum(loss(student.attentions[m - 1], teacher["attentions"][g - 1], mask)
-                                     for m, g in enumerate(layer_map, start=1))
-        if "cos" in weights:
-            terms["cos"] = cosine_hidden_loss(project(student.hidden_states[-1]), teacher["hidden_states"][-1], mask)
+        for term in self.spec.active_terms():
+            loss = getattr(losses, term.function_name(self.spec.variants.get(term.name)))
+            project = self.projection if term.projected and self.projection is not None else (lambda h: h)
+            student_out, teacher_out = getattr(student, term.output), teacher[term.output]
+            terms[term.name] = sum(loss(project(student_out[s]), teacher_out[t], mask)
+                                   for s, t in term.pairs(self.spec.layer_map))
         return terms
 
     def run_teacher(self, batch: dict) -> dict:

@@ -15,13 +15,13 @@ Flag combinations that cannot work fail in step 1, before any model is loaded.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from accelerate.utils import set_seed
 from torch import nn
 
-from ..config import BILSTM, DataConfig, DistillConfig, TrainConfig
+from ..config import DataConfig, DistillConfig, TrainConfig
 from ..data.augment import augment
 from ..data.batching import (
     MODEL,
@@ -37,13 +37,13 @@ from ..data.labels import (
     has_labels,
     has_scores,
     infer_label_names,
-    is_regression,
 )
 from ..data.read import Columns, RawData, TextSplit
 from ..data.splits import load_data, load_unlabeled
 from ..distillation.losses import IGNORE_LABEL
 from ..distillation.objectives import DistillationObjective, LossSpec, uniform_layer_map
 from ..distillation.teacher_cache import cache_key, logits_folder, teacher_logits
+from ..distillation.terms import TERMS, weight_flags
 from ..errors import UserError
 from ..models.hub import resolve_model
 from ..models.load import (
@@ -55,12 +55,14 @@ from ..models.load import (
     load_config,
     load_tokenizer,
 )
+from ..models.student_kinds import INIT_CHOICES, STUDENT_MODEL, StudentKind, kind_of
 from ..models.students import build_student, num_layers_of
 from ..results import DistillResult
 from ..safety.atomic import write_json
 from ..safety.outputs import check_outputs, claim_output
 from ..safety.preflight import check_folder, check_not_read, reads_of
-from .job import Job, encode_split, fit, for_task, resume_point, training_splits
+from ..task import Task
+from .job import Job, Learner, encode_split, fit, resume_point, set_task, training_splits
 
 # What a run uses the teacher for.
 NO_TEACHER = "none"  # never loaded: plain fine-tuning (alpha 0, no intermediate term)
@@ -73,7 +75,7 @@ COMPARISON_FILE = "kd_vs_no_kd.json"  # --compare_no_kd's two runs side by side,
 @dataclass(frozen=True)
 class Plan:
     spec: LossSpec
-    student: str  # "pretrained", "teacher_layers" or "bilstm"
+    student: StudentKind
     teacher_use: str  # NO_TEACHER, BUILD_ONLY, CACHED or ONLINE
     source: str  # where the student starts
 
@@ -82,8 +84,7 @@ class Plan:
         return self.teacher_use in (CACHED, ONLINE)
 
     def describe(self) -> str:
-        return {"pretrained": self.source, "teacher_layers": f"layers of {self.source}", BILSTM: "a new BiLSTM"}[
-            self.student]
+        return self.student.describe.format(source=self.source)
 
 
 @dataclass
@@ -132,9 +133,11 @@ def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan:
     unlabeled = load_transfer_data(job, distill, columns)
     teacher = load_teacher(distill, plan, declared_label_names(raw, data.label_names), has_scores(raw, columns),
                            data.data_path)
-    label_names = student_labels(raw, columns, data, teacher)
-    plan_task(plan, label_names, job.accelerator.print)
-    train = for_task(train, label_names, job.accelerator.print)
+    task = set_task(job, student_labels(raw, columns, data, teacher))
+    label_names = list(task.label_names)
+    plan_task(plan, task, job.accelerator.print)
+    job.train = replace(job.train, select_best=distill.stage != "intermediate")
+    train = job.train
     train_split, eval_split = distillation_splits(job, distill, raw, columns, label_names, teacher)
 
     def new_student(source: Teacher | None):
@@ -147,26 +150,24 @@ def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan:
     transfer = transfer_set(train_split, distill.augment, train.seed, teacher, job, unlabeled)
     # --compare_no_kd builds its second student after the first has trained; one built from the
     # teacher's layers needs the teacher's weights then, even if its logits were cached.
-    keep_teacher = distill.compare_no_kd and plan.student == "teacher_layers"
+    keep_teacher = distill.compare_no_kd and plan.student.copies_teacher
     train_data, objective, extra = training_data(job, distill, plan, teacher, tokenizer, transfer, projection,
                                                  keep_teacher)
     extra["augmented_examples"] = transfer.copies
     extra["transfer_examples"] = transfer.unlabeled
-    loop = replace(train, select_best=distill.stage != "intermediate")
-    kd = fit(job, "student", plan.describe(), student, tokenizer, train_data, eval_split, objective, label_names,
-             extra, loop)
+    kd = fit(job, Learner("student", plan.describe(), student, tokenizer), train_data, eval_split, objective, extra)
     if not distill.compare_no_kd:
         return DistillResult(kd)
     # Built and trained exactly as a separate --alpha 0 run would be: the same start, batches and dropout.
     twin, _ = new_student(teacher if keep_teacher else None)
     fine_tuning = LossSpec(regression=plan.spec.regression)
     alone = {**extra, "teacher_model": None, "teacher_num_parameters": None, "teacher_logits": None, "alpha": 0.0,
-             "loss": {**asdict(fine_tuning), "stage": "prediction"}, "augmented_examples": 0, "transfer_examples": 0}
+             "loss": {**fine_tuning.to_json(), "stage": "prediction"}, "augmented_examples": 0, "transfer_examples": 0}
     alone.pop("teacher_cache", None)
     # the gold-labeled sentences only: the copies have no label to learn from
-    no_kd = fit(job, "student_no_kd", plan.describe(), twin, tokenizer, encode_split(train_split, tokenizer, data),
-                eval_split, DistillationObjective(fine_tuning), label_names, alone, loop)
-    comparison = kd_vs_no_kd(kd.metrics, no_kd.metrics)
+    no_kd = fit(job, Learner("student_no_kd", plan.describe(), twin, tokenizer),
+                encode_split(train_split, tokenizer, data), eval_split, DistillationObjective(fine_tuning), alone)
+    comparison = kd_vs_no_kd(kd.metrics, no_kd.metrics, task)
     comparison_file = Path(train.output_dir) / COMPARISON_FILE
     if job.accelerator.is_main_process:
         write_json(comparison_file, comparison)
@@ -183,29 +184,27 @@ def loss_spec(distill: DistillConfig) -> LossSpec:
     spec = LossSpec(
         temperature=distill.temperature, alpha=distill.alpha, kd_loss=distill.kd_loss,
         logits=distill.stage != "intermediate",
-        embedding_weight=distill.embedding_weight if intermediate else 0.0,
-        hidden_weight=distill.hidden_weight if intermediate else 0.0,
-        attention_weight=distill.attention_weight if intermediate else 0.0,
-        cos_weight=distill.cos_weight if intermediate else 0.0,
-        attention_loss=distill.attention_loss, layer_map=list(distill.layer_map or []),
+        weights={term.name: getattr(distill, term.weight_flag) if intermediate else 0.0 for term in TERMS},
+        variants={term.name: getattr(distill, term.variant_flag) for term in TERMS if term.variant_flag},
+        layer_map=list(distill.layer_map or []),
     )
     if distill.stage == "intermediate" and not spec.intermediate_weights():
-        raise UserError("--stage intermediate trains only intermediate-layer terms, and all their weights are 0; "
-                        "set --hidden_weight, --attention_weight, --embedding_weight or --cos_weight")
+        raise UserError(f"--stage intermediate trains only intermediate-layer terms, and all their weights are 0; "
+                        f"set {weight_flags()}")
     return spec
 
 
 def plan_distillation(distill: DistillConfig, train: TrainConfig) -> Plan:
     spec = loss_spec(distill)
-    kind = distill.student_kind
+    kind = kind_of(distill)
     intermediate = bool(spec.intermediate_weights())
-    if kind == BILSTM and distill.student_init == "teacher_layers":
-        raise UserError("--student_model bilstm and --student_init teacher_layers exclude each other: "
-                        "a BiLSTM has no transformer layers to copy")
-    if kind == BILSTM and intermediate:
-        raise UserError("a BiLSTM student has no hidden states or attention maps to match the teacher's; "
-                        "use logit terms only (--embedding/--hidden/--attention/--cos_weight 0)")
-    if distill.student_layers and kind != "teacher_layers":
+    if kind.chosen_by == STUDENT_MODEL and distill.student_init != INIT_CHOICES[0]:
+        raise UserError(f"--student_model {kind.name} and --student_init {distill.student_init} exclude each other: "
+                        f"a {kind.label} has no transformer layers to copy")
+    if not kind.has_layers and intermediate:
+        raise UserError(f"a {kind.label} student has no hidden states or attention maps to match the teacher's; "
+                        f"use logit terms only ({'/'.join(f'--{term.name}' for term in TERMS)}_weight 0)")
+    if distill.student_layers and not kind.copies_teacher:
         raise UserError("--student_layers picks the teacher's layers for --student_init teacher_layers; add that flag")
     if distill.augment and not spec.needs_teacher:
         raise UserError("--augment adds sentences that only the teacher can label; use --alpha above 0 "
@@ -213,26 +212,26 @@ def plan_distillation(distill: DistillConfig, train: TrainConfig) -> Plan:
     if distill.transfer_data and not spec.needs_teacher:
         raise UserError("--transfer_data adds texts that only the teacher can label; use --alpha above 0 "
                         "(or an intermediate-layer term)")
-    if train.head != "cls" and kind != "pretrained":
-        raise UserError(f"--head {train.head} puts a new head on a pretrained encoder; a {kind} student has its own")
+    if train.head != "cls" and not kind.takes_head:
+        raise UserError(f"--head {train.head} puts a new head on a pretrained encoder; a {kind.name} student has its "
+                        f"own")
     logits = distill.teacher_logits or (ONLINE if intermediate else CACHED)
     if logits == CACHED and intermediate:
         raise UserError("intermediate-layer terms need the teacher's hidden states at every step; "
                         "use --teacher_logits online (or leave it unset)")
     if spec.needs_teacher:
         use = logits
-    elif kind == "teacher_layers" or (kind == BILSTM and not distill.student_tokenizer):
+    elif kind.copies_teacher or (kind.uses_teacher_tokenizer and not distill.student_tokenizer):
         use = BUILD_ONLY
     else:
         use = NO_TEACHER
-    source = {"pretrained": distill.student_model, "teacher_layers": distill.teacher_model, BILSTM: BILSTM}[kind]
-    return Plan(spec, kind, use, source)
+    return Plan(spec, kind, use, kind.source(distill))
 
 
-def plan_task(plan: Plan, label_names: list[str], say=print) -> None:
-    """The task is known once the teacher (or the data) names the labels: one label is a regression
-    task, whose logit terms are both mean squared errors (see losses.distillation_loss)."""
-    plan.spec.regression = is_regression(label_names)
+def plan_task(plan: Plan, task: Task, say=print) -> None:
+    """The task is known once the teacher (or the data) names the labels: a regression task's logit
+    terms are both mean squared errors (see losses.distillation_loss)."""
+    plan.spec.regression = task.regression
     if plan.spec.regression and plan.spec.logits and plan.spec.alpha > 0:
         say("regression task (one output): the KD term is the MSE between the student's and the teacher's scores; "
             "--kd_loss and --temperature do not apply")
@@ -256,7 +255,7 @@ def distillation_reads(distill: DistillConfig, plan: Plan, data: DataConfig) -> 
     """What the run reads, which none of its outputs may replace: the teacher when the plan loads it, the
     student's checkpoint and tokenizer, the data and the transfer data."""
     return reads_of(teacher_model=distill.teacher_model if plan.teacher_use != NO_TEACHER else None,
-                    student_model=distill.student_model if plan.student == "pretrained" else None,
+                    student_model=distill.student_model if plan.student.starts_from == "student_model" else None,
                     student_tokenizer=distill.student_tokenizer, data_path=data.data_path,
                     transfer_data=distill.transfer_data)
 
@@ -265,14 +264,14 @@ def model_sources(distill: DistillConfig, plan: Plan) -> list[tuple[str, str]]:
     """The models whose inputs --max_length sizes: the teacher when it runs or is copied, the student
     from its own checkpoint (a teacher_layers student has the teacher's positions; a BiLSTM has none)."""
     sources = [(distill.teacher_model, "--teacher_model")] if plan.teacher_use != NO_TEACHER else []
-    if plan.student == "pretrained":
+    if plan.student.starts_from == "student_model":
         sources.append((distill.student_model, "--student_model"))
     return sources
 
 
 def check_sources(distill: DistillConfig, plan: Plan) -> None:
     """Every model source is checked before anything heavy is loaded: a typo fails in seconds."""
-    if plan.student == "pretrained":
+    if plan.student.starts_from == "student_model":
         resolve_model(distill.student_model, "--student_model")
     if plan.teacher_use != NO_TEACHER:
         resolve_model(distill.teacher_model, "--teacher_model")
@@ -403,7 +402,7 @@ def training_data(job: Job, distill: DistillConfig, plan: Plan, teacher: Teacher
         "teacher_num_parameters": count_parameters(teacher.model) if runs else None,
         "teacher_logits": plan.teacher_use if runs else None,
         "student_init": plan.describe(),
-        "loss": {**asdict(plan.spec), "stage": distill.stage},
+        "loss": {**plan.spec.to_json(), "stage": distill.stage},
         "augmented_examples": 0,
         "temperature": distill.temperature,
         "alpha": distill.alpha,
@@ -430,12 +429,11 @@ def training_data(job: Job, distill: DistillConfig, plan: Plan, teacher: Teacher
 # ---------------------------------------------------------------- 7. with and without the teacher
 
 
-def kd_vs_no_kd(kd: dict, no_kd: dict) -> dict:
+def kd_vs_no_kd(kd: dict, no_kd: dict, task: Task) -> dict:
     """The two runs of --compare_no_kd: validation metrics of each kept epoch (accuracy and F1, or
     Pearson and Spearman for a regression task) and the differences."""
     rows = {}
-    regression = "pearson" in (kd.get("validation") or {})
-    for name in ("pearson", "spearman") if regression else ("accuracy", "f1"):
+    for name in task.compared_metrics:
         with_kd = (kd.get("validation") or {}).get(name)
         without = (no_kd.get("validation") or {}).get(name)
         if with_kd is not None and without is not None:

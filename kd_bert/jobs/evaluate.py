@@ -29,7 +29,6 @@ from ..data.labels import (
     check_label_names,
     declared_label_names,
     has_scores,
-    is_regression,
 )
 from ..data.read import RawData, TextSplit, normalize_split, read_text
 from ..data.splits import eval_sample, load_data, to_text_split
@@ -48,7 +47,6 @@ from ..models.load import (
     check_max_length,
     check_task,
     count_parameters,
-    describe_task,
     label_names_of,
     load_classifier,
     load_config,
@@ -59,18 +57,15 @@ from ..results import EvalResult
 from ..safety.atomic import save_folder_atomically, write_json, write_text_atomically
 from ..safety.preflight import check_file, check_folder, check_not_read, reads_of
 from ..scoring.metrics import (
-    agreement,
     classification_metrics,
     expected_calibration_error,
     format_report,
-    mean_kl,
-    pearson,
     regression_metrics,
-    score_comparison,
     softmax,
 )
 from ..scoring.prediction import predict_logits
 from ..scoring.report import write_evaluation_report
+from ..task import Task
 from ..train.accelerator import make_accelerator
 from ..train.precision import Precision, resolve_precision
 
@@ -97,17 +92,18 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
     if cfg.export_onnx or cfg.quantize or onnx_model:
         require_onnxruntime()  # before the data and the models load
     label_names = label_names_of(load_config(cfg.model, "--model"))
+    task = Task.of(label_names)
     if cfg.teacher:
         teacher_names = label_names_of(load_config(cfg.teacher, "--teacher"))
-        if is_regression(teacher_names) != is_regression(label_names):
-            raise UserError(f"the teacher {cfg.teacher} is {describe_task(teacher_names)} and the student {cfg.model} "
-                            f"is {describe_task(label_names)}; compare models of the same task")
+        if Task.of(teacher_names).regression != task.regression:
+            raise UserError(f"the teacher {cfg.teacher} is {Task.of(teacher_names).describe()} and the student "
+                            f"{cfg.model} is {task.describe()}; compare models of the same task")
         check_label_names(teacher_names, label_names, f"the student {cfg.model}",
                           declared_by=f"the teacher {cfg.teacher}")
     data, trained_split = held_out_as_trained(cfg.model, data)
     raw, columns = load_data(data, accelerator.print)
     check_held_out(cfg, data, raw, trained_split, accelerator.print)
-    if not is_regression(label_names):  # a regression model may score whole-number labels as numbers
+    if not task.regression:  # a regression model may score whole-number labels as numbers
         check_task(label_names, has_scores(raw, columns), f"the model {cfg.model}", data.data_path)
     check_label_names(declared_label_names(raw, data.label_names), label_names, f"the model {cfg.model}")
     split_name = next(iter(raw.splits)) if len(raw.splits) == 1 else cfg.split
@@ -130,11 +126,11 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
         model = load_classifier(path, flag)
         facts = model_facts(model, path)
         model = accelerator.prepare_model(model, evaluation_mode=True)
-        logits[role], results[role] = _score_one(model, encodings[role], split, label_names, cfg, accelerator)
+        logits[role], results[role] = _score_one(model, encodings[role], split, task, cfg, accelerator)
         results[role] = {"model": path, "computed_in": computed_in(path, precision), **facts, **results[role]}
         if role == MODEL and (cfg.export_onnx or cfg.quantize):
             results.update(_score_onnx(accelerator.unwrap_model(model), tokenizers[MODEL], encodings[MODEL],
-                                       split, label_names, logits[MODEL], results[MODEL]["computed_in"], cfg,
+                                       split, task, logits[MODEL], results[MODEL]["computed_in"], cfg,
                                        accelerator))
         del model  # one model in memory at a time
     if not accelerator.is_main_process:
@@ -142,7 +138,7 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
     results[MODEL]["dropped_rows"] = raw.dropped.get(split.name, 0)
     if onnx_model:
         precision = onnx_precision(cfg.model, precision)
-    return _report(cfg, data, split, results, logits, label_names, accelerator, precision)
+    return _report(cfg, data, split, results, logits, task, accelerator, precision)
 
 
 def trained_with(model: str) -> dict:
@@ -271,16 +267,16 @@ def default_predictions_file(cfg: EvalConfig, split_name: str) -> Path:
     return folder / f"predictions_{split_name}.tsv"
 
 
-def _score_one(model, encoding: Encoding, split: TextSplit, label_names, cfg: EvalConfig,
+def _score_one(model, encoding: Encoding, split: TextSplit, task: Task, cfg: EvalConfig,
                accelerator) -> tuple[np.ndarray, dict]:
     logits, seconds = score(model, encoding, split.labels, cfg.batch_size, accelerator)
-    result = summarize(logits, seconds, split.labels, label_names)
+    result = summarize(logits, seconds, split.labels, task)
     if cfg.latency_samples > 0:
         result.update(latency_ms(model, encoding, cfg.latency_samples, accelerator.device))
     return logits, result
 
 
-def _score_onnx(model, tokenizer, encoding: Encoding, split: TextSplit, label_names, model_logits: np.ndarray,
+def _score_onnx(model, tokenizer, encoding: Encoding, split: TextSplit, task: Task, model_logits: np.ndarray,
                 model_computed_in: str, cfg: EvalConfig, accelerator) -> dict:
     """--export_onnx: the model exported (in fp32, whatever precision the model was scored in), then scored
     by ONNX Runtime on the same data, its logits checked against the model's ("onnx"); --quantize: the int8
@@ -295,10 +291,10 @@ def _score_onnx(model, tokenizer, encoding: Encoding, split: TextSplit, label_na
             if accelerator.is_main_process:
                 save_folder_atomically(folder, make)
             accelerator.wait_for_everyone()
-        logits, result = _score_one(OnnxClassifier(folder), encoding, split, label_names, cfg, accelerator)
+        logits, result = _score_one(OnnxClassifier(folder), encoding, split, task, cfg, accelerator)
         return logits, {"computed_in": onnx_computed_in(folder), "compared_with": model_computed_in,
                         "size_on_disk_mb": size_on_disk(folder) / 2**20, **result,
-                        **_follows(model_logits, logits, label_names)}
+                        **task.follows(model_logits, logits)}
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32_folder = Path(cfg.model)
@@ -320,14 +316,7 @@ def _score_onnx(model, tokenizer, encoding: Encoding, split: TextSplit, label_na
     return results
 
 
-def _follows(reference: np.ndarray, logits: np.ndarray, label_names) -> dict:
-    """How closely a converted model follows the one it was made from."""
-    if is_regression(label_names):
-        return {"pearson_with_fp32": pearson(reference[:, 0], logits[:, 0])}
-    return {"agreement_with_fp32": agreement(reference, logits)}
-
-
-def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, logits: dict, label_names, accelerator,
+def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, logits: dict, task: Task, accelerator,
             precision) -> EvalResult:
     result = {
         **results[MODEL],
@@ -339,8 +328,7 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
         "device": str(accelerator.device),
         **precision.to_json(),
     }
-    regression = is_regression(label_names)
-    comparison = teacher_comparison(logits[TEACHER], logits[MODEL], regression) if cfg.teacher else {}
+    comparison = task.compare(logits[TEACHER], logits[MODEL]) if cfg.teacher else {}
     if cfg.teacher:
         result["teacher"] = results[TEACHER]
         result.update(comparison)
@@ -355,7 +343,7 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
         predictions_file = str(default_predictions_file(cfg, split.name))
     files = {}
     if predictions_file:
-        _write_predictions(predictions_file, split, logits[MODEL][:, 0] if regression else logits[MODEL].argmax(-1))
+        _write_predictions(predictions_file, split, task.predictions(logits[MODEL]))
         result["predictions_file"] = files["predictions"] = predictions_file
     if split.labels is None:
         print(f"the '{split.name}' split has no labels, so no metrics were computed; wrote {len(split)} "
@@ -364,13 +352,13 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
           f"on {result['device']}, batch size {cfg.batch_size}, {precision.describe()}")
     table = None
     if cfg.teacher:
-        table = format_side_by_side(result["teacher"], result, comparison, cfg.batch_size)
+        table = format_side_by_side(result["teacher"], result, comparison, task, cfg.batch_size)
         print(f"\nteacher {cfg.teacher} and student {cfg.model} on the same {len(split)} examples "
               f"({result['device']}; teacher in {runtime_name(result['teacher']['computed_in'])}, student in "
               f"{runtime_name(result['computed_in'])}):")
         print(table)
     if "onnx" in result or "quantized" in result:
-        print("\n" + format_onnx(result))
+        print("\n" + format_onnx(result, task))
     for key in ("onnx", "quantized"):
         if "saved_to" in result.get(key, {}):
             files[key] = result[key]["saved_to"]
@@ -387,7 +375,7 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
     return EvalResult(result, {name: Path(path) for name, path in files.items()})
 
 
-def format_onnx(result: dict) -> str:
+def format_onnx(result: dict, task: Task) -> str:
     """The model next to its ONNX Runtime export and int8 version, whichever were made."""
     columns = [("model", result)] + [(name, result[key]) for name, key in (("onnx fp32", "onnx"), ("onnx int8",
                                                                                                    "quantized"))
@@ -396,7 +384,7 @@ def format_onnx(result: dict) -> str:
     def cell(r: dict, key: str, fmt: str) -> str:
         return format(r[key], fmt) if key in r else "-"
 
-    regression = any("pearson_with_fp32" in r for _, r in columns[1:])
+    regression = task.regression
     quality = [("pearson", "pearson", ".4f"), ("spearman", "spearman", ".4f"), ("mse", "mse", ".4f")] \
         if regression else [("accuracy", "accuracy", ".4f"), ("f1", "f1", ".4f")]
     follows = ("pearson with model", "pearson_with_fp32", ".4f") if regression \
@@ -442,7 +430,8 @@ def predict_texts(cfg: EvalConfig, data: DataConfig) -> EvalResult:
     names = label_names_of(accelerator.unwrap_model(model).config)
     encoding = encode_for_models(texts, {MODEL: tokenizer}, data.max_length)[MODEL]
     logits, _ = score(model, encoding, None, cfg.batch_size, accelerator)
-    predictions = _scored_texts(texts, logits) if is_regression(names) else _top_k(texts, logits, names, cfg.top_k)
+    predictions = _scored_texts(texts, logits) if Task.of(names).regression \
+        else _top_k(texts, logits, names, cfg.top_k)
     if not accelerator.is_main_process:
         return EvalResult({}, predictions=predictions)
     for p in predictions:
@@ -522,14 +511,13 @@ def latency_ms(model, encoding: Encoding, samples: int, device) -> dict[str, flo
             "latency_examples": len(times)}
 
 
-def summarize(logits: np.ndarray, seconds: float, labels: list[int] | list[float] | None,
-              label_names: list[str]) -> dict:
+def summarize(logits: np.ndarray, seconds: float, labels: list[int] | list[float] | None, task: Task) -> dict:
     """Metrics from one model's logits (when the split has labels) and its throughput."""
     result = {"examples_per_second": len(logits) / max(seconds, 1e-9), "eval_seconds": seconds}
-    if labels is not None and is_regression(label_names):  # no classes: no calibration either
+    if labels is not None and task.regression:  # no classes: no calibration either
         result.update(regression_metrics(labels, logits[:, 0]))
     elif labels is not None:
-        result.update(classification_metrics(labels, logits.argmax(-1), label_names))
+        result.update(classification_metrics(labels, logits.argmax(-1), list(task.label_names)))
         result["expected_calibration_error"] = expected_calibration_error(softmax(logits), labels)
     return result
 
@@ -542,19 +530,12 @@ def model_facts(model, source: str) -> dict:
     return facts
 
 
-def teacher_comparison(teacher_logits: np.ndarray, student_logits: np.ndarray, regression: bool = False) -> dict:
-    if regression:
-        return score_comparison(teacher_logits[:, 0], student_logits[:, 0])
-    return {"agreement": agreement(teacher_logits, student_logits),
-            "kl_teacher_to_student": mean_kl(teacher_logits, student_logits)}
-
-
-def format_side_by_side(teacher: dict, student: dict, comparison: dict, batch_size: int) -> str:
+def format_side_by_side(teacher: dict, student: dict, comparison: dict, task: Task, batch_size: int) -> str:
     """Teacher and student as two columns, ratios against the teacher where they help."""
     def metric(key: str):
         return lambda r: f"{r[key]:.4f}" if key in r else "-"
 
-    regression = "mse_teacher_to_student" in comparison
+    regression = task.regression
     quality = [(key, metric(key)) for key in ("pearson", "spearman", "mse")] if regression else [
         ("accuracy", metric("accuracy")), ("f1", metric("f1")),
         ("calibration error", lambda r: f"{r['expected_calibration_error']:.4f}" if "accuracy" in r else "-")]

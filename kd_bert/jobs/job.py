@@ -18,12 +18,12 @@ import numpy as np
 import torch
 import transformers
 from accelerate.utils import set_seed
+from torch import nn
 
 from .. import __version__
 from ..config import DataConfig, TrainConfig
 from ..data.batching import MODEL, EncodedSplit, encode_for_models
 from ..data.checks import check_training_data
-from ..data.labels import is_regression
 from ..data.read import RawData, TextSplit
 from ..data.splits import eval_sample, to_text_split, train_sample
 from ..deploy.model_card import model_card
@@ -44,21 +44,15 @@ from ..safety.checkpoints import (
     run_args,
 )
 from ..safety.stopping import Stopped
-from ..scoring.metrics import best_model_metric
 from ..scoring.report import training_curves_png
+from ..task import Task
 from ..train.accelerator import make_accelerator, start_tracking, stop_tracking
-from ..train.loop import CheckpointPlan, Outcome
-from ..train.loop import (
-    train as train_loop,  # named apart from the TrainConfig called `train` here
-)
+from ..train.loop import CheckpointPlan, Outcome, Run
+from ..train.loop import train as train_loop  # named apart from the TrainConfig called `train` here
 from ..train.precision import Precision, resolve_precision
 
 ARGS_FILE, METRICS_FILE = "training_args.json", "metrics.json"
-
-
 HISTORY_FILE, CURVES_FILE = "history.jsonl", "training_curves.png"  # one line per epoch; loss and accuracy
-
-
 CARD_FILE = "README.md"  # the Hugging Face model card (model_card.py)
 
 
@@ -74,6 +68,7 @@ class Job:
     data_report: dict = field(default_factory=dict)  # what the data checks found, recorded in metrics.json
     resumes: dict[str, Path | None] = field(default_factory=dict)  # by role: the checkpoint resumed from
     roles: list[str] = field(default_factory=list)  # the runs of this call, in order (two with --compare_no_kd)
+    task: Task | None = None  # known once the labels are (set_task)
 
     @classmethod
     def start(cls, data: DataConfig, train: TrainConfig, settings: dict) -> "Job":
@@ -84,14 +79,26 @@ class Job:
         return cls(data, train, settings, precision, accelerator)
 
 
-def for_task(train: TrainConfig, label_names: list[str], say=print) -> TrainConfig:
-    """The loop's settings with --metric_for_best_model read for the task the labels make: for a
-    regression task accuracy means pearson, and a metric the task has not is refused (before any
-    model is loaded)."""
-    metric, note = best_model_metric(train.metric_for_best_model, is_regression(label_names))
+def set_task(job: Job, label_names: list[str]) -> Task:
+    """The task the labels make, and --metric_for_best_model read for it: for a regression task accuracy
+    means pearson, and a metric the task has not is refused (before any model is loaded)."""
+    job.task = Task.of(label_names)
+    metric, note = job.task.best_model_metric(job.train.metric_for_best_model)
     if note:
-        say(note)
-    return train if metric == train.metric_for_best_model else replace(train, metric_for_best_model=metric)
+        job.accelerator.print(note)
+    if metric != job.train.metric_for_best_model:
+        job.train = replace(job.train, metric_for_best_model=metric)
+    return job.task
+
+
+@dataclass
+class Learner:
+    """A model about to be trained: the role it is saved as, where it started (for the log), its tokenizer."""
+
+    role: str
+    source: str
+    model: nn.Module
+    tokenizer: object
 
 
 def encode_split(split: TextSplit, tokenizer, data: DataConfig) -> EncodedSplit:
@@ -173,19 +180,18 @@ def _checkpointing(job: Job, role: str) -> CheckpointPlan:
                           resume_args(job))
 
 
-def fit(job: Job, role: str, source: str, model, tokenizer, train_data: EncodedSplit, eval_split: TextSplit | None,
-        objective: Objective, label_names: list[str], extra: dict, train: TrainConfig | None = None) -> TrainResult:
-    """Train with `objective` and keep the best epoch in <output_dir>/<role>; `source` names where the
-    model started, for the log. `train` overrides the job's TrainConfig for this run."""
-    train = train or job.train
-    accelerator = job.accelerator
+def fit(job: Job, learner: Learner, train_data: EncodedSplit, eval_split: TextSplit | None, objective: Objective,
+        extra: dict) -> TrainResult:
+    """Train learner.model with `objective` on the job's settings and keep the best epoch in
+    <output_dir>/<role>; `extra` goes into metrics.json."""
+    train, accelerator, role, tokenizer = job.train, job.accelerator, learner.role, learner.tokenizer
     out_dir = Path(train.output_dir) / role
     eval_data = encode_split(eval_split, tokenizer, job.data) if eval_split is not None else None
     run_info = _run_info(job, role)
     summary = {
         "role": role,
-        "label_names": label_names,
-        "num_parameters": count_parameters(model),
+        "label_names": list(job.task.label_names),
+        "num_parameters": count_parameters(learner.model),
         "train_examples": len(train_data),
         "eval_examples": len(eval_split) if eval_split is not None else 0,
         "metric_for_best_model": train.metric_for_best_model,
@@ -194,8 +200,9 @@ def fit(job: Job, role: str, source: str, model, tokenizer, train_data: EncodedS
         **job.precision.to_json(),
     }
     accelerator.print(
-        f"training {role} {source}: {summary['num_parameters'] / 1e6:.1f}M parameters, {len(train_data)} training "
-        f"and {summary['eval_examples']} validation examples, device {accelerator.device}, {job.precision.describe()}"
+        f"training {role} {learner.source}: {summary['num_parameters'] / 1e6:.1f}M parameters, {len(train_data)} "
+        f"training and {summary['eval_examples']} validation examples, device {accelerator.device}, "
+        f"{job.precision.describe()}"
     )
     accelerator.print(f"objective: {objective}")
 
@@ -214,8 +221,8 @@ def fit(job: Job, role: str, source: str, model, tokenizer, train_data: EncodedS
     tracking = start_tracking(accelerator, role)
     start = time.perf_counter()
     try:
-        outcome = train_loop(model, train_data, eval_data, objective, train, accelerator, label_names, on_best,
-                             checkpoints)
+        outcome = train_loop(learner.model, train_data, eval_data, Run(train, job.task, objective, on_best, checkpoints),
+                             accelerator)
     except Stopped as stop:
         stop.model_dir = out_dir  # its message names where the best model so far stays
         if tracking:

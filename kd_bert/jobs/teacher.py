@@ -4,7 +4,7 @@ its best epoch in <output_dir>/teacher."""
 from __future__ import annotations
 
 from ..config import DataConfig, TrainConfig
-from ..data.labels import infer_label_names, is_regression
+from ..data.labels import infer_label_names
 from ..data.splits import load_data
 from ..distillation.objectives import DistillationObjective, LossSpec
 from ..models.load import (
@@ -15,7 +15,7 @@ from ..models.load import (
 from ..results import TrainResult
 from ..safety.outputs import check_outputs, claim_output
 from ..safety.preflight import reads_of
-from .job import Job, encode_split, fit, for_task, resume_point, training_splits
+from .job import Job, Learner, encode_split, fit, resume_point, set_task, training_splits
 
 
 def train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig) -> TrainResult:
@@ -30,11 +30,10 @@ def _train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig
     job = Job.start(data, train, {"model_name_or_path": model_name_or_path, **data.to_flags(), **train.to_flags()})
     resume_point(job, "teacher")
     raw, columns = load_data(data, job.accelerator.print)
-    label_names = infer_label_names(raw, columns, data.label_names)
-    train = for_task(train, label_names, job.accelerator.print)
-    train_split, eval_split = training_splits(job, raw, columns, label_names)
+    task = set_task(job, infer_label_names(raw, columns, data.label_names))
+    train_split, eval_split = training_splits(job, raw, columns, list(task.label_names))
     tokenizer = load_tokenizer(model_name_or_path, "--model_name_or_path")
-    model = load_classifier(model_name_or_path, "--model_name_or_path", label_names, head=train.head)
-    objective = DistillationObjective(LossSpec(regression=is_regression(label_names)))
-    return fit(job, "teacher", model_name_or_path, model, tokenizer, encode_split(train_split, tokenizer, data),
-               eval_split, objective, label_names, {"head": train.head}, train)
+    model = load_classifier(model_name_or_path, "--model_name_or_path", list(task.label_names), head=train.head)
+    objective = DistillationObjective(LossSpec(regression=task.regression))
+    return fit(job, Learner("teacher", model_name_or_path, model, tokenizer), encode_split(train_split, tokenizer, data),
+               eval_split, objective, {"head": train.head})

@@ -13,7 +13,6 @@ from transformers import (
 )
 
 from ..config import ONNX_INT8
-from ..data.labels import is_regression
 from ..deploy.onnx import OnnxClassifier, is_onnx_folder
 from ..errors import UserError
 from ..safety.atomic import (
@@ -22,6 +21,7 @@ from ..safety.atomic import (
     write_json,
     write_text_atomically,
 )
+from ..task import Task
 
 # Importing custom_models registers this project's model types with AutoConfig and
 # AutoModelForSequenceClassification, so that their saved folders load like any other.
@@ -131,7 +131,7 @@ def load_classifier(name_or_path: str, flag: str, label_names: list[str] | None 
     kwargs = {} if label_names is None else {**label_maps(label_names), "ignore_mismatched_sizes": True}
     model = _from_pretrained(AutoModelForSequenceClassification, source, local_only, flag, name_or_path, kwargs)
     # Saved with the model, so that plain transformers computes the matching loss from it too.
-    model.config.problem_type = "regression" if is_regression(label_names_of(model.config)) \
+    model.config.problem_type = "regression" if Task.of(label_names_of(model.config)).regression \
         else "single_label_classification"
     return use_attention(model, eager_attention)
 
@@ -208,7 +208,7 @@ def label_maps(label_names: list[str]) -> dict:
     regression head (one output, a score), marked as such for transformers."""
     maps = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
             "label2id": {name: i for i, name in enumerate(label_names)}}
-    if is_regression(label_names):
+    if Task.of(label_names).regression:
         maps["problem_type"] = "regression"
     return maps
 
@@ -217,21 +217,17 @@ def label_names_of(config) -> list[str]:
     return [config.id2label[i] for i in range(config.num_labels)]
 
 
-def describe_task(label_names: list[str]) -> str:
-    return "a regression model (one output, a score)" if is_regression(label_names) \
-        else f"a classifier ({len(label_names)} labels)"
-
-
 def check_task(label_names: list[str], scores: bool, model: str, source: str) -> None:
     """A regression model learns from and is scored against scores, a classifier against classes; `scores`
     tells which the data holds (data.has_scores). A model of the other task is refused."""
-    if is_regression(label_names) == scores:
+    task = Task.of(label_names)
+    if task.regression == scores:
         return
     held = "scores (numbers, not all whole: a regression task)" if scores \
         else "classes (names or whole numbers: a classification task)"
     fix = "a regression model trained on such scores (trainer_teacher.py on this data trains one)" if scores \
         else "a classifier trained on such classes"
-    raise UserError(f"the labels of {source} are {held}, but {model} is {describe_task(label_names)}; use {fix}")
+    raise UserError(f"the labels of {source} are {held}, but {model} is {task.describe()}; use {fix}")
 
 
 def count_parameters(model) -> int:

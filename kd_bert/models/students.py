@@ -8,7 +8,7 @@ import copy
 
 from torch import nn
 
-from ..config import BILSTM, DistillConfig
+from ..config import DistillConfig
 from ..data.labels import check_label_names
 from ..errors import UserError
 from .custom_models import BiLSTMConfig, BiLSTMForSequenceClassification
@@ -19,6 +19,7 @@ from .load import (
     load_config,
     load_tokenizer,
 )
+from .student_kinds import kind_of
 
 
 def spread_layers(count: int, num_layers: int) -> list[int]:
@@ -100,26 +101,39 @@ def bilstm_classifier(tokenizer, label_names: list[str], embedding_dim: int, hid
 
 
 def build_student(distill: DistillConfig, head: str, teacher, label_names: list[str], eager_attention: bool):
-    """(student model, its tokenizer), freshly built: call it again for an identical second start.
-    `teacher` is the loaded Teacher (see distillation.py), or None when the run never loads one."""
-    kind = distill.student_kind
-    if kind == "teacher_layers":
-        total = num_layers_of(teacher.model.config)
-        indices = parse_layers(distill.student_layers or str(max(1, total // 2)), total)
-        print(f"student: the teacher's embeddings, head and layers {indices} of 0..{total - 1}")
-        return from_teacher_layers(teacher.model, indices), teacher.tokenizer
-    if kind == BILSTM:
-        # The BiLSTM's embedding table is made for this tokenizer, whatever model its folder holds.
-        tokenizer = load_tokenizer(distill.student_tokenizer, "--student_tokenizer", with_model=False) \
-            if distill.student_tokenizer else teacher.tokenizer
-        model = bilstm_classifier(tokenizer, label_names, distill.bilstm_embedding_dim, distill.bilstm_hidden_size,
-                                  distill.bilstm_layers, distill.bilstm_mlp_size)
-        return model, tokenizer
+    """(student model, its tokenizer), freshly built by the build function of the kind asked for
+    (student_kinds.py): call it again for an identical second start. `teacher` is the loaded Teacher
+    (see jobs/distill.py), or None when the run never loads one."""
+    build = globals()[kind_of(distill).build]
+    return build(distill, head, teacher, label_names, eager_attention)
+
+
+def pretrained_student(distill: DistillConfig, head: str, teacher, label_names: list[str], eager_attention: bool):
+    """--student_model's checkpoint, with the stock [CLS] head or --head mean_pool sized for the labels."""
     check_student_labels(distill.student_model, label_names,
                          f"the teacher {distill.teacher_model}" if teacher is not None else "the data")
     tokenizer = load_tokenizer(distill.student_model, "--student_model")
     model = load_classifier(distill.student_model, "--student_model", label_names, head=head,
                             eager_attention=eager_attention)
+    return model, tokenizer
+
+
+def teacher_layers_student(distill: DistillConfig, head: str, teacher, label_names: list[str],
+                           eager_attention: bool):
+    """The teacher's embeddings, head and --student_layers of its layers (DistilBERT)."""
+    total = num_layers_of(teacher.model.config)
+    indices = parse_layers(distill.student_layers or str(max(1, total // 2)), total)
+    print(f"student: the teacher's embeddings, head and layers {indices} of 0..{total - 1}")
+    return from_teacher_layers(teacher.model, indices), teacher.tokenizer
+
+
+def bilstm_student(distill: DistillConfig, head: str, teacher, label_names: list[str], eager_attention: bool):
+    """A new BiLSTM (Tang et al.) on --student_tokenizer's vocabulary, or the teacher's."""
+    # The BiLSTM's embedding table is made for this tokenizer, whatever model its folder holds.
+    tokenizer = load_tokenizer(distill.student_tokenizer, "--student_tokenizer", with_model=False) \
+        if distill.student_tokenizer else teacher.tokenizer
+    model = bilstm_classifier(tokenizer, label_names, distill.bilstm_embedding_dim, distill.bilstm_hidden_size,
+                              distill.bilstm_layers, distill.bilstm_mlp_size)
     return model, tokenizer
 
 

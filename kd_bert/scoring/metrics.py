@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UserError
-
 # Metrics where a larger value is better; anything else (loss, mse) is better smaller.
 GREATER_IS_BETTER = ("accuracy", "f1", "precision", "recall", "agreement", "pearson", "spearman")
-CLASSIFICATION_ONLY = ("f1", "precision", "recall")
-REGRESSION_METRICS = ("pearson", "spearman", "mse")
 
 
 def confusion_matrix(labels, predictions, num_labels: int) -> np.ndarray:
@@ -98,23 +94,6 @@ def score_comparison(teacher_scores, student_scores) -> dict:
     Pearson correlation (what agreement and KL are for classifiers)."""
     t, s = np.asarray(teacher_scores, dtype=np.float64), np.asarray(student_scores, dtype=np.float64)
     return {"mse_teacher_to_student": float(np.mean((t - s) ** 2)), "pearson_with_teacher": pearson(t, s)}
-
-
-def best_model_metric(metric: str, regression: bool) -> tuple[str, str | None]:
-    """--metric_for_best_model for this task: (the metric, a note to print or None). For a regression
-    task the default accuracy means Pearson's r; the classification-only metrics are refused, and so
-    are the regression ones for a classifier."""
-    if regression:
-        if metric == "accuracy":
-            return "pearson", ("regression task (one output): the best model is picked by validation pearson, "
-                               "not accuracy; --metric_for_best_model spearman or mse picks another")
-        if metric in CLASSIFICATION_ONLY:
-            raise UserError(f"--metric_for_best_model {metric} needs classes, and this is a regression task "
-                            f"(one output); use pearson, spearman, mse or loss")
-    elif metric in REGRESSION_METRICS:
-        raise UserError(f"--metric_for_best_model {metric} is for a regression task, and this model is a "
-                        f"classifier; use accuracy, f1, precision, recall or loss")
-    return metric, None
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
