@@ -11,13 +11,14 @@
 The three entry scripts are thin parsers over these functions.
 """
 
+from . import log  # the package's output: set up before any job logs
 from .config import DataConfig, DistillConfig, EvalConfig, TrainConfig
 from .errors import UserError
 from .results import DistillResult, EvalResult, TrainResult
 
 __version__ = "0.1.0"
 __all__ = ["DataConfig", "DistillConfig", "DistillResult", "EvalConfig", "EvalResult", "TrainConfig", "TrainResult",
-           "UserError", "distill", "evaluate", "train_teacher"]
+           "UserError", "distill", "evaluate", "log", "train_teacher"]
 
 # The jobs import torch and transformers (several seconds). They load on first use, so that importing
 # the configs, or a script's --help, stays instant.

@@ -32,6 +32,7 @@ from .config import (
     short_repr,
 )
 from .errors import UserError, is_cuda_out_of_memory
+from .log import set_verbosity
 from .safety.preflight import check_not_read
 from .safety.stopping import Stopped, handled
 
@@ -69,7 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser, *configs: type, defaults: dic
 
 
 def add_debug_arg(parser: argparse.ArgumentParser) -> None:
+    """--debug, and how much the run prints: --quiet (warnings and errors only) or --verbose (detail too)."""
     parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("--quiet", action="store_true", help="print only warnings and errors: no progress lines "
+                                                                "or bars")
+    verbosity.add_argument("--verbose", action="store_true", help="also print detail lines (what each step decided "
+                                                                  "and why)")
 
 
 def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
@@ -117,6 +124,8 @@ def _run(main: Callable[[argparse.Namespace], object], parser: argparse.Argument
          command: list[str]) -> None:
     try:
         _quiet_libraries()
+        set_verbosity("warning" if getattr(flags, "quiet", False) else "debug" if getattr(flags, "verbose", False)
+                      else "info")
         main(flags)
     except Stopped as stop:  # before KeyboardInterrupt, which it is
         _stopped(stop, command, parser)

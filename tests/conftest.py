@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import select
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -272,3 +274,18 @@ def uninterrupted_teacher(tmp_path_factory, sst2_slice, tiny_models) -> Path:
     result = run_script("trainer_teacher.py", *resumable_teacher_args(sst2_slice, tiny_models, out))
     assert result.returncode == 0, result
     return out / "teacher"
+
+
+@contextmanager
+def logged():
+    """The lines the package logs while the block runs, as the scripts print them."""
+    from kd_bert.log import LOGGER, _Lines
+
+    lines, formatter, handler = [], _Lines(), logging.Handler(logging.DEBUG)
+    handler.emit = lambda record: lines.append(formatter.format(record))
+    logger = logging.getLogger(LOGGER)
+    logger.addHandler(handler)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)

@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from conftest import FAST_TRAINING, assert_clean_failure, run_script
+from conftest import FAST_TRAINING, assert_clean_failure, logged, run_script
 
 import kd_bert.data.read
 import kd_bert.jobs.distill
@@ -44,10 +44,10 @@ LONGEST_LINE = 300
 
 def read(path, policy="error", **flags):
     """The train split as a training job reads it, its label names, the raw data and what was said."""
-    said = []
     raw, columns = load_data(DataConfig(data_path=str(path), on_bad_rows=policy, validation_split=0, **flags))
     names = infer_label_names(raw, columns, None)
-    split = to_text_split(raw, "train", columns, names, need_labels=True, required_by="", say=said.append)
+    with logged() as said:
+        split = to_text_split(raw, "train", columns, names, need_labels=True, required_by="")
     return split, names, raw, said
 
 
@@ -313,10 +313,10 @@ def test_messages_that_list_values_name_a_few_and_count_the_rest(tmp_path):
     train = TextSplit("train", ["a"] * 20, [i % 2 for i in range(20)])
     dev = TextSplit("validation", ["b"] * 60, [2 + i for i in range(60)])
     with pytest.raises(UserError) as caught:
-        check_training_data(train, dev, names[:62], say=lambda line: None)
+        check_training_data(train, dev, names[:62])
     assert "more" in one_line(str(caught.value))
-    said = []
-    check_training_data(TextSplit("train", ["a"] * 77, list(range(77))), None, names, say=said.append)
+    with logged() as said:
+        check_training_data(TextSplit("train", ["a"] * 77, list(range(77))), None, names)
     assert [one_line(line) for line in said] and "77 class(es) have fewer than 5" in said[0]
 
     columns = [f"column_number_{i}" for i in range(200)]

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import assert_clean_failure, run_script
+from conftest import assert_clean_failure, logged, run_script
 
 
 def snapshot(folder: Path) -> dict:
@@ -278,14 +278,13 @@ def test_a_run_waiting_for_another_runs_teacher_logits_says_for_whom_and_how_lon
 
     path = tmp_path / "teacher_logits" / "key.pt"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from kd_bert.teacher_cache import "
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from kd_bert.distillation.teacher_cache import "
          "_key_lock\nwith _key_lock(Path(sys.argv[1]), True):\n    print('held', flush=True); time.sleep(2)",
          str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         monkeypatch.setattr(teacher_cache, "WAIT_REPORT_S", 0.4)
-        said = []
-        with teacher_cache._key_lock(path, True, say=said.append):
+        with logged() as said, teacher_cache._key_lock(path, True):
             details = json.loads(path.with_suffix(".lock").read_text())
     finally:
         holder.wait(timeout=30)

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import FAST_TRAINING, read_tsv, run_script
+from conftest import FAST_TRAINING, logged, read_tsv, run_script
 
 from kd_bert.config import DataConfig
 from kd_bert.data.checks import FEW_EXAMPLES, check_training_data
@@ -25,11 +25,11 @@ NAMES = ["negative", "positive"]
 
 def read(path, policy="error", split="train", names=None, **flags):
     """The split as a training job reads it, and what was said on the way."""
-    said = []
     raw, columns = load_data(DataConfig(data_path=str(path), on_bad_rows=policy, validation_split=0, **flags))
     names = names or infer_label_names(raw, columns, flags.get("label_names"))
-    split = to_text_split(raw, split, columns, names, need_labels=False, required_by="", say=said.append,
-                          labels_from="the training split")
+    with logged() as said:
+        split = to_text_split(raw, split, columns, names, need_labels=False, required_by="",
+                              labels_from="the training split")
     return split, names, raw, said
 
 
@@ -111,16 +111,16 @@ def test_ids_with_label_names_get_the_same_checks():
     dev = TextSplit("validation", ["d", "e"], [2, 1])
     with pytest.raises(UserError, match=r"'validation' split has label\(s\) 'maybe' \(1 row\) that the 'train' split "
                                         r"never has"):
-        check_training_data(train, dev, ["no", "yes", "maybe"], say=lambda _: None)
+        check_training_data(train, dev, ["no", "yes", "maybe"])
 
 
 def test_one_class_is_refused_and_rare_classes_and_leakage_are_counted():
     with pytest.raises(UserError, match=r"one class only \('yes', 3 examples\)"):
-        check_training_data(TextSplit("train", ["a", "b", "c"], [1, 1, 1]), None, ["no", "yes"], say=print)
-    said = []
+        check_training_data(TextSplit("train", ["a", "b", "c"], [1, 1, 1]), None, ["no", "yes"])
     train = TextSplit("train", [f"t{i}" for i in range(12)], [0] * 10 + [1] * 2)
     dev = TextSplit("validation", ["t0", "t11", "new"], [0, 1, 0])
-    report = check_training_data(train, dev, ["no", "yes", "rare"], say=said.append)
+    with logged() as said:
+        report = check_training_data(train, dev, ["no", "yes", "rare"])
     assert report == {"rare_classes": {"yes": 2, "rare": 0}, "validation_in_train": 2}
     assert any(f"fewer than {FEW_EXAMPLES}" in line and "'yes' (2)" in line for line in said)
     assert any("2 of 3 'validation' examples also appear" in line for line in said)

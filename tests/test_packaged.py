@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from kd_bert.models import packaged
 from kd_bert.errors import UserError
+from kd_bert.models import packaged
 from kd_bert.models.packaged import MARKER, PackagedModel, install, installed_copy
 
 FILES = {"config.json": json.dumps({"model_type": "bert", "hidden_size": 8}).encode(),

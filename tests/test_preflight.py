@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST_TRAINING, REPO, assert_clean_failure, run_script
+from conftest import FAST_TRAINING, REPO, assert_clean_failure, logged, run_script
 
 from kd_bert import (
     DataConfig,
@@ -179,8 +179,7 @@ def test_a_second_run_into_a_busy_folder_stops_and_names_the_first(tiny_models, 
     stale = json.loads((out / LOCK_FILE).read_text())
     assert stale["pid"] == first.pid
     left = {path: content for path, content in listing(out).items() if path != LOCK_FILE}
-    said = []
-    with output_lock(out, say=said.append):  # a dead run's lock is taken over
+    with logged() as said, output_lock(out):  # a dead run's lock is taken over
         assert json.loads((out / LOCK_FILE).read_text())["pid"] == os.getpid()
     assert said and f"pid {first.pid}" in said[0] and "no longer running" in said[0]
     assert listing(out) == left  # released, and what the killed run left is kept

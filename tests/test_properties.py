@@ -122,7 +122,7 @@ def test_any_columns_labels_and_text_round_trip(tmp_path_factory, names, labels,
             infer_label_names(raw, columns, None)
         return
     names_found = infer_label_names(raw, columns, None)
-    split = to_text_split(raw, "train", columns, names_found, need_labels=True, required_by="", say=lambda _: None)
+    split = to_text_split(raw, "train", columns, names_found, need_labels=True, required_by="")
     assert names_found == sorted({lab for _, lab in read})  # a stable, sorted order
     assert [names_found[i] for i in split.labels] == [lab for _, lab in kept]
     assert split.texts == [t for t, _ in kept]  # unicode survives as it is

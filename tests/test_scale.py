@@ -14,9 +14,9 @@ import torch
 from conftest import FAST_TRAINING, REPO, Result, read_tsv, run_script
 from test_scripts import independent_predictions, load_plain
 
-from kd_bert.train import precision as precision_module
 from kd_bert.distillation.teacher_cache import CACHE_ENV, default_cache_dir
 from kd_bert.errors import UserError
+from kd_bert.train import precision as precision_module
 from kd_bert.train.precision import cpu_bf16_flags, resolve_precision
 
 # ------------------------------------------------------------- precision: auto picks what the hardware does

@@ -4,16 +4,19 @@ sentences that also appear in train) is said and counted for metrics.json."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 from ..errors import SHOWN, UserError, clip, listed
 from .labels import brief_label_map
 from .read import TextSplit
 
+log = logging.getLogger(__name__)
+
 FEW_EXAMPLES = 5  # a class with fewer training examples than this is warned about
 
 
-def check_training_data(train: TextSplit, validation: TextSplit | None, label_names: list[str], say=print) -> dict:
+def check_training_data(train: TextSplit, validation: TextSplit | None, label_names: list[str]) -> dict:
     """Refuse a training split with one class, and a validation split with a class the training split
     never has (the whole split, when --max_train_samples drew from it: a class the sample lacks is
     only warned about); warn about classes with fewer than FEW_EXAMPLES training examples and count
@@ -31,7 +34,7 @@ def check_training_data(train: TextSplit, validation: TextSplit | None, label_na
         left_out = [i for i in sorted(taught) if i not in counts]
         if left_out:
             names = listed(f"'{clip(label_names[i], 24)}'" for i in left_out)
-            say(f"warning: the --max_train_samples sample holds no example of {len(left_out)} of the {len(taught)} "
+            log.warning(f"the --max_train_samples sample holds no example of {len(left_out)} of the {len(taught)} "
                 f"classes in the '{train.name}' split ({names}); the model cannot learn them. Raise "
                 f"--max_train_samples to at least {len(taught)}")
             report["classes_missing_from_sample"] = len(left_out)
@@ -39,7 +42,7 @@ def check_training_data(train: TextSplit, validation: TextSplit | None, label_na
                 if counts.get(i, 0) < FEW_EXAMPLES and i not in left_out}
         if rare:
             shown = listed(f"'{clip(name, 24)}' ({n})" for name, n in rare.items())
-            say(f"warning: {len(rare)} class(es) have fewer than {FEW_EXAMPLES} training examples: {shown}; "
+            log.warning(f"{len(rare)} class(es) have fewer than {FEW_EXAMPLES} training examples: {shown}; "
                 f"the model can hardly learn them")
             report["rare_classes"] = rare
         if validation is not None and validation.labels is not None:
@@ -54,7 +57,7 @@ def check_training_data(train: TextSplit, validation: TextSplit | None, label_na
         seen = set(_examples(train))
         leaked = sum(example in seen for example in _examples(validation))
         if leaked:
-            say(f"note: {leaked} of {len(validation)} '{validation.name}' examples also appear verbatim in the "
+            log.info(f"note: {leaked} of {len(validation)} '{validation.name}' examples also appear verbatim in the "
                 f"'{train.name}' split; the validation score overstates how the model does on new text")
         report["validation_in_train"] = leaked
     return report

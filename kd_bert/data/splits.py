@@ -5,6 +5,7 @@ seeded samples drawn (--max_train_samples, --max_eval_samples), and unlabeled tr
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -38,6 +39,8 @@ from .read import (
     read_text,
 )
 
+log = logging.getLogger(__name__)
+
 CARVE_SEED = 42  # the held-out validation examples are the same in every script and every run
 
 
@@ -59,18 +62,18 @@ def eval_sample(size: int | None) -> Sample | None:
     return None if size is None else Sample("--max_eval_samples", size, EVAL_SAMPLE_SEED, fixed=True)
 
 
-def load_data(data: DataConfig, say=print) -> tuple[RawData, Columns]:
+def load_data(data: DataConfig) -> tuple[RawData, Columns]:
     """--data_path read, its columns picked from the column flags, and a validation split carved
     from train when the data has none (--validation_split)."""
     raw = replace(load_raw(data.data_path), on_bad_rows=data.on_bad_rows)
     columns = resolve_columns(raw, data.text_column, data.label_column, data.text_pair_column)
     raw, note = carve_validation(raw, columns, data.validation_split)
     if note:
-        say(note)
+        log.info(note)
     return raw, columns
 
 
-def load_unlabeled(path: str, columns: Columns, on_bad_rows: str, say=print) -> TextSplit:
+def load_unlabeled(path: str, columns: Columns, on_bad_rows: str) -> TextSplit:
     """Texts with no labels, for the teacher to label (--transfer_data): any form --data_path takes
     (its train split, or its only split), or a .txt file with one text per line. Only the text
     column(s) of the labeled data are needed (detected as for --data_path when named otherwise)."""
@@ -98,7 +101,7 @@ def load_unlabeled(path: str, columns: Columns, on_bad_rows: str, say=print) -> 
                         f"(columns: {listed(present)}); name it as in --data_path")
     # Labels the file may carry are not used: the teacher labels every text.
     found = Columns(text=found.text, label=None, index=None, pair=found.pair)
-    split = to_text_split(raw, name, found, [], need_labels=False, required_by="", say=say)
+    split = to_text_split(raw, name, found, [], need_labels=False, required_by="")
     return TextSplit("transfer", split.texts, None, split.index, split.pairs)
 
 
@@ -161,14 +164,14 @@ def _is_text_column(raw: RawData, column: str) -> bool:
 
 def to_text_split(
     raw: RawData, split: str, columns: Columns, label_names: list[str], *, need_labels: bool, required_by: str,
-    sample: Sample | None = None, labels_from: str = "the model", say=print,
+    sample: Sample | None = None, labels_from: str = "the model",
 ) -> TextSplit:
     """The split's texts, label ids and example ids, without its bad rows (see drop_bad_rows); with
     `sample`, only the examples it draws (see draw_sample). `labels_from` names where label_names came
     from, for messages."""
     data = get_split(raw, split, required_by=required_by)
     name = normalize_split(split) if normalize_split(split) in raw.splits else split
-    data = drop_bad_rows(raw, name, data, columns, say)
+    data = drop_bad_rows(raw, name, data, columns)
     if data.num_rows == 0:
         raise UserError(f"the '{name}' split of {raw.source} is empty; it needs at least one example")
     if columns.text not in data.columns:
@@ -194,7 +197,7 @@ def to_text_split(
         scores = labels is not None and Task.of(label_names).regression
         classes = labels if labels is not None and not scores else None
         rows, note = draw_sample(data.num_rows, classes, sample, _describe_split(name), scores)
-        say(note)
+        log.info(note)
         if rows is not None:
             drawn_from = Counter(labels) if classes is not None else None
             data = data.subset(rows)
@@ -263,7 +266,7 @@ BAD_ROWS_LISTED = 50
 BAD_ROWS_WIDTH = 180  # characters of the bad rows an error names
 
 
-def drop_bad_rows(raw: RawData, name: str, data: RawSplit, columns: Columns, say=print) -> RawSplit:
+def drop_bad_rows(raw: RawData, name: str, data: RawSplit, columns: Columns) -> RawSplit:
     """The split without its bad rows: those the reader could not read (a missing or extra field, a
     repeated header line, a quoted field that swallowed rows, a line that is no JSON object), an empty
     or whitespace-only text, a row with no label in a split whose other rows have one, and a label
@@ -300,9 +303,9 @@ def drop_bad_rows(raw: RawData, name: str, data: RawSplit, columns: Columns, say
     if raw.on_bad_rows == "warn":
         lines = "\n".join(f"  line {line}: {why}" for line, why in problems[:BAD_ROWS_LISTED])
         more = f"\n  ... and {len(problems) - BAD_ROWS_LISTED} more" if len(problems) > BAD_ROWS_LISTED else ""
-        say(f"warning: {where}: dropped {count} (--on_bad_rows warn):\n{lines}{more}")
+        log.warning(f"{where}: dropped {count} (--on_bad_rows warn):\n{lines}{more}")
     else:
-        say(f"{where}: dropped {count} (--on_bad_rows skip)")
+        log.info(f"{where}: dropped {count} (--on_bad_rows skip)")
     return data.subset([row for row in range(data.num_rows) if row not in empty])
 
 

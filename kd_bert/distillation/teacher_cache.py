@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 import time
 from contextlib import contextmanager
@@ -42,6 +43,8 @@ from ..errors import UserError
 from ..safety.atomic import write_atomically, write_json
 from ..safety.lock import describe, this_run
 from ..scoring.prediction import predict_logits
+
+log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 2  # 2: each entry carries a checksum of its logits
 CACHE_ENV = "KD_BERT_CACHE"
@@ -142,16 +145,16 @@ def teacher_logits(teacher, encoding: Encoding, key: str, description: dict, cac
     # One process per run: lock the key, so a concurrent run with the same key waits and reuses. The
     # processes of one distributed run compute together and cannot each take it; two such runs at
     # once both compute, and the rename keeps the file whole either way.
-    with _key_lock(path, enabled=accelerator.num_processes == 1, say=accelerator.print):
+    with _key_lock(path, enabled=accelerator.num_processes == 1):
         logits, reused = _read_or_compute(teacher, encoding, path, description, batch_size, accelerator)
     seconds = time.perf_counter() - start
     verb = "reused" if reused else "computed and cached"
-    accelerator.print(f"teacher logits for {len(logits)} training examples {verb} in {seconds:.1f}s ({path})")
+    log.info(f"teacher logits for {len(logits)} training examples {verb} in {seconds:.1f}s ({path})")
     return logits, {"path": str(path), "key": key, "reused": reused, "seconds": seconds}
 
 
 @contextmanager
-def _key_lock(path: Path, enabled: bool, say=print):
+def _key_lock(path: Path, enabled: bool):
     """Hold the lock of one cache key while the block runs. A run that finds it held waits, and says
     for whom (the holder writes its pid, host and command into the lock file) and, every
     WAIT_REPORT_S seconds, for how long so far."""
@@ -166,7 +169,7 @@ def _key_lock(path: Path, enabled: bool, say=print):
     lock = path.with_suffix(".lock")
     handle = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        _wait_for(handle, lock, fcntl, say)  # released when the handle closes, even if the run dies
+        _wait_for(handle, lock, fcntl)  # released when the handle closes, even if the run dies
         os.ftruncate(handle, 0)
         os.write(handle, (json.dumps(this_run()) + "\n").encode("utf-8"))
         try:
@@ -178,14 +181,14 @@ def _key_lock(path: Path, enabled: bool, say=print):
         os.close(handle)
 
 
-def _wait_for(handle: int, lock: Path, fcntl, say) -> None:
+def _wait_for(handle: int, lock: Path, fcntl) -> None:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return
     except BlockingIOError:
         pass
     holder = describe(_holder(lock))
-    say(f"waiting for another run that is computing these teacher logits ({holder}); it holds {lock}")
+    log.info(f"waiting for another run that is computing these teacher logits ({holder}); it holds {lock}")
     start = last = time.monotonic()
     while True:
         try:
@@ -195,7 +198,7 @@ def _wait_for(handle: int, lock: Path, fcntl, say) -> None:
             time.sleep(min(WAIT_POLL_S, WAIT_REPORT_S))
         if time.monotonic() - last >= WAIT_REPORT_S:
             last = time.monotonic()
-            say(f"still waiting for the teacher logits of {describe(_holder(lock))}: {last - start:.0f} s so far "
+            log.info(f"still waiting for the teacher logits of {describe(_holder(lock))}: {last - start:.0f} s so far "
                 f"(lock {lock})")
 
 
@@ -209,7 +212,7 @@ def _holder(lock: Path) -> dict | None:
 
 def _read_or_compute(teacher, encoding: Encoding, path: Path, description: dict, batch_size: int,
                      accelerator) -> tuple[torch.Tensor, bool]:
-    logits = _read(path, len(encoding.input_ids), accelerator.print)
+    logits = _read(path, len(encoding.input_ids))
     reused = logits is not None
     if logits is None:
         split = EncodedSplit({MODEL: encoding}, None)
@@ -239,7 +242,7 @@ def _check_finite(logits: torch.Tensor, teacher: str | None) -> None:
                         f"evaluate.py --model {teacher}, and retrain it (without fp16) if it scores no better")
 
 
-def _read(path: Path, num_examples: int, say=print) -> torch.Tensor | None:
+def _read(path: Path, num_examples: int) -> torch.Tensor | None:
     """The cached logits, or None: no entry, or one that cannot be trusted (said in a warning), to be
     computed again."""
     if not path.is_file():
@@ -257,7 +260,7 @@ def _read(path: Path, num_examples: int, say=print) -> torch.Tensor | None:
     except Exception as exc:  # a truncated or foreign file
         problem = f"cannot be read ({type(exc).__name__})"
     if problem:
-        say(f"warning: the cached teacher logits {path} {problem}; computing them again")
+        log.warning(f"the cached teacher logits {path} {problem}; computing them again")
         return None
     return logits.float()
 

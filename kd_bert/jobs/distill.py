@@ -15,6 +15,7 @@ Flag combinations that cannot work fail in step 1, before any model is loaded.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -63,6 +64,8 @@ from ..safety.outputs import check_outputs, claim_output
 from ..safety.preflight import check_folder, check_not_read, reads_of
 from ..task import Task
 from .job import Job, Learner, encode_split, fit, resume_point, set_task, training_splits
+
+log = logging.getLogger(__name__)
 
 # What a run uses the teacher for.
 NO_TEACHER = "none"  # never loaded: plain fine-tuning (alpha 0, no intermediate term)
@@ -128,14 +131,14 @@ def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan:
     job = Job.start(data, train, {**distill.to_flags(), **data.to_flags(), **train.to_flags()})
     job.roles = roles
     resume_point(job, "student")
-    raw, columns = load_data(data, job.accelerator.print)
+    raw, columns = load_data(data)
     # Read before the teacher loads: a wrong --transfer_data path or file fails in seconds.
     unlabeled = load_transfer_data(job, distill, columns)
     teacher = load_teacher(distill, plan, declared_label_names(raw, data.label_names), has_scores(raw, columns),
                            data.data_path)
     task = set_task(job, student_labels(raw, columns, data, teacher))
     label_names = list(task.label_names)
-    plan_task(plan, task, job.accelerator.print)
+    plan_task(plan, task)
     job.train = replace(job.train, select_best=distill.stage != "intermediate")
     train = job.train
     train_split, eval_split = distillation_splits(job, distill, raw, columns, label_names, teacher)
@@ -171,7 +174,7 @@ def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan:
     comparison_file = Path(train.output_dir) / COMPARISON_FILE
     if job.accelerator.is_main_process:
         write_json(comparison_file, comparison)
-        print(format_kd_vs_no_kd(comparison))
+        log.info(format_kd_vs_no_kd(comparison))
     return DistillResult(kd, no_kd, comparison, comparison_file)
 
 
@@ -228,12 +231,12 @@ def plan_distillation(distill: DistillConfig, train: TrainConfig) -> Plan:
     return Plan(spec, kind, use, kind.source(distill))
 
 
-def plan_task(plan: Plan, task: Task, say=print) -> None:
+def plan_task(plan: Plan, task: Task) -> None:
     """The task is known once the teacher (or the data) names the labels: a regression task's logit
     terms are both mean squared errors (see losses.distillation_loss)."""
     plan.spec.regression = task.regression
     if plan.spec.regression and plan.spec.logits and plan.spec.alpha > 0:
-        say("regression task (one output): the KD term is the MSE between the student's and the teacher's scores; "
+        log.info("regression task (one output): the KD term is the MSE between the student's and the teacher's scores; "
             "--kd_loss and --temperature do not apply")
 
 
@@ -345,7 +348,7 @@ def load_transfer_data(job: Job, distill: DistillConfig, columns: Columns) -> Te
     """The unlabeled texts of --transfer_data (None without), read and checked."""
     if not distill.transfer_data:
         return None
-    unlabeled = load_unlabeled(distill.transfer_data, columns, job.data.on_bad_rows, job.accelerator.print)
+    unlabeled = load_unlabeled(distill.transfer_data, columns, job.data.on_bad_rows)
     job.data_report["transfer_examples"] = len(unlabeled)
     return unlabeled
 
@@ -372,7 +375,7 @@ def transfer_set(split: TextSplit, copies: int, seed: int, teacher: Teacher | No
         extra = augment(split.texts, copies, seed, mask)
         if pairs is not None:  # both texts of a pair are perturbed, each with its own draws
             pairs += augment(split.pairs, copies, seed + 1, mask)
-        job.accelerator.print(f"transfer set: {len(split)} sentences and {len(extra)} perturbed copies "
+        log.info(f"transfer set: {len(split)} sentences and {len(extra)} perturbed copies "
                               f"(--augment {copies}), the copies labeled by the teacher alone")
     texts += extra
     labels += [IGNORE_LABEL] * len(extra)
@@ -381,7 +384,7 @@ def transfer_set(split: TextSplit, copies: int, seed: int, teacher: Teacher | No
         if pairs is not None:
             pairs += unlabeled.pairs
         labels += [IGNORE_LABEL] * len(unlabeled)
-        job.accelerator.print(f"transfer set: {len(split)} labeled and {len(unlabeled)} unlabeled examples "
+        log.info(f"transfer set: {len(split)} labeled and {len(unlabeled)} unlabeled examples "
                               f"(--transfer_data), the unlabeled ones labeled by the teacher alone")
     return TransferSet(texts, pairs, labels, len(extra), len(unlabeled) if unlabeled is not None else 0)
 

@@ -7,6 +7,7 @@ teacher by the MSE and correlation between their scores, and prints a score for 
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 import tempfile
 import time
@@ -69,6 +70,8 @@ from ..task import Task
 from ..train.accelerator import make_accelerator
 from ..train.precision import Precision, resolve_precision
 
+log = logging.getLogger(__name__)
+
 
 def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
     """Score --model on one split: metrics when it has labels, GLUE-style predictions when not.
@@ -101,15 +104,15 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
         check_label_names(teacher_names, label_names, f"the student {cfg.model}",
                           declared_by=f"the teacher {cfg.teacher}")
     data, trained_split = held_out_as_trained(cfg.model, data)
-    raw, columns = load_data(data, accelerator.print)
-    check_held_out(cfg, data, raw, trained_split, accelerator.print)
+    raw, columns = load_data(data)
+    check_held_out(cfg, data, raw, trained_split)
     if not task.regression:  # a regression model may score whole-number labels as numbers
         check_task(label_names, has_scores(raw, columns), f"the model {cfg.model}", data.data_path)
     check_label_names(declared_label_names(raw, data.label_names), label_names, f"the model {cfg.model}")
     split_name = next(iter(raw.splits)) if len(raw.splits) == 1 else cfg.split
     split = to_text_split(raw, split_name, columns, label_names, need_labels=False,
                           required_by="pass --split with one of them", sample=eval_sample(data.max_eval_samples),
-                          labels_from=f"the model {cfg.model}", say=accelerator.print)
+                          labels_from=f"the model {cfg.model}")
     if split.labels is None and not cfg.predictions_file:
         file = default_predictions_file(cfg, split.name)
         check_file(file, f"the predictions file {file}", "predictions.tsv",
@@ -177,7 +180,7 @@ def _same_data(recorded, data_path: str) -> bool:
     return recorded == data_path
 
 
-def check_held_out(cfg: EvalConfig, data: DataConfig, raw: RawData, trained_split: float | None, say=print) -> None:
+def check_held_out(cfg: EvalConfig, data: DataConfig, raw: RawData, trained_split: float | None) -> None:
     """Say which examples a carved validation split holds when the model records its own run's fraction
     (see held_out_as_trained), loudly when they are not the ones that run held out; refuse to score a
     validation split of data the model trained on whole (--validation_split 0)."""
@@ -192,11 +195,11 @@ def check_held_out(cfg: EvalConfig, data: DataConfig, raw: RawData, trained_spli
                             f"training examples")
         return
     if raw.carved != trained_split:
-        say(f"warning: --validation_split {raw.carved} differs from the {trained_split} that {cfg.model} was trained "
+        log.warning(f"--validation_split {raw.carved} differs from the {trained_split} that {cfg.model} was trained "
             f"with (training_args.json), so some of the examples scored are ones it trained on; leave the flag out to "
             f"score the examples its run held out")
     elif trained_split != DataConfig.validation_split:
-        say(f"the {trained_split:.0%} held out is the fraction {cfg.model} was trained with (training_args.json)")
+        log.info(f"the {trained_split:.0%} held out is the fraction {cfg.model} was trained with (training_args.json)")
 
 
 def computed_in(source: str, precision: Precision) -> str:
@@ -336,8 +339,8 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
         if key in results:
             result[key] = results[key]
     if split.labels is not None:
-        print(f"{cfg.model} on the '{split.name}' split of {data.data_path}")
-        print(format_report(result))
+        log.info(f"{cfg.model} on the '{split.name}' split of {data.data_path}")
+        log.info(format_report(result))
     predictions_file = cfg.predictions_file
     if predictions_file is None and split.labels is None:
         predictions_file = str(default_predictions_file(cfg, split.name))
@@ -346,19 +349,19 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
         _write_predictions(predictions_file, split, task.predictions(logits[MODEL]))
         result["predictions_file"] = files["predictions"] = predictions_file
     if split.labels is None:
-        print(f"the '{split.name}' split has no labels, so no metrics were computed; wrote {len(split)} "
+        log.info(f"the '{split.name}' split has no labels, so no metrics were computed; wrote {len(split)} "
               f"predictions (index<TAB>prediction, GLUE submission form) to {predictions_file}")
-    print(f"{len(split)} examples in {result['eval_seconds']:.2f}s: {result['examples_per_second']:.1f} examples/s "
+    log.info(f"{len(split)} examples in {result['eval_seconds']:.2f}s: {result['examples_per_second']:.1f} examples/s "
           f"on {result['device']}, batch size {cfg.batch_size}, {precision.describe()}")
     table = None
     if cfg.teacher:
         table = format_side_by_side(result["teacher"], result, comparison, task, cfg.batch_size)
-        print(f"\nteacher {cfg.teacher} and student {cfg.model} on the same {len(split)} examples "
+        log.info(f"\nteacher {cfg.teacher} and student {cfg.model} on the same {len(split)} examples "
               f"({result['device']}; teacher in {runtime_name(result['teacher']['computed_in'])}, student in "
               f"{runtime_name(result['computed_in'])}):")
-        print(table)
+        log.info(table)
     if "onnx" in result or "quantized" in result:
-        print("\n" + format_onnx(result, task))
+        log.info("\n" + format_onnx(result, task))
     for key in ("onnx", "quantized"):
         if "saved_to" in result.get(key, {}):
             files[key] = result[key]["saved_to"]
@@ -366,11 +369,11 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
         names = {MODEL: "student" if cfg.teacher else "model", TEACHER: "teacher"}
         written = write_evaluation_report(cfg.report_dir, result, {names[r]: v for r, v in logits.items()},
                                           split.labels, table)
-        print(f"report written to {cfg.report_dir}: {', '.join(written)}")
+        log.info(f"report written to {cfg.report_dir}: {', '.join(written)}")
         files["report"] = cfg.report_dir
     if cfg.output:
         write_json(cfg.output, result)
-        print(f"metrics written to {cfg.output}")
+        log.info(f"metrics written to {cfg.output}")
         files["output"] = cfg.output
     return EvalResult(result, {name: Path(path) for name, path in files.items()})
 
@@ -435,15 +438,15 @@ def predict_texts(cfg: EvalConfig, data: DataConfig) -> EvalResult:
     if not accelerator.is_main_process:
         return EvalResult({}, predictions=predictions)
     for p in predictions:
-        print(p["text"])
+        log.info(p["text"])
         if "score" in p:
-            print(f"  score {p['score']:.3f}")
+            log.info(f"  score {p['score']:.3f}")
         for choice in p.get("top_k", []):
-            print(f"  {choice['probability']:7.2%}  {choice['label']}")
+            log.info(f"  {choice['probability']:7.2%}  {choice['label']}")
     if cfg.output:
         write_json(cfg.output, {"model": cfg.model, "computed_in": computed_in(cfg.model, precision),
                                 "predictions": predictions})
-        print(f"predictions written to {cfg.output}")
+        log.info(f"predictions written to {cfg.output}")
     return EvalResult({"model": cfg.model}, {"output": Path(cfg.output)} if cfg.output else {}, predictions)
 
 

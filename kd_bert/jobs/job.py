@@ -5,6 +5,7 @@ which trains with checkpoints and saves the best model with its records."""
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import shutil
 import time
@@ -51,6 +52,8 @@ from ..train.loop import CheckpointPlan, Outcome, Run
 from ..train.loop import train as train_loop  # named apart from the TrainConfig called `train` here
 from ..train.precision import Precision, resolve_precision
 
+log = logging.getLogger(__name__)
+
 ARGS_FILE, METRICS_FILE = "training_args.json", "metrics.json"
 HISTORY_FILE, CURVES_FILE = "history.jsonl", "training_curves.png"  # one line per epoch; loss and accuracy
 CARD_FILE = "README.md"  # the Hugging Face model card (model_card.py)
@@ -85,7 +88,7 @@ def set_task(job: Job, label_names: list[str]) -> Task:
     job.task = Task.of(label_names)
     metric, note = job.task.best_model_metric(job.train.metric_for_best_model)
     if note:
-        job.accelerator.print(note)
+        log.info(note)
     if metric != job.train.metric_for_best_model:
         job.train = replace(job.train, metric_for_best_model=metric)
     return job.task
@@ -112,23 +115,21 @@ def training_splits(job: Job, raw: RawData, columns, label_names, labels_from: s
     checks found and the bad rows dropped go to job.data_report. train_optional: the train split may
     be unlabeled or absent (pure distillation on unlabeled transfer data). --max_train_samples draws
     with the run's --seed, --max_eval_samples with a fixed one: the same rows in every script."""
-    say = job.accelerator.print
     if train_optional and "train" not in raw.splits:
         train_split = TextSplit("train", [], None, [], None if columns.pair is None else [])
     else:
         train_split = to_text_split(raw, "train", columns, label_names, need_labels=not train_optional,
                                     required_by="training needs a train split (e.g. train.tsv)",
                                     sample=train_sample(job.train.max_train_samples, job.train.seed),
-                                    labels_from=labels_from, say=say)
+                                    labels_from=labels_from)
     eval_split = None
     if "validation" in raw.splits:
         eval_split = to_text_split(raw, "validation", columns, label_names, need_labels=False, required_by="",
-                                   sample=eval_sample(job.data.max_eval_samples), labels_from=labels_from,
-                                   say=say)
+                                   sample=eval_sample(job.data.max_eval_samples), labels_from=labels_from)
         eval_split = eval_split if eval_split.labels is not None else None
     if eval_split is None:
-        say(f"warning: {raw.source} has no labeled validation split; the last epoch is saved")
-    job.data_report.update(check_training_data(train_split, eval_split, label_names, say))
+        log.warning(f"{raw.source} has no labeled validation split; the last epoch is saved")
+    job.data_report.update(check_training_data(train_split, eval_split, label_names))
     job.data_report.update(on_bad_rows=job.data.on_bad_rows, dropped_rows=dict(raw.dropped))
     return train_split, eval_split
 
@@ -144,7 +145,7 @@ def resume_point(job: Job, role: str) -> Path | None:
     costs seconds; the answer is kept for fit."""
     if role not in job.resumes:
         root = checkpoint_root(job.train.output_dir, role)
-        resume = resolve_resume(_resume_value(job, role), root, job.accelerator.print)
+        resume = resolve_resume(_resume_value(job, role), root)
         if resume is not None:
             check_same_run(read_progress(resume), resume_args(job), resume)
         job.resumes[role] = resume
@@ -164,7 +165,7 @@ def _resume_value(job: Job, role: str) -> str | None:
     if value != "latest" and Path(value).resolve().parent in others:
         value = "latest"
     if value == "latest" and role != job.roles[0] and not list_checkpoints(root):
-        job.accelerator.print(f"{role}: no checkpoint in {root} yet, so it starts from the beginning")
+        log.info(f"{role}: no checkpoint in {root} yet, so it starts from the beginning")
         return None
     return value
 
@@ -199,12 +200,12 @@ def fit(job: Job, learner: Learner, train_data: EncodedSplit, eval_split: TextSp
         **extra,
         **job.precision.to_json(),
     }
-    accelerator.print(
+    log.info(
         f"training {role} {learner.source}: {summary['num_parameters'] / 1e6:.1f}M parameters, {len(train_data)} "
         f"training and {summary['eval_examples']} validation examples, device {accelerator.device}, "
         f"{job.precision.describe()}"
     )
-    accelerator.print(f"objective: {objective}")
+    log.info(f"objective: {objective}")
 
     def card(doc: dict):
         """The card for `doc`, written once the weights it reports the size of are in the folder."""
@@ -243,7 +244,7 @@ def fit(job: Job, learner: Learner, train_data: EncodedSplit, eval_split: TextSp
         step = f", step {doc['best_step']}" if doc.get("best_step") else ""
         where = f"validation {metric} {best[metric]:.4f} at epoch {outcome.best_epoch}{step}" if best \
             else f"epoch {outcome.best_epoch}"
-        print(f"saved {role} to {out_dir} ({where})")
+        log.info(f"saved {role} to {out_dir} ({where})")
     return TrainResult(role, out_dir, doc)
 
 

@@ -29,7 +29,7 @@ def train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig)
 def _train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig) -> TrainResult:
     job = Job.start(data, train, {"model_name_or_path": model_name_or_path, **data.to_flags(), **train.to_flags()})
     resume_point(job, "teacher")
-    raw, columns = load_data(data, job.accelerator.print)
+    raw, columns = load_data(data)
     task = set_task(job, infer_label_names(raw, columns, data.label_names))
     train_split, eval_split = training_splits(job, raw, columns, list(task.label_names))
     tokenizer = load_tokenizer(model_name_or_path, "--model_name_or_path")

@@ -5,6 +5,7 @@ fresh BiLSTM (Tang et al.)."""
 from __future__ import annotations
 
 import copy
+import logging
 
 from torch import nn
 
@@ -20,6 +21,8 @@ from .load import (
     load_tokenizer,
 )
 from .student_kinds import kind_of
+
+log = logging.getLogger(__name__)
 
 
 def spread_layers(count: int, num_layers: int) -> list[int]:
@@ -123,7 +126,7 @@ def teacher_layers_student(distill: DistillConfig, head: str, teacher, label_nam
     """The teacher's embeddings, head and --student_layers of its layers (DistilBERT)."""
     total = num_layers_of(teacher.model.config)
     indices = parse_layers(distill.student_layers or str(max(1, total // 2)), total)
-    print(f"student: the teacher's embeddings, head and layers {indices} of 0..{total - 1}")
+    log.info(f"student: the teacher's embeddings, head and layers {indices} of 0..{total - 1}")
     return from_teacher_layers(teacher.model, indices), teacher.tokenizer
 
 

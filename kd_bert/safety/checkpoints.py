@@ -15,14 +15,16 @@ the settings of the run that wrote it (check_same_run), both before any model is
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Callable
 
 from ..errors import UserError, is_cuda_out_of_memory
 from .atomic import is_write_failure, write_error
 from .file_checks import CHECKED_SUFFIXES, file_problem
+
+log = logging.getLogger(__name__)
 
 PROGRESS_FILE = "progress.json"
 PREFIX = "step-"
@@ -134,13 +136,13 @@ def _usable(root: Path) -> list[Path]:
     return [p for p in reversed(list_checkpoints(root)) if checkpoint_problem(p) is None]
 
 
-def resolve_resume(value: str | None, root: Path, say: Callable[[str], None] = print) -> Path | None:
+def resolve_resume(value: str | None, root: Path) -> Path | None:
     """--resume_from_checkpoint: None, 'latest' (the newest usable checkpoint: damaged ones are
     skipped, each with a warning) or a folder, which must be usable."""
     if not value:
         return None
     if value == "latest":
-        return _latest(root, say)
+        return _latest(root)
     path = Path(value)
     if not path.is_dir() or not any((path / name).exists() for name in (PROGRESS_FILE, *MODEL_FILES)):
         raise UserError(f"--resume_from_checkpoint {value}: not a checkpoint folder (it has no {PROGRESS_FILE}); "
@@ -155,7 +157,7 @@ def resolve_resume(value: str | None, root: Path, say: Callable[[str], None] = p
     return path
 
 
-def _latest(root: Path, say: Callable[[str], None]) -> Path:
+def _latest(root: Path) -> Path:
     found = list_checkpoints(root)
     if not found:
         raise UserError(f"--resume_from_checkpoint latest: there is no checkpoint in {root}; run without it to "
@@ -165,7 +167,7 @@ def _latest(root: Path, say: Callable[[str], None]) -> Path:
         problem = checkpoint_problem(path)
         if problem is None:
             for bad, why in damaged:
-                say(f"warning: skipping the damaged checkpoint {bad} ({why}); resuming from {path}")
+                log.warning(f"skipping the damaged checkpoint {bad} ({why}); resuming from {path}")
             return path
         damaged.append((path, problem))
     details = "; ".join(f"{path.name}: {why}" for path, why in damaged)

@@ -12,6 +12,7 @@ counts as stale instead.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sys
@@ -20,6 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import UserError
+
+log = logging.getLogger(__name__)
 
 LOCK_FILE = ".kd-bert.lock"
 
@@ -30,7 +33,7 @@ except ImportError:  # not POSIX
 
 
 @contextmanager
-def output_lock(output_dir: str | Path, say=print, enabled: bool = True):
+def output_lock(output_dir: str | Path, enabled: bool = True):
     """Hold the lock of output_dir while the block runs; refuse at once if another live run holds it.
     A folder made only to hold the lock is removed again if the run leaves it empty."""
     if not enabled:  # the non-main processes of a distributed run: the main one holds it for all
@@ -39,7 +42,7 @@ def output_lock(output_dir: str | Path, say=print, enabled: bool = True):
     folder = Path(output_dir).expanduser()
     made = _make_folders(folder)
     try:
-        handle = _acquire(folder / LOCK_FILE, say)
+        handle = _acquire(folder / LOCK_FILE)
     except BaseException:
         _remove_empty(made)
         raise
@@ -66,7 +69,7 @@ def describe(holder: dict | None) -> str:
     return f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}{command}"
 
 
-def _acquire(path: Path, say) -> int:
+def _acquire(path: Path) -> int:
     """The open lock file's descriptor, flock held and this run's details written in it."""
     if path.is_dir():
         raise UserError(f"{path} is a folder, where the lock file of the runs writing to {path.parent} belongs; "
@@ -94,7 +97,7 @@ def _acquire(path: Path, say) -> int:
             continue
         previous = _read(path)
         if previous:
-            say(f"note: took over the lock of a run that is no longer running ({describe(previous)})")
+            log.info(f"note: took over the lock of a run that is no longer running ({describe(previous)})")
         os.ftruncate(handle, 0)
         os.write(handle, (json.dumps(this_run()) + "\n").encode("utf-8"))
         return handle

@@ -7,6 +7,7 @@ object that touches a device goes through accelerator.prepare, and only the main
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import resource
 import time
@@ -28,12 +29,15 @@ from ..data.batching import (
 )
 from ..distillation.objectives import Objective
 from ..errors import UserError
+from ..log import shows_progress
 from ..safety.checkpoints import load_checkpoint, save_checkpoint
 from ..safety.stopping import Stopped, StopRequest, deferred
 from ..scoring.metrics import is_better
 from ..scoring.prediction import predict_logits
 from ..task import Task
 from .optim import adamw, freeze_word_embeddings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -157,7 +161,7 @@ class Loop:
         self.progress = Progress()
         if checkpoints.resume_from:
             self.progress = Progress.from_json(load_checkpoint(accelerator, Path(checkpoints.resume_from)))
-            accelerator.print(f"resumed from {checkpoints.resume_from}: epoch {self.progress.epoch}, "
+            log.info(f"resumed from {checkpoints.resume_from}: epoch {self.progress.epoch}, "
                               f"{self.progress.step} of its batches done")
         self.best, self.metric = self.progress.best, cfg.metric_for_best_model
         self.global_step = self.progress.global_step
@@ -184,7 +188,8 @@ def train_epoch(loop: Loop, epoch: int) -> dict:
     seen_before = sums.seen
     steps = len(loop.train_dl)
     bar = tqdm(total=steps, initial=done, desc=f"epoch {epoch}/{cfg.num_train_epochs}",
-               disable=not accelerator.is_local_main_process, mininterval=1.0)  # one bar per machine
+               disable=not accelerator.is_local_main_process or not shows_progress(),  # one bar per machine
+               mininterval=1.0)
     batches = _resumed_batches(accelerator, loop.train_dl, done) if done else loop.train_dl
     start = time.perf_counter()
     try:
@@ -241,7 +246,7 @@ def end_epoch(loop: Loop, epoch: int, record: dict) -> None:
         is_better(loop.metric, value, best.value)
     record["is_best"] = improved
     loop.progress.history.append(record)
-    accelerator.print(epoch_line(record, loop.run.task, cfg.metric_for_best_model))
+    log.info(epoch_line(record, loop.run.task, cfg.metric_for_best_model))
     accelerator.log(_scalars(record), step=epoch)  # a no-op without trackers
     if improved:
         keep_if_best(loop, epoch, value, record, f"the end of epoch {epoch}")
@@ -259,7 +264,7 @@ def evaluate_within_epoch(loop: Loop, epoch: int) -> None:
     improved = loop.cfg.select_best and (best.value is None or is_better(metric, record["eval"][metric], best.value))
     record["is_best"] = improved
     loop.progress.evals.append(record)
-    accelerator.print(f"step {step}: validation {metric} {record['eval'][metric]:.4f}"
+    log.info(f"step {step}: validation {metric} {record['eval'][metric]:.4f}"
                       + (" | best so far" if improved else ""))
     # Its own tags: the epoch-level eval/* curves count epochs, these count batches.
     accelerator.log({f"eval_steps/{k}": v for k, v in record["eval"].items() if isinstance(v, (int, float))},
