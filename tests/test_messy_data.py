@@ -131,7 +131,7 @@ def test_unlabeled_texts_from_a_text_file_or_any_data_form(tmp_path):
     (tmp_path / "more.csv").write_text("review,stars\nthird text,5\n,4\n")
     columns = resolve_columns(load_raw(str(tmp_path / "more.csv")), "review", None)
     assert load_unlabeled(str(tmp_path / "more.txt"), columns, "error").texts == ["first text", "second text"]
-    unlabeled = load_unlabeled(str(tmp_path / "more.csv"), replace(columns, text="sentence"), "skip", say=print)
+    unlabeled = load_unlabeled(str(tmp_path / "more.csv"), replace(columns, text="sentence"), "skip")
     assert unlabeled.texts == ["third text"] and unlabeled.labels is None
 
 
