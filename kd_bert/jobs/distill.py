@@ -207,7 +207,7 @@ def plan_distillation(distill: DistillConfig, train: TrainConfig) -> Plan:
     if not kind.has_layers and intermediate:
         raise UserError(f"a {kind.label} student has no hidden states or attention maps to match the teacher's; "
                         f"use logit terms only ({'/'.join(f'--{term.name}' for term in TERMS)}_weight 0)")
-    if distill.student_layers and not kind.copies_teacher:
+    if distill.student_layers and not kind.takes_layers:
         raise UserError("--student_layers picks the teacher's layers for --student_init teacher_layers; add that flag")
     if distill.augment and not spec.needs_teacher:
         raise UserError("--augment adds sentences that only the teacher can label; use --alpha above 0 "

@@ -29,7 +29,8 @@ class StudentKind:
     label: str = ""  # how messages name it ("BiLSTM")
     has_layers: bool = True  # transformer layers, with hidden states and attention maps to match
     takes_head: bool = False  # --head puts a new head on it
-    copies_teacher: bool = False  # built from the teacher's weights (--student_layers picks which)
+    copies_teacher: bool = False  # built from the teacher's weights
+    takes_layers: bool = False  # --student_layers says which layers it keeps
     uses_teacher_tokenizer: bool = False  # reads the teacher's tokenizer unless --student_tokenizer names one
 
     def source(self, distill) -> str:
@@ -42,7 +43,7 @@ STUDENT_KINDS = (
                 starts_from="student_model", describe="{source}", takes_head=True),
     StudentKind("teacher_layers", STUDENT_INIT, "build the student from the teacher's embeddings and "
                 "--student_layers of its layers (DistilBERT)", "teacher_layers_student", starts_from="teacher_model",
-                describe="layers of {source}", copies_teacher=True),
+                describe="layers of {source}", copies_teacher=True, takes_layers=True),
     StudentKind("bilstm", STUDENT_MODEL, "a BiLSTM student", "bilstm_student", starts_from=None,
                 describe="a new BiLSTM", label="BiLSTM", has_layers=False, uses_teacher_tokenizer=True),
 )
