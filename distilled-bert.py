@@ -4,7 +4,7 @@
 
 Loss: alpha * T^2 * KL(softmax(z_t/T) || softmax(z_s/T)) + (1 - alpha) * CE(z_s, y), plus any
 weighted intermediate-layer terms (TinyBERT, DistilBERT's cosine); the student can start from a
-pretrained model, from the teacher's own layers, or be a BiLSTM. README: "Distillation methods".
+pretrained model, from the teacher's own layers, or be a BiLSTM: see docs/methods.md.
 Writes <output_dir>/student, a Hugging Face model folder like the teacher's.
 """
 

@@ -1,4 +1,5 @@
-"""README claims checked by their effects: each test names the claim it checks and fails if it were false.
+"""Claims of the documentation checked by their effects: each test names the page and the claim it checks
+and fails if it were false.
 
 Most runs go through the Python API in this process (each script pays ~5 s of imports; the API writes
 the same folders). Runs that several tests read are made once per module; a test that changes one
@@ -130,8 +131,8 @@ def student_run(tmp_path_factory, sst2_slice, teacher, tiny_models):
 
 
 def test_debug_shows_the_full_traceback_instead_of_the_one_line_error(tmp_path):
-    """README, Errors: "Problems you can fix end with one line on stderr ... `--debug` shows the full
-    traceback instead." (Flags: `--debug`: full tracebacks instead of one-line errors.)"""
+    """docs/never-lose-work.md (Errors): "Problems you can fix end with one line on stderr ... `--debug` shows
+    the full traceback instead." (docs/flags.md: `--debug`: "show full tracebacks instead of one-line errors".)"""
     args = ["--learning_rate", "0", "--output_dir", tmp_path / "out"]
     plain = run_script("trainer_teacher.py", *args)
     assert_clean_failure(plain, "--learning_rate must be positive", output_dir=tmp_path / "out")
@@ -145,8 +146,8 @@ def test_debug_shows_the_full_traceback_instead_of_the_one_line_error(tmp_path):
 
 
 def test_a_bad_layer_map_is_a_one_line_error_before_training(sst2_slice, teacher, tiny_models, tmp_path):
-    """README, Errors: a flag value that cannot work ends with one line, exit status 2 and nothing
-    written; --layer_map gives a 1-based teacher layer for each student layer."""
+    """docs/never-lose-work.md (Errors): a flag value that cannot work ends with one line, exit status 2 and
+    nothing written; docs/flags.md: --layer_map gives a "1-based teacher layer for each student layer"."""
     out = tmp_path / "out"
     result = run_script("distilled-bert.py", "--data_path", sst2_slice, "--teacher_model", teacher,
                         "--student_model", tiny_models["student_base"], "--hidden_weight", "1", "--layer_map", "5",
@@ -161,8 +162,8 @@ def test_a_bad_layer_map_is_a_one_line_error_before_training(sst2_slice, teacher
 
 
 def test_checkpointing_steps_epoch_saves_a_checkpoint_after_every_epoch(epoch_run):
-    """README, Never lose work: "With `--checkpointing_steps 500` (or `epoch`) a run saves its full state to
-    <output_dir>/checkpoints/<teacher|student>/step-N"; Flags: `epoch` after every epoch."""
+    """docs/never-lose-work.md: "With `--checkpointing_steps 500` (or `epoch`) a run saves its full state to
+    `<output_dir>/checkpoints/<teacher|student>/step-N`"; docs/flags.md: "or 'epoch' after every epoch"."""
     out = epoch_run[0]
     folders = sorted((out / "checkpoints" / "teacher").iterdir(), key=lambda p: int(p.name.removeprefix("step-")))
     assert [p.name for p in folders] == ["step-4", "step-8"]  # 4 batches an epoch, 2 epochs
@@ -175,8 +176,8 @@ def test_checkpointing_steps_epoch_saves_a_checkpoint_after_every_epoch(epoch_ru
 
 
 def test_resuming_from_a_named_checkpoint_folder_ends_as_the_uninterrupted_run(epoch_run, tmp_path, capsys):
-    """README, Never lose work: `--resume_from_checkpoint` continues from a checkpoint folder (Flags: "a
-    checkpoint folder, or `latest`"), to the metrics and weights of an uninterrupted run."""
+    """docs/never-lose-work.md: `--resume_from_checkpoint` continues from a checkpoint folder (docs/flags.md:
+    "continue a run from a checkpoint folder, or 'latest'"), to the metrics and weights of an uninterrupted run."""
     source, model, data, train = epoch_run
     out = tmp_path / "run"
     shutil.copytree(source, out)
@@ -192,7 +193,7 @@ def test_resuming_from_a_named_checkpoint_folder_ends_as_the_uninterrupted_run(e
 
 
 def test_a_resumed_distillation_ends_as_the_uninterrupted_one(student_run, tmp_path, capsys):
-    """README, Never lose work: a run stopped mid-epoch and resumed "ends with exactly the metrics and
+    """docs/never-lose-work.md: a run stopped mid-epoch and resumed "ends with exactly the metrics and
     weights of an uninterrupted run on CPU", for distilled-bert.py as for the teacher."""
     source, (distill_cfg, data, train) = student_run
     out = tmp_path / "run"
@@ -213,7 +214,7 @@ def test_a_resumed_distillation_ends_as_the_uninterrupted_one(student_run, tmp_p
 
 
 def test_latest_skips_a_partial_checkpoint_folder(epoch_run, tmp_path):
-    """README, Never lose work: "A checkpoint is written to a hidden `.step-N.partial` folder and renamed
+    """docs/never-lose-work.md: "A checkpoint is written to a hidden `.step-N.partial` folder and renamed
     when complete, so `latest` never picks a half-written one." The partial folder here is even a whole
     checkpoint, of a later step: only its name keeps `latest` from it."""
     root = tmp_path / "checkpoints"
@@ -225,8 +226,8 @@ def test_latest_skips_a_partial_checkpoint_folder(epoch_run, tmp_path):
 
 
 def test_the_old_model_stays_until_the_new_runs_first_best_epoch(sst2_slice, tiny_models, teacher, tmp_path):
-    """README, No silent overwrite: with --overwrite_output_dir "the old model stays until the new run's
-    first best epoch replaces it": a run that fails before its first evaluation leaves it as it was."""
+    """docs/never-lose-work.md (No silent overwrite): with --overwrite_output_dir "the old model stays until the
+    new run's first best epoch replaces it": a run that fails before its first evaluation leaves it as it was."""
     out = tmp_path / "models"
     shutil.copytree(teacher, out / "teacher")
     before = snapshot(out / "teacher")
@@ -241,8 +242,9 @@ def test_the_old_model_stays_until_the_new_runs_first_best_epoch(sst2_slice, tin
 @pytest.mark.parametrize("existing, compare_no_kd", [("student", False), ("student_no_kd", True)])
 def test_a_second_distillation_into_a_finished_student_is_refused(existing, compare_no_kd, student_run, sst2_slice,
                                                                   tiny_models, teacher, tmp_path):
-    """README, No silent overwrite: "A run whose <output_dir>/teacher (or student) already holds a model
-    stops at once unless given --overwrite_output_dir", and so does --compare_no_kd's student_no_kd."""
+    """docs/never-lose-work.md (No silent overwrite): "A run whose `<output_dir>/teacher` (or `student`) already
+    holds a model stops at once unless given `--overwrite_output_dir`", and so does --compare_no_kd's
+    student_no_kd."""
     out = tmp_path / "models"
     shutil.copytree(student_run[0] / "student", out / existing)
     before = snapshot(out)
@@ -270,7 +272,8 @@ def word_vocabulary_bert(folder: Path, sst2_slice: Path) -> Path:
 
 
 def test_metric_for_best_model_loss_keeps_the_epoch_with_the_lowest_validation_loss(sst2_slice, tmp_path):
-    """README, Flags: `--metric_for_best_model` picks the epoch that is saved; with `loss`, lower is better."""
+    """docs/flags.md: `--metric_for_best_model` is the "validation metric that picks the epoch saved"; with
+    `loss`, lower is better."""
     base = word_vocabulary_bert(tmp_path / "base", sst2_slice)
     # A high learning rate over 4 epochs overfits: the validation loss is lowest early and grows while
     # the accuracy still rises, so keeping the lowest loss differs from keeping the best accuracy.
@@ -291,9 +294,9 @@ def test_metric_for_best_model_loss_keeps_the_epoch_with_the_lowest_validation_l
 
 
 def test_gradient_accumulation_makes_the_updates_of_the_larger_batch(sst2_slice, tiny_models, tmp_path):
-    """README, Flags: `--gradient_accumulation_steps`: micro-batches per optimizer update; the effective
-    batch is batch_size * processes * gradient_accumulation_steps. Batch 8 x 2 must train as batch 16
-    (dropout off and random batches, so the two see the same examples in the same order)."""
+    """docs/flags.md: `--gradient_accumulation_steps`: "micro-batches per optimizer update"; docs/performance.md:
+    "the effective batch is `batch_size * processes * gradient_accumulation_steps`". Batch 8 x 2 must train as
+    batch 16 (dropout off and random batches, so the two see the same examples in the same order)."""
     base = tmp_path / "no-dropout"
     shutil.copytree(tiny_models["teacher_base"], base)
     config = json.loads((base / "config.json").read_text())
@@ -314,8 +317,8 @@ def test_gradient_accumulation_makes_the_updates_of_the_larger_batch(sst2_slice,
 
 
 def test_max_eval_samples_scores_the_same_drawn_validation_examples(sst2_slice, tiny_models, tmp_path):
-    """README, Flags: `--max_eval_samples`: N validation examples drawn with a fixed seed, stratified by
-    label, the same ones in training and in evaluate.py."""
+    """docs/flags.md: `--max_eval_samples`: "N evaluation examples drawn at random with a fixed seed (42),
+    stratified by label, the same ones in every script", in training as in evaluate.py."""
     n = 30
     data = data_config(sst2_slice, max_eval_samples=n)
     result = train_teacher(str(tiny_models["teacher_base"]), data, train_config(tmp_path))
@@ -332,7 +335,7 @@ def test_max_eval_samples_scores_the_same_drawn_validation_examples(sst2_slice, 
 
 
 def test_validation_split_0_trains_on_every_row_and_keeps_the_last_epoch(sst2_slice, tiny_models, tmp_path):
-    """README, Data: with no validation split, `--validation_split 0.1` holds out 10% of train; "`0` trains
+    """docs/data.md: with no validation split, `--validation_split 0.1` holds out 10% of train; "`0` trains
     on all of it and saves the last epoch"."""
     data = tmp_path / "no-dev"
     data.mkdir()
@@ -355,8 +358,8 @@ def test_validation_split_0_trains_on_every_row_and_keeps_the_last_epoch(sst2_sl
 
 
 def test_default_student_layers_are_half_the_teachers_spread_evenly(sst2_slice, teacher, tmp_path):
-    """README, Flags: `--student_layers` defaults to half the teacher's layers, "a count spread evenly"
-    (12 -> 6 keeps 0,2,4,7,9,11): for 4 layers, the first and the last."""
+    """docs/flags.md: `--student_layers` defaults to "half the teacher's layers", "a count spread evenly"
+    (docs/methods.md: "12 -> 6 keeps 0,2,4,7,9,11"): for 4 layers, the first and the last."""
     tiny_step = 1e-12  # the student trains, but its weights stay the teacher's to float precision
     result = distill(DistillConfig(teacher_model=str(teacher), student_init="teacher_layers"),
                      data_config(sst2_slice), train_config(tmp_path, learning_rate=tiny_step))
@@ -392,10 +395,10 @@ print("RESULT", json.dumps({"refused": refused, "class": type(model).__name__, "
 
 def test_a_mean_pool_student_is_saved_with_its_head_and_loads_with_plain_transformers(sst2_slice, teacher, tiny_models,
                                                                                         tmp_path):
-    """README, Distillation methods: `--head mean_pool` is "mean of the last hidden states over real
-    tokens, then Dropout-Linear-GELU-Dropout-Linear; for the teacher ... or a pretrained student"; such a
-    model "is saved with `custom_models.py` beside its weights", "plain transformers loads it with
-    `trust_remote_code=True`", and "without that flag transformers refuses the folder"."""
+    """docs/methods.md: `--head mean_pool` is "mean of the last hidden states over real tokens, then
+    Dropout-Linear-GELU-Dropout-Linear; for the teacher ... or a pretrained student"; such a model "is saved
+    with `custom_models.py` beside its weights", "plain transformers loads it with `trust_remote_code=True`",
+    and "Without that flag transformers refuses the folder"."""
     from transformers import AutoTokenizer
 
     from kd_bert.models.load import load_classifier
@@ -431,7 +434,7 @@ def test_a_mean_pool_student_is_saved_with_its_head_and_loads_with_plain_transfo
 
 def test_augment_with_compare_no_kd_trains_the_no_kd_student_on_the_original_sentences(sst2_slice, teacher,
                                                                                        tiny_models, tmp_path):
-    """README, Distillation methods: "With `--compare_no_kd`, the run without the teacher trains on the
+    """docs/methods.md: "With `--compare_no_kd`, the run without the teacher trains on the
     original sentences only, since it has no labels for the copies." It is then a plain --alpha 0 run."""
     student = str(tiny_models["student_base"])
     both = distill(DistillConfig(teacher_model=str(teacher), student_model=student, augment=1, compare_no_kd=True),
@@ -451,8 +454,8 @@ def test_augment_with_compare_no_kd_trains_the_no_kd_student_on_the_original_sen
 
 @pytest.mark.precision
 def test_unlabeled_split_predictions_go_beside_the_model_in_glue_form(sst2_slice, teacher, tmp_path):
-    """README, Flags: `--predictions_file` defaults to `<model>/predictions_<split>.tsv` on an unlabeled split;
-    evaluate.py writes predictions "in the GLUE submission form (`index<TAB>prediction`)"."""
+    """docs/flags.md: `--predictions_file` defaults to "`<model>/predictions_<split>.tsv`" on an unlabeled split;
+    docs/outputs.md: evaluate.py writes predictions "in the GLUE submission form (`index<TAB>prediction`)"."""
     model = tmp_path / "model"
     shutil.copytree(teacher, model)  # the file is written into the model's folder
     # In full precision, like plain_logits below.
@@ -469,7 +472,7 @@ def test_unlabeled_split_predictions_go_beside_the_model_in_glue_form(sst2_slice
 
 
 def test_a_truncated_teacher_logit_cache_file_is_computed_again(student_run, tmp_path):
-    """README, Speed: the cache holds "one `<key>.pt` and one `<key>.json` per teacher and training set";
+    """docs/performance.md (Speed): the cache holds "one `<key>.pt` and one `<key>.json` per teacher and training set";
     files are written whole, and a file that cannot be read (here cut short) is computed again."""
     source, (distill_cfg, data, train) = student_run
     cache = tmp_path / "cache"

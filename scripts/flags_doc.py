@@ -1,0 +1,162 @@
+"""Write docs/flags.md from the three entry scripts' parsers, so the flags page cannot drift from the code.
+
+    python scripts/flags_doc.py            # rewrite docs/flags.md
+    python scripts/flags_doc.py --check    # exit 1 when docs/flags.md is not what this would write
+
+Each script's flags come from the config dataclasses (kd_common/config.py, through cli.add_arguments):
+for every script, one table per argparse group gives each flag with its aliases (and its choices), its
+default and its help text as `--help` shows it. NOTES adds a short line where the help text leaves out something worth
+knowing, or a link to the page that explains the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PAGE = REPO / "docs" / "flags.md"
+SCRIPTS = {
+    "trainer_teacher.py": "fine-tune the teacher",
+    "distilled-bert.py": "distill the student",
+    "evaluate.py": "score a model",
+}
+
+# By flag (its dest): what the help text does not say, kept short; links are relative to docs/.
+NOTES = {
+    "config": "see [Config files](config-files.md)",
+    "mixed_precision": "checked on the machine's CPU flags or GPU; see [Precision](performance.md#precision)",
+    "data_path": "see [Data](data.md)",
+    "text_column": "see [Data](data.md) for the detected names",
+    "text_pair_column": "a pair is tokenized as one input: `[CLS] a [SEP] b [SEP]`",
+    "validation_split": "evaluate.py holds out the fraction its model was trained with; see [Data](data.md)",
+    "max_length": "512 for BERT; checked against every model before anything loads",
+    "on_bad_rows": "see [Data](data.md)",
+    "output_dir": "the model goes to `<output_dir>/teacher` or `<output_dir>/student`; `--output_air` is "
+                  "accepted because the project's original README spelled it so",
+    "num_train_epochs": "epochs",
+    "eval_batch_size": "validation batch size",
+    "weight_decay": "AdamW weight decay; none on biases and LayerNorm",
+    "gradient_accumulation_steps": "micro-batches per optimizer update",
+    "seed": "seeds Python, NumPy, torch and the shuffle order",
+    "max_train_samples": "see [Data](data.md)",
+    "group_by_length": "see [Speed](performance.md#speed-distillation-at-the-cost-of-fine-tuning)",
+    "overwrite_output_dir": "without it such a run stops before loading anything",
+    "checkpointing_steps": "see [Never lose work](never-lose-work.md)",
+    "resume_from_checkpoint": "see [Never lose work](never-lose-work.md)",
+    "head": "see [Distillation methods](methods.md)",
+    "eval_steps": "these evaluations leave training unchanged, loss for loss",
+    "freeze_embeddings": "see [Speed](performance.md#speed-distillation-at-the-cost-of-fine-tuning)",
+    "metric_for_best_model": "see [Regression](data.md#regression)",
+    "report_to": "see [Outputs](outputs.md)",
+    "learning_rate": "2e-5 for the teacher, 5e-5 for the student",
+    "alpha": "see [The loss](methods.md#the-loss)",
+    "temperature": "T in [the loss](methods.md#the-loss)",
+    "teacher_logits": "see [Speed](performance.md#speed-distillation-at-the-cost-of-fine-tuning)",
+    "cache_dir": "see [Speed](performance.md#speed-distillation-at-the-cost-of-fine-tuning)",
+    "student_init": "teacher_layers also takes the teacher's head",
+    "transfer_data": "see [Data](data.md)",
+    "teacher": "see [Outputs](outputs.md#evaluatepy-what-it-prints-and-writes)",
+    "quantize": "`dynamic-int8`, the deprecated torch route, is gone; see [Deploying with ONNX "
+                "Runtime](deploy-onnx.md)",
+    "export_onnx": "see [Deploying with ONNX Runtime](deploy-onnx.md)",
+}
+
+# Flag names and angle-bracket placeholders (<output_dir>, index<TAB>prediction) as code: outside a code
+# span a Markdown renderer would take <output_dir> for an HTML tag and drop it.
+CODE = re.compile(r"(?<![\w`])(--[a-z][a-z0-9_-]*|[\w./$~-]*<[\w|]+>[\w./<>|-]*)")
+
+
+def parser_of(script: str) -> argparse.ArgumentParser:
+    """The script's parser, built as the script builds it (the scripts only run under __main__)."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    spec = importlib.util.spec_from_file_location(script.replace("-", "_").removesuffix(".py"), REPO / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.parse_args()
+
+
+def flags_of(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option string of the parser but --help: what the page must name."""
+    return [s for a in parser._actions for s in a.option_strings if s.startswith("--") and s != "--help"]
+
+
+def default_of(action: argparse.Action) -> str:
+    if isinstance(action, (argparse._StoreTrueAction, argparse.BooleanOptionalAction)):
+        return "on" if action.default else "off"
+    if action.default is None:
+        return "unset"
+    return f"`{action.default}`"
+
+
+def cell(text: str) -> str:
+    return CODE.sub(r"`\1`", " ".join(text.split())).replace("|", "\\|")
+
+
+def table(parser: argparse.ArgumentParser, group: argparse._ArgumentGroup) -> list[str]:
+    formatter = parser._get_formatter()
+    rows = ["| flag | default | help | notes |", "|---|---|---|---|"]
+    for action in group._group_actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        names = " ".join(f"`{name}`" for name in action.option_strings)
+        if action.choices is not None:  # as --help's usage line shows them
+            names += f" `{{{','.join(map(str, action.choices))}}}`"
+        help_text = formatter._expand_help(action) if action.help else ""  # %(default)s as --help shows it
+        rows.append(f"| {names} | {default_of(action)} | {cell(help_text)} | {NOTES.get(action.dest, '')} |")
+    return rows
+
+
+def page() -> str:
+    lines = [
+        "# Flags",
+        "",
+        "<!-- generated by `python scripts/flags_doc.py`: do not edit by hand -->",
+        "This page is generated by `python scripts/flags_doc.py` from the three scripts' parsers, whose flags come",
+        "from the config dataclasses in `kd_common/config.py`; do not edit it by hand. `python scripts/flags_doc.py",
+        "--check` fails when it is out of date. The help column is what `--help` prints.",
+        "",
+        "All three scripts take the data flags; the two training scripts take the training flags. Any flag can",
+        "also come from a file: see [Config files](config-files.md). Every field of the Python API's configs is",
+        "the flag of the same name: see [the Python API](api.md).",
+        "",
+    ]
+    lines += [f"- [{script}](#{anchor(script)}): {what}" for script, what in SCRIPTS.items()]
+    for script, what in SCRIPTS.items():
+        parser = parser_of(script)
+        lines += ["", f"## {script}", "", f"{parser.description} (`python {script} --help`)"]
+        for group in parser._action_groups:
+            if any(not isinstance(a, argparse._HelpAction) for a in group._group_actions):
+                lines += ["", f"### {script}: {group.title}", "", *table(parser, group)]
+    return "\n".join(lines) + "\n"
+
+
+def anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation but - and _ dropped, spaces as -."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    args.add_argument("--check", action="store_true", help="exit 1 when docs/flags.md differs from what would be "
+                                                           "written; write nothing")
+    check = args.parse_args(argv).check
+    text = page()
+    shown = PAGE.relative_to(REPO) if PAGE.is_relative_to(REPO) else PAGE
+    if check:
+        if not PAGE.is_file() or PAGE.read_text(encoding="utf-8") != text:
+            print(f"{shown} is out of date: run python scripts/flags_doc.py", file=sys.stderr)
+            return 1
+        return 0
+    PAGE.parent.mkdir(exist_ok=True)
+    PAGE.write_text(text, encoding="utf-8")
+    print(f"wrote {shown}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
