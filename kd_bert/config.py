@@ -26,7 +26,7 @@ from .errors import UserError
 from .models import student_kinds
 from .train.precision import MIXED_PRECISION_CHOICES, check_choice
 
-# Defaults for distillation (see README, "The loss"). T = 2 softens a confident teacher's
+# Defaults for distillation (docs/methods.md, "The loss"). T = 2 softens a confident teacher's
 # near one-hot outputs enough to carry its ranking of the wrong classes without flattening two
 # classes toward uniform; alpha = 0.5 weighs that signal equally with the gold labels.
 DEFAULT_TEMPERATURE = 2.0
@@ -428,8 +428,8 @@ class EvalConfig(Flags):
         _need(self.top_k >= 1, f"--top_k must be at least 1 (got {self.top_k})")
         _need(self.latency_samples >= 0, f"--latency_samples must be 0 (skip) or more (got {self.latency_samples})")
         _need(self.quantize != TORCH_INT8, f"--quantize {TORCH_INT8} (PyTorch eager-mode quantization, deprecated "
-              f"upstream) is gone; use --quantize {ONNX_INT8}, closer to fp32's accuracy at lower latency (README, "
-              f"Deploying with ONNX Runtime)")
+              f"upstream) is gone; use --quantize {ONNX_INT8}, closer to fp32's accuracy at lower latency "
+              f"(docs/deploy-onnx.md)")
         _need(self.quantize in (None, ONNX_INT8), f"--quantize must be {ONNX_INT8} (got {self.quantize})")
         _need(not (self.save_quantized and not self.quantize),
               f"--save_quantized writes the model --quantize makes; add --quantize {ONNX_INT8}")

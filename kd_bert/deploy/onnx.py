@@ -38,7 +38,7 @@ MARKER = "onnx.json"
 INSTALL = "pip install onnxruntime onnx"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
-# One weight scale per tensor, not per output channel: on the 3-layer SST-2 student (README, Deploying with
+# One weight scale per tensor, not per output channel: on the 3-layer SST-2 student (docs/deploy-onnx.md, Deploying with
 # ONNX Runtime) per-tensor int8 scored 89.22 on dev against fp32's 89.33, per-channel 88.65 (with
 # reduce_range 88.88). The activations' scale is computed per batch either way.
 PER_CHANNEL = False

@@ -15,7 +15,7 @@ one machine. The reason line names the variable; a forced `--mixed_precision` ig
 
 Training, the validation inside it, the teacher-logit pass and evaluate.py all run in the chosen
 precision: measured on SST-2 dev, evaluate.py's (emulated) bf16 predictions agreed with its fp32 ones on
-every sentence (README, Precision); `--mixed_precision no` scores in full precision regardless.
+every sentence (docs/performance.md, Precision); `--mixed_precision no` scores in full precision regardless.
 """
 
 from __future__ import annotations
