@@ -15,16 +15,16 @@ printed first, and its log is in <out>/<name>.log.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
-import random
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from few_labels import split
 
 
 def minilm() -> str:
@@ -34,17 +34,7 @@ def minilm() -> str:
 
 
 def split_sst2(out: Path, labeled: int, unlabeled: int) -> tuple[Path, Path]:
-    with open(REPO / "data" / "sst2" / "train.tsv", newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
-    random.Random(0).shuffle(rows)
-    data = out / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    (data / "train.tsv").write_text("sentence\tlabel\n" + "".join(f"{t}\t{y}\n" for t, y in rows[:labeled]))
-    for name in ("dev.tsv", "labels.txt"):
-        (data / name).write_text((REPO / "data" / "sst2" / name).read_text())
-    texts = out / "unlabeled.txt"
-    texts.write_text("".join(t + "\n" for t, _ in rows[labeled:labeled + unlabeled]))
-    return data, texts
+    return split(REPO / "data" / "sst2", out, labeled, unlabeled, seed=0)
 
 
 def run(name: str, out: Path, script: str, *args) -> float:

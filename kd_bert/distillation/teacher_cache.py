@@ -40,6 +40,7 @@ import torch
 
 from ..data.batching import MODEL, EncodedSplit, Encoding, eval_loader, tokenizer_digest
 from ..errors import UserError
+from ..models import packaged
 from ..safety.atomic import write_atomically, write_json
 from ..safety.lock import describe, this_run
 from ..scoring.prediction import predict_logits
@@ -56,7 +57,8 @@ _WEIGHT_FILES = ("config.json", ".safetensors", ".bin", ".onnx")
 def weights_digest(teacher_source: str, config) -> str:
     """A digest of the teacher folder's config and weight files (an ONNX model's graph and its external
     data files too), or of its hub revision."""
-    folder = Path(teacher_source)
+    # A packaged hub id is keyed by the files of the installed copy it loads from, like any folder.
+    folder = Path(packaged.local_copy(teacher_source, "--teacher_model") or teacher_source)
     if not folder.is_dir():
         return f"hub:{teacher_source}@{getattr(config, '_commit_hash', None) or 'unknown'}"
     h = hashlib.blake2b(digest_size=16)

