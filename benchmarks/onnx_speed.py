@@ -2,7 +2,7 @@
 the evaluation batch size and batch-1 p50 latency, each the median over --repeats runs of evaluate.py's own
 measurement (the Python API, in this process), the rows taking turns.
 
-    python benchmarks/onnx_speed.py --model ./models/recipe-sst2/student --data_path ./data/sst2 [--repeats 5]
+    python benchmarks/onnx_speed.py --model ./models/recipe-sst2-small/student --data_path ./data/sst2 [--repeats 5]
 
 The ONNX folders are made once, by evaluate.py --export_onnx --quantize onnx-int8, into --work_dir. Rows:
 PyTorch fp32; PyTorch bf16 autocast (on a CPU without native bf16 it is emulated, and slower); PyTorch dynamic
@@ -70,7 +70,7 @@ def measure(rows: dict[str, tuple], data: DataConfig, args) -> dict[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=str(REPO / "models" / "recipe-sst2" / "student"))
+    parser.add_argument("--model", default=str(REPO / "models" / "recipe-sst2-small" / "student"))
     parser.add_argument("--data_path", default=str(REPO / "data" / "sst2"))
     parser.add_argument("--work_dir", default="/tmp/kd-onnx-speed", help="where the ONNX folders are written")
     parser.add_argument("--batch_size", type=int, default=64)

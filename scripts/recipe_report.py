@@ -1,6 +1,6 @@
 """Print (and save as recipe_results.md) the results table of a scripts/recipe.sh run.
 
-    python scripts/recipe_report.py ./models/recipe-sst2 [TEACHER_FOLDER] [--baseline FOLDER] [--times FILE]
+    python scripts/recipe_report.py ./models/recipe-sst2-small [TEACHER_FOLDER] [--baseline FOLDER] [--times FILE]
 
 Every number is read from the files the recipe's steps wrote: eval.json (teacher and student scored
 side by side on dev by evaluate.py), the baseline's metrics.json (its best validation accuracy, on the
@@ -81,7 +81,7 @@ def report(out: Path, teacher_folder: Path | None = None, baseline: Path | None 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", nargs="?", default="./models/recipe-sst2")
+    parser.add_argument("out", nargs="?", default="./models/recipe-sst2-small")
     parser.add_argument("teacher", nargs="?", default=None)
     parser.add_argument("--baseline", default=None)
     parser.add_argument("--times", default=None)
