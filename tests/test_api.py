@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import FAST_TRAINING, REPO
+from helpers import FAST_TRAINING, REPO
 
 from kd_bert import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError
 

@@ -46,7 +46,7 @@ def test_evaluation_batches_run_in_length_order_and_keep_rows(tiny_models):
 
 
 def sst2_train_lengths(tokenizer_folder):
-    from conftest import SST2, read_tsv
+    from helpers import SST2, read_tsv
 
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_folder))
     texts = [r[0] for r in read_tsv(SST2 / "train.tsv")[1:]]

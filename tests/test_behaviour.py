@@ -12,9 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import _tiny_bert, _train_tokenizer, nudged_copy
+from helpers import NEGATIVE, POSITIVE, labeled, nudged_copy, tiny_bert, train_tokenizer, write_task
 from safetensors.torch import load_file
-from test_learning import NEGATIVE, POSITIVE, labeled, write_task
 from torch import nn
 
 from kd_bert import DataConfig, TrainConfig, train_teacher
@@ -112,9 +111,9 @@ def inverted_dev(tmp_path_factory) -> dict:
     rng = random.Random(1)
     train, dev = labeled(rng, 384, POSITIVE, NEGATIVE), labeled(rng, 48, POSITIVE, NEGATIVE)
     flipped = [[text, str(1 - int(label))] for text, label in dev]
-    tokenizer = _train_tokenizer([text for text, _ in train + dev], 200, root / "vocab")
+    tokenizer = train_tokenizer([text for text, _ in train + dev], 200, root / "vocab")
     return {"data": write_task(root / "data", train, flipped),
-            "base": _tiny_bert(root / "base", tokenizer, hidden=64, layers=2, seed=1)}
+            "base": tiny_bert(root / "base", tokenizer, hidden=64, layers=2, seed=1)}
 
 
 def test_a_run_whose_first_epoch_is_best_saves_the_first_epochs_weights(inverted_dev, tmp_path):

@@ -6,8 +6,7 @@ import json
 import time
 
 import pytest
-from conftest import assert_clean_failure, run_script
-from test_config_files import parse
+from helpers import assert_clean_failure, parse, run_script
 
 from kd_bert import UserError
 

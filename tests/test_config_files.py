@@ -1,27 +1,14 @@
 """--config FILE: a YAML or JSON file sets any flag, the command line overrides it, a bad key or value
 is refused by name, and a run's training_args.json passed back repeats the run."""
 
-import importlib.util
 import json
 import re
 import sys
 
 import pytest
-from conftest import REPO, run_script
+from helpers import parse, run_script
 
-from kd_bert import UserError, cli
-
-
-def parser_of(script):
-    spec = importlib.util.spec_from_file_location(script.replace("-", "_").removesuffix(".py"), REPO / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # the scripts only run under __main__
-    return module.parse_args()
-
-
-def parse(script, path, *argv):
-    return cli.parse(parser_of(script), ["--config", str(path), *map(str, argv)])
-
+from kd_bert import UserError
 
 YAML = """\
 learning_rate: 1e-4          # YAML reads this as text; the flag's type makes it a number

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_script
+from helpers import run_script
 
 from kd_bert import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError
 

@@ -4,7 +4,7 @@ import json
 import time
 
 import pytest
-from conftest import read_tsv
+from helpers import NAMES, read_tsv, save_hub_shaped
 
 from kd_bert.data.labels import (
     check_label_names,
@@ -16,8 +16,6 @@ from kd_bert.data.read import load_raw, normalize_split
 from kd_bert.data.splits import resolve_columns, to_text_split
 from kd_bert.errors import UserError
 
-NAMES = ["negative", "positive"]
-
 
 def text_split(path, split, names=NAMES, **columns):
     raw = load_raw(str(path))
@@ -28,26 +26,6 @@ def text_split(path, split, names=NAMES, **columns):
 @pytest.fixture(scope="module")
 def dev_rows(sst2_slice):
     return read_tsv(sst2_slice / "dev.tsv")[1:]
-
-
-def save_hub_shaped(folder, sst2_slice):
-    """A DatasetDict shaped like the hub's SST-2: idx, sentence, ClassLabel label; test labels -1."""
-    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
-
-    features = Features({"idx": Value("int32"), "sentence": Value("string"), "label": ClassLabel(names=NAMES)})
-
-    def split(name, labeled):
-        rows = read_tsv(sst2_slice / name)[1:]
-        if labeled:
-            return {"idx": list(range(len(rows))), "sentence": [r[0] for r in rows], "label": [int(r[1]) for r in rows]}
-        return {"idx": [int(r[0]) for r in rows], "sentence": [r[1] for r in rows], "label": [-1] * len(rows)}
-
-    DatasetDict({
-        "train": Dataset.from_dict(split("train.tsv", True), features=features),
-        "validation": Dataset.from_dict(split("dev.tsv", True), features=features),
-        "test": Dataset.from_dict(split("test.tsv", False), features=features),
-    }).save_to_disk(str(folder))
-    return folder
 
 
 def test_glue_tsv_folder(sst2_slice, dev_rows):

@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from conftest import FAST_TRAINING, assert_clean_failure, logged, run_script
+from helpers import FAST_TRAINING, assert_clean_failure, logged, run_script
 
 import kd_bert.data.read
 import kd_bert.jobs.distill
@@ -42,7 +42,7 @@ from kd_bert.task import REGRESSION_LABEL
 LONGEST_LINE = 300
 
 
-def read(path, policy="error", **flags):
+def read_train(path, policy="error", **flags):
     """The train split as a training job reads it, its label names, the raw data and what was said."""
     raw, columns = load_data(DataConfig(data_path=str(path), on_bad_rows=policy, validation_split=0, **flags))
     names = infer_label_names(raw, columns, None)
@@ -56,7 +56,7 @@ def one_line(message: str) -> str:
     return message
 
 
-def teacher_args(data, tiny_models, out) -> list:
+def quick_teacher_args(data, tiny_models, out) -> list:
     return ["--data_path", data, "--model_name_or_path", tiny_models["teacher_base"], "--output_dir", out,
             *FAST_TRAINING, "--num_train_epochs", "1"]
 
@@ -77,25 +77,25 @@ def test_a_nan_or_inf_score_is_a_bad_row_and_the_task_stays_regression(tmp_path,
     path = tmp_path / "train.csv"
     scores = scores_csv(path, {4: "nan", 9: "inf", 30: "-Infinity"})
     with pytest.raises(UserError) as caught:
-        read(path)
+        read_train(path)
     message = one_line(str(caught.value))
     for part in ("3 bad rows", "line 6: label 'nan' is not a finite number", "line 11: label 'inf'",
                  "line 32: label '-Infinity'"):
         assert part in message, (part, message)
     for policy in ("warn", "skip"):
-        split, names, raw, said = read(path, policy)
+        split, names, raw, said = read_train(path, policy)
         assert names == [REGRESSION_LABEL]  # one output, not 22 classes named after the score strings
         assert split.labels == [float(s) for i, s in enumerate(scores) if i not in (4, 9, 30)]
         assert raw.dropped["train"] == 3 and "dropped 3 bad rows" in said[0]
     assert has_scores(*load_data(DataConfig(data_path=str(path), validation_split=0)))
     # "nan" among words is a class name like any other.
     (tmp_path / "words.csv").write_text("sentence,label\na,nan\nb,yes\nc,nan\n")
-    assert read(tmp_path / "words.csv")[1] == ["nan", "yes"]
+    assert read_train(tmp_path / "words.csv")[1] == ["nan", "yes"]
     # The script: one line, nothing written.
     (tmp_path / "sts").mkdir()
     scores_csv(tmp_path / "sts" / "train.csv", {4: "nan"})
     out = tmp_path / "out"
-    assert_clean_failure(run_script("trainer_teacher.py", *teacher_args(tmp_path / "sts", tiny_models, out)),
+    assert_clean_failure(run_script("trainer_teacher.py", *quick_teacher_args(tmp_path / "sts", tiny_models, out)),
                          "1 bad row", "line 6", "not a finite number", output_dir=out)
 
 
@@ -111,7 +111,7 @@ def test_a_column_named_twice_is_refused_by_name(tmp_path, tiny_models, ext, sep
     with pytest.raises(UserError, match=r"names column 'label' more than once"):
         load_raw(str(folder))
     out = tmp_path / "out"
-    assert_clean_failure(run_script("trainer_teacher.py", *teacher_args(folder, tiny_models, out)),
+    assert_clean_failure(run_script("trainer_teacher.py", *quick_teacher_args(folder, tiny_models, out)),
                          f"train{ext}", "'label' more than once", output_dir=out)
     # Unnamed columns (trailing delimiters) cannot be chosen by name: they are no reason to refuse.
     (folder / f"train{ext}").write_text("".join(sep.join(r[:2] + ["", ""]) + "\n" for r in rows))
@@ -132,16 +132,16 @@ def test_a_stray_quote_that_swallows_rows_is_a_bad_row_naming_its_span(tmp_path,
     path = tmp_path / "train.csv"
     kept = stray_quote_csv(path)
     with pytest.raises(UserError) as caught:
-        read(path)
+        read_train(path)
     message = one_line(str(caught.value))
     assert "1 bad row" in message and "from line 11 to line 71" in message and "stray quote on line 11" in message
-    split, _, raw, said = read(path, "skip")
+    split, _, raw, said = read_train(path, "skip")
     assert len(split) == kept and raw.dropped["train"] == 1
     assert all("\n" not in t for t in split.texts)
     # Line breaks inside a quoted text are no fault of their own: an e-mail with commas on every line.
     (tmp_path / "mail.csv").write_text('text,label\n"Dear all,\nthe report, as promised,\nBest, Ann",ham\nbuy now,'
                                        'spam\n"free, free\nfree",spam\n')
-    split, names, raw, said = read(tmp_path / "mail.csv")
+    split, names, raw, said = read_train(tmp_path / "mail.csv")
     assert split.texts[0] == "Dear all,\nthe report, as promised,\nBest, Ann" and len(split) == 3 and not said
     # metrics.json counts the swallowing row among those dropped.
     folder = tmp_path / "data"
@@ -149,7 +149,7 @@ def test_a_stray_quote_that_swallows_rows_is_a_bad_row_naming_its_span(tmp_path,
     stray_quote_csv(folder / "train.csv")
     (folder / "dev.csv").write_text("sentence,label\nsentence number 3,1\nsentence number 4,0\n")
     out = tmp_path / "out"
-    result = run_script("trainer_teacher.py", *teacher_args(folder, tiny_models, out), "--on_bad_rows", "skip")
+    result = run_script("trainer_teacher.py", *quick_teacher_args(folder, tiny_models, out), "--on_bad_rows", "skip")
     assert result.returncode == 0, result
     metrics = json.loads((out / "teacher" / "metrics.json").read_text())
     assert metrics["data"]["dropped_rows"]["train"] == 1 and metrics["train_examples"] == kept
@@ -159,12 +159,12 @@ def test_a_field_past_the_csv_limit_is_read_up_to_a_bound_and_then_refused_in_on
     path = tmp_path / "train.csv"
     long_text = "word " * 40000  # 200,000 characters: past the csv module's own limit of 131,072
     path.write_text(f"sentence,label\nshort,0\n\"{long_text}\",1\nalso short,0\n")
-    split, _, _, _ = read(path)
+    split, _, _, _ = read_train(path)
     assert split.texts[1] == long_text and len(split) == 3
     limit = csv.field_size_limit()
     monkeypatch.setattr(kd_bert.data.read, "FIELD_LIMIT", 1000)
     with pytest.raises(UserError) as caught:
-        read(path)
+        read_train(path)
     assert "the row that starts on line 3 has a field of more than 1000 characters" in one_line(str(caught.value))
     assert csv.field_size_limit() == limit  # the module's limit is as it was
 
@@ -177,10 +177,10 @@ def test_a_malformed_jsonl_line_is_a_bad_row_with_its_own_line_number(tmp_path):
     path.write_text('{"text": "first", "label": 1}\n\n{"text": "broken", "label": 0\n{"text": "fine", "label": 0}\n'
                     '[1, 2]\n{"text": "last", "label": 1}\n')
     with pytest.raises(UserError) as caught:
-        read(path)
+        read_train(path)
     message = one_line(str(caught.value))
     assert "2 bad rows" in message and "line 3: not valid JSON" in message and "line 5: a JSON list" in message
-    split, _, raw, said = read(path, "skip")
+    split, _, raw, said = read_train(path, "skip")
     assert split.texts == ["first", "fine", "last"] and split.labels == [1, 0, 1] and raw.dropped["train"] == 2
     (tmp_path / "all.json").write_text('[{"text": "a", "label": 1},\n {"text": "b" "label": 0}]\n')
     with pytest.raises(UserError, match=r"all.json, line 2 column 15: Expecting ','"):

@@ -7,8 +7,7 @@ import random
 
 import pytest
 import torch
-from conftest import FAST_TRAINING, read_tsv, run_script
-from test_scripts import FP32, load_plain
+from helpers import FAST_TRAINING, FP32, load_plain, read_tsv, run_script
 
 INTENTS = ["card_lost", "balance", "refund", "transfer"]
 KEYWORDS = {"card_lost": "card", "balance": "balance", "refund": "refund", "transfer": "transfer"}

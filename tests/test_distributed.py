@@ -14,7 +14,7 @@ import sys
 import time
 
 import pytest
-from conftest import REPO, Result, run_script
+from helpers import REPO, Result, run_script
 
 QUICK = ["--num_train_epochs", "2", "--learning_rate", "1e-3", "--max_length", "64", "--no-group_by_length"]
 

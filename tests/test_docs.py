@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 README = REPO / "README.md"
 DOCS = REPO / "docs"

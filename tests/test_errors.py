@@ -1,7 +1,7 @@
 """Bad input: one line naming the problem and the fix, exit status 2, no traceback, no output folder."""
 
 import pytest
-from conftest import assert_clean_failure, run_script
+from helpers import assert_clean_failure, run_script
 
 
 def test_missing_data_path(tiny_models, tmp_path):

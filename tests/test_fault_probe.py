@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import assert_clean_failure, logged, run_script
+from helpers import assert_clean_failure, logged, run_script
 
 
 def snapshot(folder: Path) -> dict:
@@ -47,7 +47,7 @@ def distill_args(sst2_slice, teacher, student, out, *extra):
 def test_an_onnx_teacher_exported_again_into_its_folder_gets_new_logits(sst2_slice, trained_teacher, tiny_models,
                                                                         tmp_path):
     pytest.importorskip("onnxruntime")
-    from conftest import nudged_copy
+    from helpers import nudged_copy
 
     onnx_teacher = tmp_path / "teacher-onnx"
     retrained = nudged_copy(trained_teacher, tmp_path / "retrained")
@@ -272,7 +272,7 @@ def test_a_run_waiting_for_another_runs_teacher_logits_says_for_whom_and_how_lon
     import subprocess
     import sys
 
-    from conftest import REPO
+    from helpers import REPO
 
     from kd_bert.distillation import teacher_cache
 

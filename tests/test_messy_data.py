@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from conftest import FAST_TRAINING, logged, read_tsv, run_script
+from helpers import FAST_TRAINING, logged, read_tsv, run_script
 
 from kd_bert.config import DataConfig
 from kd_bert.data.checks import FEW_EXAMPLES, check_training_data
@@ -23,7 +23,7 @@ from kd_bert.errors import UserError
 NAMES = ["negative", "positive"]
 
 
-def read(path, policy="error", split="train", names=None, **flags):
+def read_split(path, policy="error", split="train", names=None, **flags):
     """The split as a training job reads it, and what was said on the way."""
     raw, columns = load_data(DataConfig(data_path=str(path), on_bad_rows=policy, validation_split=0, **flags))
     names = names or infer_label_names(raw, columns, flags.get("label_names"))
@@ -39,7 +39,7 @@ def test_blank_lines_bom_and_quoted_line_breaks_under_every_line_end(tmp_path):
     for name, end in (("crlf", "\r\n"), ("lf", "\n"), ("cr", "\r")):
         path = tmp_path / f"{name}.csv"
         path.write_bytes(b"\xef\xbb\xbf" + end.join(body).encode() + end.encode())
-        split, names, raw, said = read(path)
+        split, names, raw, said = read_split(path)
         assert list(raw.splits["train"].columns) == ["text", "category"]  # no BOM glued to "text"
         # A line break inside quotes is part of the text, as the file writes it (pandas reads it the same way).
         assert split.texts == ["a text, with a comma", f"a text broken{end}over two lines", "plain"]
@@ -69,7 +69,7 @@ def test_bad_rows_stop_the_run_by_default_naming_file_lines_and_count(tmp_path):
     path = tmp_path / "train.csv"
     path.write_text(BROKEN)
     with pytest.raises(UserError) as caught:
-        read(path)
+        read_split(path)
     message = str(caught.value)
     for part in (str(path), "5 bad rows", "line 3: 1 field where the header has 2", "line 4: 4 fields",
                  "line 5: empty text", "line 6: no label", "line 7: a repeated header line",
@@ -81,7 +81,7 @@ def test_bad_rows_stop_the_run_by_default_naming_file_lines_and_count(tmp_path):
 def test_warn_and_skip_drop_the_bad_rows_and_count_them(tmp_path, policy):
     path = tmp_path / "train.csv"
     path.write_text(BROKEN)
-    split, names, raw, said = read(path, policy)
+    split, names, raw, said = read_split(path, policy)
     assert split.texts == ["fine one", "fine two"]
     assert names == ["LABEL_0", "LABEL_1"]  # no class named 'label' from the repeated header
     assert raw.dropped["train"] == 5
@@ -92,7 +92,7 @@ def test_warn_and_skip_drop_the_bad_rows_and_count_them(tmp_path, policy):
 def test_numeric_labels_compare_as_numbers(tmp_path):
     (tmp_path / "train.csv").write_text("text,label\ngood,1.0\nbad,0.0\nfine,1\n")
     (tmp_path / "dev.csv").write_text("text,label\nnice,1\nawful,0\n")
-    train, names, raw, _ = read(tmp_path)
+    train, names, raw, _ = read_split(tmp_path)
     dev = to_text_split(raw, "validation", resolve_columns(raw, None, None), names, need_labels=True, required_by="")
     assert names == ["LABEL_0", "LABEL_1"]
     assert train.labels == [1, 0, 1] and dev.labels == [1, 0]
@@ -103,7 +103,7 @@ def test_a_validation_label_the_training_split_lacks_is_refused_by_name(tmp_path
     (tmp_path / "dev.csv").write_text("text,label\nnice,1\nhm,maybe\nwell,maybe\n")
     with pytest.raises(UserError, match=r"'validation' split .* has label\(s\) 'maybe' \(2 rows\) that the training "
                                         r"split does not have"):
-        read(tmp_path, split="validation")
+        read_split(tmp_path, split="validation")
 
 
 def test_ids_with_label_names_get_the_same_checks():

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from conftest import FAST_TRAINING, read_tsv, run_script
+from helpers import FAST_TRAINING, read_tsv, run_script
 from safetensors.torch import load_file
 
 QUICK = [*FAST_TRAINING[:1], "1", *FAST_TRAINING[2:], "--max_train_samples", "96"]  # one epoch, 96 sentences
@@ -20,7 +20,7 @@ def distill(sst2_slice, teacher, out, *flags):
     return result, json.loads((out / "student" / "metrics.json").read_text())
 
 
-def evaluate(model, sst2_slice, tmp_path, *flags):
+def evaluate_model(model, sst2_slice, tmp_path, *flags):
     out = tmp_path / f"eval-{model.name}.json"
     result = run_script("evaluate.py", "--model", model, "--data_path", sst2_slice, "--output", out,
                         "--latency_samples", "0", *flags)
@@ -129,7 +129,7 @@ def test_bilstm_student_loads_like_any_other(sst2_slice, trained_teacher, tmp_pa
     folder = tmp_path / "student"
     assert json.loads((folder / "config.json").read_text())["model_type"] == "kd-bilstm"
     assert (folder / "custom_models.py").is_file() and (folder / "tokenizer.json").is_file()
-    scored = evaluate(folder, sst2_slice, tmp_path, "--mixed_precision", "no")
+    scored = evaluate_model(folder, sst2_slice, tmp_path, "--mixed_precision", "no")
     assert scored["accuracy"] == pytest.approx(metrics["validation"]["accuracy"])
     # Plain transformers, with the model code saved in the folder: the same predictions.
     model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=True).eval()
@@ -162,7 +162,7 @@ def test_mean_pool_head_teacher(sst2_slice, tiny_models, tmp_path):
     assert result.returncode == 0, result
     folder = tmp_path / "teacher"
     assert json.loads((folder / "config.json").read_text())["model_type"] == "kd-mean-pool"
-    scored = evaluate(folder, sst2_slice, tmp_path)
+    scored = evaluate_model(folder, sst2_slice, tmp_path)
     metrics = json.loads((folder / "metrics.json").read_text())
     assert scored["accuracy"] == pytest.approx(metrics["validation"]["accuracy"])
     classify = pipeline("text-classification", model=str(folder), trust_remote_code=True)

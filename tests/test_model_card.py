@@ -6,8 +6,7 @@ import re
 import shlex
 
 import pytest
-from conftest import distilled_student
-from test_readme import parser_of
+from helpers import distilled_student, parser_of
 
 yaml = pytest.importorskip("yaml")  # installed with transformers; the card itself is written without it
 

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import BF16_BY_AUTO, assert_clean_failure, read_tsv, run_script
+from helpers import BF16_BY_AUTO, assert_clean_failure, read_tsv, run_script
 
 ort = pytest.importorskip("onnxruntime", reason="ONNX export needs onnxruntime (pip install onnxruntime onnx)")
 onnx = pytest.importorskip("onnx", reason="ONNX export needs onnx (pip install onnxruntime onnx)")

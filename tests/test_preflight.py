@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST_TRAINING, REPO, assert_clean_failure, logged, run_script
+from helpers import FAST_TRAINING, REPO, assert_clean_failure, logged, run_script
 
 from kd_bert import (
     DataConfig,

@@ -1,16 +1,8 @@
 """The flags page (docs/flags.md) documents every flag each script accepts, under the script's own name."""
 
-import importlib.util
 
 import pytest
-from conftest import REPO
-
-
-def parser_of(script):
-    spec = importlib.util.spec_from_file_location(script.replace("-", "_").removesuffix(".py"), REPO / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # the scripts only run under __main__
-    return module.parse_args()
+from helpers import REPO, parser_of
 
 
 @pytest.mark.parametrize("script", ["trainer_teacher.py", "distilled-bert.py", "evaluate.py"])

@@ -18,14 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import (
-    TEST_ROWS,
-    TRAIN_ROWS,
-    _tiny_bert,
-    assert_clean_failure,
-    read_tsv,
-    run_script,
-)
+from helpers import TEST_ROWS, TRAIN_ROWS, assert_clean_failure, read_tsv, run_script, tiny_bert
 from safetensors.torch import load_file
 
 from kd_bert import (
@@ -100,8 +93,8 @@ def teacher(tmp_path_factory, sst2_slice, tiny_models) -> Path:
     from transformers import AutoTokenizer
 
     root = tmp_path_factory.mktemp("teacher4")
-    base = _tiny_bert(root / "base", AutoTokenizer.from_pretrained(tiny_models["teacher_base"]), hidden=32, layers=4,
-                      seed=4)
+    base = tiny_bert(root / "base", AutoTokenizer.from_pretrained(tiny_models["teacher_base"]), hidden=32, layers=4,
+                     seed=4)
     return train_teacher(str(base), data_config(sst2_slice), train_config(root / "run")).model_dir
 
 
@@ -268,7 +261,7 @@ def word_vocabulary_bert(folder: Path, sst2_slice: Path) -> Path:
     words = {w for row in read_tsv(sst2_slice / "train.tsv")[1:] for w in re.findall(r"\w+|[^\w\s]", row[0].lower())}
     folder.mkdir(parents=True)
     (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *sorted(words)]) + "\n")
-    return _tiny_bert(folder, BertTokenizer(str(folder / "vocab.txt")), hidden=64, layers=2, seed=1)
+    return tiny_bert(folder, BertTokenizer(str(folder / "vocab.txt")), hidden=64, layers=2, seed=1)
 
 
 def test_metric_for_best_model_loss_keeps_the_epoch_with_the_lowest_validation_loss(sst2_slice, tmp_path):
@@ -489,4 +482,3 @@ def test_a_truncated_teacher_logit_cache_file_is_computed_again(student_run, tmp
                        torch.load(source / "cache" / "teacher_logits" / file.name, weights_only=True)["logits"])
     # And it trained on them: the same student as the run that computed them first.
     assert history(result.student.metrics) == history(json.loads((source / "student" / "metrics.json").read_text()))
-

@@ -9,8 +9,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import REPO, TEST_ROWS, read_tsv
-from test_scripts import independent_predictions, load_plain
+from helpers import REPO, TEST_ROWS, independent_predictions, load_plain, read_tsv
 
 
 @pytest.fixture(scope="module")

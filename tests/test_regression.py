@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
-from conftest import FAST_TRAINING, read_tsv, run_script, write_tsv
+from helpers import FAST_TRAINING, read_tsv, run_script, write_tsv
 from scipy import stats
 
 from kd_bert import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_clean_failure, run_script
-from conftest import resumable_teacher_args as teacher_args
+from helpers import REPO, assert_clean_failure, outcome, run_script, weights
+from helpers import resumable_teacher_args as teacher_args
 
 from kd_bert import cli
 from kd_bert.errors import UserError
@@ -26,16 +26,6 @@ from kd_bert.safety.checkpoints import (
     run_args,
 )
 from kd_bert.safety.file_checks import file_problem
-
-
-def weights(folder):
-    return (folder / "model.safetensors").read_bytes()
-
-
-def outcome(folder):
-    metrics = json.loads((folder / "metrics.json").read_text())
-    history = [(h["train_loss"], h["eval"]["loss"], h["eval"]["accuracy"]) for h in metrics["history"]]
-    return metrics["validation"], history
 
 
 def test_killed_run_resumes_to_the_same_result(sst2_slice, tiny_models, uninterrupted_teacher, tmp_path):

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 
 import pytest
-from conftest import assert_clean_failure, read_tsv, run_script, write_tsv
+from helpers import assert_clean_failure, read_tsv, run_script, write_tsv
 
 import kd_bert.jobs.job
 from kd_bert import (

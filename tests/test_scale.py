@@ -11,8 +11,7 @@ import time
 
 import pytest
 import torch
-from conftest import FAST_TRAINING, REPO, Result, read_tsv, run_script
-from test_scripts import independent_predictions, load_plain
+from helpers import FAST_TRAINING, REPO, Result, independent_predictions, load_plain, read_tsv, run_script
 
 from kd_bert.distillation.teacher_cache import CACHE_ENV, default_cache_dir
 from kd_bert.errors import UserError

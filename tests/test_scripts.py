@@ -5,37 +5,24 @@ import shutil
 
 import pytest
 import torch
-from conftest import DEV_ROWS, TEST_ROWS, distilled_student, read_tsv, run_script
-from test_data import NAMES, save_hub_shaped
+from helpers import (
+    DEV_ROWS,
+    FP32,
+    NAMES,
+    TEST_ROWS,
+    distilled_student,
+    independent_logits,
+    independent_predictions,
+    load_plain,
+    read_tsv,
+    run_script,
+    save_hub_shaped,
+)
 
 
-def load_plain(path):
-    """The model and tokenizer through plain transformers, with no project code."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    return AutoModelForSequenceClassification.from_pretrained(str(path)).eval(), AutoTokenizer.from_pretrained(str(path))
-
-
-def independent_logits(path, texts, mixed_precision: str = "no") -> torch.Tensor:
-    """(num_texts, num_labels) logits computed one example at a time, no padding, no batching; under bf16
-    autocast for a run that recorded mixed_precision bf16."""
-    model, tokenizer = load_plain(path)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed_precision == "bf16"):
-        return torch.cat([model(**tokenizer(t, truncation=True, max_length=128, return_tensors="pt")).logits.float()
-                          for t in texts])
-
-
-def independent_predictions(path, texts, mixed_precision: str = "no"):
-    return independent_logits(path, texts, mixed_precision).argmax(-1).tolist()
-
-
-# evaluate.py in full precision, as the fp32 references above are: where auto picks bf16, logits differ in the
-# third digit and a near tie can flip a prediction.
-FP32 = ["--mixed_precision", "no"]
-
-
-@pytest.fixture(scope="module")
-def student(tmp_path_factory, sst2_slice, trained_teacher, tiny_models):
+@pytest.fixture(scope="session")
+def trained_student(tmp_path_factory, sst2_slice, trained_teacher, tiny_models):
+    """A student distilled by distilled-bert.py from trained_teacher, with FAST_TRAINING."""
     return distilled_student(tmp_path_factory.mktemp("student-run"), sst2_slice, trained_teacher, tiny_models)
 
 
@@ -65,23 +52,23 @@ def test_teacher_is_a_plain_hugging_face_model(trained_teacher):
     assert metrics["num_parameters"] > 0 and metrics["train_examples"] == 320
 
 
-def test_student_is_a_plain_hugging_face_model(student, trained_teacher):
-    metrics = assert_hf_model_folder(student, "student")
+def test_student_is_a_plain_hugging_face_model(trained_student, trained_teacher):
+    metrics = assert_hf_model_folder(trained_student, "student")
     assert metrics["teacher_model"] == str(trained_teacher) and metrics["alpha"] == 0.5
     assert {"train_kd_loss", "train_ce_loss"} <= set(metrics["history"][0])
     assert metrics["num_parameters"] < metrics["teacher_num_parameters"]
 
 
 @pytest.mark.precision
-def test_evaluate_agrees_with_an_independent_computation(student, sst2_slice, tmp_path):
+def test_evaluate_agrees_with_an_independent_computation(trained_student, sst2_slice, tmp_path):
     out = tmp_path / "metrics.json"
-    result = run_script("evaluate.py", "--model", student, "--data_path", sst2_slice, "--output", out, *FP32)
+    result = run_script("evaluate.py", "--model", trained_student, "--data_path", sst2_slice, "--output", out, *FP32)
     assert result.returncode == 0, result
     assert "accuracy" in result.stdout and "confusion matrix" in result.stdout
     metrics = json.loads(out.read_text())
     rows = read_tsv(sst2_slice / "dev.tsv")[1:]
     gold = [int(r[1]) for r in rows]
-    predicted = independent_predictions(student, [r[0] for r in rows])
+    predicted = independent_predictions(trained_student, [r[0] for r in rows])
     tp = sum(p == 1 and g == 1 for p, g in zip(predicted, gold))
     fp = sum(p == 1 and g == 0 for p, g in zip(predicted, gold))
     fn = sum(p == 0 and g == 1 for p, g in zip(predicted, gold))
@@ -93,9 +80,9 @@ def test_evaluate_agrees_with_an_independent_computation(student, sst2_slice, tm
 
 
 @pytest.mark.precision
-def test_unlabeled_test_split_gives_glue_predictions(student, sst2_slice, tmp_path):
+def test_unlabeled_test_split_gives_glue_predictions(trained_student, sst2_slice, tmp_path):
     predictions = tmp_path / "SST-2.tsv"
-    result = run_script("evaluate.py", "--model", student, "--data_path", sst2_slice, "--split", "test",
+    result = run_script("evaluate.py", "--model", trained_student, "--data_path", sst2_slice, "--split", "test",
                         "--predictions_file", predictions, *FP32)
     assert result.returncode == 0, result
     assert "no labels" in result.stdout
@@ -103,20 +90,21 @@ def test_unlabeled_test_split_gives_glue_predictions(student, sst2_slice, tmp_pa
     assert lines[0] == "index\tprediction" and len(lines) == TEST_ROWS + 1
     rows = read_tsv(sst2_slice / "test.tsv")[1:]
     assert [line.split("\t")[0] for line in lines[1:]] == [r[0] for r in rows]
-    assert [int(line.split("\t")[1]) for line in lines[1:]] == independent_predictions(student, [r[1] for r in rows])
+    assert [int(line.split("\t")[1]) for line in lines[1:]] == \
+        independent_predictions(trained_student, [r[1] for r in rows])
 
 
 @pytest.mark.precision
-def test_evaluate_with_teacher_compares_both_in_one_run(student, trained_teacher, sst2_slice, tmp_path):
+def test_evaluate_with_teacher_compares_both_in_one_run(trained_student, trained_teacher, sst2_slice, tmp_path):
     out = tmp_path / "both.json"
-    result = run_script("evaluate.py", "--model", student, "--teacher", trained_teacher, "--data_path", sst2_slice,
-                        "--output", out, "--latency_samples", "10", *FP32)
+    result = run_script("evaluate.py", "--model", trained_student, "--teacher", trained_teacher, "--data_path",
+                        sst2_slice, "--output", out, "--latency_samples", "10", *FP32)
     assert result.returncode == 0, result
     assert "student/teacher" in result.stdout and "agreement" not in result.stderr
     metrics = json.loads(out.read_text())
     rows = read_tsv(sst2_slice / "dev.tsv")[1:]
     texts, gold = [r[0] for r in rows], torch.tensor([int(r[1]) for r in rows])
-    s_logits, t_logits = independent_logits(student, texts), independent_logits(trained_teacher, texts)
+    s_logits, t_logits = independent_logits(trained_student, texts), independent_logits(trained_teacher, texts)
     assert metrics["accuracy"] == pytest.approx((s_logits.argmax(-1) == gold).float().mean().item())
     assert metrics["teacher"]["accuracy"] == pytest.approx((t_logits.argmax(-1) == gold).float().mean().item())
     assert metrics["agreement"] == pytest.approx((s_logits.argmax(-1) == t_logits.argmax(-1)).float().mean().item())
@@ -132,7 +120,7 @@ def test_evaluate_with_teacher_compares_both_in_one_run(student, trained_teacher
 
 @pytest.mark.precision
 @pytest.mark.parametrize("form", ["dataset_dict", "saved_split", "jsonl_file"])
-def test_evaluate_reads_every_data_form(form, student, sst2_slice, tmp_path):
+def test_evaluate_reads_every_data_form(form, trained_student, sst2_slice, tmp_path):
     hub = save_hub_shaped(tmp_path / "hub", sst2_slice)
     if form == "dataset_dict":
         args = ["--data_path", hub]
@@ -144,10 +132,10 @@ def test_evaluate_reads_every_data_form(form, student, sst2_slice, tmp_path):
         path.write_text("".join(json.dumps({"text": r[0], "label": NAMES[int(r[1])]}) + "\n" for r in rows))
         args = ["--data_path", path]  # label names, not ids, and a 'text' column: both detected
     out = tmp_path / "m.json"
-    result = run_script("evaluate.py", "--model", student, *args, "--output", out, *FP32)
+    result = run_script("evaluate.py", "--model", trained_student, *args, "--output", out, *FP32)
     assert result.returncode == 0, result
     rows = read_tsv(sst2_slice / "dev.tsv")[1:]
-    predicted = independent_predictions(student, [r[0] for r in rows])
+    predicted = independent_predictions(trained_student, [r[0] for r in rows])
     assert json.loads(out.read_text())["accuracy"] == pytest.approx(
         sum(p == int(r[1]) for p, r in zip(predicted, rows)) / len(rows))
 

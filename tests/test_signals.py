@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, resumable_teacher_args
-from test_resume import outcome, weights
+from helpers import REPO, outcome, resumable_teacher_args, weights
 
 from kd_bert import cli
 from kd_bert.safety import stopping

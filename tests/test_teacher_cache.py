@@ -4,7 +4,7 @@ import json
 import shutil
 
 import pytest
-from conftest import nudged_copy, run_script
+from helpers import nudged_copy, run_script
 
 from kd_bert.data.splits import Sample, draw_sample
 

@@ -5,7 +5,7 @@ import importlib.util
 import re
 
 import pytest
-from conftest import FAST_TRAINING, run_script
+from helpers import FAST_TRAINING, run_script
 
 from kd_bert import DataConfig, TrainConfig, UserError
 

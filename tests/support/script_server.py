@@ -22,7 +22,7 @@ import accelerate  # noqa: F401
 import torch  # noqa: F401
 import transformers  # noqa: F401
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/support/ is two below
 sys.path[0] = REPO  # where the scripts find kd_bert, as when they run from the repo root
 
 import kd_bert.jobs.distill  # noqa: E402, F401
