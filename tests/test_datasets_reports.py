@@ -3,41 +3,10 @@ files a user reads after a run: reports, charts, predictions for given texts, in
 
 import csv
 import json
-import random
 
 import pytest
 import torch
-from helpers import FAST_TRAINING, FP32, load_plain, read_tsv, run_script
-
-INTENTS = ["card_lost", "balance", "refund", "transfer"]
-KEYWORDS = {"card_lost": "card", "balance": "balance", "refund": "refund", "transfer": "transfer"}
-
-
-def write_intents(folder, sst2_slice, train_per_class=40, dev_per_class=10, with_dev=True):
-    """A small intent set: each sentence is SST-2 filler words around its intent's keyword."""
-    rng = random.Random(0)
-    words = " ".join(r[0] for r in read_tsv(sst2_slice / "train.tsv")[1:80]).split()
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def rows(per_class):
-        out = []
-        for intent in INTENTS:
-            for _ in range(per_class):
-                filler = rng.sample(words, 6)
-                filler.insert(rng.randrange(7), KEYWORDS[intent])
-                out.append({"text": " ".join(filler), "intent": intent})
-        rng.shuffle(out)
-        return out
-
-    splits = {"train": rows(train_per_class)}
-    if with_dev:
-        splits["dev"] = rows(dev_per_class)
-    for name, split in splits.items():
-        with open(folder / f"{name}.csv", "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=["text", "intent"])
-            writer.writeheader()
-            writer.writerows(split)
-    return folder
+from helpers import FAST_TRAINING, FP32, INTENTS, load_plain, read_tsv, run_script, write_intents
 
 
 def is_png(path):
@@ -146,25 +115,6 @@ def test_sentence_pairs(header, flags, sst2_slice, tiny_models, tmp_path):
                      for a, b, _ in dev]
     accuracy = sum(p == int(r[2]) for p, r in zip(predicted, dev)) / len(dev)
     assert json.loads(out.read_text())["accuracy"] == pytest.approx(accuracy)  # both sentences reached the model
-
-
-def test_missing_validation_split_is_carved_from_train(sst2_slice, tiny_models, tmp_path):
-    data = write_intents(tmp_path / "data", sst2_slice, train_per_class=30, with_dev=False)
-    result = run_script("trainer_teacher.py", "--data_path", data, "--model_name_or_path", tiny_models["teacher_base"],
-                        "--output_dir", tmp_path, *FAST_TRAINING)
-    assert result.returncode == 0, result
-    assert "holding out 10%" in result.stdout
-    metrics = json.loads((tmp_path / "teacher" / "metrics.json").read_text())
-    assert metrics["train_examples"] == 108 and metrics["eval_examples"] == 12
-    per_class = metrics["validation"]["per_class"]
-    assert sorted(v["support"] for v in per_class.values()) == [3, 3, 3, 3]  # stratified
-    out = tmp_path / "eval.json"
-    scored = run_script("evaluate.py", "--model", tmp_path / "teacher", "--data_path", data, "--output", out,
-                        "--latency_samples", "0")
-    assert scored.returncode == 0, scored
-    evaluated = json.loads(out.read_text())  # the same 12 held-out examples, not training ones
-    assert evaluated["num_examples"] == 12
-    assert evaluated["accuracy"] == pytest.approx(metrics["validation"]["accuracy"])
 
 
 def test_student_whose_labels_differ_from_the_teachers(sst2_slice, trained_teacher, tmp_path):

@@ -4,18 +4,6 @@ import pytest
 from helpers import assert_clean_failure, run_script
 
 
-def test_missing_data_path(tiny_models, tmp_path):
-    result = run_script("trainer_teacher.py", "--data_path", tmp_path / "nope", "--model_name_or_path",
-                        tiny_models["teacher_base"], "--output_dir", tmp_path / "out")
-    assert_clean_failure(result, "no such file or folder", output_dir=tmp_path / "out")
-
-
-def test_missing_text_column_lists_the_columns(sst2_slice, tiny_models, tmp_path):
-    result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--text_column", "review",
-                        "--model_name_or_path", tiny_models["teacher_base"], "--output_dir", tmp_path / "out")
-    assert_clean_failure(result, "'review' not found", "sentence, label", "--text_column", output_dir=tmp_path / "out")
-
-
 def test_label_outside_the_models_labels(trained_teacher, tmp_path):
     data = tmp_path / "three.csv"
     data.write_text("sentence,label\ngood,1\nbad,0\nmeh,2\n")
@@ -82,38 +70,6 @@ def test_fp16_without_a_gpu(sst2_slice, tiny_models, tmp_path):
     result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--model_name_or_path",
                         tiny_models["teacher_base"], "--mixed_precision", "fp16", "--output_dir", tmp_path / "out")
     assert_clean_failure(result, "fp16 needs a CUDA GPU", "--mixed_precision no", output_dir=tmp_path / "out")
-
-
-# ---------------------------------------------------------------- each bad input, one clear line
-
-
-def test_unreadable_data_file(tiny_models, tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "train.parquet").write_bytes(b"this is not a parquet file")
-    result = run_script("trainer_teacher.py", "--data_path", data, "--model_name_or_path", tiny_models["teacher_base"],
-                        "--output_dir", tmp_path / "out")
-    assert_clean_failure(result, "train.parquet", output_dir=tmp_path / "out")
-
-
-def test_missing_split_lists_the_splits(trained_teacher, sst2_slice):
-    result = run_script("evaluate.py", "--model", trained_teacher, "--data_path", sst2_slice, "--split", "holdout")
-    assert_clean_failure(result, "no 'holdout' split", "train", "validation", "test")
-
-
-def test_empty_split(trained_teacher, tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "train.tsv").write_text("sentence\tlabel\ngood\t1\n")
-    (data / "dev.tsv").write_text("sentence\tlabel\n")
-    result = run_script("evaluate.py", "--model", trained_teacher, "--data_path", data)
-    assert_clean_failure(result, "'validation' split", "is empty")
-
-
-def test_missing_label_column_lists_the_columns(sst2_slice, tiny_models, tmp_path):
-    result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--label_column", "stars",
-                        "--model_name_or_path", tiny_models["teacher_base"], "--output_dir", tmp_path / "out")
-    assert_clean_failure(result, "'stars' not found", "sentence, label", "--label_column", output_dir=tmp_path / "out")
 
 
 @pytest.mark.parametrize("missing,phrase", [

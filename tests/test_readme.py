@@ -1,6 +1,5 @@
 """The flags page (docs/flags.md) documents every flag each script accepts, under the script's own name."""
 
-
 import pytest
 from helpers import REPO, parser_of
 

@@ -16,14 +16,6 @@ from helpers import FAST_TRAINING, read_tsv, run_script, write_tsv
 from scipy import stats
 
 from kd_bert import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError
-from kd_bert.data.batching import Collator, EncodedSplit, Encoding
-from kd_bert.data.labels import (
-    encode_labels,
-    has_scores,
-    infer_label_names,
-)
-from kd_bert.data.read import Columns, RawData, RawSplit
-from kd_bert.data.splits import resolve_columns
 from kd_bert.distillation.losses import IGNORE_LABEL, distillation_loss, score_mse_loss
 from kd_bert.distillation.objectives import DistillationObjective, LossSpec
 from kd_bert.scoring.metrics import (
@@ -272,44 +264,6 @@ def test_metric_choices_for_a_regression_task(sts, tiny_models, tmp_path):
         train_teacher(str(tiny_models["teacher_base"]), DataConfig(data_path=str(sts)),
                       TrainConfig(output_dir=str(tmp_path), metric_for_best_model="f1"))
     assert not (tmp_path / "teacher").exists()
-
-
-# ---------------------------------------------------------------- the pieces, in process
-
-
-def test_score_labels_are_detected_and_encoded():
-    def raw(values):
-        return RawData("data", {"train": RawSplit({"text": ["t"] * len(values), "label": values})})
-
-    columns = Columns(text="text", label="label", index=None)
-    assert infer_label_names(raw(["3.8", "2", "0.25"]), columns, None) == [REGRESSION_LABEL]
-    assert infer_label_names(raw([1.5, 0.0, 4.0]), columns, None) == [REGRESSION_LABEL]
-    assert infer_label_names(raw([0, 1, 2.0, "1"]), columns, None) == ["LABEL_0", "LABEL_1", "LABEL_2"]  # whole numbers
-    assert infer_label_names(raw(["1.5", "good"]), columns, None) == ["1.5", "good"]  # a name makes them classes
-    assert not has_scores(raw([None, None]), columns)
-    with pytest.raises(UserError, match="one class only"):  # one output is a regression model, not a classifier
-        infer_label_names(raw(["good", "good"]), columns, None)
-    assert encode_labels(["3.8", 2, 0.25], [REGRESSION_LABEL], "dev") == [3.8, 2.0, 0.25]
-    assert encode_labels([-1, None], [REGRESSION_LABEL], "test") is None  # unlabeled, as GLUE's test split
-    for values, phrase in ((["3.8", ""], "row 1 has no label"), (["3.8", "high"], "'high', not a number"),
-                           (["3.8", "-100"], "marks an unlabeled example")):
-        with pytest.raises(UserError, match=phrase):
-            encode_labels(values, [REGRESSION_LABEL], "dev")
-
-
-def test_glue_sts_b_columns_are_detected():
-    # GLUE's STS-B TSVs: many columns; the pair, the index and the score are found without flags.
-    names = ["index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1", "sentence2", "score"]
-    raw = RawData("STS-B", {"train": RawSplit({name: ["x"] for name in names})})
-    assert resolve_columns(raw, None, None) == Columns(text="sentence1", label="score", index="index", pair="sentence2")
-
-
-def test_float_labels_batch_as_floats_and_ids_as_longs():
-    encoding = Encoding([[1, 5, 2], [1, 6, 7, 2]], None, 0)
-    scores = Collator(EncodedSplit({"model": encoding}, [3.8, IGNORE_LABEL]))([0, 1])["labels"]
-    assert scores.dtype == torch.float32 and scores.tolist() == [pytest.approx(3.8), -100.0]
-    ids = Collator(EncodedSplit({"model": encoding}, [1, 0]))([0, 1])["labels"]
-    assert ids.dtype == torch.long
 
 
 def test_regression_losses_by_hand():

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from kd_bert.data.augment import augment
 from kd_bert.errors import UserError
 from kd_bert.models.students import from_teacher_layers, parse_layers, spread_layers
 
@@ -45,15 +44,3 @@ def test_student_from_teacher_layers_copies_those_layers():
     ids = torch.tensor([[2, 5, 7, 3]])
     same = from_teacher_layers(teacher, [0, 1, 2, 3]).eval()
     assert torch.allclose(same(input_ids=ids).logits, teacher(input_ids=ids).logits)
-
-
-def test_augment_is_seeded_and_perturbs():
-    texts = ["a quietly moving film about loss", "not good at all", "fine"]
-    copies = augment(texts, 3, seed=7, mask_token="[MASK]")
-    assert copies == augment(texts, 3, seed=7, mask_token="[MASK]")
-    assert copies != augment(texts, 3, seed=8, mask_token="[MASK]")
-    assert len(copies) == 9
-    assert all(c.strip() for c in copies)
-    assert sum(c not in texts for c in copies[:6]) == 6  # multi-word sentences always change
-    vocab = set(" ".join(texts).split()) | {"[MASK]"}
-    assert all(set(c.split()) <= vocab for c in copies)  # only masking, swaps, deletions, n-grams

@@ -1,5 +1,8 @@
-"""Each model gets its own encoding; identical tokenizers share one; batches pad dynamically."""
+"""Each model gets its own encoding; identical tokenizers share one; batches pad dynamically, group by
+length, and carry float labels for scores and ids as longs."""
 
+import pytest
+import torch
 from transformers import AutoTokenizer
 
 from kd_bert.data.batching import (
@@ -7,9 +10,11 @@ from kd_bert.data.batching import (
     TEACHER,
     Collator,
     EncodedSplit,
+    Encoding,
     encode_for_models,
     eval_loader,
 )
+from kd_bert.distillation.losses import IGNORE_LABEL
 
 TEXTS = ["a gorgeous , witty film", "dull", "an utterly lifeless and predictable mess of a movie"]
 
@@ -79,3 +84,11 @@ def test_length_grouped_batches_on_sst2(tiny_models):
     assert list(grouped) == epochs[0]  # ...that depends on (seed, epoch) alone
     random_batches = BatchPlan(lengths, batch_size=32, seed=42, group_by_length=False)
     assert efficiency(random_batches, lengths) < 0.7  # what grouping saves
+
+
+def test_float_labels_batch_as_floats_and_ids_as_longs():
+    encoding = Encoding([[1, 5, 2], [1, 6, 7, 2]], None, 0)
+    scores = Collator(EncodedSplit({"model": encoding}, [3.8, IGNORE_LABEL]))([0, 1])["labels"]
+    assert scores.dtype == torch.float32 and scores.tolist() == [pytest.approx(3.8), -100.0]
+    ids = Collator(EncodedSplit({"model": encoding}, [1, 0]))([0, 1])["labels"]
+    assert ids.dtype == torch.long
