@@ -9,6 +9,7 @@ import csv
 import importlib.util
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -329,6 +330,12 @@ def quick_teacher_args(data, tiny_models, out) -> list:
             *FAST_TRAINING, "--num_train_epochs", "1"]
 
 
+def distill_args(sst2_slice, teacher, student, out, *extra):
+    return ["--data_path", sst2_slice, "--teacher_model", teacher, "--student_model", student, "--output_dir", out,
+            "--num_train_epochs", "1", "--batch_size", "16", "--max_train_samples", "48", "--max_length", "64",
+            "--report_to", "none", "--mixed_precision", "no", *extra]
+
+
 FILLER = ("the a this that movie film story plot scene actor cast one some it was is felt seemed and with about "
           "after before during very quite rather").split()
 POSITIVE = ("brilliant superb lovely moving charming delightful gripping stunning witty joyful radiant splendid "
@@ -394,6 +401,10 @@ def outcome(folder):
     metrics = json.loads((folder / "metrics.json").read_text())
     history = [(h["train_loss"], h["eval"]["loss"], h["eval"]["accuracy"]) for h in metrics["history"]]
     return metrics["validation"], history
+
+
+def kl(p, q):
+    return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q) if pi > 0)
 
 
 @contextmanager

@@ -5,14 +5,11 @@ on and nothing else. In-process through the API, on tiny models."""
 
 from __future__ import annotations
 
-import math
 import random
-import shutil
-from types import SimpleNamespace
 
 import pytest
 import torch
-from helpers import NEGATIVE, POSITIVE, labeled, nudged_copy, tiny_bert, train_tokenizer, write_task
+from helpers import NEGATIVE, POSITIVE, labeled, tiny_bert, train_tokenizer, write_task
 from safetensors.torch import load_file
 from torch import nn
 
@@ -54,52 +51,6 @@ def test_mixed_precision_sets_the_dtype_the_linear_layers_compute_in(mode, dtype
     assert all(t.dtype == torch.float32 for t in load_file(str(result.model_dir / "model.safetensors")).values())
 
 
-# ------------------------------------------------------------- the attention terms
-
-
-def kl(p: list[float], q: list[float]) -> float:
-    return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q) if pi > 0)
-
-
-def test_attention_kl_is_the_kl_of_each_query_row_against_the_mapped_teacher_layer():
-    """The objective's attention term with --attention_loss kl, for 1 student layer mapped to teacher
-    layer 1 of 2: KL(teacher row || student row) per real query token, averaged; mse gives the squared
-    error instead, and another layer map compares with another teacher layer."""
-    from kd_bert.data.batching import MODEL
-    from kd_bert.distillation.objectives import DistillationObjective, LossSpec
-
-    student = [[0.5, 0.5, 0.0], [0.2, 0.8, 0.0], [0.3, 0.3, 0.4]]  # 3 tokens, the last one padding
-    layer1 = [[0.9, 0.1, 0.0], [0.6, 0.4, 0.0], [0.1, 0.1, 0.8]]
-    layer2 = [[0.1, 0.9, 0.0], [0.5, 0.5, 0.0], [0.2, 0.2, 0.6]]
-    maps = lambda rows: torch.tensor([[rows]])  # noqa: E731  (batch 1, 1 head, seq 3, seq 3)
-    mask = torch.tensor([[1, 1, 0]])
-    outputs = SimpleNamespace(logits=torch.zeros(1, 2), attentions=[maps(student)])
-    batch = {MODEL: {"attention_mask": mask}, "labels": torch.tensor([0])}
-
-    def term(loss: str, layer_map: list[int]) -> float:
-        spec = LossSpec(logits=False, weights={"attention": 1.0}, variants={"attention": loss}, layer_map=layer_map)
-        objective = DistillationObjective(spec)
-        objective.run_teacher = lambda batch: {"logits": torch.zeros(1, 2), "attentions": [maps(layer1),
-                                                                                            maps(layer2)]}
-        total, terms = objective(batch, outputs)
-        assert total.item() == pytest.approx(terms["attention"].item())
-        return terms["attention"].item()
-
-    def by_hand_kl(teacher):
-        return (kl(teacher[0], student[0]) + kl(teacher[1], student[1])) / 2  # padding query row left out
-
-    def by_hand_mse(teacher):
-        rows = [sum((t - s) ** 2 for t, s in zip(teacher[i], student[i])) / 3 for i in (0, 1)]
-        return sum(rows) / 2
-
-    assert term("kl", [1]) == pytest.approx(by_hand_kl(layer1), rel=1e-5)
-    assert term("kl", [2]) == pytest.approx(by_hand_kl(layer2), rel=1e-5)
-    assert term("mse", [1]) == pytest.approx(by_hand_mse(layer1), rel=1e-5)
-    # Not symmetric: the teacher's row is the target distribution.
-    assert by_hand_kl(layer1) != pytest.approx((kl(student[0], layer1[0]) + kl(student[1], layer1[1])) / 2, rel=1e-2)
-    assert term("kl", [1]) != pytest.approx(term("mse", [1]), rel=1e-2)
-
-
 # ------------------------------------------------------------- the best epoch is the one saved
 
 
@@ -138,45 +89,6 @@ def test_a_run_whose_first_epoch_is_best_saves_the_first_epochs_weights(inverted
     scored = evaluate(EvalConfig(model=str(result.model_dir), latency_samples=0, mixed_precision="no"),
                       DataConfig(data_path=str(inverted_dev["data"]), max_length=16))
     assert scored.metrics["accuracy"] == accuracies[0]
-
-
-# ------------------------------------------------------------- the teacher-logit cache key
-
-
-def test_each_part_of_the_teacher_cache_key_changes_it_on_its_own(trained_teacher, tiny_models, tmp_path):
-    """cache_key with one input varied at a time, the others as they were: the teacher's weights, its
-    tokenizer, max_length, the texts (the same number of them), the number of examples
-    (--max_train_samples), and the precision each give a key of their own; the paths do not."""
-    from kd_bert.data.batching import encode
-    from kd_bert.distillation.teacher_cache import cache_key
-    from kd_bert.models.load import load_config, load_tokenizer
-
-    config = load_config(str(trained_teacher), "--teacher_model")
-    tokenizer = load_tokenizer(str(trained_teacher), "--teacher_model")
-    texts = ["a fine film", "a dull one", "it is good"]
-    encoding = encode(tokenizer, texts, 64)
-    base = dict(teacher_source=str(trained_teacher), config=config, tokenizer=tokenizer, encoding=encoding,
-                max_length=64, data_path="data", mixed_precision="no")
-
-    retrained = nudged_copy(trained_teacher, tmp_path / "retrained")  # the same files, one weight changed
-    other_texts = encode(tokenizer, ["a fine film", "a dull one", "it is bad"], 64)
-    assert len(other_texts.input_ids) == len(encoding.input_ids)
-
-    variants = {
-        "teacher weights": dict(teacher_source=str(retrained)),
-        "teacher tokenizer": dict(tokenizer=load_tokenizer(str(tiny_models["student_own_vocab"]), "--x")),
-        "max_length": dict(max_length=32),
-        "texts": dict(encoding=other_texts),
-        "max_train_samples": dict(encoding=encode(tokenizer, texts[:2], 64)),
-        "precision": dict(mixed_precision="bf16"),
-    }
-    key = cache_key(**base)[0]
-    keys = {what: cache_key(**{**base, **change})[0] for what, change in variants.items()}
-    assert all(k != key for k in keys.values()), keys
-    assert len(set(keys.values())) == len(keys)
-    copied = tmp_path / "copied"  # another path to the same teacher and data
-    shutil.copytree(trained_teacher, copied)
-    assert cache_key(**{**base, "teacher_source": str(copied), "data_path": "elsewhere"})[0] == key
 
 
 def test_weight_decay_shrinks_the_weight_matrices_and_spares_biases_and_layernorm(tiny_models):

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import assert_clean_failure, logged, run_script
+from helpers import assert_clean_failure, distill_args, run_script
 
 
 def snapshot(folder: Path) -> dict:
@@ -36,57 +36,6 @@ def test_weights_that_become_non_finite_stop_the_run_and_keep_the_saved_model(ss
     assert_clean_failure(result, "the weights became", "by the end of epoch 1", "--learning_rate", "fp16")
     assert snapshot(out / "teacher") == before
     assert not hidden_leftovers(out)
-
-
-def distill_args(sst2_slice, teacher, student, out, *extra):
-    return ["--data_path", sst2_slice, "--teacher_model", teacher, "--student_model", student, "--output_dir", out,
-            "--num_train_epochs", "1", "--batch_size", "16", "--max_train_samples", "48", "--max_length", "64",
-            "--report_to", "none", "--mixed_precision", "no", *extra]
-
-
-def test_an_onnx_teacher_exported_again_into_its_folder_gets_new_logits(sst2_slice, trained_teacher, tiny_models,
-                                                                        tmp_path):
-    pytest.importorskip("onnxruntime")
-    from helpers import nudged_copy
-
-    onnx_teacher = tmp_path / "teacher-onnx"
-    retrained = nudged_copy(trained_teacher, tmp_path / "retrained")
-    students = []
-    for run, teacher in enumerate((trained_teacher, retrained)):
-        exported = run_script("evaluate.py", "--model", teacher, "--data_path", sst2_slice, "--export_onnx",
-                              onnx_teacher, "--max_eval_samples", "8", "--latency_samples", "0", "--max_length", "64",
-                              "--mixed_precision", "no")
-        assert exported.returncode == 0, exported
-        result = run_script("distilled-bert.py", *distill_args(sst2_slice, onnx_teacher, tiny_models["student_base"],
-                                                               tmp_path / f"out{run}"))
-        assert result.returncode == 0, result
-        assert "computed and cached" in result.stdout and "reused" not in result.stdout, result
-        students.append((tmp_path / f"out{run}" / "student" / "model.safetensors").read_bytes())
-    assert students[0] != students[1]
-
-
-def test_the_digest_of_an_onnx_folder_covers_its_external_data(tmp_path):
-    onnx = pytest.importorskip("onnx")
-    import numpy as np
-    from onnx import helper, numpy_helper
-
-    from kd_bert.distillation.teacher_cache import weights_digest
-
-    weight = numpy_helper.from_array(np.arange(64, dtype=np.float32).reshape(8, 8), "w")
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["logits"])], "g",
-                              [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 8])],
-                              [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1, 8])], [weight])
-    (tmp_path / "config.json").write_text("{}")
-    onnx.save_model(helper.make_model(graph), str(tmp_path / "model.onnx"), save_as_external_data=True,
-                    all_tensors_to_one_file=True, location="weights.data", size_threshold=0)
-    before = weights_digest(str(tmp_path), None)
-    data = bytearray((tmp_path / "weights.data").read_bytes())
-    data[0] ^= 1
-    (tmp_path / "weights.data").write_bytes(bytes(data))
-    after = weights_digest(str(tmp_path), None)
-    assert after != before
-    (tmp_path / "README.md").write_text("a model card")  # not a weight
-    assert weights_digest(str(tmp_path), None) == after
 
 
 CUSTOM_CODE = """from pathlib import Path
@@ -125,40 +74,6 @@ def test_a_model_folder_that_names_its_own_code_is_refused_before_it_loads(sst2_
         assert_clean_failure(result, f"{flag} {evil}", "auto_map" if model_type == "bert" else "model_type",
                              output_dir=tmp_path / "out")
     assert not (evil / "IMPORTED").exists()
-
-
-@pytest.mark.parametrize("damage", ["overwritten", "nan"])
-def test_a_damaged_cache_entry_is_computed_again_with_a_warning(sst2_slice, trained_teacher, tiny_models, tmp_path,
-                                                                damage):
-    """A complete entry whose values were changed afterwards: overwritten with 25.0 (the checksum no longer
-    matches), or with nan and the checksum made to match (only the finiteness check can tell)."""
-    import torch
-
-    from kd_bert.distillation.teacher_cache import checksum
-
-    cache = tmp_path / "cache"
-    args = lambda run: distill_args(sst2_slice, trained_teacher, tiny_models["student_base"],  # noqa: E731
-                                    tmp_path / run, "--cache_dir", cache)
-    first = run_script("distilled-bert.py", *args("first"))
-    assert first.returncode == 0 and "computed and cached" in first.stdout, first
-    [entry] = (cache / "teacher_logits").glob("*.pt")
-    saved = torch.load(entry, weights_only=True)
-    good = saved["logits"].clone()
-    saved["logits"].fill_(25.0 if damage == "overwritten" else float("nan"))
-    if damage == "nan":
-        saved["sha256"] = checksum(saved["logits"])
-    torch.save(saved, entry)
-
-    second = run_script("distilled-bert.py", *args("second"))
-    assert second.returncode == 0, second
-    warning = "do not match their checksum" if damage == "overwritten" else "hold non-finite values"
-    [line] = [line for line in second.stdout.splitlines() if line.startswith("warning: the cached teacher logits")]
-    assert line.startswith(f"warning: the cached teacher logits {entry} {warning}") and \
-        line.endswith("; computing them again"), second
-    assert "computed and cached" in second.stdout and "reused" not in second.stdout
-    assert torch.equal(torch.load(entry, weights_only=True)["logits"], good)  # the entry is whole again
-    metrics = [json.loads((tmp_path / run / "student" / "metrics.json").read_text()) for run in ("first", "second")]
-    assert metrics[0]["history"][0]["train_loss"] == metrics[1]["history"][0]["train_loss"]
 
 
 def test_random_states_that_cannot_be_restored_make_the_checkpoint_unusable(sst2_slice, tiny_models, tmp_path):
@@ -266,50 +181,6 @@ def test_a_head_that_does_not_fit_its_config_is_not_called_corrupt(trained_teach
     result = run_script("evaluate.py", "--model", model, "--text", "a gorgeous, witty film")
     assert_clean_failure(result, f"--model {model}: {phrase}", "the weights are whole")
     assert "corrupt" not in result.stderr
-
-
-def test_a_run_waiting_for_another_runs_teacher_logits_says_for_whom_and_how_long(tmp_path, monkeypatch):
-    import subprocess
-    import sys
-
-    from helpers import REPO
-
-    from kd_bert.distillation import teacher_cache
-
-    path = tmp_path / "teacher_logits" / "key.pt"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from kd_bert.distillation.teacher_cache import "
-         "_key_lock\nwith _key_lock(Path(sys.argv[1]), True):\n    print('held', flush=True); time.sleep(2)",
-         str(path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        monkeypatch.setattr(teacher_cache, "WAIT_REPORT_S", 0.4)
-        with logged() as said, teacher_cache._key_lock(path, True):
-            details = json.loads(path.with_suffix(".lock").read_text())
-    finally:
-        holder.wait(timeout=30)
-    assert said[0].startswith(f"waiting for another run that is computing these teacher logits (pid {holder.pid} on ")
-    assert "-c" in said[0] and said[0].endswith(f"it holds {path.with_suffix('.lock')}")
-    assert any(line.startswith("still waiting for the teacher logits of pid") and " s so far" in line
-               for line in said[1:]), said
-    assert details["pid"] != holder.pid  # once it holds the lock, the lock file names this run
-    assert path.with_suffix(".lock").read_text() == ""  # and nothing once it is released
-
-
-@pytest.mark.parametrize("suffix", [".pt", ".json", ".lock"])
-def test_a_folder_where_a_cache_file_belongs_is_one_line(sst2_slice, trained_teacher, tiny_models, tmp_path, suffix):
-    cache = tmp_path / "cache"
-    first = run_script("distilled-bert.py", *distill_args(sst2_slice, trained_teacher, tiny_models["student_base"],
-                                                          tmp_path / "a", "--cache_dir", cache))
-    assert first.returncode == 0, first
-    [entry] = (cache / "teacher_logits").glob("*.pt")
-    blocked = entry.with_suffix(suffix)
-    blocked.unlink(missing_ok=True)
-    blocked.mkdir()
-    result = run_script("distilled-bert.py", *distill_args(sst2_slice, trained_teacher, tiny_models["student_base"],
-                                                           tmp_path / "b", "--cache_dir", cache))
-    assert_clean_failure(result, f"the teacher-logit cache has a folder at {blocked}", "--cache_dir",
-                         output_dir=tmp_path / "b")
 
 
 def quick_teacher(sst2_slice, tiny_models, out, **changes):

@@ -16,8 +16,6 @@ from helpers import FAST_TRAINING, read_tsv, run_script, write_tsv
 from scipy import stats
 
 from kd_bert import DataConfig, DistillConfig, EvalConfig, TrainConfig, UserError
-from kd_bert.distillation.losses import IGNORE_LABEL, distillation_loss, score_mse_loss
-from kd_bert.distillation.objectives import DistillationObjective, LossSpec
 from kd_bert.scoring.metrics import (
     average_ranks,
     is_better,
@@ -264,26 +262,6 @@ def test_metric_choices_for_a_regression_task(sts, tiny_models, tmp_path):
         train_teacher(str(tiny_models["teacher_base"]), DataConfig(data_path=str(sts)),
                       TrainConfig(output_dir=str(tmp_path), metric_for_best_model="f1"))
     assert not (tmp_path / "teacher").exists()
-
-
-def test_regression_losses_by_hand():
-    student = torch.tensor([[1.0], [2.5], [4.0]])  # (batch, 1): one score each
-    teacher = torch.tensor([[1.5], [2.0], [3.0]])
-    labels = torch.tensor([2.0, IGNORE_LABEL, 3.0])  # the middle example has no gold score
-    gold = ((1.0 - 2.0) ** 2 + (4.0 - 3.0) ** 2) / 2
-    kd = ((1.0 - 1.5) ** 2 + (2.5 - 2.0) ** 2 + (4.0 - 3.0) ** 2) / 3
-    assert score_mse_loss(student, labels).item() == pytest.approx(gold)
-    none = score_mse_loss(student.requires_grad_(), torch.full((3,), float(IGNORE_LABEL)))
-    assert none.item() == 0.0 and none.requires_grad
-    for temperature, kd_loss in ((1.0, "kl"), (4.0, "kl"), (2.0, "mse")):  # neither applies to a score
-        total, terms = distillation_loss(student, teacher, labels, temperature, 0.3, kd_loss, regression=True)
-        assert set(terms) == {"kd", "mse"}
-        assert terms["kd"].item() == pytest.approx(kd) and total.item() == pytest.approx(0.3 * kd + 0.7 * gold)
-    total, terms = distillation_loss(student, None, labels, 2.0, 0.0, regression=True)
-    assert set(terms) == {"mse"} and total.item() == pytest.approx(gold)
-    assert str(DistillationObjective(LossSpec(alpha=0.5, temperature=4, regression=True))) == "0.5 * kd_mse + 0.5 * mse"
-    assert str(DistillationObjective(LossSpec(regression=True))) == "1 * mse"
-    assert str(DistillationObjective(LossSpec(alpha=0.5, temperature=4))) == "0.5 * kd_kl(T=4) + 0.5 * ce"
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
-from helpers import FAST_TRAINING, REPO, Result, independent_predictions, load_plain, read_tsv, run_script
+from helpers import FAST_TRAINING, independent_predictions, load_plain, read_tsv, run_script
 
-from kd_bert.distillation.teacher_cache import CACHE_ENV, default_cache_dir
 from kd_bert.errors import UserError
 from kd_bert.train import precision as precision_module
 from kd_bert.train.precision import cpu_bf16_flags, resolve_precision
@@ -119,76 +115,6 @@ def test_bf16_changes_the_arithmetic_and_saves_float32(sst2_slice, tiny_models, 
     assert runs["bf16"] == pytest.approx(runs["no"], rel=0.05)
     model, _ = load_plain(tmp_path / "bf16" / "teacher")
     assert all(p.dtype == torch.float32 for p in model.parameters())
-
-
-# ------------------------------------------------------------- one teacher pass shared by every run
-
-
-def test_the_cache_folder_is_per_user_and_overridable(monkeypatch, tmp_path):
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "mine"))
-    assert default_cache_dir() == tmp_path / "mine"
-    monkeypatch.delenv(CACHE_ENV)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_cache_dir() == tmp_path / "xdg" / "kd-bert"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_cache_dir() == tmp_path / "home" / ".cache" / "kd-bert"
-
-
-DISTILL = ["--num_train_epochs", "1", "--batch_size", "16", "--max_train_samples", "96", "--max_length", "64"]
-
-
-def distill_command(sst2_slice, teacher, student_base, out, *extra):
-    return [sys.executable, str(REPO / "distilled-bert.py"), "--data_path", str(sst2_slice), "--teacher_model",
-            str(teacher), "--student_model", str(student_base), "--output_dir", str(out), *DISTILL, *map(str, extra)]
-
-
-def test_runs_into_other_folders_share_one_teacher_pass(sst2_slice, trained_teacher, tiny_models, tmp_path,
-                                                         isolated_cache):
-    """A sweep (here: two temperatures) into two output folders computes the teacher's logits once,
-    in the per-user cache and nowhere in the output folders."""
-    reused = []
-    for name, temperature in (("sweep-a", "2"), ("sweep-b", "4")):
-        result = run_script(*distill_command(sst2_slice, trained_teacher, tiny_models["student_base"],
-                                             tmp_path / name, "--temperature", temperature)[1:])
-        assert result.returncode == 0, result
-        reused.append(json.loads((tmp_path / name / "student" / "metrics.json").read_text())["teacher_cache"]["reused"])
-        assert not list((tmp_path / name).rglob("teacher_logits"))
-    assert reused == [False, True]
-    assert len(list((isolated_cache / "teacher_logits").glob("*.pt"))) == 1
-
-
-def test_concurrent_runs_compute_the_teacher_pass_once(sst2_slice, trained_teacher, tiny_models, tmp_path):
-    """Two runs started together with the same key: one computes, the other waits on the lock and
-    reuses; both finish with the same logits."""
-    procs = [subprocess.Popen(distill_command(sst2_slice, trained_teacher, tiny_models["student_base"],
-                                              tmp_path / f"run{i}"), cwd=REPO, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
-    start = time.perf_counter()
-    results = [Result(subprocess.CompletedProcess(p.args, p.wait(timeout=600), *p.communicate()),
-                      time.perf_counter() - start) for p in procs]
-    assert all(r.returncode == 0 for r in results), results
-    caches = [json.loads((tmp_path / f"run{i}" / "student" / "metrics.json").read_text())["teacher_cache"]
-              for i in range(2)]
-    assert sorted(c["reused"] for c in caches) == [False, True]
-    assert caches[0]["key"] == caches[1]["key"]
-    losses = [json.loads((tmp_path / f"run{i}" / "student" / "metrics.json").read_text())["history"][0]["train_loss"]
-              for i in range(2)]
-    assert losses[0] == losses[1]
-
-
-def test_the_cache_key_separates_precisions(trained_teacher):
-    from kd_bert.data.batching import encode
-    from kd_bert.distillation.teacher_cache import cache_key
-    from kd_bert.models.load import load_config, load_tokenizer
-
-    tokenizer = load_tokenizer(str(trained_teacher), "--teacher_model")
-    config = load_config(str(trained_teacher), "--teacher_model")
-    encoding = encode(tokenizer, ["a fine film", "a dull one"], 64)
-    keys = {mode: cache_key(str(trained_teacher), config, tokenizer, encoding, 64, "data", mode)[0]
-            for mode in ("no", "bf16", "fp16")}
-    assert len(set(keys.values())) == 3
-    assert cache_key(str(trained_teacher), config, tokenizer, encoding, 64, "elsewhere", "no")[0] == keys["no"]
 
 
 # ------------------------------------------------------------- evaluation inside long epochs

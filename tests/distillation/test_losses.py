@@ -1,9 +1,13 @@
-"""The distillation loss against values computed by hand with the math module."""
+"""The distillation loss against values computed by hand with the math module, and properties that must
+hold for any logits and hidden states."""
 
 import math
 
 import pytest
 import torch
+from helpers import kl, load_hypothesis_profile
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kd_bert.distillation.losses import (
     IGNORE_LABEL,
@@ -15,17 +19,15 @@ from kd_bert.distillation.losses import (
     hidden_mse_loss,
     kd_kl_loss,
     kd_mse_loss,
+    score_mse_loss,
     weighted_sum,
 )
+from kd_bert.distillation.objectives import DistillationObjective, LossSpec
 
 
 def softmax(xs, t=1.0):
     exps = [math.exp(x / t) for x in xs]
     return [e / sum(exps) for e in exps]
-
-
-def kl(p, q):
-    return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q) if pi > 0)
 
 
 def test_kl_matches_hand_computation_at_t1():
@@ -186,32 +188,73 @@ def test_attention_heads_are_averaged_when_counts_differ():
     assert attention_mse_loss(student, teacher, mask).item() == pytest.approx(0.0)
 
 
-def test_objective_sums_intermediate_terms_over_mapped_layers_with_their_weights():
-    from types import SimpleNamespace
-
-    from kd_bert.data.batching import MODEL
-    from kd_bert.distillation.objectives import DistillationObjective, LossSpec
-
-    torch.manual_seed(0)
-    hs_student = [torch.randn(2, 3, 4) for _ in range(3)]  # embeddings + 2 layers
-    hs_teacher = [torch.randn(2, 3, 4) for _ in range(5)]  # embeddings + 4 layers
-    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
-    spec = LossSpec(alpha=0.0, logits=False, weights={"hidden": 2.0, "embedding": 0.5}, layer_map=[2, 4])
-    objective = DistillationObjective(spec)
-    student = SimpleNamespace(logits=torch.zeros(2, 2), hidden_states=hs_student)
-    teacher = {"hidden_states": hs_teacher}
-    objective.run_teacher = lambda batch: {"logits": torch.zeros(2, 2), **teacher}
-    total, terms = objective({MODEL: {"attention_mask": mask}, "labels": torch.tensor([0, 1])}, student)
-    hidden = hidden_mse_loss(hs_student[1], hs_teacher[2], mask) + hidden_mse_loss(hs_student[2], hs_teacher[4], mask)
-    embedding = hidden_mse_loss(hs_student[0], hs_teacher[0], mask)
-    assert terms["hidden"].item() == pytest.approx(hidden.item())
-    assert total.item() == pytest.approx(2.0 * hidden.item() + 0.5 * embedding.item())
-    assert objective.model_outputs == ("hidden_states",)
+# ---------------------------------------------------------------- a score's terms (regression)
 
 
-def test_uniform_layer_map():
-    from kd_bert.distillation.objectives import uniform_layer_map
+def test_regression_losses_by_hand():
+    student = torch.tensor([[1.0], [2.5], [4.0]])  # (batch, 1): one score each
+    teacher = torch.tensor([[1.5], [2.0], [3.0]])
+    labels = torch.tensor([2.0, IGNORE_LABEL, 3.0])  # the middle example has no gold score
+    gold = ((1.0 - 2.0) ** 2 + (4.0 - 3.0) ** 2) / 2
+    kd = ((1.0 - 1.5) ** 2 + (2.5 - 2.0) ** 2 + (4.0 - 3.0) ** 2) / 3
+    assert score_mse_loss(student, labels).item() == pytest.approx(gold)
+    none = score_mse_loss(student.requires_grad_(), torch.full((3,), float(IGNORE_LABEL)))
+    assert none.item() == 0.0 and none.requires_grad
+    for temperature, kd_loss in ((1.0, "kl"), (4.0, "kl"), (2.0, "mse")):  # neither applies to a score
+        total, terms = distillation_loss(student, teacher, labels, temperature, 0.3, kd_loss, regression=True)
+        assert set(terms) == {"kd", "mse"}
+        assert terms["kd"].item() == pytest.approx(kd) and total.item() == pytest.approx(0.3 * kd + 0.7 * gold)
+    total, terms = distillation_loss(student, None, labels, 2.0, 0.0, regression=True)
+    assert set(terms) == {"mse"} and total.item() == pytest.approx(gold)
+    assert str(DistillationObjective(LossSpec(alpha=0.5, temperature=4, regression=True))) == "0.5 * kd_mse + 0.5 * mse"
+    assert str(DistillationObjective(LossSpec(regression=True))) == "1 * mse"
+    assert str(DistillationObjective(LossSpec(alpha=0.5, temperature=4))) == "0.5 * kd_kl(T=4) + 0.5 * ce"
 
-    assert uniform_layer_map(4, 12) == [3, 6, 9, 12]  # TinyBERT-4L from BERT-base
-    assert uniform_layer_map(3, 6) == [2, 4, 6]
-    assert uniform_layer_map(6, 6) == [1, 2, 3, 4, 5, 6]
+
+# ---------------------------------------------------------------- properties that hold for any input
+
+
+load_hypothesis_profile()
+
+
+logit = st.floats(min_value=-60, max_value=60, allow_nan=False, width=32)
+
+
+@st.composite
+def logit_pairs(draw):
+    batch, labels = draw(st.integers(1, 4)), draw(st.integers(2, 6))
+    rows = st.lists(st.lists(logit, min_size=labels, max_size=labels), min_size=batch, max_size=batch)
+    return torch.tensor(draw(rows)), torch.tensor(draw(rows))
+
+
+@given(logit_pairs(), st.floats(min_value=0.1, max_value=20))
+@settings(max_examples=200, deadline=None)
+def test_kl_is_finite_and_non_negative(pair, temperature):
+    student, teacher = pair
+    value = kd_kl_loss(student, teacher, temperature)
+    assert torch.isfinite(value) and value.item() >= -1e-5
+    assert abs(kd_kl_loss(teacher, teacher, temperature).item()) < 1e-4  # zero when the student is the teacher
+
+
+@given(logit_pairs())
+@settings(max_examples=100, deadline=None)
+def test_cross_entropy_is_finite(pair):
+    student, _ = pair
+    labels = torch.zeros(len(student), dtype=torch.long)
+    value = cross_entropy_loss(student, labels)
+    assert torch.isfinite(value) and value.item() >= 0
+
+
+@given(st.integers(1, 3), st.integers(1, 5), st.integers(1, 8), st.data())
+@settings(max_examples=60, deadline=None)
+def test_hidden_terms_are_bounded(batch, seq, width, data):
+    values = st.lists(st.floats(-100, 100, allow_nan=False, width=32), min_size=batch * seq * width,
+                      max_size=batch * seq * width)
+    student = torch.tensor(data.draw(values)).reshape(batch, seq, width)
+    teacher = torch.tensor(data.draw(values)).reshape(batch, seq, width)
+    mask = torch.tensor(data.draw(st.lists(st.sampled_from([0, 1]), min_size=batch * seq, max_size=batch * seq)))
+    mask = mask.reshape(batch, seq)
+    assert hidden_mse_loss(student, teacher, mask).item() >= 0
+    cos = cosine_hidden_loss(student, teacher, mask).item()
+    assert -1e-5 <= cos <= 2 + 1e-5
+    assert hidden_mse_loss(teacher, teacher, mask).item() == 0
