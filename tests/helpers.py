@@ -46,6 +46,16 @@ def listing(folder: Path) -> dict[str, bytes | None]:
     return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
 
 
+def snapshot(folder: Path) -> dict:
+    """Every file under folder, by relative path, with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def hidden_leftovers(folder: Path) -> list[str]:
+    """Temporary files or folders (.NAME.partial-PID, .NAME.tmp-PID, .NAME.old-PID) left under folder."""
+    return [str(p) for p in folder.rglob(".*") if any(tag in p.name for tag in (".partial", ".tmp-", ".old-"))]
+
+
 def read_tsv(path: Path) -> list[list[str]]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
@@ -340,6 +350,8 @@ def distill_args(sst2_slice, teacher, student, out, *extra):
             "--num_train_epochs", "1", "--batch_size", "16", "--max_train_samples", "48", "--max_length", "64",
             "--report_to", "none", "--mixed_precision", "no", *extra]
 
+
+QUIET = dict(report_to=["none"], batch_size=8)
 
 FILLER = ("the a this that movie film story plot scene actor cast one some it was is felt seemed and with about "
           "after before during very quite rather").split()

@@ -5,9 +5,9 @@ import importlib.util
 import re
 
 import pytest
-from helpers import FAST_TRAINING, run_script
+from helpers import run_script
 
-from kd_bert import DataConfig, TrainConfig, UserError
+from kd_bert import TrainConfig, UserError
 
 
 @pytest.mark.parametrize("report_to, message", [
@@ -29,17 +29,3 @@ def test_a_missing_tracker_package_is_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2, result
     assert result.stderr == "error: --report_to mlflow needs its package: pip install mlflow\n"
     assert not any(tmp_path.iterdir())
-
-
-def test_report_to_none_writes_no_runs_folder(tmp_path, sst2_slice, tiny_models):
-    from kd_bert import train_teacher
-    from kd_bert.train.accelerator import trackers
-
-    assert trackers(None) == (["tensorboard"] if importlib.util.find_spec("tensorboard") else [])
-    flags = dict(zip(FAST_TRAINING[::2], FAST_TRAINING[1::2]))
-    data = DataConfig(data_path=str(sst2_slice), max_length=int(flags["--max_length"]))
-    train = TrainConfig(output_dir=str(tmp_path), num_train_epochs=1, max_train_samples=64,
-                        batch_size=int(flags["--batch_size"]), report_to=["none"])
-    result = train_teacher(str(tiny_models["teacher_base"]), data, train)
-    assert (result.model_dir / "model.safetensors").is_file()
-    assert not (tmp_path / "runs").exists()

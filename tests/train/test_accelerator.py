@@ -1,4 +1,5 @@
-"""Two processes on the CPU (torchrun, gloo) give the single-process result.
+"""Accelerate: --report_to none starts no tracker, and two processes on the CPU (torchrun, gloo) give the
+single-process result.
 
 With dropout off and random batches (--no-group_by_length), two processes with batch 8 each see
 exactly the batches of one process with batch 16, and DDP's averaged gradient is the batch-16
@@ -6,6 +7,7 @@ gradient up to float rounding. Adam turns rounding noise in near-zero gradients 
 steps, so the trained weights drift apart slowly: training is compared within a tolerance, and
 evaluation of one saved model, which involves no optimizer, exactly."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -14,7 +16,24 @@ import sys
 import time
 
 import pytest
-from helpers import REPO, Result, run_script
+from helpers import FAST_TRAINING, REPO, Result, run_script
+
+from kd_bert import DataConfig, TrainConfig
+
+
+def test_report_to_none_writes_no_runs_folder(tmp_path, sst2_slice, tiny_models):
+    from kd_bert import train_teacher
+    from kd_bert.train.accelerator import trackers
+
+    assert trackers(None) == (["tensorboard"] if importlib.util.find_spec("tensorboard") else [])
+    flags = dict(zip(FAST_TRAINING[::2], FAST_TRAINING[1::2]))
+    data = DataConfig(data_path=str(sst2_slice), max_length=int(flags["--max_length"]))
+    train = TrainConfig(output_dir=str(tmp_path), num_train_epochs=1, max_train_samples=64,
+                        batch_size=int(flags["--batch_size"]), report_to=["none"])
+    result = train_teacher(str(tiny_models["teacher_base"]), data, train)
+    assert (result.model_dir / "model.safetensors").is_file()
+    assert not (tmp_path / "runs").exists()
+
 
 QUICK = ["--num_train_epochs", "2", "--learning_rate", "1e-3", "--max_length", "64", "--no-group_by_length"]
 
