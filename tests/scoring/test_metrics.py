@@ -1,9 +1,11 @@
-"""The numpy metrics against scikit-learn's, and the comparison metrics against hand computations."""
+"""The numpy metrics against scikit-learn's and scipy's, and the comparison metrics against hand
+computations."""
 
 import math
 
 import numpy as np
 import pytest
+from scipy import stats
 from sklearn.metrics import (
     classification_report,
     confusion_matrix,
@@ -12,10 +14,14 @@ from sklearn.metrics import (
 
 from kd_bert.scoring.metrics import (
     agreement,
+    average_ranks,
     classification_metrics,
     expected_calibration_error,
     mean_kl,
+    pearson,
+    regression_metrics,
     softmax,
+    spearman,
 )
 
 
@@ -58,3 +64,19 @@ def test_agreement_and_kl_by_hand():
     by_hand = np.mean([sum(pt[i, k] * math.log(pt[i, k] / ps[i, k]) for k in range(2)) for i in range(3)])
     assert mean_kl(teacher, student) == pytest.approx(by_hand)
     assert mean_kl(teacher, teacher) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_correlations_match_scipy(seed):
+    rng = np.random.default_rng(seed)
+    gold = rng.integers(0, 6, 200) + rng.choice([0.0, 0.5], 200)  # many ties, as STS-B's scores have
+    predicted = gold + rng.normal(0, 1.5, 200)
+    predicted[:20] = predicted[0]  # tied predictions too
+    assert np.allclose(average_ranks(predicted), stats.rankdata(predicted))
+    assert pearson(predicted, gold) == pytest.approx(stats.pearsonr(predicted, gold).statistic, abs=1e-12)
+    assert spearman(predicted, gold) == pytest.approx(stats.spearmanr(predicted, gold).statistic, abs=1e-12)
+    metrics = regression_metrics(gold, predicted)
+    assert metrics["mse"] == pytest.approx(float(np.mean((predicted - gold) ** 2)))
+    assert metrics["num_examples"] == 200
+    assert pearson(np.ones(5), gold[:5]) == 0.0  # constant predictions: undefined, and never the best
+    assert not math.isnan(spearman(np.ones(5), gold[:5]))
