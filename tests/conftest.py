@@ -18,6 +18,7 @@ from helpers import (
     TEST_ROWS,
     TRAIN_ROWS,
     ScriptServer,
+    distilled_student,
     read_tsv,
     resumable_teacher_args,
     run_script,
@@ -81,6 +82,12 @@ def trained_teacher(tmp_path_factory, sst2_slice, tiny_models) -> Path:
     )
     assert result.returncode == 0, result
     return out / "teacher"
+
+
+@pytest.fixture(scope="session")
+def trained_student(tmp_path_factory, sst2_slice, trained_teacher, tiny_models):
+    """A student distilled by distilled-bert.py from trained_teacher, with FAST_TRAINING."""
+    return distilled_student(tmp_path_factory.mktemp("student-run"), sst2_slice, trained_teacher, tiny_models)
 
 
 @pytest.fixture(scope="session")

@@ -351,6 +351,21 @@ def distill_args(sst2_slice, teacher, student, out, *extra):
             "--report_to", "none", "--mixed_precision", "no", *extra]
 
 
+QUICK = [*FAST_TRAINING[:1], "1", *FAST_TRAINING[2:], "--max_train_samples", "96"]  # one epoch, 96 sentences
+
+
+def evaluate_model(model, sst2_slice, tmp_path, *flags):
+    out = tmp_path / f"eval-{model.name}.json"
+    result = run_script("evaluate.py", "--model", model, "--data_path", sst2_slice, "--output", out,
+                        "--latency_samples", "0", *flags)
+    assert result.returncode == 0, result
+    return json.loads(out.read_text())
+
+
+def dev_texts(sst2_slice):
+    return [r[0] for r in read_tsv(sst2_slice / "dev.tsv")[1:]]
+
+
 QUIET = dict(report_to=["none"], batch_size=8)
 
 FILLER = ("the a this that movie film story plot scene actor cast one some it was is felt seemed and with about "
@@ -408,6 +423,27 @@ def independent_predictions(path, texts, mixed_precision: str = "no"):
 # evaluate.py in full precision, as the fp32 references above are: where auto picks bf16, logits differ in the
 # third digit and a near tie can flip a prediction.
 FP32 = ["--mixed_precision", "no"]
+
+
+def assert_hf_model_folder(path, role):
+    from transformers import pipeline
+
+    model, tokenizer = load_plain(path)
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    assert model.config.label2id == {"negative": 0, "positive": 1}
+    classify = pipeline("text-classification", model=str(path))
+    out = classify(["a gorgeous , witty film", "a dull , lifeless mess"])
+    assert [o["label"] in NAMES for o in out] == [True, True]
+    args = json.loads((path / "training_args.json").read_text())
+    assert args["role"] == role and "transformers" in args["versions"] and "seed" in args["args"]
+    metrics = json.loads((path / "metrics.json").read_text())
+    assert metrics["validation"]["num_examples"] == DEV_ROWS
+    assert len(metrics["history"]) == 2
+    best = max(h["eval"]["accuracy"] for h in metrics["history"])
+    assert metrics["validation"]["accuracy"] == best  # the epoch saved is the best one
+    assert metrics["history"][metrics["best_epoch"] - 1]["eval"]["accuracy"] == best
+    assert not list(path.parent.glob(f".{path.name}.*")), "temporary save folders left behind"
+    return metrics
 
 
 def weights(folder):

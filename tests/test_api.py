@@ -92,17 +92,6 @@ def test_a_config_that_cannot_work_is_refused_when_built(build, message):
         build()
 
 
-def test_plan_checks_refuse_flag_combinations_before_loading_anything(tmp_path):
-    from kd_bert import distill
-
-    data, train = DataConfig(data_path=str(tmp_path / "missing")), TrainConfig(output_dir=str(tmp_path))
-    with pytest.raises(UserError, match="exclude each other"):
-        distill(DistillConfig(student_model="bilstm", student_init="teacher_layers"), data, train)
-    with pytest.raises(UserError, match="--augment adds sentences that only the teacher can label"):
-        distill(DistillConfig(alpha=0.0, augment=1), data, train)
-    assert not any(tmp_path.iterdir())
-
-
 @pytest.mark.parametrize("script", ["trainer_teacher.py", "distilled-bert.py", "evaluate.py"])
 def test_help_answers_without_loading_torch(script):
     probe = (f"import runpy, sys; sys.argv = [{script!r}, '--help']\n"

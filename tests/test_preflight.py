@@ -114,12 +114,6 @@ def test_evaluate_checks_what_it_writes_before_scoring(flag, trained_teacher, ss
     assert listing(tmp_path) == before and listing(trained_teacher) == model_before
 
 
-def test_export_and_int8_folders_must_differ(trained_teacher, tmp_path):
-    with pytest.raises(UserError, match="give each its own folder"):
-        evaluate(EvalConfig(model=str(trained_teacher), export_onnx=str(tmp_path / "x"), quantize="onnx-int8",
-                            save_quantized=str(tmp_path / "x")))
-
-
 def test_an_unwritable_model_folder_needs_predictions_file(trained_teacher, sst2_slice, tmp_path):
     """The test split has no labels: its predictions go beside the model unless told otherwise."""
     model = tmp_path / "model"

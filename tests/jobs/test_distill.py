@@ -1,16 +1,31 @@
-"""Every distillation method end to end, as a user runs it, on tiny local models.
+"""distilled-bert.py as a user runs it, on tiny local models: every distillation method end to end, the
+student a plain Hugging Face model, students with their own tokenizer, unlabeled transfer data from a
+messy file, and the flag combinations and teachers that cannot work refused before anything trains.
 
 The tiny teacher has 2 layers of width 64; the tiny student base 1 layer of width 32, with the same
 tokenizer, so TinyBERT's terms need their projection."""
 
 import json
+import shutil
 
 import pytest
 import torch
-from helpers import FAST_TRAINING, read_tsv, run_script
+from helpers import (
+    FAST_TRAINING,
+    QUICK,
+    assert_clean_failure,
+    assert_hf_model_folder,
+    dev_texts,
+    evaluate_model,
+    load_plain,
+    read_tsv,
+    run_script,
+)
 from safetensors.torch import load_file
 
-QUICK = [*FAST_TRAINING[:1], "1", *FAST_TRAINING[2:], "--max_train_samples", "96"]  # one epoch, 96 sentences
+from kd_bert import DistillConfig, TrainConfig
+from kd_bert.config import DataConfig
+from kd_bert.errors import UserError
 
 
 def distill(sst2_slice, teacher, out, *flags):
@@ -20,16 +35,54 @@ def distill(sst2_slice, teacher, out, *flags):
     return result, json.loads((out / "student" / "metrics.json").read_text())
 
 
-def evaluate_model(model, sst2_slice, tmp_path, *flags):
-    out = tmp_path / f"eval-{model.name}.json"
-    result = run_script("evaluate.py", "--model", model, "--data_path", sst2_slice, "--output", out,
-                        "--latency_samples", "0", *flags)
+# ---------------------------------------------------------------- the student it saves
+
+
+def test_student_is_a_plain_hugging_face_model(trained_student, trained_teacher):
+    metrics = assert_hf_model_folder(trained_student, "student")
+    assert metrics["teacher_model"] == str(trained_teacher) and metrics["alpha"] == 0.5
+    assert {"train_kd_loss", "train_ce_loss"} <= set(metrics["history"][0])
+    assert metrics["num_parameters"] < metrics["teacher_num_parameters"]
+
+
+def test_student_with_its_own_tokenizer(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    result = run_script(
+        "distilled-bert.py", "--data_path", sst2_slice, "--teacher_model", trained_teacher,
+        "--student_model", tiny_models["student_own_vocab"], "--output_dir", tmp_path, "--num_train_epochs", "1",
+        "--max_train_samples", "64",
+    )
     assert result.returncode == 0, result
-    return json.loads(out.read_text())
+    model, tokenizer = load_plain(tmp_path / "student")
+    assert len(tokenizer) == 300 and model.config.vocab_size == 300  # the student's own vocabulary
 
 
-def dev_texts(sst2_slice):
-    return [r[0] for r in read_tsv(sst2_slice / "dev.tsv")[1:]]
+def test_alpha_zero_never_loads_the_teacher(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    broken = tmp_path / "broken-teacher"
+    shutil.copytree(trained_teacher, broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    common = ["--data_path", sst2_slice, "--teacher_model", broken, "--student_model", tiny_models["student_base"],
+              "--num_train_epochs", "1", "--max_train_samples", "32"]
+    result = run_script("distilled-bert.py", *common, "--alpha", "0", "--output_dir", tmp_path / "plain")
+    assert result.returncode == 0, result
+    metrics = json.loads((tmp_path / "plain" / "student" / "metrics.json").read_text())
+    assert metrics["teacher_model"] is None and set(metrics["history"][0]) >= {"train_ce_loss"}
+    assert "train_kd_loss" not in metrics["history"][0]
+
+    result = run_script("distilled-bert.py", *common, "--alpha", "0.5", "--output_dir", tmp_path / "kd")
+    assert result.returncode == 2 and "could not be read" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "kd").exists() or not any((tmp_path / "kd").iterdir())
+
+
+def test_the_seed_readme_line_with_its_typo(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    # The original README wrote --output_air for --output_dir.
+    result = run_script("distilled-bert.py", "--teacher_model", trained_teacher, "--output_air", "./",
+                        "--data_path", sst2_slice, "--student_model", tiny_models["student_base"],
+                        "--num_train_epochs", "1", "--max_train_samples", "32", cwd=tmp_path)
+    assert result.returncode == 0, result
+    assert (tmp_path / "student" / "config.json").is_file()
+
+
+# ---------------------------------------------------------------- every method
 
 
 def test_student_built_from_the_teachers_layers(sst2_slice, trained_teacher, tmp_path, isolated_cache):
@@ -154,26 +207,6 @@ def test_bilstm_with_its_own_tokenizer_and_sizes(sst2_slice, trained_teacher, ti
     assert len(saved) != len(AutoTokenizer.from_pretrained(trained_teacher))
 
 
-def test_mean_pool_head_teacher(sst2_slice, tiny_models, tmp_path):
-    from transformers import pipeline
-
-    result = run_script("trainer_teacher.py", "--data_path", sst2_slice, "--model_name_or_path",
-                        tiny_models["teacher_base"], "--output_dir", tmp_path, "--head", "mean_pool", *QUICK)
-    assert result.returncode == 0, result
-    folder = tmp_path / "teacher"
-    assert json.loads((folder / "config.json").read_text())["model_type"] == "kd-mean-pool"
-    scored = evaluate_model(folder, sst2_slice, tmp_path)
-    metrics = json.loads((folder / "metrics.json").read_text())
-    assert scored["accuracy"] == pytest.approx(metrics["validation"]["accuracy"])
-    classify = pipeline("text-classification", model=str(folder), trust_remote_code=True)
-    texts = dev_texts(sst2_slice)[:20]
-    labels = [out["label"] for out in classify(texts)]
-    model = classify.model.eval()
-    with torch.no_grad():
-        logits = model(**classify.tokenizer(texts, padding=True, return_tensors="pt")).logits
-    assert labels == [model.config.id2label[int(i)] for i in logits.argmax(-1)]
-
-
 def test_kd_vs_no_kd_in_one_command(sst2_slice, trained_teacher, tiny_models, tmp_path):
     result, _ = distill(sst2_slice, trained_teacher, tmp_path / "both", "--student_model", tiny_models["student_base"],
                         "--compare_no_kd")
@@ -200,6 +233,95 @@ def test_augmented_transfer_set_is_labeled_by_the_teacher(sst2_slice, trained_te
     assert again.returncode == 0 and "reused" in again.stdout  # the same copies: the same cache key
 
 
+# ---------------------------------------------------------------- unlabeled transfer data
+
+
+def messy_copy(sst2_slice, folder):
+    """The slice's train split as a CSV with CRLF line ends, a BOM, blank lines, a quoted line break,
+    two broken rows and a repeated header; its dev split as it is."""
+    rows = read_tsv(sst2_slice / "train.tsv")[1:]
+    lines = ["sentence,label"]
+    for i, (text, label) in enumerate(rows):
+        lines.append('"' + text.replace('"', '""') + '",' + label)
+        if i == 10:
+            lines += ["", '"a sentence broken', 'over two lines",1']
+        if i == 20:
+            lines += ["a row that lost its label", "sentence,label", ",0"]
+    folder.mkdir()
+    (folder / "train.csv").write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
+    (folder / "dev.tsv").write_text((sst2_slice / "dev.tsv").read_text())
+    (folder / "labels.txt").write_text((sst2_slice / "labels.txt").read_text())
+    return len(rows) + 1, 3  # rows kept, rows dropped
+
+
+@pytest.mark.precision
+def test_messy_file_distills_with_unlabeled_transfer_data(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    data = tmp_path / "messy"
+    kept, dropped = messy_copy(sst2_slice, data)
+    unlabeled = [r[1] for r in read_tsv(sst2_slice / "test.tsv")[1:]]  # SST-2's unlabeled test sentences
+    (tmp_path / "unlabeled.txt").write_text("\n".join(unlabeled) + "\n")
+    # In full precision: the cached logits are checked against plain transformers' fp32 ones.
+    args = ["--data_path", data, "--teacher_model", trained_teacher, "--student_model", tiny_models["student_base"],
+            "--transfer_data", tmp_path / "unlabeled.txt", *FAST_TRAINING, "--num_train_epochs", "1",
+            "--mixed_precision", "no"]
+
+    refused = run_script("distilled-bert.py", *args, "--output_dir", tmp_path / "refused")
+    assert refused.returncode == 2 and "3 bad rows" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "refused").exists()
+
+    out = tmp_path / "out"
+    result = run_script("distilled-bert.py", *args, "--on_bad_rows", "skip", "--output_dir", out)
+    assert result.returncode == 0, result
+    metrics = json.loads((out / "student" / "metrics.json").read_text())
+    assert metrics["data"]["dropped_rows"] == {"train": dropped, "validation": 0}
+    assert metrics["train_examples"] == kept + len(unlabeled) and metrics["transfer_examples"] == len(unlabeled)
+    # The teacher labeled the unlabeled texts once, into the cache, exactly as it labels training sentences.
+    (cached,) = (tmp_path / "kd-bert-cache" / "teacher_logits").glob("*.pt")
+    logits = torch.load(cached, weights_only=True)["logits"]
+    assert logits.shape == (kept + len(unlabeled), 2)
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    teacher = AutoModelForSequenceClassification.from_pretrained(trained_teacher).eval()
+    tokens = AutoTokenizer.from_pretrained(trained_teacher)(unlabeled[:8], truncation=True, max_length=64,
+                                                            padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        expected = teacher(**tokens).logits
+    assert torch.allclose(logits[kept:kept + 8], expected, atol=1e-4)
+
+
+def test_pure_distillation_on_unlabeled_text_alone(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    data = tmp_path / "dev-only"
+    data.mkdir()
+    (data / "dev.tsv").write_text((sst2_slice / "dev.tsv").read_text())
+    (data / "labels.txt").write_text((sst2_slice / "labels.txt").read_text())
+    texts = [r[0] for r in read_tsv(sst2_slice / "train.tsv")[1:]]
+    (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n")
+    base = ["--data_path", data, "--teacher_model", trained_teacher, "--student_model", tiny_models["student_base"],
+            "--transfer_data", tmp_path / "texts.txt", *FAST_TRAINING, "--num_train_epochs", "1"]
+    needs_labels = run_script("distilled-bert.py", *base, "--output_dir", tmp_path / "mixed")
+    assert needs_labels.returncode == 2 and "no 'train' split" in needs_labels.stderr
+    out = tmp_path / "out"
+    result = run_script("distilled-bert.py", *base, "--alpha", "1", "--output_dir", out)
+    assert result.returncode == 0, result
+    metrics = json.loads((out / "student" / "metrics.json").read_text())
+    assert metrics["train_examples"] == len(texts) and metrics["eval_examples"] == len(read_tsv(data / "dev.tsv")) - 1
+    assert 0 <= metrics["validation"]["accuracy"] <= 1
+
+
+# ---------------------------------------------------------------- what cannot work, refused before anything trains
+
+
+def test_plan_checks_refuse_flag_combinations_before_loading_anything(tmp_path):
+    from kd_bert import distill
+
+    data, train = DataConfig(data_path=str(tmp_path / "missing")), TrainConfig(output_dir=str(tmp_path))
+    with pytest.raises(UserError, match="exclude each other"):
+        distill(DistillConfig(student_model="bilstm", student_init="teacher_layers"), data, train)
+    with pytest.raises(UserError, match="--augment adds sentences that only the teacher can label"):
+        distill(DistillConfig(alpha=0.0, augment=1), data, train)
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("flags,phrase", [
     (["--student_model", "bilstm", "--hidden_weight", "1"], "BiLSTM student has no hidden states"),
     (["--hidden_weight", "1", "--teacher_logits", "cached"], "--teacher_logits online"),
@@ -220,3 +342,18 @@ def test_intermediate_terms_refuse_a_student_with_its_own_tokenizer(sst2_slice, 
                         "--student_model", tiny_models["student_own_vocab"], "--hidden_weight", "1",
                         "--output_dir", tmp_path / "out", *QUICK)
     assert result.returncode == 2 and "same tokenizer" in result.stderr, result
+
+
+def test_teacher_whose_labels_differ_from_the_data(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    result = run_script("distilled-bert.py", "--data_path", sst2_slice, "--teacher_model", trained_teacher,
+                        "--student_model", tiny_models["student_base"], "--label_names", "positive,negative",
+                        "--output_dir", tmp_path / "out")
+    assert_clean_failure(result, "label maps differ", "{0: positive, 1: negative}", output_dir=tmp_path / "out")
+
+
+def test_a_teacher_with_another_number_of_labels_is_refused(trained_teacher, tiny_models, tmp_path):
+    (tmp_path / "three.csv").write_text("sentence,label\n" + "".join(f"text {i},{i % 3}\n" for i in range(30)))
+    result = run_script("distilled-bert.py", "--data_path", tmp_path / "three.csv", "--teacher_model", trained_teacher,
+                        "--student_model", tiny_models["student_base"], "--output_dir", tmp_path / "out")
+    assert result.returncode == 2 and "has 2 labels" in result.stderr and "the data has 3" in result.stderr, result
+    assert not (tmp_path / "out").exists()
