@@ -1,6 +1,6 @@
-"""The documentation holds together: the flags page is what scripts/flags_doc.py writes from the parsers,
-the front page stays short, every link leads somewhere, and the claims the tests quote are on the pages
-they name."""
+"""The documentation holds together: the flags page is what scripts/flags_doc.py writes from the parsers and
+documents every flag each script accepts, under the script's own name; the front page stays short, every
+link leads somewhere, and the claims the tests quote are on the pages they name."""
 
 import ast
 import re
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, parser_of
 
 README = REPO / "README.md"
 DOCS = REPO / "docs"
@@ -56,6 +56,16 @@ def test_the_flags_page_expands_defaults_as_help_does():
 
     assert "AdamW peak learning rate (default: 2e-05)" in section("trainer_teacher.py")
     assert "AdamW peak learning rate (default: 5e-05)" in section("distilled-bert.py")
+
+
+@pytest.mark.parametrize("script", ["trainer_teacher.py", "distilled-bert.py", "evaluate.py"])
+def test_every_flag_is_on_the_flags_page(script):
+    page = (REPO / "docs" / "flags.md").read_text(encoding="utf-8")
+    # The script's own section: a flag another script has does not count for this one.
+    section = page.split(f"\n## {script}\n", 1)[1].split("\n## ", 1)[0]
+    flags = [s for action in parser_of(script)._actions for s in action.option_strings if s.startswith("--") and s != "--help"]
+    missing = [f for f in flags if f"`{f}`" not in section]
+    assert not missing, f"{script}: flags missing from docs/flags.md: {missing}"
 
 
 def test_the_front_page_is_at_most_15000_bytes():
@@ -123,9 +133,9 @@ def normalized(text: str) -> str:
 
 
 def quoted_claims() -> list[tuple[str, str, str]]:
-    """(test, page, quoted text) for every quotation in tests/test_readme_claims.py's docstrings, with the
+    """(test, page, quoted text) for every quotation in tests/product/test_doc_claims.py's docstrings, with the
     page the docstring names before it."""
-    tree = ast.parse((REPO / "tests" / "test_readme_claims.py").read_text(encoding="utf-8"))
+    tree = ast.parse((REPO / "tests" / "product" / "test_doc_claims.py").read_text(encoding="utf-8"))
     claims = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TEST_ROWS, TRAIN_ROWS, assert_clean_failure, read_tsv, run_script, tiny_bert
+from helpers import TEST_ROWS, TRAIN_ROWS, assert_clean_failure, read_tsv, run_script, snapshot, tiny_bert
 from safetensors.torch import load_file
 
 from kd_bert import (
@@ -48,11 +48,6 @@ def train_config(out, **overrides) -> TrainConfig:
 
 def tensors(folder: Path, file: str = "model.safetensors") -> dict[str, torch.Tensor]:
     return load_file(str(folder / file))
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under folder with its bytes: what a refused or failed run must leave as it was."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def history(metrics: dict) -> list:
