@@ -113,7 +113,7 @@ def test_fp16_without_a_gpu(sst2_slice, tiny_models, tmp_path):
     assert_clean_failure(result, "fp16 needs a CUDA GPU", "--mixed_precision no", output_dir=tmp_path / "out")
 
 
-# ---------------------------------------------------------------- bf16 autocast reaches the layers, and the weights stay float32
+# ---------------------------------------------------------------- bf16 autocast; the weights stay float32
 
 
 @pytest.mark.parametrize("mode, dtype", [("bf16", torch.bfloat16), ("no", torch.float32)])
