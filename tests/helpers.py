@@ -23,6 +23,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from kd_bert import DataConfig, cli
 from kd_bert.data.labels import infer_label_names
 from kd_bert.data.splits import load_data, to_text_split
@@ -285,8 +287,23 @@ def parser_of(script):
     return module.parse_args()
 
 
-def parse(script, path, *argv):
-    return cli.parse(parser_of(script), ["--config", str(path), *map(str, argv)])
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name.replace("-", "_").removesuffix(".py"), REPO / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def teacher_in_process(argv, capsys, monkeypatch) -> tuple[int, str]:
+    """trainer_teacher.py's exit status and stderr for an argv it refuses before any model is loaded,
+    run in this process: as the script runs it, without starting another Python."""
+    import trainer_teacher
+
+    for name in ("TOKENIZERS_PARALLELISM", "HF_HUB_DISABLE_PROGRESS_BARS"):  # cli.run sets them for its process
+        monkeypatch.setenv(name, os.environ.get(name, "1"))
+    with pytest.raises(SystemExit) as stop:
+        cli.run(trainer_teacher.main, trainer_teacher.parse_args(), list(map(str, argv)))
+    return stop.value.code, capsys.readouterr().err
 
 
 def train_tokenizer(texts: list[str], vocab_size: int, folder: Path):

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, assert_clean_failure, outcome, run_script, weights
+from helpers import REPO, assert_clean_failure, outcome, run_script, teacher_in_process, weights
 from helpers import resumable_teacher_args as teacher_args
 
 from kd_bert import cli
@@ -78,18 +78,6 @@ def test_no_checkpoint_to_resume_from(tmp_path):
         resolve_resume(flags.resume_from_checkpoint, tmp_path / "checkpoints" / "teacher")
 
 
-def teacher_in_process(argv, capsys, monkeypatch) -> tuple[int, str]:
-    """trainer_teacher.py's exit status and stderr for an argv it refuses before any model is loaded,
-    run in this process: as the script runs it, without starting another Python."""
-    import trainer_teacher
-
-    for name in ("TOKENIZERS_PARALLELISM", "HF_HUB_DISABLE_PROGRESS_BARS"):  # cli.run sets them for its process
-        monkeypatch.setenv(name, os.environ.get(name, "1"))
-    with pytest.raises(SystemExit) as stop:
-        cli.run(trainer_teacher.main, trainer_teacher.parse_args(), list(map(str, argv)))
-    return stop.value.code, capsys.readouterr().err
-
-
 def test_a_finished_model_is_not_overwritten(teacher_run, tmp_path, capsys, monkeypatch):
     out, args = copy_run(teacher_run, tmp_path)
     before = snapshot(out)
@@ -111,14 +99,6 @@ def test_same_seed_same_run(student_run, tmp_path):
     assert outcome(runs[0]) == outcome(runs[1]) and weights(runs[0]) == weights(runs[1])
     saved = json.loads((runs[0] / "training_args.json").read_text())
     assert saved["args"]["seed"] == 42 and {"torch", "transformers", "accelerate"} <= set(saved["versions"])
-
-
-@pytest.mark.parametrize("value", ["0", "often"])
-def test_bad_checkpointing_steps(value, tmp_path, capsys, monkeypatch):
-    status, stderr = teacher_in_process(["--checkpointing_steps", value, "--output_dir", tmp_path / "out"], capsys,
-                                        monkeypatch)
-    assert status == 2 and "error: --checkpointing_steps must be" in stderr, stderr
-    assert not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------- damaged checkpoints, changed settings

@@ -2,7 +2,6 @@
 the command that resumes it, and exit 143 or 130; the resumed run ends exactly where an
 uninterrupted one does. Outside the loop a signal stops at once, with one line and no half-written file."""
 
-import importlib.util
 import os
 import re
 import shlex
@@ -14,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, outcome, resumable_teacher_args, weights
+from helpers import REPO, load_script, outcome, resumable_teacher_args, weights
 
 from kd_bert import cli
 from kd_bert.safety import stopping
@@ -22,13 +21,6 @@ from kd_bert.safety.atomic import write_atomically
 
 STOPPED = re.compile(r"stopped by (SIG\w+) at epoch (\d+), step (\d+) of 40; checkpoint written to (.*step-(\d+))$",
                      re.M)
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name.replace("-", "_").removesuffix(".py"), REPO / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def stop_when(command: list[str], ready, signum: int, checkpoints: Path) -> dict:
@@ -210,31 +202,3 @@ def test_a_stopped_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypa
     with pytest.raises(stopping.Stopped):
         write_atomically(target, b"new")
     assert [p.name for p in tmp_path.iterdir()] == ["logits.pt"] and target.read_bytes() == b"old"
-
-
-PARSER = load_script("trainer_teacher.py").parse_args()
-GIVEN = ["--data_path", "my data", "--output_dir", "out"]
-
-
-@pytest.mark.parametrize("resume", [
-    [],
-    ["--resume_from_checkpoint"],
-    ["--resume_from_checkpoint", "latest"],
-    ["--resume_from_checkpoint", "models/checkpoints/teacher/step-7"],
-    ["--resume_from_checkpoint=my models/step 7"],
-    ["--resume", "old"],
-    ["--resu=old"],
-    ["--resume_from_checkpoint", "a", "--resume_from_checkpoint=b"],
-])
-def test_the_resume_command_replaces_any_resume_flag(resume):
-    for argv in ([*resume, *GIVEN], [*GIVEN, *resume]):
-        command = shlex.split(cli.resume_command(["trainer_teacher.py", *argv], PARSER))
-        assert command[1:] == ["trainer_teacher.py", *GIVEN, "--resume_from_checkpoint", "latest"], command
-        flags = PARSER.parse_args(command[2:])
-        assert flags.resume_from_checkpoint == "latest" and flags.data_path == "my data"
-
-
-def test_the_resume_command_keeps_flags_that_only_look_alike():
-    # --re is also the prefix of --report_to (argparse refuses it as ambiguous); --resume_from is no flag
-    argv = ["x.py", "--re", "none", "--output_dir", "--resume_from_checkpoint-like folder"]
-    assert shlex.split(cli.resume_command(argv, PARSER))[1:] == [*argv, "--resume_from_checkpoint", "latest"]

@@ -28,9 +28,6 @@ RUN = [*FAST_TRAINING, "--batch_size", "8", "--learning_rate", "3e-3", "--mixed_
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 
 
-# ---------------------------------------------------------------- the data and the three scripts
-
-
 def _pairs(words: list[str], count: int, rng: random.Random) -> list[list[str]]:
     """Rows sentence1, sentence2, score: the score is 5 x the share of "high" words (the first half of
     `words`) over both sentences, rounded to 2 decimals, so most scores are not whole numbers."""
@@ -204,9 +201,6 @@ def test_an_unlabeled_split_gets_float_predictions(student_run, sts, tmp_path):
     assert [line.split("\t")[0] for line in lines] == [r[0] for r in rows]
     assert np.allclose([float(line.split("\t")[1]) for line in lines], plain_scores(student, [r[1:] for r in rows]),
                        atol=1e-4)
-
-
-# ---------------------------------------------------------------- models of the other task are refused
 
 
 def _classifier(folder, base):
