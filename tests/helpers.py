@@ -25,7 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from kd_bert import DataConfig, cli
+from kd_bert import (
+    DataConfig,
+    TrainConfig,
+    cli,
+    train_teacher,
+)
 from kd_bert.data.labels import infer_label_names
 from kd_bert.data.splits import load_data, to_text_split
 
@@ -360,6 +365,21 @@ def resumable_teacher_args(sst2_slice, tiny_models, out) -> list:
 def quick_teacher_args(data, tiny_models, out) -> list:
     return ["--data_path", data, "--model_name_or_path", tiny_models["teacher_base"], "--output_dir", out,
             *FAST_TRAINING, "--num_train_epochs", "1"]
+
+
+def teacher_job(tiny_models, sst2_slice, **train):
+    return lambda: train_teacher(str(tiny_models["teacher_base"]), DataConfig(data_path=str(sst2_slice)),
+                                 TrainConfig(**train))
+
+
+def quick_teacher(sst2_slice, tiny_models, out, **changes):
+    """A one-epoch teacher on 32 sentences through the API, over whatever out/teacher holds."""
+    from kd_bert import DataConfig, TrainConfig, train_teacher
+
+    settings = dict(output_dir=out, num_train_epochs=1, batch_size=16, max_train_samples=32, learning_rate=1e-3,
+                    overwrite_output_dir=True, report_to="none", mixed_precision="no", **changes)
+    return train_teacher(str(tiny_models["teacher_base"]), DataConfig(data_path=sst2_slice, max_length=64),
+                         TrainConfig(**settings))
 
 
 def distill_args(sst2_slice, teacher, student, out, *extra):

@@ -1,10 +1,11 @@
 """Never lose work: a run killed mid-epoch resumes to exactly the result of an uninterrupted one,
-checkpoints rotate, damaged checkpoints are skipped or refused, a resumption with other settings is
-refused, finished models are not overwritten, and the same seed gives the same run."""
+checkpoints rotate, damaged checkpoints (each kind of file cut short, random states that cannot be
+restored) are skipped or refused, a resumption with other settings is refused, a full disk leaves no
+partial checkpoint, finished models are not overwritten, and the same seed gives the same run."""
 
+import errno
 import json
 import os
-import pickle
 import re
 import shutil
 import signal
@@ -14,10 +15,19 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, assert_clean_failure, outcome, run_script, teacher_in_process, weights
+from helpers import (
+    REPO,
+    assert_clean_failure,
+    outcome,
+    quick_teacher,
+    run_script,
+    snapshot,
+    teacher_in_process,
+    weights,
+)
 from helpers import resumable_teacher_args as teacher_args
 
-from kd_bert import cli
+from kd_bert import DataConfig, TrainConfig, cli
 from kd_bert.errors import UserError
 from kd_bert.safety.checkpoints import (
     check_same_run,
@@ -102,6 +112,8 @@ def test_same_seed_same_run(student_run, tmp_path):
 
 
 # ---------------------------------------------------------------- damaged checkpoints, changed settings
+
+
 # One checkpointed run of each script per module; each test damages or resumes its own copy.
 # 320 sentences in batches of 16: 20 batches, a checkpoint every 5 (step-5 ... step-20).
 SHORT = ["--num_train_epochs", "1", "--batch_size", "16", "--max_length", "64", "--learning_rate", "1e-3"]
@@ -142,11 +154,6 @@ def copy_run(run, tmp_path):
 
 def steps(out, role="teacher"):
     return out / "checkpoints" / role
-
-
-def snapshot(folder):
-    """Every file under folder with its bytes: what a refused run must leave as it was."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def truncate(path, size):
@@ -257,15 +264,6 @@ def test_safetensors_size_is_read_from_its_header(teacher_run):
     assert path.stat().st_size == 8 + header_len + end  # the rule file_problem applies
 
 
-def test_a_plain_pickle_is_walked_to_its_end(tmp_path):
-    path = tmp_path / "custom_checkpoint_0.pkl"
-    data = pickle.dumps({"step": 7, "values": list(range(100))})
-    path.write_bytes(data)
-    assert file_problem(path) is None
-    path.write_bytes(data[:-5])
-    assert "not a complete pickle" in file_problem(path)
-
-
 def test_progress_and_sums_are_checked(teacher_run, tmp_path):
     folder = tmp_path / "step-20"
     shutil.copytree(steps(teacher_run[0]) / "step-20", folder)
@@ -305,3 +303,70 @@ def test_the_resume_check_names_every_difference(tmp_path, monkeypatch):
     check_same_run({"run_args": {"seed": 42}}, run_args({**now, "seed": 42}, "no", 2), Path("step-5"))
     monkeypatch.chdir(tmp_path)
     check_same_run({"run_args": {"data_path": "./data"}}, run_args(now, "no", 1), Path("step-5"))
+
+
+def test_a_resumption_with_another_seed_or_sample_size_is_refused(tmp_path):
+    """The rows drawn follow --seed and --max_train_samples, so a checkpoint of one cannot continue as
+    the other."""
+    settings = {**TrainConfig(max_train_samples=64, seed=5).to_flags(), **DataConfig().to_flags()}
+    recorded = {"run_args": run_args(settings, "no", 1)}
+    check_same_run(recorded, run_args(settings, "no", 1), tmp_path)
+    for change in ({"seed": 6}, {"max_train_samples": 65}):
+        with pytest.raises(UserError, match=f"--{next(iter(change))} "):
+            check_same_run(recorded, run_args({**settings, **change}, "no", 1), tmp_path)
+
+
+def test_random_states_that_cannot_be_restored_make_the_checkpoint_unusable(sst2_slice, tiny_models, tmp_path):
+    """Accelerate skips a random-state file that weights_only loading refuses, and the resumed run then
+    differs from the uninterrupted one. Such a checkpoint is named damaged instead: refused when named,
+    skipped by latest for the one before it, from which the run ends as the uninterrupted one did."""
+    import datetime
+
+    import torch
+
+    out = tmp_path / "out"
+    args = ["--data_path", sst2_slice, "--model_name_or_path", tiny_models["teacher_base"], "--output_dir", out,
+            "--num_train_epochs", "1", "--max_train_samples", "64", "--batch_size", "8", "--learning_rate", "1e-3",
+            "--max_length", "64", "--checkpointing_steps", "4", "--report_to", "none", "--mixed_precision", "no"]
+    first = run_script("trainer_teacher.py", *args)
+    assert first.returncode == 0, first
+    uninterrupted = (out / "teacher" / "model.safetensors").read_bytes()
+    steps = out / "checkpoints" / "teacher"
+    states_file = steps / "step-8" / "random_states_0.pkl"
+    states = torch.load(states_file, weights_only=False)
+    states["saved_on"] = datetime.date(2024, 1, 1)  # a global weights_only loading refuses
+    torch.save(states, states_file)
+    before = snapshot(out)
+
+    named = run_script("trainer_teacher.py", *args, "--resume_from_checkpoint", steps / "step-8")
+    assert_clean_failure(named, "step-8: the checkpoint is damaged (random_states_0.pkl cannot be restored",
+                         "the usable ones in", "are step-4; resume from one of them")
+    assert snapshot(out) == before
+
+    latest = run_script("trainer_teacher.py", *args, "--resume_from_checkpoint", "latest")
+    assert latest.returncode == 0, latest
+    assert "warning: skipping the damaged checkpoint" in latest.stdout and "random_states_0.pkl" in latest.stdout
+    assert (out / "teacher" / "model.safetensors").read_bytes() == uninterrupted
+
+
+def test_a_full_disk_while_checkpointing_leaves_no_partial_checkpoint(sst2_slice, tiny_models, tmp_path,
+                                                                      monkeypatch):
+    import torch
+
+    from kd_bert import UserError
+
+    save = torch.save
+    calls = []
+
+    def fills_up(obj, f, *args, **kwargs):  # the second checkpoint's first file fills the disk
+        calls.append(str(f))
+        if "step-2" in str(f):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", fills_up)
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="no space left on the device to write .*step-2; the earlier checkpoints"):
+        quick_teacher(sst2_slice, tiny_models, out, checkpointing_steps="1")
+    checkpoints = out / "checkpoints" / "teacher"
+    assert [p.name for p in checkpoints.iterdir()] == ["step-1"] and any("step-2" in c for c in calls)

@@ -1,8 +1,7 @@
-"""Fail before training, not after it: every path a run writes is checked before anything loads, one
-run holds an output folder at a time, --max_length is checked against the models' positions and the
-embedding table against the tokenizer, and out-of-range numbers are refused. Each refusal leaves
-nothing behind. Most cases run in-process (they stop before any model loads); a few run the scripts
-to check the one-line contract."""
+"""Fail before training, not after it: every path a run writes is checked before anything loads, and an
+output that would replace what the run reads is refused. Each refusal leaves nothing behind. Most cases
+run in-process (they stop before any model loads); a few run the scripts to check the one-line
+contract."""
 
 from __future__ import annotations
 
@@ -10,12 +9,10 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from helpers import FAST_TRAINING, REPO, assert_clean_failure, listing, logged, run_script
+from helpers import assert_clean_failure, listing, run_script, snapshot, teacher_job
 
 from kd_bert import (
     DataConfig,
@@ -25,9 +22,7 @@ from kd_bert import (
     UserError,
     distill,
     evaluate,
-    train_teacher,
 )
-from kd_bert.safety.lock import LOCK_FILE, output_lock
 
 
 def make_unwritable(folder: Path) -> None:
@@ -56,14 +51,6 @@ def unwritable(tmp_path):
         yield folder
     finally:
         make_writable(folder)
-
-
-def teacher_job(tiny_models, sst2_slice, **train):
-    return lambda: train_teacher(str(tiny_models["teacher_base"]), DataConfig(data_path=str(sst2_slice)),
-                                 TrainConfig(**train))
-
-
-# ---------------------------------------------------------------- paths, before anything loads
 
 
 def test_an_output_dir_that_cannot_be_written_stops_the_run_at_once(unwritable, tiny_models, sst2_slice):
@@ -144,61 +131,28 @@ def test_output_dir_that_is_a_file_is_one_line(tiny_models, sst2_slice, tmp_path
     assert out.read_text() == "not a folder\n" and listing(tmp_path) == {"models": b"not a folder\n"}
 
 
-# ---------------------------------------------------------------- one run per output folder
-
-
-def test_a_second_run_into_a_busy_folder_stops_and_names_the_first(tiny_models, sst2_slice, tmp_path):
-    out = tmp_path / "models"
-    args = ["--data_path", sst2_slice, "--model_name_or_path", tiny_models["teacher_base"], "--output_dir", out,
-            *FAST_TRAINING, "--num_train_epochs", "20", "--checkpointing_steps", "epoch"]
-    first = subprocess.Popen([sys.executable, str(REPO / "trainer_teacher.py"), *map(str, args)], cwd=REPO,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 120
-        while not (out / LOCK_FILE).is_file() and time.time() < deadline and first.poll() is None:
-            time.sleep(0.05)
-        assert first.poll() is None, "the first run ended before the second one started"
-        second = run_script("trainer_teacher.py", *args)
-        assert_clean_failure(second, "another run is writing to", f"pid {first.pid}", "trainer_teacher.py",
-                             "another --output_dir")
-        assert first.poll() is None  # the first run goes on
-    finally:
-        first.kill()  # SIGKILL: no chance to remove its lock file
-        first.wait()
-    stale = json.loads((out / LOCK_FILE).read_text())
-    assert stale["pid"] == first.pid
-    left = {path: content for path, content in listing(out).items() if path != LOCK_FILE}
-    with logged() as said, output_lock(out):  # a dead run's lock is taken over
-        assert json.loads((out / LOCK_FILE).read_text())["pid"] == os.getpid()
-    assert said and f"pid {first.pid}" in said[0] and "no longer running" in said[0]
-    assert listing(out) == left  # released, and what the killed run left is kept
-
-
-def test_the_lock_is_released_and_a_folder_made_for_it_removed(tmp_path):
-    out = tmp_path / "new" / "models"
-    with pytest.raises(RuntimeError):
-        with output_lock(out):
-            assert (out / LOCK_FILE).is_file()
-            with pytest.raises(UserError, match=f"pid {os.getpid()}"):  # held: a second claim is refused
-                with output_lock(out):
-                    pass
-            raise RuntimeError("the run failed")
-    assert listing(tmp_path) == {}  # the folders made only for the lock are gone
-
-
-def test_a_finished_run_leaves_no_lock(trained_teacher):
-    assert not (trained_teacher.parent / LOCK_FILE).exists() and (trained_teacher / "model.safetensors").is_file()
-
-
-def test_refusals_leave_an_existing_model_untouched(trained_teacher, tiny_models, sst2_slice, tmp_path):
-    """A refused run aimed at a folder with a finished model changes nothing in it."""
-    out = tmp_path / "models"
-    shutil.copytree(trained_teacher, out / "teacher")
-    before = listing(out)
-    for config in (TrainConfig(output_dir=str(out)), TrainConfig(output_dir=str(out), overwrite_output_dir=True)):
-        with pytest.raises(UserError):
-            train_teacher(str(tiny_models["teacher_base"]), DataConfig(data_path=str(sst2_slice), max_length=4096),
-                          config)
-    with pytest.raises(UserError, match="already holds a model"):
-        teacher_job(tiny_models, sst2_slice, output_dir=str(out))()
-    assert listing(out) == before
+def test_an_evaluation_output_that_would_replace_what_it_reads_is_refused(sst2_slice, trained_teacher, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(trained_teacher, model)
+    link = tmp_path / "link"
+    link.symlink_to(model, target_is_directory=True)
+    config = tmp_path / "eval.json"
+    config.write_text(json.dumps({"latency_samples": 0}))
+    before = snapshot(model), snapshot(sst2_slice), config.read_bytes()
+    cases = [
+        (["--output", model / "metrics.json"], f"--output {model / 'metrics.json'} lies inside --model {model}"),
+        (["--output", link / "metrics.json"], "lies inside --model"),  # the same folder, through a symlink
+        (["--report_dir", model], f"--report_dir {model} is --model {model}, which this run reads"),
+        (["--report_dir", sst2_slice], f"--report_dir {sst2_slice} is --data_path {sst2_slice}"),
+        (["--output", sst2_slice / "dev.tsv"], f"lies inside --data_path {sst2_slice}"),
+        (["--predictions_file", model / "config.json"], "lies inside --model"),
+        (["--config", config, "--output", config], f"--output {config} is --config {config}"),
+    ]
+    for flags, message in cases:
+        result = run_script("evaluate.py", "--model", model, "--data_path", sst2_slice, *flags)
+        assert_clean_failure(result, message)
+    assert (snapshot(model), snapshot(sst2_slice), config.read_bytes()) == before
+    # Predictions beside the model, as the default file is, replace nothing it holds.
+    result = run_script("evaluate.py", "--model", model, "--data_path", sst2_slice, "--predictions_file",
+                        model / "predictions_dev.tsv", "--latency_samples", "0", "--max_eval_samples", "8")
+    assert result.returncode == 0 and (model / "predictions_dev.tsv").is_file(), result
