@@ -123,7 +123,7 @@ def test_distillation_beats_the_same_student_without_the_teacher(students):
 
 @pytest.fixture(scope="module")
 def inverted_dev(tmp_path_factory) -> dict:
-    """The keyword task (test_learning) with every validation label flipped: the more the model learns,
+    """The keyword task (above) with every validation label flipped: the more the model learns,
     the worse it scores, so the first epoch, which has learned least, is the best one."""
     root = tmp_path_factory.mktemp("inverted")
     rng = random.Random(1)
