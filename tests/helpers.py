@@ -405,35 +405,6 @@ def dev_texts(sst2_slice):
 
 QUIET = dict(report_to=["none"], batch_size=8)
 
-FILLER = ("the a this that movie film story plot scene actor cast one some it was is felt seemed and with about "
-          "after before during very quite rather").split()
-POSITIVE = ("brilliant superb lovely moving charming delightful gripping stunning witty joyful radiant splendid "
-            "vivid tender elegant masterful").split()
-NEGATIVE = ("dreadful tedious clumsy bland awful dull shoddy stale boring lifeless muddled hollow grating sloppy "
-            "turgid inept").split()
-HEADER = ["sentence", "label"]
-
-
-def sentence(rng: random.Random, keyword: str) -> str:
-    words = [rng.choice(FILLER) for _ in range(rng.randint(4, 7))]
-    words.insert(rng.randint(0, len(words)), keyword)
-    return " ".join(words)
-
-
-def labeled(rng: random.Random, count: int, positive: list[str], negative: list[str]) -> list[list[str]]:
-    """`count` sentences, half of each label (0 negative, 1 positive), shuffled."""
-    rows = [[sentence(rng, rng.choice(positive if i % 2 else negative)), str(i % 2)] for i in range(count)]
-    rng.shuffle(rows)
-    return rows
-
-
-def write_task(folder, train: list[list[str]], dev: list[list[str]]):
-    folder.mkdir(parents=True)
-    write_tsv(folder / "train.tsv", [HEADER, *train])
-    write_tsv(folder / "dev.tsv", [HEADER, *dev])
-    (folder / "labels.txt").write_text("negative\npositive\n")
-    return folder
-
 
 def load_plain(path):
     """The model and tokenizer through plain transformers, with no project code."""
