@@ -26,6 +26,9 @@ from helpers import (
     train_tokenizer,
     write_tsv,
 )
+from helpers import (
+    tiny_mpnet as tiny_mpnet_model,
+)
 
 # The scripts share one teacher-logit cache per user by default. The suite never touches the user's:
 # session fixtures share one of their own, and each test gets an empty one (the autouse fixture below).
@@ -70,6 +73,13 @@ def tiny_models(tmp_path_factory, sst2_slice) -> dict[str, Path]:
         "student_base": tiny_bert(root / "student-base", shared, hidden=32, layers=1, seed=2),
         "student_own_vocab": tiny_bert(root / "student-own-vocab", own, hidden=32, layers=1, seed=3),
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_mpnet(tmp_path_factory, sst2_slice) -> Path:
+    """A tiny MPNet base with its own vocabulary (helpers.tiny_mpnet)."""
+    texts = [r[0] for r in read_tsv(sst2_slice / "train.tsv")[1:]] + [r[0] for r in read_tsv(sst2_slice / "dev.tsv")[1:]]
+    return tiny_mpnet_model(tmp_path_factory.mktemp("tiny-mpnet") / "mpnet-base", texts)
 
 
 @pytest.fixture(scope="session")

@@ -491,3 +491,22 @@ def load_hypothesis_profile() -> None:
     settings.register_profile("repeatable", derandomize=True)
     settings.register_profile("explore", derandomize=False)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+
+def tiny_mpnet(folder: Path, texts: list[str], seed: int = 4) -> Path:
+    """A "pretrained" MPNet base (2 layers, width 32) with a WordPiece vocabulary of its own, trained on
+    texts, whose special tokens are MPNet's (<s>, </s>, <pad>, <mask>): all-mpnet-base-v2 in small."""
+    import torch
+    from tokenizers import BertWordPieceTokenizer
+    from transformers import MPNetConfig, MPNetModel, MPNetTokenizerFast
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>", "[UNK]"]
+    wordpiece = BertWordPieceTokenizer(lowercase=True)
+    wordpiece.train_from_iterator(texts, vocab_size=500, min_frequency=1, special_tokens=specials, show_progress=False)
+    tokenizer = MPNetTokenizerFast(vocab=wordpiece.get_vocab(), unk_token="[UNK]")
+    torch.manual_seed(seed)
+    config = MPNetConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, max_position_embeddings=130, pad_token_id=tokenizer.pad_token_id)
+    MPNetModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

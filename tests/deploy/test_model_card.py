@@ -67,7 +67,8 @@ def test_card_command_gives_back_the_run_settings(role, script, trained_teacher,
     words = shlex.split(code_block(body, "bash").replace("\\\n", ""))  # line continuations, as bash joins them
     assert words[:2] == ["python", script]
     parsed = vars(parser_of(script).parse_args(words[2:]))
-    parsed.pop("debug")
+    for name in ("debug", "quiet", "verbose"):  # how much the run prints, never recorded
+        parsed.pop(name)
     parsed.pop("config")  # read before the run, never recorded
     # through JSON, as training_args.json holds them
     assert json.loads(json.dumps(parsed)) == json.loads((folder / "training_args.json").read_text())["args"]

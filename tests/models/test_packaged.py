@@ -210,7 +210,7 @@ def test_a_packaged_name_trains_from_its_installed_copy_with_no_hub(sst2_slice, 
 
 
 def test_a_real_packaged_name_without_a_copy_names_the_install_command(sst2_slice, tmp_path):
-    from conftest import assert_clean_failure, run_script
+    from helpers import assert_clean_failure, run_script
 
     name = "sentence-transformers/all-mpnet-base-v2"
     result = run_script("trainer_teacher.py", "--model_name_or_path", name, "--data_path", sst2_slice,

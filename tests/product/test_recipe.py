@@ -20,7 +20,7 @@ def recipe(tmp_path_factory, sst2_slice, tiny_models):
            "EVAL_STEPS": "7", "TOKENIZERS_PARALLELISM": "false",
            # auto picks full precision, whatever the machine: the models are checked against fp32 predictions.
            "KD_BERT_AUTO_PRECISION": "no"}
-    proc = subprocess.run(["bash", "scripts/recipe.sh", "sst2", str(out)], cwd=REPO, env=env, capture_output=True,
+    proc = subprocess.run(["bash", "scripts/recipe.sh", "sst2-small", str(out)], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, proc.stdout

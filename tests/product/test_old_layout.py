@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, resumable_teacher_args, run_script
+from helpers import REPO, resumable_teacher_args, run_script
 
 # The last commit whose package was kd_common (before the move to kd_bert/ and its subpackages).
 OLD_LAYOUT = "aad61fbdbd50fc73cb570722f5cb8dc11b6b1384"
