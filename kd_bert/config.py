@@ -351,7 +351,8 @@ class DistillConfig(Flags):
                              STUDENT, choices=student_kinds.INIT_CHOICES)
     student_layers: str | None = flag(None, "with --student_init teacher_layers: a count spread evenly (6) or "
                                       "0-based teacher layer indices (0,2,4); with first_layers: how many of "
-                                      "--student_model's first layers to keep (3) (default: half the layers)",
+                                      "--student_model's first layers to keep (3) (default: half the teacher's layers, or of "
+                                      "--student_model's for first_layers)",
                                       STUDENT)
     student_tokenizer: str | None = flag(None, "tokenizer for a BiLSTM student (--student_model bilstm) "
                                          "(default: the teacher's)", STUDENT)
