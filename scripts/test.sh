@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what is needed, then run the test suite (offline; about 4 minutes on 2 CPU cores). The benchmark's
+# Install what is needed, then run the test suite (offline; docs/testing.md gives its time). The benchmark's
 # end-to-end run is marked slow and left out: `python -m pytest -m slow` runs it (CI runs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
