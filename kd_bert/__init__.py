@@ -8,21 +8,27 @@
                       TrainConfig(output_dir="./models", learning_rate=5e-5))
     print(evaluate(EvalConfig(model=str(student.student.model_dir)), data).metrics["accuracy"])
 
-The three entry scripts are thin parsers over these functions.
+A search over the distillation settings (needs Optuna) takes the same configs:
+
+    result = sweep(SweepConfig(trials=16), DistillConfig(teacher_model="./models/teacher"), data,
+                   TrainConfig(output_dir="./models/sweep", selection_split=0.1))
+
+The four entry scripts are thin parsers over these functions.
 """
 
 from . import log  # the package's output: set up before any job logs
-from .config import DataConfig, DistillConfig, EvalConfig, TrainConfig
+from .config import DataConfig, DistillConfig, EvalConfig, SweepConfig, TrainConfig
 from .errors import UserError
-from .results import DistillResult, EvalResult, TrainResult
+from .results import DistillResult, EvalResult, SweepResult, TrainResult
 
 __version__ = "0.1.0"
-__all__ = ["DataConfig", "DistillConfig", "DistillResult", "EvalConfig", "EvalResult", "TrainConfig", "TrainResult",
-           "UserError", "distill", "evaluate", "log", "train_teacher"]
+__all__ = ["DataConfig", "DistillConfig", "DistillResult", "EvalConfig", "EvalResult", "SweepConfig", "SweepResult",
+           "TrainConfig", "TrainResult", "UserError", "distill", "evaluate", "log", "sweep", "train_teacher"]
 
 # The jobs import torch and transformers (several seconds). They load on first use, so that importing
 # the configs, or a script's --help, stays instant.
-_JOBS = {"train_teacher": ".jobs.teacher", "distill": ".jobs.distill", "evaluate": ".jobs.evaluate"}
+_JOBS = {"train_teacher": ".jobs.teacher", "distill": ".jobs.distill", "evaluate": ".jobs.evaluate",
+         "sweep": ".jobs.sweep"}
 
 
 def __getattr__(name: str):

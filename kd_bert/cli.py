@@ -326,11 +326,24 @@ def _convert(action: argparse.Action, value, name: str):
         if not isinstance(value, bool):
             raise UserError(f"{name} must be true or false (got {short_repr(value)})")
         return value
+    if isinstance(value, dict) and action.nargs in ("+", "*"):
+        value = [_assignment(key, item, name) for key, item in value.items()]  # sweep.py's search: NAME: SPEC
     if action.nargs in ("+", "*") or isinstance(action, argparse._AppendAction):
         return [_convert_one(action, item, name) for item in (value if isinstance(value, list) else [value])]
     if isinstance(value, list) and action.type in (comma_list, int_list):
         value = ",".join(str(item) for item in value)
     return _convert_one(action, value, name)
+
+
+def _assignment(key, value, name: str) -> str:
+    """One NAME: SPEC entry of a mapping as the command line's NAME=SPEC: a list is its choices. A bare
+    number is refused: YAML reads 1:8 as the base-60 number 68, so a range must be quoted text."""
+    if isinstance(value, list):
+        return f"{key}={','.join(str(item) for item in value)}"
+    if not isinstance(value, str):
+        raise UserError(f"{name}: {short_repr(key)} must be quoted text such as \"1:8\" or a list of choices (got "
+                        f"{short_repr(value)}; YAML reads an unquoted 1:8 as the number 68)")
+    return f"{key}={value}"
 
 
 def _convert_one(action: argparse.Action, value, name: str):

@@ -239,6 +239,11 @@ class TrainConfig(Flags):
     max_train_samples: int | None = flag(None, "train on N examples drawn at random with --seed, stratified by "
                                          "label (every class at least once when N allows), the same ones in every "
                                          "script", TRAINING, type=int)
+    selection_split: float = flag(0.0, "hold out this fraction of the training examples (stratified, drawn with a "
+                                  "fixed seed: the same ones in every run) as a selection split that picks the kept "
+                                  "epoch; the kept model is then scored once on the validation split, which picked "
+                                  "nothing (default: 0, the validation split picks; sweep.py: 0.1, where it also "
+                                  "compares the trials)", TRAINING, type=float)
     group_by_length: bool = flag(True, "batch training sentences of similar length together, so batches carry "
                                  "little padding (default: on; --no-group_by_length for random batches)", TRAINING,
                                  action=argparse.BooleanOptionalAction)
@@ -283,6 +288,8 @@ class TrainConfig(Flags):
               f"--checkpointing_steps must be a number of batches (at least 1) or 'epoch' (got {value})")
         _need(self.save_total_limit is None or self.save_total_limit >= 1,
               f"--save_total_limit must be at least 1 (got {self.save_total_limit})")
+        _need(0 <= self.selection_split < 1,
+              f"--selection_split must be in [0, 1) (got {self.selection_split}); try 0.1")
         _need(self.learning_rate > 0, f"--learning_rate must be positive (got {self.learning_rate}); try 2e-5")
         _need(self.weight_decay >= 0, f"--weight_decay must be 0 or more (got {self.weight_decay})")
         _need(0 <= self.warmup_ratio < 1, f"--warmup_ratio must be in [0, 1) (got {self.warmup_ratio})")
@@ -436,3 +443,36 @@ class EvalConfig(Flags):
         _need(not (self.save_quantized and not self.quantize),
               f"--save_quantized writes the model --quantize makes; add --quantize {ONNX_INT8}")
         check_choice(self.mixed_precision)
+
+
+# What sweep.py searches when --search is not given: the three settings every distillation run must
+# choose, over the ranges the literature uses (Hinton et al.; Tang et al.; the DistilBERT and TinyBERT
+# recipes use T 1 to 8, alpha 0.1 to 1, learning rates 1e-5 to 3e-4 for small students).
+DEFAULT_SEARCH = ("alpha=0.1:1.0", "temperature=1:8", "learning_rate=1e-5:3e-4:log")
+
+
+@dataclass
+class SweepConfig(Flags):
+    """What sweep.py searches and how: the space, the number of trials, pruning and where the study lives."""
+
+    trials: int = flag(20, "trials in the study, counted over every run and machine that works on it: a resumed or "
+                       "second sweep runs only those still missing (default: %(default)s)", type=int)
+    search: list[str] | None = flag(None, "the space, one NAME=SPEC per setting: LOW:HIGH (a number), LOW:HIGH:log, "
+                                    "LOW:HIGH:int, or A,B,C (choices); NAME is any distilled-bert.py flag, e.g. "
+                                    "alpha=0.1:1.0 temperature=1:8 augment=0,1,2 (default: "
+                                    f"{' '.join(DEFAULT_SEARCH)})", nargs="+")
+    pruner: str = flag("median", "median: stop a trial whose --eval_steps evaluation is worse than the median of the "
+                       "earlier trials' at the same step (after the first 4 trials); none: run every trial to the "
+                       "end (default: %(default)s)", choices=("median", "none"))
+    storage: str | None = flag(None, "the study's database, any URL Optuna takes (sqlite:///FILE, "
+                               "postgresql://..., mysql://...), so that several machines can work on one study "
+                               "(default: sqlite in <output_dir>/sweep/study.db)")
+    study_name: str = flag("kd-bert-sweep", "the study's name in --storage (default: %(default)s)")
+
+    def _check(self) -> None:
+        _at_least_one(self, "trials")
+        _need(bool(self.study_name.strip()), "--study_name must not be empty")
+
+    @property
+    def space(self) -> list[str]:
+        return list(self.search or DEFAULT_SEARCH)

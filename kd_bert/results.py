@@ -42,3 +42,18 @@ class EvalResult:
     metrics: dict
     files: dict[str, Path] = field(default_factory=dict)  # "output", "predictions", "report", "quantized"
     predictions: list[dict] | None = None  # for texts: each text's top-k labels and probabilities
+
+
+@dataclass
+class SweepResult:
+    """sweep(): the best trial's student (chosen on the selection split, scored once on validation), the
+    config that repeats it, and every trial."""
+
+    model_dir: Path  # <output_dir>/student
+    best_config: Path  # distilled-bert.py --config takes it
+    trials_file: Path  # trials.csv
+    trials: list[dict]  # one row per trial: its number, state, settings, score, updates and seconds
+    best_trial: int
+    best_settings: dict
+    selection_score: float  # the metric that compares trials, on the selection split
+    validation: dict  # the best student's metrics on the validation split, measured once

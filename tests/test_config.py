@@ -75,7 +75,8 @@ def test_a_config_that_cannot_work_is_refused_when_built(build, message):
         build()
 
 
-FLOATS = [(TrainConfig, name) for name in ("learning_rate", "weight_decay", "warmup_ratio", "max_grad_norm")] + \
+FLOATS = [(TrainConfig, name) for name in ("learning_rate", "weight_decay", "warmup_ratio", "max_grad_norm",
+                                                                   "selection_split")] + \
     [(DataConfig, "validation_split")] + \
     [(DistillConfig, name) for name in ("temperature", "alpha", "embedding_weight", "hidden_weight",
                                         "attention_weight", "cos_weight")]

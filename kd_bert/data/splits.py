@@ -339,3 +339,34 @@ def carve_validation(raw: RawData, columns: Columns, fraction: float) -> tuple[R
             f"{'stratified by label, ' if stratified else ''}the same ones in every script) as validation; "
             f"--validation_split 0 trains on all of it")
     return replace(raw, splits=splits, carved=fraction), note
+
+
+def carve_selection(split: TextSplit, fraction: float, classes: bool) -> tuple[TextSplit, TextSplit, str]:
+    """--selection_split: `fraction` of a labeled training split held out as the split that picks the
+    kept model, so that the validation split, scored once afterwards, picked nothing. Stratified for a
+    classifier (`classes`), drawn with the fixed CARVE_SEED: every run of one data set, and every trial
+    of a sweep, holds out the same examples whatever its --seed. Returns the rest, the selection split
+    and the line that says so."""
+    if split.labels is None:
+        raise UserError("--selection_split holds out labeled training examples to pick the kept model by, and the "
+                        "training split has no labels; pass --selection_split 0")
+    n = len(split)
+    held = round(fraction * n)
+    if held < 1 or held >= n:
+        raise UserError(f"--selection_split {fraction} holds out {held} of the {n} training examples; give a "
+                        f"fraction that leaves at least one example on each side")
+    rng = random.Random(CARVE_SEED)
+    hold = _stratified(list(split.labels), held, rng) if classes else sorted(rng.sample(range(n), held))
+    held_rows = set(hold)
+    keep = [row for row in range(n) if row not in held_rows]
+
+    def part(name: str, rows: list[int], drawn_from) -> TextSplit:
+        return TextSplit(name, [split.texts[i] for i in rows], [split.labels[i] for i in rows],
+                         [split.index[i] for i in rows] if split.index else [],
+                         None if split.pairs is None else [split.pairs[i] for i in rows], drawn_from)
+
+    rest = part(split.name, keep, split.drawn_from)
+    how = "stratified by label, " if classes else ""
+    note = (f"--selection_split {fraction}: {held} of the {n} training examples ({how}fixed seed {CARVE_SEED}) pick "
+            f"the kept model; {len(keep)} train it, and the validation split is scored once at the end")
+    return rest, part("selection", hold, None), note

@@ -170,7 +170,11 @@ def _about(role: str, settings: dict, metrics: dict, regression: bool, objective
     kept = f"- Kept: epoch {metrics.get('best_epoch')} of {epochs}"
     if metrics.get("best_step"):
         kept += f" (step {metrics['best_step']})"
-    if metrics.get("validation"):
+    if metrics.get("selected_on") == "selection":
+        kept += (f", the best by {metrics.get('metric_for_best_model')} on a selection split of "
+                 f"{(metrics.get('data') or {}).get('selection_examples')} training examples held out "
+                 f"(--selection_split); the validation split picked nothing")
+    elif metrics.get("validation"):
         kept += f", the best by validation {metrics.get('metric_for_best_model')}"
     else:
         kept += ", the last (no labeled validation split to pick by)"
@@ -198,8 +202,10 @@ def _results(metrics: dict, regression: bool) -> list[str]:
         return lines + ["No labeled validation split: nothing was scored during training. "
                         "`python evaluate.py --model <folder> --data_path <data>` scores it.", ""]
     validation = metrics["validation"]
-    lines += [f"Validation split ({validation.get('num_examples', metrics.get('eval_examples'))} examples), "
-              f"epoch {metrics.get('best_epoch')}:", "", "| metric | value |", "|---|---|"]
+    examples = validation.get("num_examples", metrics.get("eval_examples"))
+    when = "scored once, after the selection split picked the model" if metrics.get("selected_on") == "selection" \
+        else f"epoch {metrics.get('best_epoch')}"
+    lines += [f"Validation split ({examples} examples), {when}:", "", "| metric | value |", "|---|---|"]
     lines += [f"| {name} | {value:.4f} |" for name, value in values.items()]
     if not regression and validation.get("average") == "binary":
         lines += ["", f"F1, precision and recall are those of the label `{metrics['label_names'][1]}` (id 1)."]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from accelerate.utils import set_seed
 from torch import nn
@@ -126,10 +127,20 @@ def distill(distill: DistillConfig, data: DataConfig, train: TrainConfig) -> Dis
         return _distill(distill, data, train, plan, roles)
 
 
+def distill_trial(distill: DistillConfig, data: DataConfig, train: TrainConfig,
+                  on_evaluation: Callable[[int, float], None]) -> DistillResult:
+    """One trial of a sweep (jobs/sweep.py), which has checked the outputs and holds the lock: distill()
+    into train.output_dir, each evaluation on the selection split reported to on_evaluation, and the
+    validation split left unscored; the sweep scores its best trial there, once."""
+    return _distill(distill, data, train, plan_distillation(distill, train), ["student"], on_evaluation)
+
+
 def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan: Plan,
-             roles: list[str]) -> DistillResult:
+             roles: list[str], on_evaluation: Callable[[int, float], None] | None = None) -> DistillResult:
     job = Job.start(data, train, {**distill.to_flags(), **data.to_flags(), **train.to_flags()})
     job.roles = roles
+    if on_evaluation is not None:
+        job.on_evaluation, job.score_final = on_evaluation, False
     resume_point(job, "student")
     raw, columns = load_data(data)
     # Read before the teacher loads: a wrong --transfer_data path or file fails in seconds.

@@ -10,6 +10,7 @@ import platform
 import shutil
 import time
 from dataclasses import dataclass, field, replace
+from typing import Callable
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
@@ -23,14 +24,16 @@ from torch import nn
 
 from .. import __version__
 from ..config import DataConfig, TrainConfig
-from ..data.batching import MODEL, EncodedSplit, encode_for_models
+from ..data.batching import MODEL, EncodedSplit, encode_for_models, eval_loader
 from ..data.checks import check_training_data
 from ..data.read import RawData, TextSplit
-from ..data.splits import eval_sample, to_text_split, train_sample
+from ..data.splits import carve_selection, eval_sample, to_text_split, train_sample
 from ..deploy.model_card import model_card
 from ..distillation.objectives import Objective
 from ..models.load import (
     count_parameters,
+    load_classifier,
+    load_tokenizer,
     save_model_atomically,
     size_on_disk,
 )
@@ -45,6 +48,7 @@ from ..safety.checkpoints import (
     run_args,
 )
 from ..safety.stopping import Stopped
+from ..scoring.prediction import predict_logits
 from ..scoring.report import training_curves_png
 from ..task import Task
 from ..train.accelerator import make_accelerator, start_tracking, stop_tracking
@@ -72,6 +76,12 @@ class Job:
     resumes: dict[str, Path | None] = field(default_factory=dict)  # by role: the checkpoint resumed from
     roles: list[str] = field(default_factory=list)  # the runs of this call, in order (two with --compare_no_kd)
     task: Task | None = None  # known once the labels are (set_task)
+    # With --selection_split: the validation split, scored once with the kept model after training
+    # (score_final; a sweep's trials leave it to the sweep, which scores its best trial alone).
+    final_split: TextSplit | None = None
+    score_final: bool = True
+    # Called with (update, value of the picking metric) after every evaluation of the model in training; a sweep prunes from it.
+    on_evaluation: Callable[[int, float], None] | None = None
 
     @classmethod
     def start(cls, data: DataConfig, train: TrainConfig, settings: dict) -> "Job":
@@ -127,6 +137,12 @@ def training_splits(job: Job, raw: RawData, columns, label_names, labels_from: s
         eval_split = to_text_split(raw, "validation", columns, label_names, need_labels=False, required_by="",
                                    sample=eval_sample(job.data.max_eval_samples), labels_from=labels_from)
         eval_split = eval_split if eval_split.labels is not None else None
+    if job.train.selection_split:
+        train_split, selection, note = carve_selection(train_split, job.train.selection_split,
+                                                       not job.task.regression)
+        log.info(note)
+        job.final_split, eval_split = eval_split, selection  # the selection split picks; validation measures
+        job.data_report["selection_examples"] = len(selection)
     if eval_split is None:
         log.warning(f"{raw.source} has no labeled validation split; the last epoch is saved")
     job.data_report.update(check_training_data(train_split, eval_split, label_names))
@@ -196,6 +212,8 @@ def fit(job: Job, learner: Learner, train_data: EncodedSplit, eval_split: TextSp
         "train_examples": len(train_data),
         "eval_examples": len(eval_split) if eval_split is not None else 0,
         "metric_for_best_model": train.metric_for_best_model,
+        "selected_on": "selection" if train.selection_split else "validation",
+        "objective": str(objective),
         "data": job.data_report,
         **extra,
         **job.precision.to_json(),
@@ -222,8 +240,8 @@ def fit(job: Job, learner: Learner, train_data: EncodedSplit, eval_split: TextSp
     tracking = start_tracking(accelerator, role)
     start = time.perf_counter()
     try:
-        outcome = train_loop(learner.model, train_data, eval_data, Run(train, job.task, objective, on_best, checkpoints),
-                             accelerator)
+        outcome = train_loop(learner.model, train_data, eval_data,
+                             Run(train, job.task, objective, on_best, checkpoints, job.on_evaluation), accelerator)
     except Stopped as stop:
         stop.model_dir = out_dir  # its message names where the best model so far stays
         if tracking:
@@ -233,6 +251,8 @@ def fit(job: Job, learner: Learner, train_data: EncodedSplit, eval_split: TextSp
     doc["total_train_seconds"] = time.perf_counter() - start
     if tracking:
         stop_tracking(accelerator)
+    if job.final_split is not None and job.score_final:
+        doc["validation"] = score_saved_model(job, out_dir, job.final_split)
     if accelerator.is_main_process:
         # The whole history, epochs after the best one included, and its chart.
         write_json(out_dir / METRICS_FILE, doc)
@@ -242,10 +262,20 @@ def fit(job: Job, learner: Learner, train_data: EncodedSplit, eval_split: TextSp
         best = (outcome.best or {}).get("eval")
         metric = train.metric_for_best_model
         step = f", step {doc['best_step']}" if doc.get("best_step") else ""
-        where = f"validation {metric} {best[metric]:.4f} at epoch {outcome.best_epoch}{step}" if best \
+        where = f"{summary['selected_on']} {metric} {best[metric]:.4f} at epoch {outcome.best_epoch}{step}" if best \
             else f"epoch {outcome.best_epoch}"
+        if summary["selected_on"] == "selection" and doc.get("validation"):
+            where += f"; validation {metric} {doc['validation'][metric]:.4f}, measured once"
         log.info(f"saved {role} to {out_dir} ({where})")
     return TrainResult(role, out_dir, doc)
+
+
+def score_saved_model(job: Job, folder: Path, split: TextSplit) -> dict:
+    """The metrics of the model saved in `folder` (the kept one, not the last state trained) on `split`."""
+    model = job.accelerator.prepare_model(load_classifier(str(folder), "the kept model"), evaluation_mode=True)
+    tokenizer = load_tokenizer(str(folder), "the kept model")
+    loader = job.accelerator.prepare(eval_loader(encode_split(split, tokenizer, job.data), job.train.eval_batch_size))
+    return job.task.evaluate(split.labels, predict_logits(model, loader, job.accelerator))
 
 
 def _history_lines(outcome: Outcome) -> str:
@@ -257,7 +287,10 @@ def _metrics_doc(summary: dict, outcome: Outcome) -> dict:
     return {
         **summary,
         "best_epoch": outcome.best_epoch,
-        "validation": best.get("eval"),
+        # The split that picked the kept model: validation, or with --selection_split the selection split;
+        # then "validation" is the kept model's one score there, set once training is over.
+        summary["selected_on"]: best.get("eval"),
+        **({"validation": None} if summary["selected_on"] == "selection" else {}),
         "best_step": (best or {}).get("global_step"),  # set when an --eval_steps evaluation was the best
         # None while the first epoch runs (a model kept by --eval_steps before any epoch ended)
         "train_samples_per_second": float(np.mean([h["train_samples_per_second"] for h in outcome.history]))

@@ -106,14 +106,17 @@ def _scalars(record: dict) -> dict[str, float]:
 @dataclass
 class Run:
     """What one run of the loop is asked for, besides the model and its data: its settings, its task,
-    the objective it minimizes, where each new best model goes (on_best, main process only) and its
-    checkpoints."""
+    the objective it minimizes, where each new best model goes (on_best, main process only), its
+    checkpoints, and who hears of every evaluation (on_evaluation: the update and the value of the
+    metric that picks the kept model, once
+    the best model is kept; a sweep stops a hopeless trial from there by raising)."""
 
     cfg: TrainConfig
     task: Task
     objective: Objective
     on_best: Callable[[torch.nn.Module, Outcome], None]
     checkpoints: CheckpointPlan = field(default_factory=CheckpointPlan)
+    on_evaluation: Callable[[int, float], None] | None = None
 
 
 def train(model, train_data: EncodedSplit, eval_data: EncodedSplit | None, run: Run, accelerator) -> Outcome:
@@ -251,6 +254,8 @@ def end_epoch(loop: Loop, epoch: int, record: dict) -> None:
     if improved:
         keep_if_best(loop, epoch, value, record, f"the end of epoch {epoch}")
     accelerator.wait_for_everyone()  # no process runs ahead of the save
+    if loop.eval_dl is not None and loop.run.on_evaluation:
+        loop.run.on_evaluation(loop.global_step, value)
     if loop.run.checkpoints.directory and cfg.checkpointing_steps == "epoch":
         checkpoint(loop, epoch + 1, 0, None)
     stop_if_asked(loop, epoch, len(loop.train_dl), None)  # a signal during the evaluation
@@ -272,6 +277,8 @@ def evaluate_within_epoch(loop: Loop, epoch: int) -> None:
     if improved:
         keep_if_best(loop, epoch, record["eval"][metric], record, f"epoch {epoch}, update {step}")
     accelerator.wait_for_everyone()
+    if loop.run.on_evaluation:
+        loop.run.on_evaluation(step, record["eval"][metric])
 
 
 def keep_if_best(loop: Loop, epoch: int, value: float, record: dict, where: str) -> None:

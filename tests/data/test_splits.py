@@ -291,3 +291,23 @@ def test_transfer_data_errors_name_the_flag_and_the_txt_form_before_the_teacher_
         distill(config, DataConfig(data_path=str(sst2_slice), max_length=32),
                 TrainConfig(output_dir=str(tmp_path / "out"), report_to=["none"]))
     assert not loaded and not (tmp_path / "out" / "student").exists()
+
+
+def test_the_selection_split_is_stratified_disjoint_and_the_same_for_every_seed():
+    from kd_bert.data.read import TextSplit
+    from kd_bert.data.splits import carve_selection
+
+    labels = [0] * 60 + [1] * 30 + [2] * 10
+    split = TextSplit("train", [f"text {i}" for i in range(100)], labels, list(range(100)))
+    rest, selection, note = carve_selection(split, 0.2, classes=True)
+    assert len(selection) == 20 and len(rest) == 80 and "20 of the 100" in note
+    counts = Counter(selection.labels)
+    assert all(abs(counts[c] - 0.2 * n) <= 1 for c, n in ((0, 60), (1, 30), (2, 10)))  # each class in proportion
+    assert set(selection.texts).isdisjoint(rest.texts) and sorted(selection.index + rest.index) == list(range(100))
+    again, _, _ = carve_selection(split, 0.2, classes=True)
+    assert again.texts == rest.texts  # a fixed seed: every run and every trial holds out the same rows
+    unlabeled = TextSplit("train", ["a", "b", "c"], None, [0, 1, 2])
+    with pytest.raises(UserError, match="training split has no labels"):
+        carve_selection(unlabeled, 0.5, classes=True)
+    with pytest.raises(UserError, match="leaves at least one example on each side"):
+        carve_selection(TextSplit("train", ["a", "b"], [0, 1], [0, 1]), 0.1, classes=True)

@@ -58,7 +58,7 @@ def test_the_flags_page_expands_defaults_as_help_does():
     assert "AdamW peak learning rate (default: 5e-05)" in section("distilled-bert.py")
 
 
-@pytest.mark.parametrize("script", ["trainer_teacher.py", "distilled-bert.py", "evaluate.py"])
+@pytest.mark.parametrize("script", ["trainer_teacher.py", "distilled-bert.py", "evaluate.py", "sweep.py"])
 def test_every_flag_is_on_the_flags_page(script):
     page = (REPO / "docs" / "flags.md").read_text(encoding="utf-8")
     # The script's own section: a flag another script has does not count for this one.

@@ -1,0 +1,355 @@
+"""The sweep job (sweep.py): a search over distillation settings, as the steps a reader can follow in
+sweep():
+
+  1. read the space and check every end of it against the flags, before anything loads;
+  2. check the outputs, claim the output folder, and open the study (a database: made, or reopened
+     to continue), failing and queuing again any trial a killed process left unfinished;
+  3. run trials until the study has --trials of them: each a distillation into its own folder, on
+     the training split less the selection split, kept and compared by its score on the selection
+     split, pruned when an --eval_steps evaluation falls below the median of earlier trials';
+  4. copy the best trial's student to <output_dir>/student, score it once on the validation split,
+     and write best_config.yaml, which distilled-bert.py --config takes to repeat it.
+
+Every trial reads the teacher's logits from the teacher-logit cache: the teacher runs once per
+distinct transfer set (once, unless the transfer set itself is searched: --augment, --seed,
+--max_train_samples), and every other trial costs what fine-tuning the student costs.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
+
+from ..config import DataConfig, DistillConfig, EvalConfig, SweepConfig, TrainConfig
+from ..errors import UserError
+from ..models.load import check_max_length, size_on_disk
+from ..deploy.model_card import model_card
+from ..results import SweepResult
+from ..safety.atomic import save_folder_atomically, write_json, write_text_atomically
+from ..safety.outputs import check_outputs, claim_output
+from ..safety.preflight import check_file, check_folder
+from ..safety.stopping import Stopped
+from ..scoring.metrics import is_better
+from ..search import report
+from ..search.space import Dimension, apply, check_space, parse_space
+from ..search.study import (
+    ERROR,
+    INTERRUPTED,
+    STUDY_FILE,
+    SURPLUS,
+    counted,
+    heartbeat,
+    open_study,
+    optuna_module,
+    owner,
+    recover,
+    requeue,
+    storage_url,
+)
+from .distill import (
+    check_distillation_outputs,
+    check_sources,
+    distill_trial,
+    model_sources,
+    plan_distillation,
+)
+
+log = logging.getLogger(__name__)
+
+SWEEP_FOLDER, TRIALS_FOLDER = "sweep", "trials"  # <output_dir>/sweep/trials/trial-NNN/student
+BEST_CONFIG, SUMMARY = "best_config.yaml", "summary.json"
+# What evaluate.py measures of a model's predictions, kept as the best student's validation score.
+SCORES = ("accuracy", "f1", "precision", "recall", "average", "expected_calibration_error", "pearson", "spearman",
+          "mse", "num_examples")
+MAX_FAILURES = 3  # trials in a row whose run fails before the sweep gives up: the data or flags are wrong
+# Settings of a run that are not the run's own: where it writes, and whether it may.
+NOT_REPEATED = ("output_dir", "overwrite_output_dir", "resume_from_checkpoint")
+
+
+class Pruned(Exception):
+    """A trial stopped by the pruner after an evaluation."""
+
+
+@dataclass
+class Sweep:
+    """What every trial of one sweep shares."""
+
+    cfg: SweepConfig
+    configs: tuple[DistillConfig, DataConfig, TrainConfig]
+    dimensions: list[Dimension]
+    folder: Path  # <output_dir>/sweep
+    study: object
+    metric: str
+
+    @property
+    def names(self) -> list[str]:
+        return [d.name for d in self.dimensions]
+
+    def trial_dir(self, number: int) -> Path:
+        return self.folder / TRIALS_FOLDER / f"trial-{number:03d}"
+
+
+def sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: TrainConfig) -> SweepResult:
+    """Search the settings of cfg.space over cfg.trials distillations compared on the selection split;
+    the best student goes to <output_dir>/student, scored once on the validation split."""
+    optuna_module()  # a missing Optuna fails before anything else
+    dimensions = plan_sweep(cfg, distill, train)
+    check_space(dimensions, distill, data, train, plan_distillation)
+    plan = plan_distillation(distill, train)
+    out = Path(train.output_dir)
+    folder = out / SWEEP_FOLDER
+    check_distillation_outputs(distill, plan, train, ["student"], data)
+    check_folder(folder, f"the sweep folder {folder}")
+    for name in ("trials.csv", BEST_CONFIG):
+        check_file(folder / name, f"the sweep's {name}")
+    check_sources(distill, plan)
+    check_max_length(data.max_length, model_sources(distill, plan))
+    # The student folder of an earlier run of this sweep is the sweep's own, replaced by a better trial.
+    resumed = (folder / STUDY_FILE).is_file() or (folder / "trials.csv").is_file()
+    with claim_output(replace(train, overwrite_output_dir=train.overwrite_output_dir or resumed), ["student"]):
+        return _sweep(cfg, distill, data, train, dimensions, folder)
+
+
+def plan_sweep(cfg: SweepConfig, distill: DistillConfig, train: TrainConfig) -> list[Dimension]:
+    """The space, and the flags a sweep cannot take, refused before anything loads."""
+    if not train.selection_split:
+        raise UserError("a sweep compares its trials on a selection split held out of the training data, never on the "
+                        "validation split it reports; pass --selection_split above 0 (sweep.py's default is 0.1)")
+    if distill.compare_no_kd:
+        raise UserError("--compare_no_kd trains a second student in every trial; sweep first, then run "
+                        "distilled-bert.py --config <output_dir>/sweep/best_config.yaml --compare_no_kd")
+    if train.checkpointing_steps or train.resume_from_checkpoint:
+        raise UserError("a sweep reruns an interrupted trial from its start and keeps its study in a database, so "
+                        "--checkpointing_steps and --resume_from_checkpoint do not apply; run the same command again "
+                        "to continue a sweep")
+    return parse_space(cfg.space)
+
+
+def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: TrainConfig,
+           dimensions: list[Dimension], folder: Path) -> SweepResult:
+    started = time.perf_counter()
+    metric = train.metric_for_best_model
+    direction = "minimize" if metric in ("loss", "mse") else "maximize"
+    shared_settings = {**distill.to_flags(), **data.to_flags(), **train.to_flags()}
+    for name in (*NOT_REPEATED, "report_to"):
+        shared_settings.pop(name, None)
+    settings = {"space": [d.describe() for d in dimensions], "flags": _plain(shared_settings)}
+    url = storage_url(cfg.storage, folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    study = open_study(url, cfg.study_name, direction, settings, cfg.trials, train.seed, cfg.pruner == "median",
+                       shared=cfg.storage is not None)
+    run = Sweep(cfg, (distill, data, train), dimensions, folder, study, metric)
+    lost = recover(study)
+    if lost:
+        log.info(f"trial(s) {', '.join(map(str, lost))} of an earlier run never finished; their settings run again")
+    done, _ = counted(study)
+    log.info(f"sweep: {cfg.trials} trials over {' '.join(d.describe() for d in dimensions)}"
+             f"{f', {done} done already' if done else ''}; compared by {metric} on the selection split "
+             f"({train.selection_split:.0%} of the training examples); study {cfg.study_name} in {url}")
+    failures = 0
+    while True:
+        done, running = counted(study)
+        if done + len(running) >= cfg.trials:
+            break
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Optuna warns that heartbeats are meant for its own loop; see study.py
+            trial = study.ask()
+        if not _claimed(run, trial):
+            break
+        failed = run_trial(run, trial)
+        failures = failures + 1 if failed else 0
+        if failures >= MAX_FAILURES:
+            raise UserError(f"{MAX_FAILURES} trials in a row failed, the last with: {failed}; see "
+                            f"{folder / 'trials.md'}")
+    return finish(run, time.perf_counter() - started)
+
+
+def _claimed(run: Sweep, trial) -> bool:
+    """Whether this process may run `trial`: two processes can ask for the study's last place at once, and
+    then only the one with the lower trial number runs; the other's is marked surplus and never runs."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("owner", owner())
+    done, running = counted(run.study)
+    if trial.number in running[:max(run.cfg.trials - done, 0)]:
+        return True
+    trial.set_user_attr("failure", SURPLUS)
+    run.study.tell(trial, state=TrialState.FAIL)
+    return False
+
+
+def run_trial(run: Sweep, trial) -> str | None:
+    """One trial: its settings drawn, a distillation into its own folder, the study told how it ended.
+    Returns the error of a trial whose run failed (None otherwise)."""
+    from optuna.trial import TrialState
+
+    params = {d.name: d.suggest(trial) for d in run.dimensions}
+    trial_dir = run.trial_dir(trial.number)
+    shutil.rmtree(trial_dir, ignore_errors=True)  # an interrupted attempt's leftovers
+    distill, data, train = run.configs
+    train = replace(train, output_dir=str(trial_dir), overwrite_output_dir=True, report_to=["none"])
+    configs = apply(params, distill, data, train)
+    seen = {"steps": 0, "best": None}
+
+    def on_evaluation(step: int, value: float) -> None:
+        seen["steps"] = step
+        if seen["best"] is None or is_better(run.metric, value, seen["best"]):
+            seen["best"] = value
+        trial.report(value, step)
+        if trial.should_prune():
+            raise Pruned(f"pruned at update {step}")
+
+    start = time.perf_counter()
+    state, error = TrialState.COMPLETE, None
+    try:
+        with heartbeat(run.study, trial):
+            result = distill_trial(*configs, on_evaluation)
+        cache = result.student.metrics.get("teacher_cache")
+        if cache:  # whether this trial paid for the teacher's pass, and what it cost
+            trial.set_user_attr("teacher_logits", "reused" if cache["reused"] else "computed")
+            trial.set_user_attr("teacher_seconds", 0.0 if cache["reused"] else cache["seconds"])
+    except Pruned:
+        state = TrialState.PRUNED
+    except UserError as exc:  # its loss became nan, say: the trial failed, the sweep goes on
+        state, error = TrialState.FAIL, str(exc)
+        trial.set_user_attr("failure", ERROR)
+        trial.set_user_attr("message", error[:300])
+    except BaseException as exc:  # a signal, or a crash: the trial runs again when the sweep does
+        trial.set_user_attr("failure", INTERRUPTED)
+        run.study.tell(trial, state=TrialState.FAIL)
+        requeue(run.study, run.study.get_trials(deepcopy=False)[trial.number])
+        shutil.rmtree(trial_dir, ignore_errors=True)
+        write_outputs(run)
+        if isinstance(exc, Stopped):
+            log.warning(f"trial {trial.number} was interrupted and runs again, with the same settings, when the same "
+                        f"command is run again; the finished trials are kept in the study")
+            raise Stopped(exc.signum, announce=exc.announce) from None  # not a checkpoint to resume from
+        raise
+    seconds = time.perf_counter() - start
+    for key, value in (("score", seen["best"]), ("steps", seen["steps"]), ("seconds", seconds)):
+        trial.set_user_attr(key, value)
+    run.study.tell(trial, seen["best"] if state == TrialState.COMPLETE else None, state=state)
+    keep_if_best(run, trial.number, state == TrialState.COMPLETE and seen["best"] is not None)
+    table = write_outputs(run)
+    row = next(r for r in table if r["trial"] == trial.number)
+    best = best_row(run, table)
+    row["done"] = counted(run.study)[0]
+    log.info(report.progress_line(row, run.names, run.cfg.trials, run.metric, best))
+    if error is not None:
+        log.warning(f"trial {trial.number} failed: {error}")
+    return error
+
+
+def kept_trials(run: Sweep) -> list[int]:
+    """The trials whose student this output folder keeps (the best complete one, after each trial)."""
+    root = run.folder / TRIALS_FOLDER
+    return sorted(int(p.name.removeprefix("trial-")) for p in root.glob("trial-*") if (p / "student").is_dir()) \
+        if root.is_dir() else []
+
+
+def keep_if_best(run: Sweep, number: int, complete: bool) -> None:
+    """Keep the student of trial `number` if it is the best complete trial this folder has, and only that:
+    a sweep's disk use is one student, whatever the number of trials."""
+    scores = {t.number: t.value for t in run.study.get_trials(deepcopy=False)
+              if t.number in kept_trials(run) and t.value is not None and report.state_of(t) == "complete"}
+    best = None
+    for n, value in sorted(scores.items()):
+        if best is None or is_better(run.metric, value, scores[best]):
+            best = n
+    for n in kept_trials(run):
+        if n != best:
+            shutil.rmtree(run.trial_dir(n), ignore_errors=True)
+    if not complete and number != best:
+        shutil.rmtree(run.trial_dir(number), ignore_errors=True)
+
+
+def best_row(run: Sweep, table: list[dict]) -> dict | None:
+    kept = set(kept_trials(run))
+    rows = [r for r in table if r["trial"] in kept and r["state"] == "complete"]
+    return rows[0] if rows else None
+
+
+def write_outputs(run: Sweep) -> list[dict]:
+    """trials.csv, trials.md and the charts, from the study as it is now."""
+    table = report.rows(run.study.get_trials(deepcopy=False), run.names)
+    report.write_tables(run.folder, table, run.names, run.metric)
+    report.charts(run.folder, table, run.names, {d.name for d in run.dimensions if d.log}, run.metric,
+                  maximize=run.metric not in ("loss", "mse"))
+    return table
+
+
+def finish(run: Sweep, seconds: float) -> SweepResult:
+    """The best trial's student in <output_dir>/student, scored once on the validation split; its
+    settings in best_config.yaml; the summary."""
+    from .evaluate import evaluate  # the scoring job that evaluate.py runs
+
+    table = write_outputs(run)
+    best = best_row(run, table)
+    distill, data, train = run.configs
+    if best is None:
+        raise UserError(f"no trial of this sweep finished (see {run.folder / 'trials.md'}); nothing to keep")
+    trial = run.study.get_trials(deepcopy=False)[best["trial"]]
+    source = run.trial_dir(best["trial"]) / "student"
+    final = Path(train.output_dir) / "student"
+    save_folder_atomically(final, lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True))
+    scored = evaluate(EvalConfig(model=str(final), latency_samples=0, split="validation",
+                                 batch_size=train.eval_batch_size, mixed_precision=train.mixed_precision), data)
+    validation = {k: v for k, v in scored.metrics.items() if k in SCORES}
+    record_validation(final, validation)
+    repeat = best_config(run, trial.params)
+    summary = {
+        "best_trial": best["trial"], "settings": trial.params, f"selection_{run.metric}": best["score"],
+        "selected_on": f"the selection split: {train.selection_split:.0%} of the training examples, held out of "
+                       f"every trial's training", "validation": validation,
+        "measured_on": "the validation split, scored once, with the best trial's student alone",
+        "trials": {state: sum(r["state"] == state for r in table) for state in
+                   ("complete", "pruned", "failed", "interrupted")},
+        "sweep_seconds": seconds,
+        "trial_seconds": sum(r["seconds"] or 0 for r in table if r["state"] != "interrupted"),
+    }
+    write_json(run.folder / SUMMARY, summary)
+    shown = ", ".join(f"{name} {validation[name]:.4f}" for name in ("accuracy", "f1", "pearson", "spearman", "mse")
+                      if isinstance(validation.get(name), float))
+    log.info(f"best: trial {best['trial']} ({', '.join(f'{k} {report._shown(v)}' for k, v in trial.params.items())}), "
+             f"selection {run.metric} {best['score']:.4f}; its student, copied to {final}, scores {shown} on the "
+             f"validation split (measured once, after the choice); repeat it with: python distilled-bert.py "
+             f"--config {repeat} --output_dir DIR")
+    return SweepResult(final, repeat, run.folder / "trials.csv", table, best["trial"], trial.params, best["score"],
+                       validation)
+
+
+def record_validation(folder: Path, validation: dict) -> None:
+    """The kept model's one validation score, into its metrics.json and model card."""
+    import json
+
+    doc = json.loads((folder / "metrics.json").read_text())
+    doc["validation"] = validation
+    write_json(folder / "metrics.json", doc)
+    args = json.loads((folder / "training_args.json").read_text())["args"]
+    write_text_atomically(folder / "README.md", model_card("student", args, doc, doc.get("objective"),
+                                                           size_on_disk(folder)))
+
+
+def best_config(run: Sweep, params: dict) -> Path:
+    """best_config.yaml: every distilled-bert.py flag of the best trial but where it writes."""
+    distill, data, train = apply(params, *run.configs)
+    flags = {**distill.to_flags(), **data.to_flags(), **train.to_flags()}
+    for name in NOT_REPEATED:
+        flags.pop(name, None)
+    path = run.folder / BEST_CONFIG
+    header = (f"# The best trial ({', '.join(f'{k} {report._shown(v)}' for k, v in params.items())}) of the sweep in "
+              f"{run.folder}.\n# python distilled-bert.py --config {path} --output_dir DIR repeats it: the same rows, "
+              f"the same selection split, the same seed.\n")
+    write_text_atomically(path, header + yaml.safe_dump(_plain(flags), sort_keys=False))
+    return path
+
+
+def _plain(flags: dict) -> dict:
+    """Values as YAML and JSON write them: a default kept as a number subclass becomes a plain float."""
+    return {k: float(v) if isinstance(v, float) else v for k, v in flags.items()}

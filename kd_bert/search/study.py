@@ -1,0 +1,151 @@
+"""The sweep's Optuna study: where it lives (SQLite in the output folder, or --storage), which trials
+count, and how a trial that never finished is rerun.
+
+A study is a list of trials in a database, so that any number of processes, on one machine or many,
+can work on it: each asks for the next trial, and the database hands every trial number out once.
+A process that was killed leaves its trial RUNNING; the next process that opens the study fails it
+and queues its settings again: at once when the dead process ran on this machine (its pid is gone),
+after HEARTBEAT_GRACE seconds without a heartbeat when it ran on another.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import warnings
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+from ..errors import UserError
+
+log = logging.getLogger(__name__)
+
+STUDY_FILE = "study.db"
+HEARTBEAT_INTERVAL, HEARTBEAT_GRACE = 30, 120  # seconds
+# Why a trial failed, in its user attributes: interrupted ones are rerun and do not count; a trial
+# whose run failed (its loss became nan) counts as tried; a surplus one was asked for by two
+# processes at once for the last place and ran in neither.
+INTERRUPTED, ERROR, SURPLUS = "interrupted", "error", "surplus"
+
+
+def optuna_module():
+    """Optuna, or the line that says how to install it."""
+    try:
+        import optuna
+    except ImportError:
+        raise UserError("sweep.py needs Optuna, which the rest of the toolkit does not: pip install optuna "
+                        "(or pip install 'kd-bert[sweep]')") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the sweep prints its own line per trial
+    return optuna
+
+
+def storage_url(storage: str | None, folder: Path) -> str:
+    return storage or f"sqlite:///{(folder / STUDY_FILE).resolve()}"
+
+
+def open_study(url: str, name: str, direction: str, settings: dict, trials: int, seed: int, median_pruning: bool,
+               shared: bool):
+    """The study `name` in `url`, made or reopened. It records the settings every trial shares and the
+    space (`settings`); a study made with other ones is refused, since its trials would not compare.
+    shared (--storage given): other processes may work on it, so the sampler's seed is this process's
+    own and their first random trials differ."""
+    optuna = optuna_module()
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}  # writers wait their turn
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # heartbeats are experimental in Optuna: it warns on every use
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL,
+                                                 grace_period=HEARTBEAT_GRACE, failed_trial_callback=requeue)
+    except Exception as exc:  # a URL the database drivers cannot open
+        raise UserError(f"{url}: cannot open the study's database ({str(exc).splitlines()[0]}); give a URL "
+                        f"such as sqlite:///sweep.db or postgresql://user@host/db") from None
+    startup = min(10, max(4, trials // 4))  # random trials first, then TPE models the good and the bad
+    sampler = optuna.samplers.TPESampler(seed=seed + (os.getpid() if shared else 0), n_startup_trials=startup)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=4) if median_pruning else optuna.pruners.NopPruner()
+    study = optuna.create_study(storage=storage, sampler=sampler, pruner=pruner, study_name=name,
+                                direction=direction, load_if_exists=True)
+    recorded = study.user_attrs.get("settings")
+    if recorded is None:
+        study.set_user_attr("settings", settings)
+    elif recorded != settings:
+        differ = sorted(k for k in set(recorded) | set(settings) if recorded.get(k) != settings.get(k))
+        shown = ", ".join(f"{k} ({recorded.get(k)!r} in the study, {settings.get(k)!r} now)" for k in differ[:4])
+        raise UserError(f"the study {name} in {url} was made with other settings: {shown}; run the command that made "
+                        f"it to continue it, or pass another --output_dir (or --study_name)")
+    return study
+
+
+def owner() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def requeue(study, trial) -> None:
+    """Queue a trial that never finished again, with its settings (Optuna calls it for a stale one)."""
+    study.enqueue_trial(trial.params, user_attrs={"rerun_of": trial.number})
+
+
+def recover(study) -> list[int]:
+    """Fail and queue again the trials left RUNNING by processes that are gone: this machine's at once,
+    other machines' once their heartbeat is stale. Returns their numbers."""
+    from optuna.trial import TrialState
+
+    me = owner()
+    lost = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        who = trial.user_attrs.get("owner") or {}
+        if who.get("host") == me["host"] and who.get("pid") != me["pid"] and not _alive(int(who.get("pid", -1))):
+            study._storage.set_trial_user_attr(trial._trial_id, "failure", INTERRUPTED)
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+            requeue(study, trial)
+            lost.append(trial.number)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import optuna
+
+        stale = optuna.storages.fail_stale_trials  # other machines': requeue() is its callback
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        stale(study)
+        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    return sorted(lost + list(before - after))
+
+
+def counted(study) -> tuple[int, list[int]]:
+    """The trials that count toward --trials (finished, pruned, or failed in their run), and the numbers
+    of those running now."""
+    from optuna.trial import TrialState
+
+    done, running = 0, []
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            done += 1
+        elif trial.state == TrialState.FAIL and trial.user_attrs.get("failure") == ERROR:
+            done += 1
+        elif trial.state == TrialState.RUNNING:
+            running.append(trial.number)
+    return done, sorted(running)
+
+
+@contextmanager
+def heartbeat(study, trial):
+    """The trial's heartbeat while it runs, so that other machines can tell it is alive."""
+    try:
+        from optuna.storages._heartbeat import get_heartbeat_thread
+    except ImportError:  # another Optuna layout: only this machine's pid check finds a lost trial
+        context = nullcontext()
+    else:
+        context = get_heartbeat_thread(trial._trial_id, study._storage)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with context:
+            yield
