@@ -61,7 +61,7 @@ def open_study(url: str, name: str, direction: str, settings: dict, trials: int,
         raise UserError(f"{url}: cannot open the study's database ({str(exc).splitlines()[0]}); give a URL "
                         f"such as sqlite:///sweep.db or postgresql://user@host/db") from None
     startup = min(10, max(4, trials // 4))  # random trials first, then TPE models the good and the bad
-    sampler = optuna.samplers.TPESampler(seed=seed + (os.getpid() if shared else 0), n_startup_trials=startup)
+    sampler = optuna.samplers.TPESampler(seed=(seed + (os.getpid() if shared else 0)) % 2**32, n_startup_trials=startup)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4) if median_pruning else optuna.pruners.NopPruner()
     study = optuna.create_study(storage=storage, sampler=sampler, pruner=pruner, study_name=name,
                                 direction=direction, load_if_exists=True)
