@@ -34,7 +34,7 @@ from ..results import SweepResult
 from ..safety.atomic import save_folder_atomically, write_json, write_text_atomically
 from ..safety.outputs import check_outputs, claim_output
 from ..safety.preflight import check_file, check_folder
-from ..safety.stopping import Stopped
+from ..safety.stopping import Stopped, deferred
 from ..scoring.metrics import is_better
 from ..search import report
 from ..search.space import Dimension, apply, check_space, parse_space
@@ -137,7 +137,7 @@ def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tr
     metric = train.metric_for_best_model
     direction = "minimize" if metric in ("loss", "mse") else "maximize"
     shared_settings = {**distill.to_flags(), **data.to_flags(), **train.to_flags()}
-    for name in (*NOT_REPEATED, "report_to"):
+    for name in (*NOT_REPEATED, "report_to", "cache_dir"):  # where things go, not what the trials compute
         shared_settings.pop(name, None)
     settings = {"space": [d.describe() for d in dimensions], "flags": _plain(shared_settings)}
     url = storage_url(cfg.storage, folder)
@@ -162,7 +162,12 @@ def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tr
             trial = study.ask()
         if not _claimed(run, trial):
             break
-        failed = run_trial(run, trial)
+        try:
+            failed = run_trial(run, trial)
+        except Stopped as stop:
+            log.warning("the sweep stopped; its finished trials are kept in the study, and running the same command "
+                        "again continues it")
+            raise Stopped(stop.signum, announce=stop.announce) from None  # not a checkpoint to resume from
         failures = failures + 1 if failed else 0
         if failures >= MAX_FAILURES:
             raise UserError(f"{MAX_FAILURES} trials in a row failed, the last with: {failed}; see "
@@ -226,23 +231,22 @@ def run_trial(run: Sweep, trial) -> str | None:
         requeue(run.study, run.study.get_trials(deepcopy=False)[trial.number])
         shutil.rmtree(trial_dir, ignore_errors=True)
         write_outputs(run)
-        if isinstance(exc, Stopped):
-            log.warning(f"trial {trial.number} was interrupted and runs again, with the same settings, when the same "
-                        f"command is run again; the finished trials are kept in the study")
-            raise Stopped(exc.signum, announce=exc.announce) from None  # not a checkpoint to resume from
+        log.warning(f"trial {trial.number} was interrupted; it runs again, with the same settings, when the sweep "
+                    f"does")
         raise
-    seconds = time.perf_counter() - start
-    for key, value in (("score", seen["best"]), ("steps", seen["steps"]), ("seconds", seconds)):
-        trial.set_user_attr(key, value)
-    run.study.tell(trial, seen["best"] if state == TrialState.COMPLETE else None, state=state)
-    keep_if_best(run, trial.number, state == TrialState.COMPLETE and seen["best"] is not None)
-    table = write_outputs(run)
-    row = next(r for r in table if r["trial"] == trial.number)
-    best = best_row(run, table)
-    row["done"] = counted(run.study)[0]
-    log.info(report.progress_line(row, run.names, run.cfg.trials, run.metric, best))
-    if error is not None:
-        log.warning(f"trial {trial.number} failed: {error}")
+    # A signal from here on waits until the trial is recorded, then stops the sweep between two trials.
+    with deferred(announce=False):
+        seconds = time.perf_counter() - start
+        for key, value in (("score", seen["best"]), ("steps", seen["steps"]), ("seconds", seconds)):
+            trial.set_user_attr(key, value)
+        run.study.tell(trial, seen["best"] if state == TrialState.COMPLETE else None, state=state)
+        keep_if_best(run, trial.number, state == TrialState.COMPLETE and seen["best"] is not None)
+        table = write_outputs(run)
+        row = next(r for r in table if r["trial"] == trial.number)
+        row["done"] = counted(run.study)[0]
+        log.info(report.progress_line(row, run.names, run.cfg.trials, run.metric, best_row(run, table)))
+        if error is not None:
+            log.warning(f"trial {trial.number} failed: {error}")
     return error
 
 

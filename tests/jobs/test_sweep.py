@@ -191,17 +191,20 @@ def test_a_stopped_sweep_continues_with_the_same_command(sst2_slice, trained_tea
     out = tmp_path / "stopped"
     args = [*sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--trials", "3", "--pruner", "none",
             "--search", "alpha=0.1:1.0", "temperature=1:8"]
-    proc = _start(args, out)
+    proc = _start([*args, "--num_train_epochs", "4"], out)
     _wait_for_trials(out, 1, proc)
-    time.sleep(1.5)  # into the second trial
+    deadline = time.time() + 120  # into the second trial: once it has kept a model, 55 of its 60 updates remain
+    while not (out / "sweep" / "trials" / "trial-001" / "student").is_dir() and time.time() < deadline:
+        time.sleep(0.01)
     proc.send_signal(how)
     output, _ = proc.communicate(timeout=120)
     first = {t["trial"]: t for t in trials_of(out)}
     assert first["0"]["state"] == "complete"
     if how == signal.SIGTERM:
         assert proc.returncode == 143, output
-        assert "runs again" in output and first["1"]["state"] == "interrupted"
-    again = run_script("sweep.py", *args)
+        assert "trial 1 was interrupted" in output and "running the same command again continues it" in output
+        assert first["1"]["state"] == "interrupted"
+    again = run_script("sweep.py", *args, "--num_train_epochs", "4")
     assert again.returncode == 0, again
     trials = trials_of(out)
     done = [t for t in trials if t["state"] == "complete"]
