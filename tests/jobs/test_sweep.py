@@ -102,6 +102,9 @@ def test_best_config_repeats_the_best_trial(swept, sst2_slice, tmp_path):
     kept = json.loads((out / "student" / "metrics.json").read_text())
     repeated = json.loads((again / "student" / "metrics.json").read_text())
     assert repeated["selection"] == kept["selection"]  # the same rows, split and seed: the same run
+    # distilled-bert.py --selection_split scores its kept model once on validation, as plain transformers does.
+    assert repeated["selected_on"] == "selection"
+    assert repeated["validation"]["accuracy"] == pytest.approx(dev_accuracy(again / "student", sst2_slice))
     texts = dev_texts(sst2_slice)
     assert independent_predictions(again / "student", texts) == independent_predictions(out / "student", texts)
 
