@@ -249,7 +249,7 @@ def end_epoch(loop: Loop, epoch: int, record: dict) -> None:
         is_better(loop.metric, value, best.value)
     record["is_best"] = improved
     loop.progress.history.append(record)
-    log.info(epoch_line(record, loop.run.task, cfg.metric_for_best_model))
+    log.info(epoch_line(record, loop.run.task, cfg.metric_for_best_model, eval_split_name(cfg)))
     accelerator.log(_scalars(record), step=epoch)  # a no-op without trackers
     if improved:
         keep_if_best(loop, epoch, value, record, f"the end of epoch {epoch}")
@@ -269,7 +269,7 @@ def evaluate_within_epoch(loop: Loop, epoch: int) -> None:
     improved = loop.cfg.select_best and (best.value is None or is_better(metric, record["eval"][metric], best.value))
     record["is_best"] = improved
     loop.progress.evals.append(record)
-    log.info(f"step {step}: validation {metric} {record['eval'][metric]:.4f}"
+    log.info(f"step {step}: {eval_split_name(loop.cfg)} {metric} {record['eval'][metric]:.4f}"
                       + (" | best so far" if improved else ""))
     # Its own tags: the epoch-level eval/* curves count epochs, these count batches.
     accelerator.log({f"eval_steps/{k}": v for k, v in record["eval"].items() if isinstance(v, (int, float))},
@@ -417,12 +417,17 @@ def peak_memory_mb(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def epoch_line(record: dict, task: Task, metric: str) -> str:
+def eval_split_name(cfg: TrainConfig) -> str:
+    """The split the loop evaluates on, as its lines name it: with --selection_split, the selection split."""
+    return "selection" if cfg.selection_split else "validation"
+
+
+def epoch_line(record: dict, task: Task, metric: str, split: str = "validation") -> str:
     line = (f"epoch {record['epoch']}: train loss {record['train_loss']:.4f}, "
             f"{record['train_samples_per_second']:.1f} samples/s, padding efficiency {record['padding_efficiency']:.2f}")
     if "eval" in record:
         shown = ", ".join(f"{name} {record['eval'][name]:.4f}" for name in task.quality_metrics)
-        line += f" | validation {shown}"
+        line += f" | {split} {shown}"
     if record.get("is_best"):
         line += f" | best so far by {metric}" if "eval" in record else " | saved"
     return line
