@@ -214,11 +214,7 @@ def run_trial(run: Sweep, trial) -> str | None:
     state, error = TrialState.COMPLETE, None
     try:
         with heartbeat(run.study, trial):
-            result = distill_trial(*configs, on_evaluation)
-        cache = result.student.metrics.get("teacher_cache")
-        if cache:  # whether this trial paid for the teacher's pass, and what it cost
-            trial.set_user_attr("teacher_logits", "reused" if cache["reused"] else "computed")
-            trial.set_user_attr("teacher_seconds", 0.0 if cache["reused"] else cache["seconds"])
+            distill_trial(*configs, on_evaluation)
     except Pruned:
         state = TrialState.PRUNED
     except UserError as exc:  # its loss became nan, say: the trial failed, the sweep goes on
@@ -237,6 +233,7 @@ def run_trial(run: Sweep, trial) -> str | None:
     # A signal from here on waits until the trial is recorded, then stops the sweep between two trials.
     with deferred(announce=False):
         seconds = time.perf_counter() - start
+        record_teacher_pass(trial, trial_dir / "student")
         for key, value in (("score", seen["best"]), ("steps", seen["steps"]), ("seconds", seconds)):
             trial.set_user_attr(key, value)
         run.study.tell(trial, seen["best"] if state == TrialState.COMPLETE else None, state=state)
@@ -248,6 +245,18 @@ def run_trial(run: Sweep, trial) -> str | None:
         if error is not None:
             log.warning(f"trial {trial.number} failed: {error}")
     return error
+
+
+def record_teacher_pass(trial, student: Path) -> None:
+    """Whether the trial paid for the teacher's pass, and what it cost, from the metrics.json its kept model
+    has (a pruned trial's too: it kept a model at its first evaluation)."""
+    import json
+
+    metrics = student / "metrics.json"
+    cache = json.loads(metrics.read_text()).get("teacher_cache") if metrics.is_file() else None
+    if cache:
+        trial.set_user_attr("teacher_logits", "reused" if cache["reused"] else "computed")
+        trial.set_user_attr("teacher_seconds", 0.0 if cache["reused"] else cache["seconds"])
 
 
 def kept_trials(run: Sweep) -> list[int]:
