@@ -329,7 +329,7 @@ def finish(run: Sweep, seconds: float) -> SweepResult:
     write_json(run.folder / SUMMARY, summary)
     shown = ", ".join(f"{name} {validation[name]:.4f}" for name in ("accuracy", "f1", "pearson", "spearman", "mse")
                       if isinstance(validation.get(name), float))
-    log.info(f"best: trial {best['trial']} ({', '.join(f'{k} {report._shown(v)}' for k, v in trial.params.items())}), "
+    log.info(f"best: trial {best['trial']} ({', '.join(f'{k} {report.shown(v)}' for k, v in trial.params.items())}), "
              f"selection {run.metric} {best['score']:.4f}; its student, copied to {final}, scores {shown} on the "
              f"validation split (measured once, after the choice); repeat it with: python distilled-bert.py "
              f"--config {repeat} --output_dir DIR")
@@ -356,7 +356,7 @@ def best_config(run: Sweep, params: dict) -> Path:
     for name in NOT_REPEATED:
         flags.pop(name, None)
     path = run.folder / BEST_CONFIG
-    header = (f"# The best trial ({', '.join(f'{k} {report._shown(v)}' for k, v in params.items())}) of the sweep in "
+    header = (f"# The best trial ({', '.join(f'{k} {report.shown(v)}' for k, v in params.items())}) of the sweep in "
               f"{run.folder}.\n# python distilled-bert.py --config {path} --output_dir DIR repeats it: the same rows, "
               f"the same selection split, the same seed.\n")
     write_text_atomically(path, header + yaml.safe_dump(_plain(flags), sort_keys=False))

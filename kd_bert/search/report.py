@@ -49,10 +49,10 @@ def write_tables(folder, table: list[dict], names: list[str], metric: str) -> No
     write_text_atomically(folder / "trials.csv", text.getvalue())
     lines = [f"| {' | '.join(header[:-1])} |", "|" + "---|" * (len(header) - 1)]
     for row in table:
-        cells = [row["trial"], row["state"], *(_shown(row[n]) for n in names), _shown(row["score"], 4),
-                 row["steps"] if row["steps"] is not None else "", _shown(row["seconds"], 0),
+        cells = [row["trial"], row["state"], *(shown(row[n]) for n in names), shown(row["score"], 4),
+                 row["steps"] if row["steps"] is not None else "", shown(row["seconds"], 0),
                  "" if row["rerun_of"] is None else row["rerun_of"], row["teacher_logits"],
-                 _shown(row["teacher_seconds"], 1)]
+                 shown(row["teacher_seconds"], 1)]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     write_text_atomically(folder / "trials.md", "\n".join(lines) + "\n")
 
@@ -61,7 +61,7 @@ def _plain(value, digits: int = 6) -> str:
     return "" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def _shown(value, digits: int | None = None) -> str:
+def shown(value, digits: int | None = None) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
@@ -70,7 +70,7 @@ def _shown(value, digits: int | None = None) -> str:
 
 
 def progress_line(row: dict, names: list[str], total: int, metric: str, best: dict | None) -> str:
-    settings = ", ".join(f"{n} {_shown(row[n])}" for n in names)
+    settings = ", ".join(f"{n} {shown(row[n])}" for n in names)
     score = f"selection {metric} {row['score']:.4f}" if row["score"] is not None else "no score"
     why = f" ({row['note']})" if row["state"] == "failed" else ""
     line = (f"trial {row['trial']} [{row['done']}/{total}] {row['state']}{why}: {settings} -> {score} after "
