@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
+import time
 import warnings
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -44,6 +46,34 @@ def storage_url(storage: str | None, folder: Path) -> str:
     return storage or f"sqlite:///{(folder / STUDY_FILE).resolve()}"
 
 
+def open_storage(url: str, attempts: int = 6):
+    """The RDBStorage at `url`. Processes started together on a new database race to make its tables
+    (Optuna makes them unguarded): the losers fail with "table ... already exists" or a duplicate schema
+    version, and on a retry find the tables made. So a database error is retried, after a random wait;
+    a URL no driver can open fails at once."""
+    optuna = optuna_module()
+    from sqlalchemy.exc import DBAPIError
+
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}  # writers wait their turn
+    for attempt in range(1, attempts + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # heartbeats are experimental in Optuna: it warns on every use
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL,
+                                                  grace_period=HEARTBEAT_GRACE, failed_trial_callback=requeue)
+        except DBAPIError as exc:
+            if attempt == attempts:
+                error = exc
+            else:
+                log.debug(f"{url}: {str(exc).splitlines()[0]}; retrying")
+                time.sleep(random.uniform(0.2, 1.0) * attempt)
+        except Exception as exc:  # a URL the database drivers cannot open
+            error = exc
+            break
+    raise UserError(f"{url}: cannot open the study's database ({str(error).splitlines()[0]}); give a URL "
+                    f"such as sqlite:///sweep.db or postgresql://user@host/db") from None
+
+
 def open_study(url: str, name: str, direction: str, settings: dict, trials: int, seed: int, median_pruning: bool,
                shared: bool):
     """The study `name` in `url`, made or reopened. It records the settings every trial shares and the
@@ -51,15 +81,7 @@ def open_study(url: str, name: str, direction: str, settings: dict, trials: int,
     shared (--storage given): other processes may work on it, so the sampler's seed is this process's
     own and their first random trials differ."""
     optuna = optuna_module()
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}  # writers wait their turn
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # heartbeats are experimental in Optuna: it warns on every use
-            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL,
-                                                 grace_period=HEARTBEAT_GRACE, failed_trial_callback=requeue)
-    except Exception as exc:  # a URL the database drivers cannot open
-        raise UserError(f"{url}: cannot open the study's database ({str(exc).splitlines()[0]}); give a URL "
-                        f"such as sqlite:///sweep.db or postgresql://user@host/db") from None
+    storage = open_storage(url)
     startup = min(10, max(4, trials // 4))  # random trials first, then TPE models the good and the bad
     sampler = optuna.samplers.TPESampler(seed=(seed + (os.getpid() if shared else 0)) % 2**32, n_startup_trials=startup)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4) if median_pruning else optuna.pruners.NopPruner()
