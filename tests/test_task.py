@@ -146,6 +146,32 @@ def test_the_student_learns_the_teachers_score_by_mse(student_run, teacher_run):
     assert "pearson" in result.stdout.split("with and without the teacher")[1]
 
 
+def test_a_regression_sweep_compares_and_reports_pearson(teacher_run, sts, tiny_models, tmp_path):
+    pytest.importorskip("optuna")
+    import csv
+
+    # Six epochs: on the 270 pairs left after the selection split, two leave the student's scores within 1e-4
+    # of the mean, where batching's rounding moves Pearson's r by 3e-4; after six its r is about 0.98.
+    out = tmp_path / "sweep"
+    result = run_script("sweep.py", "--data_path", sts, "--teacher_model", teacher_run[1], "--student_model",
+                        tiny_models["student_base"], "--output_dir", out, *RUN, "--num_train_epochs", "6",
+                        "--eval_steps", "10", "--trials", "2",
+                        "--pruner", "none", "--search", "alpha=0.1:1.0", env=ONE_THREAD)
+    assert result.returncode == 0, result
+    with open(out / "sweep" / "trials.csv", newline="") as f:
+        trials = list(csv.DictReader(f))
+    # The default --metric_for_best_model accuracy means pearson for a score, and the sweep says so.
+    assert len(trials) == 2 and "selection_pearson" in trials[0] and "selection_accuracy" not in trials[0]
+    assert "selection pearson" in result.stdout and "selection accuracy" not in result.stdout
+    summary = json.loads((out / "sweep" / "summary.json").read_text())
+    best = next(t for t in trials if int(t["trial"]) == summary["best_trial"])
+    assert float(best["selection_pearson"]) == pytest.approx(summary["selection_pearson"], abs=1e-6)
+    assert float(best["selection_pearson"]) == max(float(t["selection_pearson"]) for t in trials)
+    pairs, gold = dev_rows(sts)
+    assert summary["validation"]["pearson"] > 0.9  # it learned the scores
+    assert_matches_scipy(summary["validation"], plain_scores(out / "student", pairs), gold)
+
+
 def test_evaluate_reports_what_scipy_computes(student_run, teacher_run, sts, tmp_path):
     pytest.importorskip("onnxruntime", reason="--quantize onnx-int8 needs onnxruntime (pip install onnxruntime onnx)")
     student, teacher = student_run[1] / "student", teacher_run[1]

@@ -144,7 +144,8 @@ def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tr
     folder.mkdir(parents=True, exist_ok=True)
     study = open_study(url, cfg.study_name, direction, settings, cfg.trials, train.seed, cfg.pruner == "median",
                        shared=cfg.storage is not None)
-    run = Sweep(cfg, (distill, data, train), dimensions, folder, study, metric)
+    # The metric as the task reads it (a regression task's accuracy is pearson), once a trial has known it.
+    run = Sweep(cfg, (distill, data, train), dimensions, folder, study, study.user_attrs.get("metric", metric))
     lost = recover(study)
     if lost:
         log.info(f"trial(s) {', '.join(map(str, lost))} of an earlier run never finished; their settings run again")
@@ -233,7 +234,7 @@ def run_trial(run: Sweep, trial) -> str | None:
     # A signal from here on waits until the trial is recorded, then stops the sweep between two trials.
     with deferred(announce=False):
         seconds = time.perf_counter() - start
-        record_teacher_pass(trial, trial_dir / "student")
+        record_run(run, trial, trial_dir / "student")
         for key, value in (("score", seen["best"]), ("steps", seen["steps"]), ("seconds", seconds)):
             trial.set_user_attr(key, value)
         run.study.tell(trial, seen["best"] if state == TrialState.COMPLETE else None, state=state)
@@ -247,13 +248,19 @@ def run_trial(run: Sweep, trial) -> str | None:
     return error
 
 
-def record_teacher_pass(trial, student: Path) -> None:
-    """Whether the trial paid for the teacher's pass, and what it cost, from the metrics.json its kept model
-    has (a pruned trial's too: it kept a model at its first evaluation)."""
+def record_run(run: Sweep, trial, student: Path) -> None:
+    """From the metrics.json of the trial's kept model (a pruned trial's too: it kept a model at its first
+    evaluation): whether the trial paid for the teacher's pass and what it cost, and the metric its scores
+    are, as the task read --metric_for_best_model."""
     import json
 
     metrics = student / "metrics.json"
-    cache = json.loads(metrics.read_text()).get("teacher_cache") if metrics.is_file() else None
+    doc = json.loads(metrics.read_text()) if metrics.is_file() else {}
+    metric = doc.get("metric_for_best_model")
+    if metric and metric != run.metric:
+        run.metric = metric
+        run.study.set_user_attr("metric", metric)
+    cache = doc.get("teacher_cache")
     if cache:
         trial.set_user_attr("teacher_logits", "reused" if cache["reused"] else "computed")
         trial.set_user_attr("teacher_seconds", 0.0 if cache["reused"] else cache["seconds"])
