@@ -43,7 +43,7 @@ from ..data.batching import MODEL, EncodedSplit, Encoding, eval_loader, tokenize
 from ..errors import UserError
 from ..models import packaged
 from ..safety.atomic import write_atomically, write_json
-from ..safety.lock import describe, this_run
+from ..safety.lock import describe, read_holder, this_run
 from ..scoring.prediction import predict_logits
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ def _wait_for(handle: int, lock: Path, fcntl) -> None:
         return
     except BlockingIOError:
         pass
-    holder = describe(_holder(lock))
+    holder = describe(read_holder(lock))
     log.info(f"waiting for another run that is computing these teacher logits ({holder}); it holds {lock}")
     start = last = time.monotonic()
     while True:
@@ -191,16 +191,8 @@ def _wait_for(handle: int, lock: Path, fcntl) -> None:
             time.sleep(min(WAIT_POLL_S, WAIT_REPORT_S))
         if time.monotonic() - last >= WAIT_REPORT_S:
             last = time.monotonic()
-            log.info(f"still waiting for the teacher logits of {describe(_holder(lock))}: {last - start:.0f} s so far "
+            log.info(f"still waiting for the teacher logits of {describe(read_holder(lock))}: {last - start:.0f} s so far "
                 f"(lock {lock})")
-
-
-def _holder(lock: Path) -> dict | None:
-    try:
-        holder = json.loads(lock.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return holder if isinstance(holder, dict) else None
 
 
 def _read_or_compute(teacher, encoding: Encoding, path: Path, description: dict, batch_size: int,

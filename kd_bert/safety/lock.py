@@ -82,7 +82,7 @@ def _acquire(path: Path) -> int:
             os.close(handle)
             raise
         if not held:
-            holder = _read(path)
+            holder = read_holder(path)
             os.close(handle)
             raise UserError(f"another run is writing to {path.parent} ({describe(holder)}); wait for it to end, "
                             f"or give this run another --output_dir")
@@ -95,7 +95,7 @@ def _acquire(path: Path) -> int:
         if not same:
             os.close(handle)
             continue
-        previous = _read(path)
+        previous = read_holder(path)
         if previous:
             log.info(f"note: took over the lock of a run that is no longer running ({describe(previous)})")
         os.ftruncate(handle, 0)
@@ -115,11 +115,12 @@ def _lock(handle: int, path: Path) -> bool:
             return False
         except OSError:  # a file system without flock: fall back to the recorded pid
             pass
-    holder = _read(path)
-    return not holder or not _alive(holder)
+    holder = read_holder(path)
+    return not holder or not holder_alive(holder)
 
 
-def _alive(holder: dict) -> bool:
+def holder_alive(holder: dict) -> bool:
+    """Whether the process a lock file names may still run: only a pid on this host can be checked."""
     if holder.get("host") != socket.gethostname():
         return True  # cannot tell from here; the message names the host and the file to delete
     try:
@@ -140,7 +141,8 @@ def _release(path: Path, handle: int) -> None:
     os.close(handle)  # releases the flock
 
 
-def _read(path: Path) -> dict | None:
+def read_holder(path: Path) -> dict | None:
+    """The process a lock file names (pid, host, start, command), or None if it is gone or unreadable."""
     try:
         holder = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

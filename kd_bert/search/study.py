@@ -20,6 +20,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from ..errors import UserError
+from ..safety.lock import holder_alive
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +103,6 @@ def owner() -> dict:
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def requeue(study, trial) -> None:
     """Queue a trial that never finished again, with its settings (Optuna calls it for a stale one)."""
     study.enqueue_trial(trial.params, user_attrs={"rerun_of": trial.number})
@@ -126,7 +117,7 @@ def recover(study) -> list[int]:
     lost = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         who = trial.user_attrs.get("owner") or {}
-        if who.get("host") == me["host"] and who.get("pid") != me["pid"] and not _alive(int(who.get("pid", -1))):
+        if who.get("host") == me["host"] and who.get("pid") != me["pid"] and not holder_alive(who):
             study._storage.set_trial_user_attr(trial._trial_id, "failure", INTERRUPTED)
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             requeue(study, trial)
