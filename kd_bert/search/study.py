@@ -62,11 +62,9 @@ def open_storage(url: str, attempts: int = 6):
                 warnings.simplefilter("ignore")  # heartbeats are experimental in Optuna: it warns on every use
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL,
                                                   grace_period=HEARTBEAT_GRACE, failed_trial_callback=requeue)
-        except DBAPIError as exc:
-            if attempt == attempts:
-                error = exc
-            else:
-                log.debug(f"{url}: {str(exc).splitlines()[0]}; retrying")
+        except DBAPIError as exc:  # that race, or a database that does not answer: wait, then try again
+            error = exc
+            if attempt < attempts:
                 time.sleep(random.uniform(0.2, 1.0) * attempt)
         except Exception as exc:  # a URL the database drivers cannot open
             error = exc
@@ -117,7 +115,7 @@ def recover(study) -> list[int]:
     lost = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         who = trial.user_attrs.get("owner") or {}
-        if who.get("host") == me["host"] and who.get("pid") != me["pid"] and not holder_alive(who):
+        if who and who.get("pid") != me["pid"] and not holder_alive(who):  # only a pid on this host is checked
             study._storage.set_trial_user_attr(trial._trial_id, "failure", INTERRUPTED)
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             requeue(study, trial)
