@@ -141,9 +141,15 @@ def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tr
         shared_settings.pop(name, None)
     settings = {"space": [d.describe() for d in dimensions], "flags": _plain(shared_settings)}
     url = storage_url(cfg.storage, folder)
+    made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    study = open_study(url, cfg.study_name, direction, settings, cfg.trials, train.seed, cfg.pruner == "median",
-                       shared=cfg.storage is not None)
+    try:
+        study = open_study(url, cfg.study_name, direction, settings, cfg.trials, train.seed, cfg.pruner == "median",
+                           shared=cfg.storage is not None)
+    except BaseException:  # a --storage that cannot be opened, say: a refused sweep leaves no folder behind
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     # The metric as the task reads it (a regression task's accuracy is pearson), once a trial has known it.
     run = Sweep(cfg, (distill, data, train), dimensions, folder, study, study.user_attrs.get("metric", metric))
     lost = recover(study)

@@ -255,6 +255,15 @@ def test_the_space_is_checked_before_anything_loads(sst2_slice, trained_teacher,
     assert_clean_failure(result, "--selection_split above 0", output_dir=out)
 
 
+def test_a_storage_url_no_driver_opens_is_refused_and_leaves_nothing(sst2_slice, trained_teacher, tiny_models,
+                                                                     tmp_path):
+    out = tmp_path / "bad-storage"
+    result = run_script("sweep.py", *sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--storage",
+                        "nosuchdatabase://user@host/db")
+    assert_clean_failure(result, "nosuchdatabase://user@host/db: cannot open the study's database",
+                         "sqlite:///sweep.db", output_dir=out)
+
+
 def test_a_study_made_with_other_settings_is_refused(swept, sst2_slice, trained_teacher, tiny_models):
     out, _ = swept
     before = trials_of(out)
