@@ -372,6 +372,10 @@ class DistillConfig(Flags):
                                 type=int)
     augment: int = flag(0, "add N perturbed copies of each training sentence (masking, word swap and deletion, "
                         "n-gram sampling), labeled by the teacher's soft labels only (default: 0)", TRANSFER, type=int)
+    augment_replace: float = flag(0.0, "with --augment: the chance that a copy swaps a word for one of its nearest "
+                                  "neighbours in the teacher's word-embedding table (TinyBERT's word replacement, "
+                                  "with the teacher's own table in place of GloVe); 0.4 is TinyBERT's (default: 0, "
+                                  "none)", TRANSFER, type=float)
     transfer_data: str | None = flag(None, "unlabeled texts to distill on as well, labeled by the teacher alone (its "
                                      "logits cached as for the training set; cross-entropy skips them): any form "
                                      "--data_path takes, or a .txt file with one text per line. With --alpha 1 the "
@@ -387,6 +391,9 @@ class DistillConfig(Flags):
               f"--alpha must be in [0, 1] (got {self.alpha}); 0 = fine-tuning, 1 = pure distillation")
         for name in (*(term.weight_flag for term in TERMS), "augment"):
             _need(getattr(self, name) >= 0, f"--{name} must be 0 or more (got {getattr(self, name)})")
+        _need(0 <= self.augment_replace <= 1, f"--augment_replace must be in [0, 1] (got {self.augment_replace})")
+        _need(not self.augment_replace or self.augment, "--augment_replace replaces words in the --augment copies; "
+              "add --augment N")
         for name in ("bilstm_embedding_dim", "bilstm_hidden_size", "bilstm_layers", "bilstm_mlp_size"):
             _need(getattr(self, name) >= 1, f"--{name} must be at least 1 (got {getattr(self, name)})")
 

@@ -24,7 +24,7 @@ from accelerate.utils import set_seed
 from torch import nn
 
 from ..config import DataConfig, DistillConfig, TrainConfig
-from ..data.augment import augment
+from ..data.augment import augment, word_neighbours
 from ..data.batching import (
     MODEL,
     TEACHER,
@@ -161,7 +161,7 @@ def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan:
     student, tokenizer = new_student(teacher)
     projection = check_intermediate(plan.spec, student, tokenizer, teacher) if plan.spec.intermediate_weights() \
         else None
-    transfer = transfer_set(train_split, distill.augment, train.seed, teacher, job, unlabeled)
+    transfer = transfer_set(train_split, distill.augment, train.seed, teacher, job, unlabeled, distill.augment_replace)
     # --compare_no_kd builds its second student after the first has trained; one built from the
     # teacher's layers needs the teacher's weights then, even if its logits were cached.
     keep_teacher = distill.compare_no_kd and plan.student.copies_teacher
@@ -375,7 +375,7 @@ def distillation_splits(job: Job, distill: DistillConfig, raw: RawData, columns:
 
 
 def transfer_set(split: TextSplit, copies: int, seed: int, teacher: Teacher | None, job: Job,
-                 unlabeled: TextSplit | None = None) -> TransferSet:
+                 unlabeled: TextSplit | None = None, p_replace: float = 0.0) -> TransferSet:
     """The training sentences, plus `copies` perturbed copies of each (Tang et al.; TinyBERT), plus
     the unlabeled texts of --transfer_data."""
     texts, pairs = list(split.texts), None if split.pairs is None else list(split.pairs)
@@ -383,9 +383,19 @@ def transfer_set(split: TextSplit, copies: int, seed: int, teacher: Teacher | No
     extra = []
     if copies:
         mask = teacher.tokenizer.mask_token or "[MASK]"
-        extra = augment(split.texts, copies, seed, mask)
+        neighbours = None
+        if p_replace:
+            embeddings = getattr(teacher.model, "get_input_embeddings", None)
+            if embeddings is None or embeddings() is None:
+                raise UserError(f"--augment_replace draws words from the teacher's embedding table, and the teacher "
+                                f"{teacher.source} has none this run can read; leave --augment_replace at 0")
+            table = embeddings().weight  # (vocab, dim)
+            neighbours = word_neighbours(split.texts + (split.pairs or []), teacher.tokenizer, table)
+            log.info(f"word replacement (--augment_replace {p_replace}): {len(neighbours)} words of the training "
+                     f"set have neighbours in the teacher's embedding table")
+        extra = augment(split.texts, copies, seed, mask, neighbours, p_replace)
         if pairs is not None:  # both texts of a pair are perturbed, each with its own draws
-            pairs += augment(split.pairs, copies, seed + 1, mask)
+            pairs += augment(split.pairs, copies, seed + 1, mask, neighbours, p_replace)
         log.info(f"transfer set: {len(split)} sentences and {len(extra)} perturbed copies "
                               f"(--augment {copies}), the copies labeled by the teacher alone")
     texts += extra

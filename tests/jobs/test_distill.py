@@ -233,6 +233,21 @@ def test_augmented_transfer_set_is_labeled_by_the_teacher(sst2_slice, trained_te
     assert again.returncode == 0 and "reused" in again.stdout  # the same copies: the same cache key
 
 
+def test_word_replacement_draws_from_the_teachers_embedding_table(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    """--augment_replace: other copies (so other cached logits), and the neighbours logged are the
+    teacher's, counted independently from its embedding table."""
+    common = ["--student_model", tiny_models["student_base"], "--augment", "1", "--max_train_samples", "320",
+              "--cache_dir", tmp_path / "cache"]
+    distill(sst2_slice, trained_teacher, tmp_path / "plain", *common)
+    result, metrics = distill(sst2_slice, trained_teacher, tmp_path, *common, "--augment_replace", "0.4")
+    assert metrics["augmented_examples"] == 320 and "reused" not in result.stdout  # other copies than --augment's
+    model, tokenizer = load_plain(trained_teacher)
+    words = {w.lower() for r in read_tsv(sst2_slice / "train.tsv")[1:] for w in r[0].split()}
+    known = {t for t in tokenizer.get_vocab() if t.isalpha() and len(t) >= 2} - set(tokenizer.all_special_tokens)
+    assert f"--augment_replace 0.4): {len(words & known)} words of the training set" in result.stdout
+    assert json.loads((tmp_path / "student" / "training_args.json").read_text())["args"]["augment_replace"] == 0.4
+
+
 # ---------------------------------------------------------------- unlabeled transfer data
 
 
@@ -327,6 +342,8 @@ def test_plan_checks_refuse_flag_combinations_before_loading_anything(tmp_path):
     (["--hidden_weight", "1", "--teacher_logits", "cached"], "--teacher_logits online"),
     (["--stage", "intermediate"], "all their weights are 0"),
     (["--augment", "2", "--alpha", "0"], "only the teacher can label"),
+    (["--augment_replace", "0.4"], "add --augment N"),
+    (["--augment", "1", "--augment_replace", "1.5"], "--augment_replace must be in [0, 1]"),
     (["--student_layers", "1"], "--student_init teacher_layers"),
 ])
 def test_flag_combinations_that_cannot_work(flags, phrase, sst2_slice, trained_teacher, tiny_models, tmp_path):
