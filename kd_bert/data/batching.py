@@ -41,6 +41,12 @@ def encode(tokenizer, texts: list[str], max_length: int, pairs: list[str] | None
     return Encoding(enc["input_ids"], token_types, pad_id)
 
 
+def encoding_rows(encoding: Encoding, start: int, stop: int) -> Encoding:
+    """Rows start to stop of an encoding, as an encoding of their own."""
+    types = None if encoding.token_type_ids is None else encoding.token_type_ids[start:stop]
+    return Encoding(encoding.input_ids[start:stop], types, encoding.pad_id)
+
+
 def same_tokenizer(a, b) -> bool:
     """True when a and b turn every text into the same ids: same vocabulary, normalizer and
     special tokens (the serialized fast tokenizer covers all of them)."""

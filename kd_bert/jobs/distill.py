@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+import torch
 from accelerate.utils import set_seed
 from torch import nn
 
@@ -29,7 +30,9 @@ from ..data.batching import (
     MODEL,
     TEACHER,
     EncodedSplit,
+    Encoding,
     encode_for_models,
+    encoding_rows,
     same_tokenizer,
 )
 from ..data.labels import (
@@ -438,16 +441,38 @@ def training_data(job: Job, distill: DistillConfig, plan: Plan, teacher: Teacher
     model = accelerator.prepare_model(teacher.model, evaluation_mode=True)
     if plan.teacher_use == ONLINE:
         return EncodedSplit(encodings, transfer.labels), DistillationObjective(plan.spec, model, projection), extra
-    data_paths = " + ".join(filter(None, (job.data.data_path, distill.transfer_data)))
-    key, description = cache_key(distill.teacher_model, model.config, teacher.tokenizer, encodings[TEACHER],
-                                 job.data.max_length, data_paths, accelerator.mixed_precision)
-    logits, extra["teacher_cache"] = teacher_logits(model, encodings[TEACHER], key, description, distill.cache_dir,
-                                                    job.train.eval_batch_size, accelerator)
+    logits, extra["teacher_cache"] = cached_teacher_logits(job, distill, model, teacher, encodings[TEACHER], transfer)
     if not keep_teacher:
         teacher.model = None  # not needed again: free its memory before the student trains
     del model
     data = EncodedSplit({MODEL: encodings[MODEL]}, transfer.labels, teacher_logits=logits)
     return data, DistillationObjective(plan.spec, None, projection), extra
+
+
+def cached_teacher_logits(job: Job, distill: DistillConfig, model, teacher: Teacher, encoding: Encoding,
+                          transfer: TransferSet) -> tuple[torch.Tensor, dict]:
+    """The teacher's logits for the transfer set, cached part by part: the training sentences, the
+    perturbed copies, the unlabeled texts. Runs that share a part share its pass: a run with --augment
+    reuses the training sentences' logits of a run without, and each seed's copies are its own part."""
+    sentences = len(transfer.texts) - transfer.copies - transfer.unlabeled
+    parts = [("training sentences", job.data.data_path, sentences),
+             ("perturbed copies", f"{job.data.data_path} (--augment copies)", transfer.copies),
+             ("unlabeled texts", distill.transfer_data, transfer.unlabeled)]
+    logits, records, start = [], [], 0
+    for what, source, count in parts:
+        if not count:
+            continue
+        part = encoding_rows(encoding, start, start + count)
+        start += count
+        key, description = cache_key(distill.teacher_model, model.config, teacher.tokenizer, part,
+                                     job.data.max_length, source, job.accelerator.mixed_precision)
+        values, record = teacher_logits(model, part, key, description, distill.cache_dir, job.train.eval_batch_size,
+                                        job.accelerator)
+        logits.append(values)
+        records.append({"part": what, "examples": count, **record})
+    summary = {"path": records[0]["path"], "key": records[0]["key"], "reused": all(r["reused"] for r in records),
+               "seconds": sum(r["seconds"] for r in records), "parts": records}
+    return torch.cat(logits), summary
 
 
 # ---------------------------------------------------------------- 7. with and without the teacher

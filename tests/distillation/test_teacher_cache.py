@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+import torch
 from helpers import REPO, Result, assert_clean_failure, distill_args, logged, nudged_copy, run_script
 
 from kd_bert.data.splits import Sample, draw_sample
@@ -354,3 +355,28 @@ def test_a_folder_where_a_cache_file_belongs_is_one_line(sst2_slice, trained_tea
                                                            tmp_path / "b", "--cache_dir", cache))
     assert_clean_failure(result, f"the teacher-logit cache has a folder at {blocked}", "--cache_dir",
                          output_dir=tmp_path / "b")
+
+
+def test_an_augmented_run_reuses_the_training_sentences_logits_and_caches_its_copies_apart(
+        sst2_slice, trained_teacher, tiny_models, tmp_path):
+    """The cache is kept part by part: --augment adds a part (its seed's copies), and the training
+    sentences' part is the one a run without copies wrote. The logits of each part are the teacher's,
+    checked against plain transformers."""
+    from helpers import load_plain, read_tsv
+
+    cache = tmp_path / "cache"
+    args = (sst2_slice, trained_teacher, tiny_models["student_base"])
+    plain, _ = distill(*args, tmp_path / "plain", "--cache_dir", cache, "--mixed_precision", "no")
+    augmented, _ = distill(*args, tmp_path / "aug", "--cache_dir", cache, "--augment", "1", "--mixed_precision", "no")
+    parts = augmented["teacher_cache"]["parts"]
+    assert [(p["part"], p["reused"]) for p in parts] == [("training sentences", True), ("perturbed copies", False)]
+    assert parts[0]["key"] == plain["teacher_cache"]["key"] and augmented["teacher_cache"]["reused"] is False
+    assert parts[1]["examples"] == augmented["augmented_examples"] == parts[0]["examples"]
+    assert len(cache_files(cache)) == 2
+    sentences = torch.load(parts[0]["path"], weights_only=True)["logits"]
+    texts = [r[0] for r in read_tsv(sst2_slice / "train.tsv")[1:]]  # the whole train split, in order
+    model, tokenizer = load_plain(trained_teacher)  # one sentence at a time, cut at the run's --max_length 64
+    with torch.no_grad():
+        want = torch.cat([model(**tokenizer(t, truncation=True, max_length=64, return_tensors="pt")).logits
+                          for t in texts])
+    assert torch.allclose(sentences, want, atol=1e-5)

@@ -1,0 +1,132 @@
+"""What makes distillation pay: each lever against the same student trained without the teacher.
+
+    python benchmarks/levers.py --teacher ~/runs/recipe-sst2/teacher --out ~/runs/levers [--only NAME ...]
+
+Every lever is one distilled-bert.py run of the same student (MiniLM-L6's first 3 layers unless
+--student says otherwise) from the same teacher, on the full training set, seed --seed; the twin is the
+same student from the same start trained on the gold labels alone. A run that finished (its student and
+metrics.json are there) is skipped, so the command continues where it stopped. The table
+(levers.md, levers.json in --out, and in --results) is read from each run's metrics.json: the dev
+accuracy of the kept model, computed from its predictions while it trained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+# name: (what it tests, flags beyond the common ones). "twin" is the no-teacher baseline.
+LEVERS = {
+    "twin": ("no teacher: the gold labels alone", ["--alpha", "0"]),
+    "kd": ("logit KD, alpha 0.5, T 2", []),
+    "kd-aug1": ("KD + 1 perturbed copy per sentence (mask, swap, delete, n-gram)", ["--augment", "1"]),
+    "kd-aug1-replace": ("KD + 1 copy with TinyBERT word replacement (p 0.4) from the teacher's table",
+                        ["--augment", "1", "--augment_replace", "0.4"]),
+    "kd-aug2-replace": ("KD + 2 copies with word replacement (p 0.4)", ["--augment", "2", "--augment_replace", "0.4"]),
+    "kd-aug1-replace-alpha0.9": ("KD + 1 replaced copy, alpha 0.9",
+                                 ["--augment", "1", "--augment_replace", "0.4", "--alpha", "0.9"]),
+}
+
+
+def machine() -> str:
+    name = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores"
+
+
+def run(name: str, args: argparse.Namespace) -> dict | None:
+    out = args.out / name
+    metrics_file = out / "student" / "metrics.json"
+    if not metrics_file.is_file():
+        flags = ["--teacher_model", str(args.teacher), "--data_path", str(args.data), "--output_dir", str(out),
+                 "--student_model", args.student, *args.student_flags, "--num_train_epochs", str(args.epochs),
+                 "--learning_rate", str(args.learning_rate), "--seed", str(args.seed), "--eval_steps",
+                 str(args.eval_steps), "--overwrite_output_dir", *LEVERS[name][1]]
+        command = [sys.executable, "distilled-bert.py", *flags]
+        print("$ " + shlex.join(command), flush=True)
+        start = time.monotonic()
+        code = subprocess.run(command, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}).returncode
+        if code != 0:
+            print(f"lever {name} failed (exit {code})", file=sys.stderr)
+            return None
+        (out / "wall_seconds.txt").write_text(f"{time.monotonic() - start:.1f}\n")
+    metrics = json.loads(metrics_file.read_text())
+    wall = out / "wall_seconds.txt"
+    return {
+        "lever": name, "what": LEVERS[name][0], "flags": " ".join(LEVERS[name][1]),
+        "dev_accuracy": metrics["validation"]["accuracy"], "train_examples": metrics["train_examples"],
+        "best_epoch": metrics["best_epoch"], "best_step": metrics.get("best_step"),
+        "train_seconds": metrics["total_train_seconds"],
+        "teacher_logits_seconds": (metrics.get("teacher_cache") or {}).get("seconds"),
+        "teacher_logits_reused": (metrics.get("teacher_cache") or {}).get("reused"),
+        "wall_seconds": float(wall.read_text()) if wall.is_file() else None,
+        "mixed_precision": metrics.get("mixed_precision"),
+    }
+
+
+def table(rows: list[dict], header: dict) -> str:
+    twin = next((r["dev_accuracy"] for r in rows if r["lever"] == "twin"), None)
+    lines = [f"Student {header['student']} {' '.join(header['student_flags'])}, seed {header['seed']}, "
+             f"{header['epochs']} epoch(s), learning rate {header['learning_rate']}; teacher {header['teacher']}; "
+             f"{header['machine']}, precision {rows[0]['mixed_precision'] if rows else '?'}. SST-2 dev (872).",
+             "", "| lever | flags | dev accuracy | minus the twin | examples | train s | teacher pass s |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        diff = "" if twin is None or r["lever"] == "twin" else f"{100 * (r['dev_accuracy'] - twin):+.2f}"
+        teacher = "" if r["teacher_logits_seconds"] is None else (
+            f"{r['teacher_logits_seconds']:.0f}" + (" (cached)" if r["teacher_logits_reused"] else ""))
+        lines.append(f"| {r['lever']} | `{r['flags']}` | {100 * r['dev_accuracy']:.2f} | {diff} | "
+                     f"{r['train_examples']} | {r['train_seconds']:.0f} | {teacher} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--teacher", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=REPO / "data" / "sst2")
+    parser.add_argument("--student", default=MINILM)
+    parser.add_argument("--student_flags", default="--student_init first_layers --student_layers 3")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--learning_rate", type=float, default=1e-4)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--eval_steps", type=int, default=1000)
+    parser.add_argument("--only", nargs="+", choices=list(LEVERS), default=list(LEVERS))
+    parser.add_argument("--results", type=Path, default=None, help="also write levers.json and levers.md here")
+    args = parser.parse_args()
+    args.student_flags = shlex.split(args.student_flags)
+    args.out = args.out.expanduser().resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    header = {"student": args.student, "student_flags": args.student_flags, "seed": args.seed, "epochs": args.epochs,
+              "learning_rate": args.learning_rate, "teacher": str(args.teacher), "machine": machine(),
+              "command": shlex.join([sys.executable, *sys.argv])}
+    rows = []
+    for name in args.only:
+        row = run(name, args)
+        if row is not None:
+            rows.append(row)
+            for folder in filter(None, (args.out, args.results)):
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "levers.json").write_text(json.dumps({**header, "rows": rows}, indent=2) + "\n")
+                (folder / "levers.md").write_text(table(rows, header))
+    print(table(rows, header))
+
+
+if __name__ == "__main__":
+    main()
