@@ -75,6 +75,8 @@ VARIABLES = {
     "TEMPERATURE": ("distillation temperature", {"*": "2"}),
     "AUGMENT": ("perturbed copies of each training sentence that the teacher alone labels", {"*": "1",
                                                                                               "sst2-few": "0"}),
+    "AUGMENT_REPLACE": ("the chance that a copy swaps a word for a neighbour in the teacher's embedding table "
+                        "(--augment_replace; 0: masking, swaps, deletions)", {"*": "0"}),
     "EVAL_STEPS": ("evaluate on dev every N batches and keep the best", {"*": "2000", "sst2-small": "500",
                                                                            "sst2-few": "500"}),
     "CHECKPOINT_STEPS": ("save the full training state every N batches (what a restart resumes from)",
@@ -168,6 +170,7 @@ def read_settings(recipe: str, out: Path, environ: dict[str, str]) -> Settings:
     for name in ("TEACHER_LR", "STUDENT_LR", "TEMPERATURE"):
         _float(name, values[name], 0.0)
     _float("ALPHA", values["ALPHA"], 0.0, 1.0, low_open=False)
+    _float("AUGMENT_REPLACE", values["AUGMENT_REPLACE"], 0.0, 1.0, low_open=False)
     data = Path(values["RECIPE_DATA"]).expanduser()
     if not data.is_absolute():
         data = (REPO / data) if values["RECIPE_DATA"] == default("RECIPE_DATA", recipe) else Path.cwd() / data
@@ -248,8 +251,12 @@ def student_steps(s: Settings, data: Path, kind: str, what: str, flags: list[str
         twin: list[str] = []
     else:
         distill_flags = ["--augment", s["AUGMENT"]] if int(s["AUGMENT"]) else []
+        if int(s["AUGMENT"]) and float(s["AUGMENT_REPLACE"]):
+            distill_flags += ["--augment_replace", s["AUGMENT_REPLACE"]]
         twin = ["--compare_no_kd"]
     augment = f", --augment {s['AUGMENT']}" if int(s["AUGMENT"]) else ""
+    if int(s["AUGMENT"]) and float(s["AUGMENT_REPLACE"]):
+        augment += f" --augment_replace {s['AUGMENT_REPLACE']}"
     outputs = _model_files(folder / "student") + (_model_files(folder / "student_no_kd") if twin else [])
     steps = [
         Step(f"{name}/distill", f"student {kind}, seed {seed}: distill {what}{augment}, alpha {s['ALPHA']}, "
@@ -286,7 +293,8 @@ def plan(s: Settings) -> list[Step]:
         unlabeled = ["--unlabeled", s["UNLABELED"]] if s["UNLABELED"] else []
         steps.append(Step("split", f"data: {s['LABELED']} labeled training sentences, the rest as plain text",
                           ["scripts/few_labels.py", str(s.data), str(s.out), "--labeled", s["LABELED"], *unlabeled],
-                          [data / "train.tsv", data / "dev.tsv", s.out / "unlabeled.txt"], stage="split"))
+                          [data / "train.tsv", data / "dev.tsv", s.out / "unlabeled.txt"],
+                          fresh_flags=["--overwrite"], stage="split"))
     if not s["TEACHER"]:
         steps.append(teacher_step(s, data))
     for seed in s.seeds:  # seed by seed: the first seed's table is whole before the next begins
