@@ -207,6 +207,7 @@ class Step:
     checkpoints: Path | None = None  # where a training step's checkpoints go: present means resume
     fresh_flags: list[str] = field(default_factory=list)  # flags for a start with no checkpoint
     stage: str = ""  # what the results table counts this step's time as
+    flags: dict = field(default_factory=dict)  # the command's flags as its script's parser reads them
 
 
 def _train_flags(s: Settings, seed: str) -> list[str]:
@@ -303,7 +304,7 @@ def plan(s: Settings) -> list[Step]:
     return steps
 
 
-def check_flags(steps: list[Step]) -> None:
+def check_flags(steps: list[Step], out: Path) -> None:
     """Each step's flags, parsed and checked by its own script's parser and configs, before anything runs."""
     sys.path.insert(0, str(REPO))
     parsers = {}
@@ -321,7 +322,9 @@ def check_flags(steps: list[Step]) -> None:
         parser.error = _refuse  # argparse would print its usage and exit; the recipe names the step instead
         argv = step.command[1:] + step.fresh_flags
         try:
-            _check_configs(script, parser.parse_args(argv))
+            flags = parser.parse_args(argv)
+            _check_configs(script, flags)
+            step.flags = in_folder(vars(flags), out)
         except Exception as exc:  # noqa: BLE001 - the parser's or a config's refusal, whatever its type
             message = str(exc) or type(exc).__name__
             raise RecipeError(f"step {step.name}: {script} would refuse its flags ({message}); "
@@ -378,8 +381,53 @@ def _write_json(path: Path, content: dict) -> None:
     os.replace(partial, path)
 
 
+# Flags a finished run may have had otherwise and still be this step's run: where it wrote, how often it
+# saved its state (the scripts' own resume check lets these change too).
+MAY_DIFFER = {"output_dir", "overwrite_output_dir", "checkpointing_steps", "save_total_limit", "resume_from_checkpoint",
+              "report_to", "eval_batch_size", "cache_dir", "debug", "quiet", "verbose", "config"}
+
+
+def in_folder(flags: dict, out: Path) -> dict:
+    """Flags with each path inside OUTPUT_DIR written relative to it: a moved folder keeps its records."""
+    prefix = str(out) + os.sep
+    return {k: "$OUTPUT_DIR/" + v[len(prefix):] if isinstance(v, str) and v.startswith(prefix) else
+            "$OUTPUT_DIR" if isinstance(v, str) and v == str(out) else v for k, v in flags.items()}
+
+
+def _differences(then: dict, now: dict) -> list[str]:
+    return [f"--{k} {then[k]} then, {now[k]} now" for k in sorted(set(then) & set(now) - MAY_DIFFER)
+            if then[k] != now[k]]
+
+
+def _changed(step: Step, then: dict) -> RecipeError:
+    return RecipeError(f"step {step.name} finished with other settings than this run's "
+                       f"({', '.join(_differences(then, step.flags)[:3])}); run with the earlier values, or give "
+                       f"another OUTPUT_DIR")
+
+
+def finished_run(out: Path, step: Step) -> float | None:
+    """A training step whose runs ended (each model's metrics.json has its total time) with this step's
+    settings, though the recipe never recorded it (it was run by hand, or the recipe stopped just after).
+    Other settings are refused: the recipe never trains over a finished model. Returns the runs' training
+    time, or None when the step has not finished."""
+    models = sorted({p.parent for p in step.outputs if p.name == "metrics.json"})
+    if step.checkpoints is None or not models or not all(p.exists() for p in step.outputs):
+        return None
+    seconds = 0.0
+    for folder in models:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        if "total_train_seconds" not in metrics:
+            return None
+        seconds += metrics["total_train_seconds"]
+    then = in_folder(json.loads((models[0] / "training_args.json").read_text(encoding="utf-8")).get("args", {}), out)
+    if _differences(then, step.flags):
+        raise _changed(step, then)
+    return seconds
+
+
 def done_record(out: Path, step: Step) -> dict | None:
-    """The step's record when it finished and its outputs are all there, unchanged; else None (said why)."""
+    """The step's record when it finished and its outputs are all there, unchanged; else None (said why).
+    A step that finished with other flags than it now has is refused."""
     path = _step_file(out, step.name)
     if not path.is_file():
         return None
@@ -389,6 +437,8 @@ def done_record(out: Path, step: Step) -> dict | None:
     except (OSError, ValueError, KeyError):
         print(f"recipe: the record of step {step.name} cannot be read; running the step again", flush=True)
         return None
+    if record.get("flags") and _differences(record["flags"], step.flags):
+        raise _changed(step, record["flags"])
     missing = [p for p in step.outputs if not p.exists()]
     files = {name: out / name for name in outputs}  # names relative to the folder, which may have moved
     changed = [name for name, path in files.items()
@@ -475,14 +525,21 @@ class Runner:
         missing = [p for p in step.outputs if not p.exists()]
         if missing:
             raise RecipeError(f"step {step.name} ended without writing {missing[0]}; see its output above")
-        outputs = {str(p.relative_to(self.s.out)): _digest(p) for p in _files_of(step.outputs)}
-        _write_json(_step_file(self.s.out, step.name),
-                    {"step": step.name, "stage": step.stage, "seconds": round(seconds, 1), "attempts": attempts + 1,
-                     "resumed": attempts > 0, "command": shlex.join(command), "outputs": outputs,
-                     "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        self.record(step, seconds, attempts + 1, command=command)
         running.unlink(missing_ok=True)
         print(f"-- {step.name}: {seconds:.0f} s", flush=True)
         return 0
+
+
+    def record(self, step: Step, seconds: float, attempts: int, command: list[str] | None = None,
+               adopted: bool = False) -> None:
+        """The step's record: its time, its flags, and the size and sha256 of every output file."""
+        outputs = {str(p.relative_to(self.s.out)): _digest(p) for p in _files_of(step.outputs)}
+        _write_json(_step_file(self.s.out, step.name),
+                    {"step": step.name, "stage": step.stage, "seconds": round(seconds, 1), "attempts": attempts,
+                     "resumed": attempts > 1, "adopted": adopted,
+                     "command": shlex.join(command or [self.s["PYTHON"], *step.command]), "flags": step.flags,
+                     "outputs": outputs, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")})
 
 
 def _die_with_parent() -> None:
@@ -551,7 +608,7 @@ def main(argv: list[str]) -> int:
     try:
         s = read_settings(recipe, out, dict(os.environ))
         steps = plan(s)
-        check_flags(steps)
+        check_flags(steps, out)
         inputs = {s.data.resolve(), s.teacher.resolve()} if s["TEACHER"] else {s.data.resolve()}
         for path in inputs:
             if out == path or out in path.parents or path in out.parents:
@@ -564,10 +621,17 @@ def main(argv: list[str]) -> int:
         _write_json(state_dir(out) / "settings.json", {"recipe": recipe, "values": s.values, "machine": machine()})
         if s["SETUP"] == "1":
             setup(s)
-        for step in steps:
+        todo = []
+        for step in steps:  # every step's state is checked before the first one runs
             if done_record(out, step) is not None:
                 print(f"== {step.name}: done earlier, outputs checked; skipped", flush=True)
-                continue
+            elif (seconds := finished_run(out, step)) is not None:
+                runner.record(step, seconds, 1, adopted=True)
+                print(f"== {step.name}: finished earlier with these settings, not recorded; outputs recorded now, "
+                      f"skipped", flush=True)
+            else:
+                todo.append(step)
+        for step in todo:
             code = runner.run(step)
             if code != 0:
                 where = "stopped" if runner.stopping or code in (130, 143) else "failed"

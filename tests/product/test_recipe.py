@@ -165,3 +165,37 @@ def test_help_names_every_recipe_and_variable_with_its_default():
     for name in ("sst2", "sst2-small", "sst2-few", "ALPHA='0.5'", "SEEDS='42 1 2'", "TEACHER_EPOCHS='2'",
                  "LABELED='2000'", "STUDENT_EXTRA=''", "recipe_status.txt"):
         assert name in proc.stdout
+
+
+def test_a_finished_step_the_recipe_did_not_record_is_taken_as_done(recipe, tiny_models, sst2_slice, tmp_path):
+    """A teacher trained with the step's own flags (by hand, or the recipe killed just after it ended) is
+    checked and recorded, never trained again."""
+    out, _ = recipe
+    copy = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(out), str(copy)], check=True)
+    (copy / ".recipe" / "steps" / "teacher.json").unlink()
+    weights = (copy / "teacher" / "model.safetensors").read_bytes()
+    proc = run_recipe(recipe_env(tiny_models, sst2_slice), "sst2-small", str(copy))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "== teacher: finished earlier with these settings" in proc.stdout and "$ " not in proc.stdout
+    assert (copy / "teacher" / "model.safetensors").read_bytes() == weights
+    record = json.loads((copy / ".recipe" / "steps" / "teacher.json").read_text())
+    assert record["adopted"] and record["seconds"] == pytest.approx(json.loads(
+        (copy / "teacher" / "metrics.json").read_text())["total_train_seconds"], abs=0.05)
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_changed_settings_never_train_over_a_finished_step(recipe, tiny_models, sst2_slice, tmp_path, record):
+    """A variable changed after a step finished: refused before anything runs, naming the flag, with the
+    step recorded or not; nothing is written."""
+    out, _ = recipe
+    copy = tmp_path / "run"
+    subprocess.run(["cp", "-a", str(out), str(copy)], check=True)
+    if not record:
+        (copy / ".recipe" / "steps" / "teacher.json").unlink()
+    before = {p: p.stat().st_mtime_ns for p in copy.rglob("*") if p.is_file() and ".recipe" not in p.parts}
+    proc = run_recipe(recipe_env(tiny_models, sst2_slice, TEACHER_LR="2e-3"), "sst2-small", str(copy))
+    assert proc.returncode == 2
+    assert "step teacher finished with other settings than this run's (--learning_rate 0.001 then, 0.002 now)" \
+        in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in copy.rglob("*") if p.is_file() and ".recipe" not in p.parts} == before
