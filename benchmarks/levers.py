@@ -66,6 +66,15 @@ def run(name: str, args: argparse.Namespace) -> dict | None:
             print(f"lever {name} failed (exit {code})", file=sys.stderr)
             return None
         (out / "wall_seconds.txt").write_text(f"{time.monotonic() - start:.1f}\n")
+    return done(name, args)
+
+
+def done(name: str, args: argparse.Namespace) -> dict | None:
+    """The row of a lever whose run finished; None otherwise."""
+    out = args.out / name
+    metrics_file = out / "student" / "metrics.json"
+    if not metrics_file.is_file():
+        return None
     metrics = json.loads(metrics_file.read_text())
     wall = out / "wall_seconds.txt"
     return {
@@ -116,15 +125,13 @@ def main() -> None:
     header = {"student": args.student, "student_flags": args.student_flags, "seed": args.seed, "epochs": args.epochs,
               "learning_rate": args.learning_rate, "teacher": str(args.teacher), "machine": machine(),
               "command": shlex.join([sys.executable, *sys.argv])}
-    rows = []
-    for name in args.only:
-        row = run(name, args)
-        if row is not None:
-            rows.append(row)
-            for folder in filter(None, (args.out, args.results)):
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / "levers.json").write_text(json.dumps({**header, "rows": rows}, indent=2) + "\n")
-                (folder / "levers.md").write_text(table(rows, header))
+    for name in args.only:  # each run's table has every lever measured so far, asked for now or before
+        run(name, args)
+        rows = [row for row in (done(n, args) for n in LEVERS) if row is not None]
+        for folder in filter(None, (args.out, args.results)):
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "levers.json").write_text(json.dumps({**header, "rows": rows}, indent=2) + "\n")
+            (folder / "levers.md").write_text(table(rows, header))
     print(table(rows, header))
 
 
