@@ -3,7 +3,8 @@
 Every module logs through `logging.getLogger(__name__)`, under the "kd_bert" logger. Out of the box
 its records go to standard output as bare lines, which is what the scripts print: INFO and up, a
 warning prefixed "warning: ", and only on the main process of a distributed run (the others would
-repeat every line). `set_verbosity("warning")` quiets the progress lines (the scripts' --quiet),
+repeat every line). `set_verbosity("warning")` quiets the progress lines (the scripts' --quiet) but never the results a
+command exists to print (`show()`, level RESULT, above WARNING),
 `set_verbosity("debug")` adds the detail lines (--verbose). An application with logging of its own
 calls `use_logging_config()`: the records then propagate to its handlers, and this module prints
 nothing itself.
@@ -19,6 +20,10 @@ import os
 import sys
 
 LOGGER = "kd_bert"
+# What a command exists to print (evaluate.py's metrics and predictions, where a model was saved, a sweep's
+# best trial): above WARNING, so --quiet, which hides progress, still shows it. Printed bare, like INFO.
+RESULT = logging.WARNING + 5
+logging.addLevelName(RESULT, "RESULT")
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
@@ -59,6 +64,11 @@ _logger = logging.getLogger(LOGGER)
 _logger.addHandler(_handler)
 _logger.setLevel(logging.INFO)
 _logger.propagate = False
+
+
+def show(logger: logging.Logger, message: str) -> None:
+    """A line the command exists to print: shown under --quiet too."""
+    logger.log(RESULT, message)
 
 
 def set_verbosity(level: int | str) -> None:

@@ -68,6 +68,7 @@ from ..safety.outputs import check_outputs, claim_output
 from ..safety.preflight import check_folder, check_not_read, reads_of
 from ..task import Task
 from .job import Job, Learner, encode_split, fit, resume_point, set_task, training_splits
+from ..log import show
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan:
     comparison_file = Path(train.output_dir) / COMPARISON_FILE
     if job.accelerator.is_main_process:
         write_json(comparison_file, comparison)
-        log.info(format_kd_vs_no_kd(comparison))
+        show(log, format_kd_vs_no_kd(comparison))
     return DistillResult(kd, no_kd, comparison, comparison_file)
 
 

@@ -69,6 +69,7 @@ from ..scoring.report import write_evaluation_report
 from ..task import Task
 from ..train.accelerator import make_accelerator
 from ..train.precision import Precision, resolve_precision
+from ..log import show
 
 log = logging.getLogger(__name__)
 
@@ -339,8 +340,8 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
         if key in results:
             result[key] = results[key]
     if split.labels is not None:
-        log.info(f"{cfg.model} on the '{split.name}' split of {data.data_path}")
-        log.info(format_report(result))
+        show(log, f"{cfg.model} on the '{split.name}' split of {data.data_path}")
+        show(log, format_report(result))
     predictions_file = cfg.predictions_file
     if predictions_file is None and split.labels is None:
         predictions_file = str(default_predictions_file(cfg, split.name))
@@ -349,19 +350,19 @@ def _report(cfg: EvalConfig, data: DataConfig, split: TextSplit, results: dict, 
         _write_predictions(predictions_file, split, task.predictions(logits[MODEL]))
         result["predictions_file"] = files["predictions"] = predictions_file
     if split.labels is None:
-        log.info(f"the '{split.name}' split has no labels, so no metrics were computed; wrote {len(split)} "
-              f"predictions (index<TAB>prediction, GLUE submission form) to {predictions_file}")
+        show(log, f"the '{split.name}' split has no labels, so no metrics were computed; wrote {len(split)} "
+                  f"predictions (index<TAB>prediction, GLUE submission form) to {predictions_file}")
     log.info(f"{len(split)} examples in {result['eval_seconds']:.2f}s: {result['examples_per_second']:.1f} examples/s "
-          f"on {result['device']}, batch size {cfg.batch_size}, {precision.describe()}")
+             f"on {result['device']}, batch size {cfg.batch_size}, {precision.describe()}")
     table = None
     if cfg.teacher:
         table = format_side_by_side(result["teacher"], result, comparison, task, cfg.batch_size)
-        log.info(f"\nteacher {cfg.teacher} and student {cfg.model} on the same {len(split)} examples "
-              f"({result['device']}; teacher in {runtime_name(result['teacher']['computed_in'])}, student in "
-              f"{runtime_name(result['computed_in'])}):")
-        log.info(table)
+        show(log, f"\nteacher {cfg.teacher} and student {cfg.model} on the same {len(split)} examples "
+                  f"({result['device']}; teacher in {runtime_name(result['teacher']['computed_in'])}, student in "
+                  f"{runtime_name(result['computed_in'])}):")
+        show(log, table)
     if "onnx" in result or "quantized" in result:
-        log.info("\n" + format_onnx(result, task))
+        show(log, "\n" + format_onnx(result, task))
     for key in ("onnx", "quantized"):
         if "saved_to" in result.get(key, {}):
             files[key] = result[key]["saved_to"]
@@ -438,11 +439,11 @@ def predict_texts(cfg: EvalConfig, data: DataConfig) -> EvalResult:
     if not accelerator.is_main_process:
         return EvalResult({}, predictions=predictions)
     for p in predictions:
-        log.info(p["text"])
+        show(log, p["text"])
         if "score" in p:
-            log.info(f"  score {p['score']:.3f}")
+            show(log, f"  score {p['score']:.3f}")
         for choice in p.get("top_k", []):
-            log.info(f"  {choice['probability']:7.2%}  {choice['label']}")
+            show(log, f"  {choice['probability']:7.2%}  {choice['label']}")
     if cfg.output:
         write_json(cfg.output, {"model": cfg.model, "computed_in": computed_in(cfg.model, precision),
                                 "predictions": predictions})

@@ -55,6 +55,7 @@ from ..train.accelerator import make_accelerator, start_tracking, stop_tracking
 from ..train.loop import CheckpointPlan, Outcome, Run
 from ..train.loop import train as train_loop  # named apart from the TrainConfig called `train` here
 from ..train.precision import Precision, resolve_precision
+from ..log import show
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +267,7 @@ def fit(job: Job, learner: Learner, train_data: EncodedSplit, eval_split: TextSp
             else f"epoch {outcome.best_epoch}"
         if summary["selected_on"] == "selection" and doc.get("validation"):
             where += f"; validation {metric} {doc['validation'][metric]:.4f}, measured once"
-        log.info(f"saved {role} to {out_dir} ({where})")
+        show(log, f"saved {role} to {out_dir} ({where})")
     return TrainResult(role, out_dir, doc)
 
 

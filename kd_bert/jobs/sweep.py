@@ -59,6 +59,7 @@ from .distill import (
     model_sources,
     plan_distillation,
 )
+from ..log import show
 
 log = logging.getLogger(__name__)
 
@@ -342,10 +343,10 @@ def finish(run: Sweep, seconds: float) -> SweepResult:
     write_json(run.folder / SUMMARY, summary)
     shown = ", ".join(f"{name} {validation[name]:.4f}" for name in ("accuracy", "f1", "pearson", "spearman", "mse")
                       if isinstance(validation.get(name), float))
-    log.info(f"best: trial {best['trial']} ({', '.join(f'{k} {report.shown(v)}' for k, v in trial.params.items())}), "
-             f"selection {run.metric} {best['score']:.4f}; its student, copied to {final}, scores {shown} on the "
-             f"validation split (measured once, after the choice); repeat it with: python distilled-bert.py "
-             f"--config {repeat} --output_dir DIR")
+    show(log, f"best: trial {best['trial']} ({', '.join(f'{k} {report.shown(v)}' for k, v in trial.params.items())}), "
+              f"selection {run.metric} {best['score']:.4f}; its student, copied to {final}, scores {shown} on the "
+              f"validation split (measured once, after the choice); repeat it with: python distilled-bert.py "
+              f"--config {repeat} --output_dir DIR")
     return SweepResult(final, repeat, run.folder / "trials.csv", table, best["trial"], trial.params, best["score"],
                        validation)
 

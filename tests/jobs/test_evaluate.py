@@ -214,3 +214,16 @@ def test_export_and_int8_folders_must_differ(trained_teacher, tmp_path):
     with pytest.raises(UserError, match="give each its own folder"):
         evaluate(EvalConfig(model=str(trained_teacher), export_onnx=str(tmp_path / "x"), quantize="onnx-int8",
                             save_quantized=str(tmp_path / "x")))
+
+
+def test_quiet_hides_progress_never_the_result(trained_student, sst2_slice, tmp_path):
+    """--quiet once printed nothing at all: the metrics and a --text prediction are what evaluate.py
+    exists to print, and they stay; the progress lines go."""
+    scored = run_script("evaluate.py", "--model", trained_student, "--data_path", sst2_slice, "--quiet",
+                        "--latency_samples", "0", "--output", tmp_path / "m.json")
+    assert scored.returncode == 0, scored
+    accuracy = json.loads((tmp_path / "m.json").read_text())["accuracy"]
+    assert f"accuracy   {accuracy:.4f}" in scored.stdout and "examples/s" not in scored.stdout
+    said = run_script("evaluate.py", "--model", trained_student, "--text", "a gorgeous , witty film", "--quiet")
+    assert said.returncode == 0 and said.stdout.splitlines()[0] == "a gorgeous , witty film", said
+    assert any(label in said.stdout for label in ("negative", "positive"))
