@@ -594,6 +594,20 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "native_bf16": native}
 
 
+def check_reads(s: Settings, steps: list[Step]) -> None:
+    """The data and a TEACHER given may lie anywhere but where the recipe writes: not OUTPUT_DIR itself,
+    not a folder holding it, and not inside a folder or file a step writes."""
+    written = [p for step in steps for p in [*step.outputs, step.checkpoints] if p is not None]
+    folders = {s.out / ".recipe"} | {s.out / p.relative_to(s.out).parts[0] for p in written}
+    for name, path in (("RECIPE_DATA", s.data), ("TEACHER", s.teacher if s["TEACHER"] else None)):
+        if path is None:
+            continue
+        path = path.resolve()
+        if path == s.out or path in s.out.parents or any(f == path or f in path.parents for f in folders):
+            raise RecipeError(f"{name}={path} lies where the recipe writes (OUTPUT_DIR {s.out}); give another "
+                              f"OUTPUT_DIR")
+
+
 def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(help_text())
@@ -609,18 +623,12 @@ def main(argv: list[str]) -> int:
         s = read_settings(recipe, out, dict(os.environ))
         steps = plan(s)
         check_flags(steps, out)
-        inputs = {s.data.resolve(), s.teacher.resolve()} if s["TEACHER"] else {s.data.resolve()}
-        for path in inputs:
-            if out == path or out in path.parents or path in out.parents:
-                raise RecipeError(f"OUTPUT_DIR {out} overlaps {path}, which the recipe reads; give another folder")
+        check_reads(s, steps)
         out.mkdir(parents=True, exist_ok=True)
         held = lock(out)  # noqa: F841 - held until the process ends
         runner = Runner(s, steps)
         signal.signal(signal.SIGTERM, runner.forward)
         signal.signal(signal.SIGINT, runner.forward)
-        _write_json(state_dir(out) / "settings.json", {"recipe": recipe, "values": s.values, "machine": machine()})
-        if s["SETUP"] == "1":
-            setup(s)
         todo = []
         for step in steps:  # every step's state is checked before the first one runs
             if done_record(out, step) is not None:
@@ -631,6 +639,9 @@ def main(argv: list[str]) -> int:
                       f"skipped", flush=True)
             else:
                 todo.append(step)
+        _write_json(state_dir(out) / "settings.json", {"recipe": recipe, "values": s.values, "machine": machine()})
+        if todo and s["SETUP"] == "1":
+            setup(s)
         for step in todo:
             code = runner.run(step)
             if code != 0:

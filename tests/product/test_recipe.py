@@ -199,3 +199,19 @@ def test_changed_settings_never_train_over_a_finished_step(recipe, tiny_models, 
     assert "step teacher finished with other settings than this run's (--learning_rate 0.001 then, 0.002 now)" \
         in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert {p: p.stat().st_mtime_ns for p in copy.rglob("*") if p.is_file() and ".recipe" not in p.parts} == before
+
+
+@pytest.mark.parametrize("recipe_name", ["sst2-few", "sst2"])
+def test_data_where_the_recipe_writes_is_refused_and_kept(sst2_slice, tmp_path, recipe_name):
+    """RECIPE_DATA=$OUT/data once let few_labels.py write over the training set it read."""
+    out = tmp_path / "out"
+    data = out / "data" if recipe_name == "sst2-few" else out / "minilm3"
+    data.mkdir(parents=True)
+    for p in sst2_slice.iterdir():
+        (data / p.name).write_bytes(p.read_bytes())
+    before = {p.name: p.read_bytes() for p in data.iterdir()}
+    proc = run_recipe({**os.environ, "RECIPE_DATA": str(data), "SETUP": "0", "LABELED": "50"}, recipe_name, str(out),
+                      timeout=120)
+    assert proc.returncode == 2 and "lies where the recipe writes" in proc.stderr, proc.stderr
+    assert {p.name: p.read_bytes() for p in data.iterdir()} == before
+    assert sorted(p.name for p in out.iterdir()) == [data.name]
