@@ -28,9 +28,13 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 
 
 def is_main_process() -> bool:
-    """Rank 0 of a launch (torchrun and accelerate launch set RANK), read from the environment: asking
-    Accelerate would set up its distributed state before the job's Accelerator does."""
-    return os.environ.get("RANK", "0") in ("", "0")
+    """Whether this is the launch's first process (global rank 0), read from the launcher's environment
+    (torchrun and accelerate launch set RANK; MPI launchers their own): asking Accelerate would set up its
+    distributed state before the job's Accelerator does. The one answer every module asks."""
+    for name in ("RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "MV2_COMM_WORLD_RANK"):
+        if os.environ.get(name, "").strip().isdigit():
+            return int(os.environ[name]) == 0
+    return True
 
 
 class _Lines(logging.Formatter):

@@ -53,15 +53,6 @@ def output_lock(output_dir: str | Path, enabled: bool = True):
         _remove_empty(made)
 
 
-def is_first_process() -> bool:
-    """Whether this is the launch's first process (global rank 0), read from the launcher's environment:
-    asking Accelerate would set up its distributed state here, before the job's own Accelerator does."""
-    for name in ("RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "MV2_COMM_WORLD_RANK"):
-        if os.environ.get(name, "").strip().isdigit():
-            return int(os.environ[name]) == 0
-    return True
-
-
 def describe(holder: dict | None) -> str:
     if not holder:
         return "its details are not written yet"

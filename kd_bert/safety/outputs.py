@@ -12,7 +12,8 @@ from ..errors import UserError
 from ..safety.checkpoints import (
     checkpoint_root,
 )
-from ..safety.lock import is_first_process, output_lock
+from ..log import is_main_process
+from ..safety.lock import output_lock
 from ..safety.preflight import check_file, check_folder, check_not_read
 from ..train.accelerator import trackers
 
@@ -45,7 +46,7 @@ def check_outputs(train: TrainConfig, roles: list[str], files: dict[str, Path] |
 def claim_output(train: TrainConfig, roles: list[str]):
     """The output folder held by this run while the block runs (run_lock), once no finished model is
     in the way (guard_output). One process of a distributed run holds it for all."""
-    with output_lock(train.output_dir, enabled=is_first_process()):
+    with output_lock(train.output_dir, enabled=is_main_process()):
         guard_output(train, roles)
         yield
 
