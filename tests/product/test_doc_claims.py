@@ -460,7 +460,7 @@ def test_unlabeled_split_predictions_go_beside_the_model_in_glue_form(sst2_slice
 
 
 def test_a_truncated_teacher_logit_cache_file_is_computed_again(student_run, tmp_path):
-    """docs/performance.md (Speed): the cache holds "one `<key>.pt` and one `<key>.json` per teacher and training set";
+    """docs/performance.md (Speed): the cache holds "one `<key>.pt` and one `<key>.json` per teacher and part of the training set";
     files are written whole, and a file that cannot be read (here cut short) is computed again."""
     source, (distill_cfg, data, train) = student_run
     cache = tmp_path / "cache"
