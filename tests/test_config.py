@@ -79,7 +79,7 @@ FLOATS = [(TrainConfig, name) for name in ("learning_rate", "weight_decay", "war
                                                                    "selection_split")] + \
     [(DataConfig, "validation_split")] + \
     [(DistillConfig, name) for name in ("temperature", "alpha", "embedding_weight", "hidden_weight",
-                                        "attention_weight", "cos_weight")]
+                                        "attention_weight", "cos_weight", "augment_replace")]
 
 
 @pytest.mark.parametrize("config, name", FLOATS)

@@ -241,7 +241,8 @@ def test_word_replacement_draws_from_the_teachers_embedding_table(sst2_slice, tr
               "--cache_dir", tmp_path / "cache"]
     distill(sst2_slice, trained_teacher, tmp_path / "plain", *common)
     result, metrics = distill(sst2_slice, trained_teacher, tmp_path, *common, "--augment_replace", "0.4")
-    assert metrics["augmented_examples"] == 320 and "reused" not in result.stdout  # other copies than --augment's
+    copies = metrics["teacher_cache"]["parts"][1]
+    assert metrics["augmented_examples"] == 320 and copies["reused"] is False  # other copies than --augment's
     model, tokenizer = load_plain(trained_teacher)
     words = {w.lower() for r in read_tsv(sst2_slice / "train.tsv")[1:] for w in r[0].split()}
     known = {t for t in tokenizer.get_vocab() if t.isalpha() and len(t) >= 2} - set(tokenizer.all_special_tokens)
@@ -291,9 +292,13 @@ def test_messy_file_distills_with_unlabeled_transfer_data(sst2_slice, trained_te
     metrics = json.loads((out / "student" / "metrics.json").read_text())
     assert metrics["data"]["dropped_rows"] == {"train": dropped, "validation": 0}
     assert metrics["train_examples"] == kept + len(unlabeled) and metrics["transfer_examples"] == len(unlabeled)
-    # The teacher labeled the unlabeled texts once, into the cache, exactly as it labels training sentences.
-    (cached,) = (tmp_path / "kd-bert-cache" / "teacher_logits").glob("*.pt")
-    logits = torch.load(cached, weights_only=True)["logits"]
+    # The teacher labeled the unlabeled texts once, into the cache (a part of their own), exactly as it labels
+    # training sentences.
+    parts = {p["part"]: p for p in metrics["teacher_cache"]["parts"]}
+    assert sorted(parts) == ["training sentences", "unlabeled texts"]
+    assert len(list((tmp_path / "kd-bert-cache" / "teacher_logits").glob("*.pt"))) == 2
+    logits = torch.cat([torch.load(parts[name]["path"], weights_only=True)["logits"]
+                        for name in ("training sentences", "unlabeled texts")])
     assert logits.shape == (kept + len(unlabeled), 2)
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
