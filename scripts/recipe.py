@@ -245,8 +245,9 @@ def student_steps(s: Settings, data: Path, kind: str, what: str, flags: list[str
     folder = s.out / kind / f"seed-{seed}"
     name = f"{kind}/seed-{seed}"
     extra = shlex.split(s["STUDENT_EXTRA"])
+    # The teacher's one pass runs in batches of 64: 15% faster than 128 for MPNet on SST-2 (benchmarks/teacher_pass.py).
     common = ["--teacher_model", str(s.teacher), "--data_path", str(data), "--learning_rate", s["STUDENT_LR"],
-              *_train_flags(s, str(seed)), *flags]
+              "--eval_batch_size", "64", *_train_flags(s, str(seed)), *flags]
     if s.recipe == "sst2-few":
         distill_flags = ["--transfer_data", str(s.out / "unlabeled.txt")]
         twin: list[str] = []
