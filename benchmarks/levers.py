@@ -100,7 +100,8 @@ def table(rows: list[dict], header: dict) -> str:
         diff = "" if twin is None or r["lever"] == "twin" else f"{100 * (r['dev_accuracy'] - twin):+.2f}"
         teacher = "" if r["teacher_logits_seconds"] is None else (
             f"{r['teacher_logits_seconds']:.0f}" + (" (cached)" if r["teacher_logits_reused"] else ""))
-        lines.append(f"| {r['lever']} | `{r['flags']}` | {100 * r['dev_accuracy']:.2f} | {diff} | "
+        flags = f"`{r['flags']}`" if r["flags"] else "(none)"
+        lines.append(f"| {r['lever']} | {flags} | {100 * r['dev_accuracy']:.2f} | {diff} | "
                      f"{r['train_examples']} | {r['train_seconds']:.0f} | {teacher} |")
     return "\n".join(lines) + "\n"
 

@@ -44,3 +44,20 @@ def test_the_teacher_pass_table_is_the_benchmarks_output():
         assert row[1] == f"{want['sentences_per_s']:.1f}"
         assert float(row[2]) == round(want["max_logit_difference"], 4)
         assert ("batch 64" in row[0]) == want["setting"].endswith("batch 64")
+
+
+def test_the_levers_table_is_what_levers_py_measured():
+    """Each lever's row, as benchmarks/levers.py tables it from the runs' metrics.json, and the gain the
+    text quotes."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from levers import table
+
+    measured = json.loads((RESULTS / "levers.json").read_text())
+    want = [r for r in rows(table(measured["rows"], measured)) if r[0] != "lever"]
+    got = [r for r in rows(section()) if r[0] in {row["lever"] for row in measured["rows"]}]
+    assert got == want
+    twin = next(r["dev_accuracy"] for r in measured["rows"] if r["lever"] == "twin")
+    best = max(measured["rows"], key=lambda r: r["dev_accuracy"])
+    assert f"adds **{100 * (best['dev_accuracy'] - twin):.2f} points**" in section()
