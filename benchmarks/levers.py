@@ -33,6 +33,7 @@ LEVERS = {
     "kd-aug1-replace": ("KD + 1 copy with TinyBERT word replacement (p 0.4) from the teacher's table",
                         ["--augment", "1", "--augment_replace", "0.4"]),
     "kd-aug2-replace": ("KD + 2 copies with word replacement (p 0.4)", ["--augment", "2", "--augment_replace", "0.4"]),
+    "kd-aug4-replace": ("KD + 4 copies with word replacement (p 0.4)", ["--augment", "4", "--augment_replace", "0.4"]),
     "kd-aug1-replace-alpha0.9": ("KD + 1 replaced copy, alpha 0.9",
                                  ["--augment", "1", "--augment_replace", "0.4", "--alpha", "0.9"]),
 }
