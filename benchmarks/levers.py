@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+sys.path.insert(0, str(REPO))
 
 # name: (what it tests, flags beyond the common ones). "twin" is the no-teacher baseline.
 LEVERS = {
@@ -40,15 +40,8 @@ LEVERS = {
 
 
 def machine() -> str:
-    name = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{name}, {os.cpu_count()} cores"
+    from kd_bert.train.precision import cpu_name
+    return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
 def run(name: str, args: argparse.Namespace) -> dict | None:

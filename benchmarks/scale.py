@@ -38,6 +38,7 @@ from distill_benchmark import (  # noqa: E402
     read_json,
     run,
 )
+from kd_bert.train.precision import cpu_name  # noqa: E402
 
 
 def training_gflops(metrics: dict, mean_tokens: float) -> float:
@@ -81,7 +82,7 @@ def main() -> None:
               "--batch_size", 32, "--learning_rate", 1e-4, "--overwrite_output_dir"]
     run(["scripts/truncate_layers.py", "--model", base, "--layers", 3, "--output", work / "minilm-l3"],
         logs / "truncate.log")
-    r = {"machine": f"{platform.machine()} CPU ({_cpu_name()}), {os.cpu_count()} cores, torch "
+    r = {"machine": f"{platform.machine()} CPU ({cpu_name()}), {os.cpu_count()} cores, torch "
                     f"{__import__('torch').__version__}",
          "auto": {"mode": auto.mode, "reason": auto.reason}, "seeds": seeds, "train_samples": args.train_samples,
          "peak_gflops": {"no": matmul_peak_gflops(), "bf16": matmul_peak_gflops(dtype="bfloat16")}, "runs": {}}
@@ -137,16 +138,6 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "scale.json").write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
     write_report(r, out)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _mean_tokens(base: str, limit: int) -> float:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -38,6 +37,7 @@ def main() -> None:
     from accelerate import Accelerator
 
     from kd_bert.data.batching import MODEL, EncodedSplit, encode, eval_loader
+    from kd_bert.train.precision import cpu_name
     from kd_bert.models.load import load_classifier, load_tokenizer
     from kd_bert.scoring.prediction import predict_logits
     from kd_bert.train.precision import resolve_precision
@@ -66,8 +66,7 @@ def main() -> None:
     first = logits[settings[0][0]]
     rows = [{"setting": name, "sentences_per_s": statistics.median(speeds[name]), "runs": speeds[name],
              "max_logit_difference": float((logits[name] - first).abs().max())} for name, _, _ in settings]
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.machine())
+    cpu = cpu_name()
     result = {"teacher": args.teacher, "sentences": len(texts), "rounds": args.rounds, "cpu": cpu,
               "cores": os.cpu_count(), "threads": torch.get_num_threads(), "precision": precision.mode,
               "command": " ".join(sys.argv), "rows": rows}

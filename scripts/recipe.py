@@ -23,7 +23,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import platform
 import shlex
 import shutil
 import signal
@@ -582,17 +581,9 @@ def setup(s: Settings) -> None:
 
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        flags = Path("/proc/cpuinfo").read_text()
-        native = "avx512_bf16" in flags or "amx_bf16" in flags
-    except OSError:
-        native = False
-    return {"cpu": cpu, "cores": os.cpu_count(), "native_bf16": native}
+    sys.path.insert(0, str(REPO))
+    from kd_bert.train.precision import cpu_bf16_flags, cpu_name
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "native_bf16": bool(cpu_bf16_flags())}
 
 
 def check_reads(s: Settings, steps: list[Step]) -> None:

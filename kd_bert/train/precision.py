@@ -21,6 +21,7 @@ every sentence (docs/performance.md, Precision); `--mixed_precision no` scores i
 from __future__ import annotations
 
 import os
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +57,17 @@ def check_choice(requested: str) -> str:
     if requested not in MIXED_PRECISION_CHOICES:
         raise UserError(f"--mixed_precision must be one of {', '.join(MIXED_PRECISION_CHOICES)} (got {requested})")
     return requested
+
+
+def cpu_name(cpuinfo: str | Path | None = None) -> str:
+    """The CPU's model name as the kernel reports it, for the records of timed runs; the architecture
+    where it reports none."""
+    try:
+        text = Path(cpuinfo or CPUINFO).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    names = [line.partition(":")[2].strip() for line in text.splitlines() if line.startswith("model name")]
+    return names[0] if names and names[0] else platform.machine() or "unknown"
 
 
 def cpu_bf16_flags(cpuinfo: str | Path | None = None) -> list[str] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ from torch import nn
 from kd_bert import DataConfig, TrainConfig, train_teacher
 from kd_bert.errors import UserError
 from kd_bert.train import precision as precision_module
-from kd_bert.train.precision import cpu_bf16_flags, resolve_precision
+from kd_bert.train.precision import cpu_bf16_flags, cpu_name, resolve_precision
 
 # ---------------------------------------------------------------- auto picks what the hardware does
 
@@ -80,6 +81,15 @@ def test_the_flags_are_read_from_the_kernel_not_the_vendor(tmp_path):
     assert cpu_bf16_flags(info) == []
     info.write_text("vendor_id\t: GenuineIntel\nflags\t\t: avx512f avx512_bf16\n")
     assert cpu_bf16_flags(info) == ["avx512_bf16"]
+
+
+def test_the_cpu_name_recorded_with_timings_is_the_kernels(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t: avx2\n"
+                    "processor\t: 1\nmodel name\t: AMD EPYC 9R14\n")
+    assert cpu_name(info) == "AMD EPYC 9R14"
+    info.write_text("processor\t: 0\nFeatures\t: fp asimd\n")  # an ARM kernel names no model
+    assert cpu_name(info) == platform.machine() == cpu_name(tmp_path / "missing")
 
 
 def this_machine_mode() -> str:
