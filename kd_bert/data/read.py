@@ -96,8 +96,10 @@ class RawData:
     source: str
     splits: dict[str, RawSplit]
     label_names: list[str] | None = None  # from labels.txt
-    # A lone file or saved split whose name is no split name (reviews.csv): used whole, never split.
-    whole: bool = False
+    # A lone file or saved split whose name is no split name (reviews.csv): its one split is train, and a
+    # validation split is carved from it as from any train split; evaluate.py scores it whole, unless its
+    # model was trained on it (see splits.load_data).
+    lone_file: bool = False
     on_bad_rows: str = "error"  # what a bad row does to the run: error, warn (drop and list) or skip (drop)
     dropped: dict[str, int] = field(default_factory=dict)  # bad rows dropped, by split, for metrics.json
     carved: float | None = None  # the fraction of train held out as the validation split (carve_validation)
@@ -145,7 +147,7 @@ def load_raw(data_path: str, flag: str = "--data_path") -> RawData:
                 f"use one of {', '.join(DATA_EXTENSIONS)}{txt}, or a folder"
             )
         return RawData(str(path), {_split_name_of(path.stem): _read_file(path)}, _read_label_names(path.parent),
-                       whole=not _is_split_name(path.stem))
+                       lone_file=not _is_split_name(path.stem))
     if _looks_local(data_path) or (txt and path.suffix.lower() == ".txt"):
         example = "./unlabeled.txt" if txt else "./data/sst2"
         raise UserError(f"{flag} {data_path}: no such file or folder; check the path (e.g. {example})")
@@ -175,7 +177,7 @@ def _load_folder(path: Path, flag: str) -> RawData:
         return RawData(str(path), splits, _read_label_names(path))
     if (path / "state.json").exists():
         return RawData(str(path), {_split_name_of(path.name): _from_dataset(_load_from_disk(path, flag))},
-                       _read_label_names(path), whole=not _is_split_name(path.name))
+                       _read_label_names(path), lone_file=not _is_split_name(path.name))
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in DATA_EXTENSIONS)
     if not files:
         txt = "; or give a .txt file, one text per line" if flag == TRANSFER_FLAG else ""

@@ -62,11 +62,15 @@ def eval_sample(size: int | None) -> Sample | None:
     return None if size is None else Sample("--max_eval_samples", size, EVAL_SAMPLE_SEED, fixed=True)
 
 
-def load_data(data: DataConfig) -> tuple[RawData, Columns]:
+def load_data(data: DataConfig, *, whole_lone_file: bool = False) -> tuple[RawData, Columns]:
     """--data_path read, its columns picked from the column flags, and a validation split carved
-    from train when the data has none (--validation_split)."""
+    from train when the data has none (--validation_split). A lone file whose name is no split name
+    (reviews.csv) is a train split like a folder's only train file, and is carved the same way, unless
+    `whole_lone_file`: evaluate.py scores such a file whole when its model was not trained on it."""
     raw = replace(load_raw(data.data_path), on_bad_rows=data.on_bad_rows)
     columns = resolve_columns(raw, data.text_column, data.label_column, data.text_pair_column)
+    if raw.lone_file and whole_lone_file:
+        return raw, columns
     raw, note = carve_validation(raw, columns, data.validation_split)
     if note:
         log.info(note)
@@ -314,7 +318,7 @@ def carve_validation(raw: RawData, columns: Columns, fraction: float) -> tuple[R
     stratified by label where every label has at least two examples, and drawn with a fixed seed,
     so every script holds out the same examples from the same data. Returns the data and a line
     saying what was done (None when nothing was)."""
-    if fraction <= 0 or raw.whole or "validation" in raw.splits or "train" not in raw.splits:
+    if fraction <= 0 or "validation" in raw.splits or "train" not in raw.splits:
         return raw, None
     train = raw.splits["train"]
     n = train.num_rows
@@ -335,7 +339,8 @@ def carve_validation(raw: RawData, columns: Columns, fraction: float) -> tuple[R
     held_out = train.subset(hold)
     held_out.bad = []  # the file's unreadable rows are reported once, with train
     splits = {**raw.splits, "train": train.subset(keep), "validation": held_out}
-    note = (f"{raw.source} has no validation split: holding out {fraction:.0%} of train ({len(hold)} examples, "
+    of = "its examples" if raw.lone_file else "train"  # a lone file: train is all it has
+    note = (f"{raw.source} has no validation split: holding out {fraction:.0%} of {of} ({len(hold)} examples, "
             f"{'stratified by label, ' if stratified else ''}the same ones in every script) as validation; "
             f"--validation_split 0 trains on all of it")
     return replace(raw, splits=splits, carved=fraction), note

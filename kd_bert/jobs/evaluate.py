@@ -105,7 +105,8 @@ def evaluate(cfg: EvalConfig, data: DataConfig | None = None) -> EvalResult:
         check_label_names(teacher_names, label_names, f"the student {cfg.model}",
                           declared_by=f"the teacher {cfg.teacher}")
     data, trained_split = held_out_as_trained(cfg.model, data)
-    raw, columns = load_data(data)
+    # A lone file is scored whole, unless this model was trained on it: then what its run held out.
+    raw, columns = load_data(data, whole_lone_file=trained_split is None)
     check_held_out(cfg, data, raw, trained_split)
     if not task.regression:  # a regression model may score whole-number labels as numbers
         check_task(label_names, has_scores(raw, columns), f"the model {cfg.model}", data.data_path)
@@ -189,7 +190,7 @@ def check_held_out(cfg: EvalConfig, data: DataConfig, raw: RawData, trained_spli
         return
     if raw.carved is None:
         asked = normalize_split(cfg.split) == "validation"
-        if trained_split == 0 and asked and "validation" not in raw.splits and "train" in raw.splits and not raw.whole:
+        if trained_split == 0 and asked and "validation" not in raw.splits and "train" in raw.splits:
             raise UserError(f"{cfg.model} was trained on all of the train split of {data.data_path} "
                             f"(--validation_split 0, training_args.json), which has no validation split: no example is "
                             f"held out to score. Give data with a validation split, or pass --split train to score "

@@ -4,6 +4,7 @@ empty splits, the validation split held out when the data has none, the seeded, 
 class of a class-sorted file, and a teacher-logit cache entry that follows the rows drawn), and unlabeled
 --transfer_data."""
 
+import csv
 import json
 from collections import Counter
 from dataclasses import replace
@@ -135,6 +136,50 @@ def test_missing_validation_split_is_carved_from_train(sst2_slice, tiny_models, 
     evaluated = json.loads(out.read_text())  # the same 12 held-out examples, not training ones
     assert evaluated["num_examples"] == 12
     assert evaluated["accuracy"] == pytest.approx(metrics["validation"]["accuracy"])
+
+
+def test_a_lone_file_holds_out_a_validation_split_that_evaluate_scores_alone(sst2_slice, tiny_models, tmp_path):
+    """A lone CSV whose name is no split name trains with 10% held out (stratified, said in one line), as a
+    folder with only a train file does; evaluate.py on that file then scores exactly the held-out rows,
+    which the run never trained on, and scores a file the model was not trained on whole."""
+    rows = [[str(i), text, label] for i, (text, label) in enumerate(read_tsv(sst2_slice / "train.tsv")[1:121])]
+    lone = tmp_path / "reviews.csv"
+    with open(lone, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["id", "sentence", "label"], *rows])
+    out = tmp_path / "out"
+    trained = run_script("trainer_teacher.py", "--data_path", lone, "--model_name_or_path", tiny_models["teacher_base"],
+                         "--output_dir", out, *FAST_TRAINING, "--num_train_epochs", "1", "--mixed_precision", "no")
+    assert trained.returncode == 0, trained
+    held = round(0.1 * len(rows))  # 12 of the 120 rows
+    said = [line for line in trained.stdout.splitlines() if "holding out" in line]
+    assert len(said) == 1 and f"{lone} has no validation split: holding out 10% of its examples ({held} examples, " \
+                               f"stratified by label" in said[0], trained
+    assert "no labeled validation split" not in trained.stdout + trained.stderr
+    metrics = json.loads((out / "teacher" / "metrics.json").read_text())
+    assert (metrics["train_examples"], metrics["eval_examples"]) == (len(rows) - held, held)
+
+    def scored(data, *flags) -> tuple[dict, list[str]]:
+        name = f"{data.stem}{'-'.join(map(str, flags))}"
+        result = run_script("evaluate.py", "--model", out / "teacher", "--data_path", data, "--max_length", "64",
+                            "--latency_samples", "0", "--mixed_precision", "no", "--output", tmp_path / f"{name}.json",
+                            "--predictions_file", tmp_path / f"{name}.tsv", *flags)
+        assert result.returncode == 0, result
+        ids = [line.split("\t")[0] for line in (tmp_path / f"{name}.tsv").read_text().splitlines()[1:]]
+        return json.loads((tmp_path / f"{name}.json").read_text()), ids
+
+    validation, held_ids = scored(lone)
+    _, train_ids = scored(lone, "--split", "train")
+    assert len(held_ids) == validation["num_examples"] == held and len(train_ids) == len(rows) - held
+    assert set(held_ids).isdisjoint(train_ids) and sorted(held_ids + train_ids, key=int) == [r[0] for r in rows]
+    labels = {i: label for i, _, label in rows}
+    for label, count in Counter(labels.values()).items():  # stratified: each class in proportion
+        assert abs(sum(labels[i] == label for i in held_ids) - held * count / len(rows)) < 1
+    assert validation["confusion_matrix"] == metrics["validation"]["confusion_matrix"]  # the run's own validation
+    # The same rows in a file the model was not trained on: all of them are scored.
+    other = tmp_path / "other.csv"
+    other.write_bytes(lone.read_bytes())
+    whole, ids = scored(other)
+    assert whole["num_examples"] == len(rows) and ids == [r[0] for r in rows]
 
 
 # ---------------------------------------------------------------- samples

@@ -171,11 +171,19 @@ def test_evaluate_holds_out_what_the_models_run_held_out(sst2_slice, tiny_models
     assert "--validation_split 0.1 differs from the 0.05" in one_line(warning) and "trained on" in warning
 
 
-def test_evaluate_refuses_a_validation_split_of_data_its_model_trained_on_whole(sst2_slice, tiny_models, tmp_path):
-    data = tmp_path / "no-dev"
-    data.mkdir()
-    for name in ("train.tsv", "labels.txt"):
-        (data / name).write_bytes((sst2_slice / name).read_bytes())
+@pytest.mark.parametrize("form", ["train-only folder", "lone file"])
+def test_evaluate_refuses_a_validation_split_of_data_its_model_trained_on_whole(sst2_slice, tiny_models, tmp_path,
+                                                                                form):
+    """A lone file (reviews.tsv) is trained on as a folder with only a train file is: with
+    --validation_split 0 nothing was held out, so evaluate.py has nothing to score as validation."""
+    if form == "lone file":
+        data = tmp_path / "reviews.tsv"
+        data.write_bytes((sst2_slice / "train.tsv").read_bytes())
+    else:
+        data = tmp_path / "no-dev"
+        data.mkdir()
+        for name in ("train.tsv", "labels.txt"):
+            (data / name).write_bytes((sst2_slice / name).read_bytes())
     trained = train_teacher(str(tiny_models["teacher_base"]), DataConfig(data_path=str(data), max_length=32,
                                                                           validation_split=0),
                             TrainConfig(output_dir=str(tmp_path / "run"), num_train_epochs=1, batch_size=32,
