@@ -8,8 +8,9 @@ and its help text are written once, here; the Python API takes the same objects:
     train_teacher("bert-large-uncased", data, train)
 
 A config that cannot work raises UserError when it is constructed, with the one-line message the
-scripts print. Checks that need a model or the data happen later, in the jobs. This module imports
-no torch, so that `--help` answers at once.
+scripts print. Checks that need a model or the data happen later, in the jobs; the one exception is an
+ONNX teacher, known by its model.onnx file, refused here when a flag needs more of it than its logits. This
+module imports no torch, so that `--help` answers at once.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import math
 import numbers
 import os
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
-from .distillation.terms import TERMS
+from .distillation.terms import HIDDEN_STATES, TERMS
 from .errors import UserError
 from .models import student_kinds
 from .train.precision import MIXED_PRECISION_CHOICES, check_choice
@@ -33,6 +35,7 @@ DEFAULT_TEMPERATURE = 2.0
 DEFAULT_ALPHA = 0.5
 TEACHER_LEARNING_RATE, STUDENT_LEARNING_RATE = 2e-5, 5e-5
 ONNX_INT8, TORCH_INT8 = "onnx-int8", "dynamic-int8"  # --quantize: the ONNX Runtime route, and the removed torch one
+ONNX_FILE = "model.onnx"  # the graph of an ONNX model folder (deploy/onnx.py), which marks the folder as one
 TRACKERS = ("tensorboard", "wandb", "mlflow")  # Accelerate's names for them, and their packages' names
 # --max_eval_samples draws with this seed in every script (evaluate.py has no --seed), so a model is
 # validated while it trains on the examples evaluate.py later scores.
@@ -396,6 +399,23 @@ class DistillConfig(Flags):
               "add --augment N")
         for name in ("bilstm_embedding_dim", "bilstm_hidden_size", "bilstm_layers", "bilstm_mlp_size"):
             _need(getattr(self, name) >= 1, f"--{name} must be at least 1 (got {getattr(self, name)})")
+        self._check_onnx_teacher()
+
+    def _check_onnx_teacher(self) -> None:
+        """An ONNX teacher gives its logits and nothing else: a flag that needs its hidden states, attention
+        maps, layers or embedding table is refused here, before the data and the models load (the run
+        would otherwise fail at its first step)."""
+        if not (Path(self.teacher_model).expanduser() / ONNX_FILE).is_file():
+            return
+        needs = [f"--{term.weight_flag} {getattr(self, term.weight_flag):g} needs its "
+                 f"{'hidden states' if term.output == HIDDEN_STATES else 'attention maps'}"
+                 for term in TERMS if getattr(self, term.weight_flag) > 0 and self.stage != "prediction"]
+        if student_kinds.kind_of(self).copies_teacher:
+            needs.append(f"--student_init {self.student_init} copies its layers")
+        if self.augment_replace:
+            needs.append(f"--augment_replace {self.augment_replace:g} needs its word-embedding table")
+        _need(not needs, f"--teacher_model {self.teacher_model} is an ONNX model, which gives logits only, and "
+              f"{needs[0] if needs else ''}; use the PyTorch teacher it was exported from")
 
     @property
     def student_kind(self) -> str:

@@ -30,10 +30,9 @@ from torch import nn
 from transformers import AutoConfig, AutoTokenizer
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from ..config import ONNX_INT8
+from ..config import ONNX_FILE, ONNX_INT8
 from ..errors import UserError
 
-ONNX_FILE = "model.onnx"
 MARKER = "onnx.json"
 INSTALL = "pip install onnxruntime onnx"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")

@@ -191,3 +191,28 @@ def test_one_export_folder_inside_the_other_is_refused(inner, outer, trained_tea
                         "onnx-int8", *(str(v) for item in folders.items() for v in item))
     assert_clean_failure(result, f"{inner} {folders[inner]} is inside {outer} {folders[outer]}")
     assert not (tmp_path / "outer").exists()
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--hidden_weight", "1"], "--hidden_weight 1 needs its hidden states"),
+    (["--attention_weight", "0.5"], "--attention_weight 0.5 needs its attention maps"),
+    (["--student_init", "teacher_layers"], "--student_init teacher_layers copies its layers"),
+    (["--augment", "1", "--augment_replace", "0.3"], "--augment_replace 0.3 needs its word-embedding table"),
+], ids=["hidden", "attention", "teacher-layers", "augment-replace"])
+def test_an_onnx_teacher_is_refused_up_front_where_a_flag_needs_more_than_its_logits(flags, named, exported,
+                                                                                    tiny_models, tmp_path):
+    """Such a run once failed with a TypeError at its first step. Refused before the data is read: the
+    data path here does not even exist."""
+    out = tmp_path / "out"
+    result = run_script("distilled-bert.py", "--teacher_model", exported["fp32"], "--student_model",
+                        tiny_models["student_base"], "--data_path", tmp_path / "no-such-data", "--output_dir", out,
+                        *flags)
+    assert_clean_failure(result, f"--teacher_model {exported['fp32']} is an ONNX model, which gives logits only", named,
+                         "use the PyTorch teacher it was exported from", output_dir=out)
+
+
+def test_an_onnx_teacher_for_logits_only_is_accepted(exported):
+    from kd_bert import DistillConfig
+
+    for settings in ({}, {"teacher_logits": "online"}, {"hidden_weight": 1.0, "stage": "prediction"}):
+        assert DistillConfig(teacher_model=str(exported["fp32"]), **settings).teacher_model == str(exported["fp32"])
