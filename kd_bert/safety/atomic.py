@@ -18,6 +18,12 @@ from ..errors import UserError
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 # How a full disk reads when a library that does not raise OSError (safetensors writes from Rust) reports it.
 DISK_FULL_TEXT = ("No space left on device", "StorageFull", "Disk quota exceeded")
+# PyTorch's file writer (torch.save: Accelerate's optimizer, scheduler and random states) reports a failed
+# write as its own RuntimeError, with neither an errno nor a word of space: "[enforce fail at
+# inline_container.cc:672] . unexpected pos 9792 vs 9684". Such a failure on a disk with less than
+# NEARLY_FULL bytes left, measured before the partial files are removed, is a full disk.
+TORCH_WRITER_TEXT = "inline_container"
+NEARLY_FULL = 1 << 20
 
 
 class WriteError(UserError):
@@ -30,16 +36,33 @@ class WriteError(UserError):
 
 def is_write_failure(exc: BaseException) -> bool:
     """Whether exc is the system refusing a write (rather than a bug, or a signal stopping the run)."""
-    return isinstance(exc, (OSError, WriteError)) or any(text in str(exc) for text in DISK_FULL_TEXT)
+    return isinstance(exc, (OSError, WriteError)) or any(text in str(exc) for text in (*DISK_FULL_TEXT,
+                                                                                       TORCH_WRITER_TEXT))
 
 
-def write_error(exc: BaseException, target: Path, kept: str) -> WriteError:
-    """The one-line error for a write to target that failed with exc; `kept` says what stays as it was."""
+def free_bytes(path: Path) -> int | None:
+    """Bytes this user may still write on the filesystem that holds path (or its nearest existing parent)."""
+    for folder in (Path(path), *Path(path).parents):
+        if folder.exists():
+            try:
+                stat = os.statvfs(folder)
+            except (OSError, AttributeError):  # statvfs: POSIX only
+                return None
+            return stat.f_bavail * stat.f_frsize
+    return None
+
+
+def write_error(exc: BaseException, target: Path, kept: str, free: int | None = None) -> WriteError:
+    """The one-line error for a write to target that failed with exc; `kept` says what stays as it was;
+    `free`, the bytes left on its disk when the write failed (see TORCH_WRITER_TEXT)."""
     cause = exc.cause if isinstance(exc, WriteError) else exc
-    if (isinstance(cause, OSError) and cause.errno in DISK_FULL) or any(t in str(cause) for t in DISK_FULL_TEXT):
+    text = str(cause)
+    if ((isinstance(cause, OSError) and cause.errno in DISK_FULL) or any(t in text for t in DISK_FULL_TEXT)
+            or (TORCH_WRITER_TEXT in text and free is not None and free < NEARLY_FULL)):
         return WriteError(f"no space left on the device to write {target}; {kept}. Free some space, or write to "
                           f"another disk", cause)
-    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause) or type(cause).__name__
+    reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else " ".join(text.split()) or \
+        type(cause).__name__
     reason = reason if len(reason) <= 100 else reason[:100] + "..."
     return WriteError(f"cannot write {target} ({reason}); {kept}", cause)
 
@@ -63,9 +86,10 @@ def save_folder_atomically(out_dir: str | Path, write: Callable[[Path], None]) -
         partial.mkdir()
         write(partial)
     except BaseException as exc:
+        free = free_bytes(partial)  # before the partial folder gives its space back
         shutil.rmtree(partial, ignore_errors=True)
         if is_write_failure(exc):
-            raise write_error(exc, out_dir, kept) from exc
+            raise write_error(exc, out_dir, kept, free) from exc
         raise
     moved = False
     try:

@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import UserError, is_cuda_out_of_memory
-from .atomic import is_write_failure, write_error
+from .atomic import free_bytes, is_write_failure, write_error
 from .file_checks import CHECKED_SUFFIXES, file_problem
 
 log = logging.getLogger(__name__)
@@ -238,9 +238,11 @@ def save_checkpoint(accelerator, root: Path, global_step: int, progress: dict, t
                 shutil.rmtree(target)
             os.replace(partial, target)
     except Exception as exc:  # a full disk: no half-written checkpoint stays to be mistaken for one
+        free = free_bytes(partial)  # before the partial checkpoint gives its space back
         shutil.rmtree(partial, ignore_errors=True)
         if is_write_failure(exc):
-            raise write_error(exc, target, "the earlier checkpoints and the best model so far are kept") from exc
+            raise write_error(exc, target, "the earlier checkpoints and the best model so far are kept",
+                              free) from exc
         raise
     if accelerator.is_main_process and total_limit:
         for old in list_checkpoints(root)[:-total_limit]:

@@ -10,7 +10,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from helpers import hidden_leftovers, quick_teacher, snapshot
+from helpers import assert_clean_failure, hidden_leftovers, quick_teacher, quick_teacher_args, run_script, snapshot
 
 from kd_bert.safety import stopping
 from kd_bert.safety.atomic import write_atomically
@@ -33,7 +33,14 @@ def full_disk(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-@pytest.mark.parametrize("where", ["sidecar", "weights"])
+# What safetensors raises on a full disk, from Rust: not an OSError, and worded by its version.
+SAFETENSORS_FULL_DISK = {
+    "weights": 'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })',
+    "weights-0.8": "Error while serializing: I/O error: No space left on device (os error 28)",
+}
+
+
+@pytest.mark.parametrize("where", ["sidecar", *SAFETENSORS_FULL_DISK])
 def test_a_full_disk_while_saving_keeps_the_previous_model_and_leaves_nothing_behind(sst2_slice, trained_teacher,
                                                                                     tiny_models, tmp_path,
                                                                                     monkeypatch, where):
@@ -50,13 +57,36 @@ def test_a_full_disk_while_saving_keeps_the_previous_model_and_leaves_nothing_be
             ".metrics.json") else write_bytes(self, data))
     else:
         def save_file(*args, **kwargs):
-            raise RuntimeError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: '
-                               '"No space left on device" })')
+            raise RuntimeError(SAFETENSORS_FULL_DISK[where])
         monkeypatch.setattr("transformers.modeling_utils.safe_save_file", save_file)
     with pytest.raises(UserError) as error:
         quick_teacher(sst2_slice, tiny_models, out)
     assert str(error.value).startswith(f"no space left on the device to write {out / 'teacher'}; "
                                        f"{out / 'teacher'} is unchanged. Free some space"), error.value
+    assert snapshot(out / "teacher") == before
+    assert not hidden_leftovers(tmp_path) and not (out / ".kd-bert.lock").exists()
+
+
+def test_a_full_disk_while_the_script_saves_its_model_is_one_line(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    """trainer_teacher.py as a user runs it, on a disk that fills up as the weights are written (safetensors'
+    own error, injected into a fresh interpreter): one line on stderr, exit status 2, the model already there
+    byte for byte, nothing left behind."""
+    fake = tmp_path / "full-disk"
+    fake.mkdir()
+    (fake / "sitecustomize.py").write_text(
+        "import safetensors.torch\n\n\n"
+        "def save_file(*args, **kwargs):\n"
+        f"    raise RuntimeError({SAFETENSORS_FULL_DISK['weights-0.8']!r})\n\n\n"
+        "safetensors.torch.save_file = save_file\n")
+    out = tmp_path / "out"
+    shutil.copytree(trained_teacher, out / "teacher")
+    before = snapshot(out / "teacher")
+    path = os.pathsep.join(filter(None, [str(fake), os.environ.get("PYTHONPATH")]))
+    result = run_script("trainer_teacher.py", *quick_teacher_args(sst2_slice, tiny_models, out),
+                        "--overwrite_output_dir", "--max_train_samples", "32", "--report_to", "none",
+                        env={"PYTHONPATH": path, "KD_TEST_FRESH_PROCESSES": "1"})
+    assert_clean_failure(result, f"no space left on the device to write {out / 'teacher'}",
+                         f"{out / 'teacher'} is unchanged. Free some space")
     assert snapshot(out / "teacher") == before
     assert not hidden_leftovers(tmp_path) and not (out / ".kd-bert.lock").exists()
 

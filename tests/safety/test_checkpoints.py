@@ -18,6 +18,7 @@ import pytest
 from helpers import (
     REPO,
     assert_clean_failure,
+    one_line,
     outcome,
     quick_teacher,
     run_script,
@@ -370,3 +371,40 @@ def test_a_full_disk_while_checkpointing_leaves_no_partial_checkpoint(sst2_slice
         quick_teacher(sst2_slice, tiny_models, out, checkpointing_steps="1")
     checkpoints = out / "checkpoints" / "teacher"
     assert [p.name for p in checkpoints.iterdir()] == ["step-1"] and any("step-2" in c for c in calls)
+
+
+@pytest.mark.parametrize("free, said", [
+    (4096, "no space left on the device to write {step}; the earlier checkpoints and the best model so far are "
+           "kept. Free some space"),
+    (10 << 30, "cannot write {step} ([enforce fail at inline_container.cc:672] . unexpected pos 9792 vs 9684); the "
+               "earlier checkpoints"),
+], ids=["full-disk", "other-failure"])
+def test_a_full_disk_in_pytorchs_own_writer_is_one_line_and_keeps_the_model(sst2_slice, trained_teacher, tiny_models,
+                                                                           tmp_path, monkeypatch, free, said):
+    """On a full disk torch.save (a checkpoint's optimizer, scheduler and random states) fails with an error
+    of its own that names no errno; with the disk (nearly) full, it is a full disk, said in one line, and
+    otherwise a failed write named in one line. The model already there and the earlier checkpoints stay
+    as they were, and no partial checkpoint is left."""
+    import torch
+
+    import kd_bert.safety.checkpoints
+
+    save = torch.save
+
+    def fails(obj, f, *args, **kwargs):  # what torch.save raises when a write comes up short
+        if "step-2" in str(f):
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 9792 vs 9684")
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", fails)
+    monkeypatch.setattr(kd_bert.safety.checkpoints, "free_bytes", lambda path: free,  # the disk as the write left it
+                        raising=False)
+    out = tmp_path / "out"
+    shutil.copytree(trained_teacher, out / "teacher")
+    before = snapshot(out / "teacher")
+    with pytest.raises(UserError) as error:
+        quick_teacher(sst2_slice, tiny_models, out, checkpointing_steps="1")
+    checkpoints = out / "checkpoints" / "teacher"
+    assert one_line(str(error.value)).startswith(said.format(step=checkpoints / "step-2")), error.value
+    assert [p.name for p in checkpoints.iterdir()] == ["step-1"]
+    assert snapshot(out / "teacher") == before
