@@ -20,9 +20,9 @@ label, and their sha256) and `<key>.json` (what the key is made of) per training
 folder is always safe. An entry is checked when read: one whose logits no longer match their checksum,
 or hold inf or nan, is computed again with a warning.
 
-Concurrent runs are safe: files are written whole and renamed into place, so a reader sees a complete
-file or none; and a run takes a lock on its key before computing, so a second run with the same key
-waits for the first one's logits instead of computing them again.
+Concurrent runs are safe: an entry's two files are written whole and renamed into place, so a reader sees
+a complete entry or none (a full disk leaves neither); and a run takes a lock on its key before computing,
+so a second run with the same key waits for the first one's logits instead of computing them again.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from ..cache import CACHE_ENV, default_cache_dir  # noqa: F401  (CACHE_ENV: the 
 from ..data.batching import MODEL, EncodedSplit, Encoding, eval_loader, tokenizer_digest
 from ..errors import UserError
 from ..models import packaged
-from ..safety.atomic import write_atomically, write_json
+from ..safety.atomic import write_files_atomically
 from ..safety.lock import describe, read_holder, this_run
 from ..scoring.prediction import predict_logits
 
@@ -255,6 +255,7 @@ def _write(path: Path, logits: torch.Tensor, description: dict) -> None:
     digest = checksum(logits)
     buffer = io.BytesIO()
     torch.save({"logits": logits, "sha256": digest}, buffer)
-    # Each file through a temporary and a rename: a reader sees the old file or the whole new one.
-    write_json(path.with_suffix(".json"), {**description, "sha256": digest})
-    write_atomically(path, buffer.getvalue())
+    described = json.dumps({**description, "sha256": digest}, indent=2, default=str) + "\n"
+    # Both files or neither: each is written to a temporary and renamed once both are whole, the .pt,
+    # which readers look for, last. A full disk leaves no <key>.json without its logits.
+    write_files_atomically({path.with_suffix(".json"): described.encode("utf-8"), path: buffer.getvalue()})

@@ -122,6 +122,41 @@ def write_atomically(path: str | Path, content: bytes) -> None:
         raise
 
 
+def write_files_atomically(contents: dict[Path, bytes]) -> None:
+    """Write several files as one: each to a temporary beside it, and only once all are written, each
+    renamed into place, in the order given (so put last the file a reader looks for). A failure while
+    writing (a full disk) leaves none of them new and no temporary behind; a failed rename takes back
+    the files that rename had already put in place where none was before."""
+    temporaries = {Path(path): Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}") for path in contents}
+    existed = {path: path.exists() for path in temporaries}
+    kept = ("nothing was written" if not any(existed.values())
+            else f"{_are(path for path, was in existed.items() if was)} unchanged")
+    placed: list[Path] = []
+    target = next(iter(temporaries))
+    try:
+        for target, tmp in temporaries.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(contents[target])
+        for target, tmp in temporaries.items():
+            os.replace(tmp, target)
+            placed.append(target)
+    except BaseException as exc:  # a full disk, or a signal that stops the run: no stray temporary left behind
+        for tmp in temporaries.values():
+            tmp.unlink(missing_ok=True)
+        for path in placed:
+            if not existed[path]:
+                path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise write_error(exc, target, kept) from exc
+        raise
+
+
+def _are(paths) -> str:
+    """Paths for a message: "a is" or "a and b are"."""
+    names = [str(p) for p in paths]
+    return f"{names[0]} is" if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]} are"
+
+
 def write_text_atomically(path: str | Path, text: str) -> None:
     write_atomically(path, text.encode("utf-8"))
 

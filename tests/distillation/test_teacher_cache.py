@@ -1,18 +1,22 @@
 """Teacher logits are computed once, in a per-user cache shared by every run, reused while nothing they
 depend on changes, and exact: each part of the key changes it on its own, concurrent runs compute the
-pass once, and a damaged, truncated or blocked entry is computed again or refused in one line."""
+pass once, a damaged, truncated or blocked entry is computed again or refused in one line, and a full disk
+leaves no part of an entry."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
-from helpers import REPO, Result, assert_clean_failure, distill_args, logged, nudged_copy, run_script
+from helpers import REPO, Result, assert_clean_failure, distill_args, logged, nudged_copy, one_line, run_script
 
 from kd_bert.data.splits import Sample, draw_sample
 from kd_bert.distillation.teacher_cache import CACHE_ENV, default_cache_dir
@@ -339,6 +343,31 @@ def test_a_damaged_cache_entry_is_computed_again_with_a_warning(sst2_slice, trai
     assert torch.equal(torch.load(entry, weights_only=True)["logits"], good)  # the entry is whole again
     metrics = [json.loads((tmp_path / run / "student" / "metrics.json").read_text()) for run in ("first", "second")]
     assert metrics[0]["history"][0]["train_loss"] == metrics[1]["history"][0]["train_loss"]
+
+
+def test_a_full_disk_while_the_cache_is_written_leaves_no_part_of_the_entry(sst2_slice, trained_teacher, tiny_models,
+                                                                           tmp_path, monkeypatch):
+    """The disk fills up while the logits are written, after their description: one line says nothing was
+    written, and nothing was: no <key>.json without its logits, and no temporary."""
+    from kd_bert import UserError
+
+    write_bytes = Path.write_bytes
+
+    def full_disk(self, data):
+        if ".pt.tmp-" in self.name:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    cache = tmp_path / "cache"
+    with pytest.raises(UserError) as error:
+        run_in_process(sst2_slice, trained_teacher, tiny_models["student_base"], tmp_path / "out", cache)
+    message = one_line(str(error.value))
+    assert message.startswith(f"no space left on the device to write {cache / 'teacher_logits'}") and \
+        message.endswith(".pt; nothing was written. Free some space, or write to another disk"), message
+    # Only the key's lock, which no run holds any more.
+    assert [p.suffix for p in (cache / "teacher_logits").iterdir()] == [".lock"]
+    assert not (tmp_path / "out" / "student").exists()
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".json", ".lock"])
