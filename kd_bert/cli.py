@@ -73,10 +73,11 @@ def add_debug_arg(parser: argparse.ArgumentParser) -> None:
     """--debug, and how much the run prints: --quiet (warnings and errors only) or --verbose (detail too)."""
     parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
     verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("--quiet", action="store_true", help="print only warnings and errors: no progress lines "
-                                                                "or bars")
-    verbosity.add_argument("--verbose", action="store_true", help="also print detail lines (what each step decided "
-                                                                  "and why)")
+    verbosity.add_argument("--quiet", action="store_true", help="hide progress lines and bars; results, warnings "
+                                                                "and errors still print")
+    verbosity.add_argument("--verbose", action="store_true", help="also print detail lines: each split once read "
+                           "(columns, size, labels), how the student was built, the teacher-logit cache key, the "
+                           "first perturbed copies, the run's plan, the resume point")
 
 
 def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
