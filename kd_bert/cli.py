@@ -128,6 +128,7 @@ def _run(main: Callable[[argparse.Namespace], object], parser: argparse.Argument
         set_verbosity("warning" if getattr(flags, "quiet", False) else "debug" if getattr(flags, "verbose", False)
                       else "info")
         main(flags)
+        _leave_process_group()
     except Stopped as stop:  # before KeyboardInterrupt, which it is
         _stopped(stop, command, parser)
     except UserError as exc:
@@ -148,6 +149,16 @@ def _run(main: Callable[[argparse.Namespace], object], parser: argparse.Argument
             file=sys.stderr,
         )
         sys.exit(2)
+
+
+def _leave_process_group() -> None:
+    """Under torchrun, every process waits for the others and then closes the process group together.
+    A process that exits while another still holds its gloo connection can make that one abort (SIGABRT,
+    "Connection closed by peer") after its work is done: evaluate's other processes finish first."""
+    dist = sys.modules.get("torch.distributed")  # never imports torch for a job that did not
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def resume_command(argv: list[str], parser: argparse.ArgumentParser) -> str:
