@@ -73,10 +73,11 @@ def add_debug_arg(parser: argparse.ArgumentParser) -> None:
     """--debug, and how much the run prints: --quiet (warnings and errors only) or --verbose (detail too)."""
     parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
     verbosity = parser.add_mutually_exclusive_group()
-    verbosity.add_argument("--quiet", action="store_true", help="print only warnings and errors: no progress lines "
-                                                                "or bars")
-    verbosity.add_argument("--verbose", action="store_true", help="also print detail lines (what each step decided "
-                                                                  "and why)")
+    verbosity.add_argument("--quiet", action="store_true", help="hide progress lines and bars; results, warnings "
+                                                                "and errors still print")
+    verbosity.add_argument("--verbose", action="store_true", help="also print detail lines: each split once read "
+                           "(columns, size, labels), how the student was built, the teacher-logit cache key, the "
+                           "first perturbed copies, the run's plan, the resume point")
 
 
 def parse(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
@@ -127,6 +128,7 @@ def _run(main: Callable[[argparse.Namespace], object], parser: argparse.Argument
         set_verbosity("warning" if getattr(flags, "quiet", False) else "debug" if getattr(flags, "verbose", False)
                       else "info")
         main(flags)
+        _leave_process_group()
     except Stopped as stop:  # before KeyboardInterrupt, which it is
         _stopped(stop, command, parser)
     except UserError as exc:
@@ -147,6 +149,16 @@ def _run(main: Callable[[argparse.Namespace], object], parser: argparse.Argument
             file=sys.stderr,
         )
         sys.exit(2)
+
+
+def _leave_process_group() -> None:
+    """Under torchrun, every process waits for the others and then closes the process group together.
+    A process that exits while another still holds its gloo connection can make that one abort (SIGABRT,
+    "Connection closed by peer") after its work is done: evaluate's other processes finish first."""
+    dist = sys.modules.get("torch.distributed")  # never imports torch for a job that did not
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def resume_command(argv: list[str], parser: argparse.ArgumentParser) -> str:

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from helpers import assert_clean_failure, load_script, parser_of, run_script
+from helpers import assert_clean_failure, load_script, parser_of, read_tsv, run_script
 
 from kd_bert import UserError, cli
 
@@ -249,3 +249,28 @@ def test_cuda_out_of_memory_suggests_a_smaller_batch(capsys):
     assert stop.value.code == 2
     message = capsys.readouterr().err
     assert "out of memory" in message and "--batch_size 16" in message and "--gradient_accumulation_steps 2" in message
+
+
+def test_verbose_adds_what_each_step_decided(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    """--verbose once printed nothing more than the default. It adds detail lines: what each split holds
+    once read, how the student was built, the teacher-logit cache's key, the first perturbed copies and
+    the run's plan; the default run prints none of them."""
+    common = ["--data_path", sst2_slice, "--teacher_model", trained_teacher, "--student_model",
+              tiny_models["student_base"], "--num_train_epochs", "1", "--batch_size", "32", "--max_length", "32",
+              "--augment", "1"]
+    plain = run_script("distilled-bert.py", *common, "--output_dir", tmp_path / "plain")
+    verbose = run_script("distilled-bert.py", *common, "--output_dir", tmp_path / "verbose", "--verbose")
+    assert plain.returncode == 0 and verbose.returncode == 0, (plain, verbose)
+    details = ["'train' of", "'validation' of", "student built by", "teacher-logit cache: key", "copy of sentence 0: ",
+               "student: torch "]
+    assert [d for d in details if d not in verbose.stdout] == [] and [d for d in details if d in plain.stdout] == []
+    # The counts in the split lines are the files' own, counted here from the rows.
+    for split, name in (("train", "train.tsv"), ("validation", "dev.tsv")):
+        rows = read_tsv(sst2_slice / name)[1:]
+        counts = {label: sum(r[1] == label for r in rows) for label in ("0", "1")}
+        line = next(x for x in verbose.stdout.splitlines() if x.startswith(f"'{split}' of"))
+        names = (sst2_slice / "labels.txt").read_text().split()
+        assert f": {len(rows)} examples," in line and f"labels {names[0]} {counts['0']}, {names[1]} {counts['1']}" in line
+    metrics = json.loads((tmp_path / "verbose" / "student" / "metrics.json").read_text())
+    key = re.search(r"teacher-logit cache: key (\w+)", verbose.stdout)[1]
+    assert key in json.dumps(metrics["teacher_cache"])

@@ -209,7 +209,22 @@ def to_text_split(
     texts = ["" if t is None else str(t) for t in data.columns[columns.text]]
     pairs = None if columns.pair is None else ["" if t is None else str(t) for t in data.columns[columns.pair]]
     index = data.columns[columns.index] if columns.index and columns.index in data.columns else list(range(len(texts)))
+    log.debug(_split_detail(name, raw.source, columns, texts, labels, label_names, sample is not None and drawn_from))
     return TextSplit(name, texts, labels, list(index), pairs, drawn_from)
+
+
+def _split_detail(name: str, source: str, columns: Columns, texts: list[str], labels, label_names: list[str],
+                  sampled) -> str:
+    """--verbose: what a split holds once read (and sampled): its columns, size, labels and first text."""
+    if labels is None:
+        counts = "no labels"
+    elif Task.of(label_names).regression:
+        counts = f"scores {min(labels):.3g} to {max(labels):.3g}"
+    else:
+        counts = "labels " + ", ".join(f"{label_names[c]} {n}" for c, n in sorted(Counter(labels).items()))
+    pair = f" + {columns.pair}" if columns.pair else ""
+    return (f"'{name}' of {source}: {len(texts)} examples{' (sampled)' if sampled else ''}, text column "
+            f"{columns.text}{pair}, label column {columns.label}; {counts}; first text {texts[0][:60]!r}")
 
 
 def _describe_split(name: str) -> str:

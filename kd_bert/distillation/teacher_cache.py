@@ -134,6 +134,8 @@ def teacher_logits(teacher, encoding: Encoding, key: str, description: dict, cac
             raise UserError(f"the teacher-logit cache has a folder at {entry}, where a file of its own belongs; "
                             f"remove it (deleting the cache is always safe), or give another --cache_dir")
     accelerator.wait_for_everyone()  # every process looks before any process writes
+    log.debug(f"teacher-logit cache: key {key} from " + ", ".join(f"{k} {str(v)[:16]}" for k, v in description.items())
+              + f"; {path} {'exists' if path.is_file() else 'does not exist yet'}")
     start = time.perf_counter()
     # One process per run: lock the key, so a concurrent run with the same key waits and reuses. The
     # processes of one distributed run compute together and cannot each take it; two such runs at

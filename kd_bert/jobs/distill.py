@@ -402,6 +402,8 @@ def transfer_set(split: TextSplit, copies: int, seed: int, teacher: Teacher | No
             pairs += augment(split.pairs, copies, seed + 1, mask, neighbours, p_replace)
         log.info(f"transfer set: {len(split)} sentences and {len(extra)} perturbed copies "
                               f"(--augment {copies}), the copies labeled by the teacher alone")
+        for i in range(min(3, len(split))):  # the first sentence's copies come first, one per --augment
+            log.debug(f"copy of sentence {i}: {split.texts[i][:70]!r} -> {extra[i * copies][:70]!r}")
     texts += extra
     labels += [IGNORE_LABEL] * len(extra)
     if unlabeled is not None:

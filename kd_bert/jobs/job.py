@@ -225,6 +225,11 @@ def fit(job: Job, learner: Learner, train_data: EncodedSplit, eval_split: TextSp
         f"{job.precision.describe()}"
     )
     log.info(f"objective: {objective}")
+    log.debug(f"{role}: torch {torch.__version__} on {torch.get_num_threads()} threads; seed {train.seed}; "
+              f"batch {train.batch_size} x {accelerator.num_processes} process(es) x "
+              f"{train.gradient_accumulation_steps} accumulation step(s); learning rate {train.learning_rate}, "
+              f"{train.num_train_epochs} epoch(s); evaluation every {train.eval_steps or 'epoch'} step(s), "
+              f"checkpoints every {train.checkpointing_steps or 'never'}; output {out_dir}")
 
     def card(doc: dict):
         """The card for `doc`, written once the weights it reports the size of are in the folder."""

@@ -108,7 +108,13 @@ def build_student(distill: DistillConfig, head: str, teacher, label_names: list[
     (student_kinds.py): call it again for an identical second start. `teacher` is the loaded Teacher
     (see jobs/distill.py), or None when the run never loads one."""
     build = globals()[kind_of(distill).build]
-    return build(distill, head, teacher, label_names, eager_attention)
+    model, tokenizer = build(distill, head, teacher, label_names, eager_attention)
+    log.debug(f"student built by {build.__name__}: {type(model).__name__}, "
+              f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+              f"{getattr(model.config, 'num_hidden_layers', '?')} layer(s) of width "
+              f"{getattr(model.config, 'hidden_size', '?')}, {model.config.num_labels} output(s); tokenizer "
+              f"{type(tokenizer).__name__} with {len(tokenizer)} entries")
+    return model, tokenizer
 
 
 def pretrained_student(distill: DistillConfig, head: str, teacher, label_names: list[str], eager_attention: bool):

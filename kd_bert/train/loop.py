@@ -166,6 +166,9 @@ class Loop:
             self.progress = Progress.from_json(load_checkpoint(accelerator, Path(checkpoints.resume_from)))
             log.info(f"resumed from {checkpoints.resume_from}: epoch {self.progress.epoch}, "
                               f"{self.progress.step} of its batches done")
+            log.debug(f"resume: the model, optimizer, scheduler and random states are the checkpoint's; global "
+                      f"step {self.progress.global_step}, best so far {self.progress.best}; the epoch's first "
+                      f"{self.progress.step} batches are skipped, drawn in the same order")
         self.best, self.metric = self.progress.best, cfg.metric_for_best_model
         self.global_step = self.progress.global_step
         self.checkpoint_every = int(cfg.checkpointing_steps) \

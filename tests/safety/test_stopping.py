@@ -22,11 +22,26 @@ STOPPED = re.compile(r"stopped by (SIG\w+) at epoch (\d+), step (\d+) of 40; che
                      re.M)
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_raises():
+    """Python's own SIGINT handler for each test, as at a terminal. A suite launched in the background
+    (`nohup`, `&` in a script) starts with SIGINT ignored, which Python then keeps."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def sigint_default() -> None:
+    """In the child, before exec: SIGINT as at a terminal, whatever the suite was launched with."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stop_when(command: list[str], ready, signum: int, checkpoints: Path) -> dict:
     """Run `command`, send it `signum` once ready() holds, and return how it ended and the checkpoints
     it left."""
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
+                            preexec_fn=sigint_default)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not ready():
         time.sleep(0.01)
