@@ -27,6 +27,10 @@ FIXED = {
     "compare_no_kd", "transfer_data", "student_tokenizer", "eval_steps", "eval_batch_size", "metric_for_best_model",
     "mixed_precision",
 }
+# Flags of the scripts that are no setting of a distillation: how the script reports, and where its flags come from.
+SCRIPT_FLAGS = {"debug": "how the script reports errors", "quiet": "how much the script prints",
+                "verbose": "how much the script prints", "config": "where the script reads its flags",
+                "help": "what the script prints instead of running"}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ def parse_space(specs: list[str]) -> list[Dimension]:
         if not equals or not name or not value.strip():
             raise UserError(f"--search {short_repr(spec)}: write NAME=LOW:HIGH, NAME=LOW:HIGH:log or NAME=A,B,C, "
                             f"e.g. alpha=0.1:1.0")
+        if name in SCRIPT_FLAGS:
+            raise UserError(f"--search {name}: --{name} says {SCRIPT_FLAGS[name]}, not how a trial distills, so it "
+                            f"cannot be searched; pass --{name} to set it for the whole sweep")
         if name not in known:
             raise UserError(f"--search {short_repr(spec)}: {name} is no flag of distilled-bert.py; any of its "
                             f"settings can be searched, e.g. alpha, temperature, learning_rate, augment")

@@ -242,6 +242,7 @@ def test_two_processes_share_one_study_without_duplicating_trials(sst2_slice, tr
 def test_the_space_is_checked_before_anything_loads(sst2_slice, trained_teacher, tiny_models, tmp_path):
     out = tmp_path / "bad"
     for space, phrase in ((["alpha=0.1:1.5"], "--alpha must be in [0, 1]"),
+                          (["debug=true,false"], "--debug says how the script reports errors"),
                           (["output_dir=a,b"], "pass --output_dir to set it"),
                           (["alpah=0:1"], "no flag of distilled-bert.py"),
                           (["learning_rate=0:1e-3:log"], "log scale needs LOW above 0"),

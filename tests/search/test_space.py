@@ -45,6 +45,8 @@ def test_a_trials_settings_reach_the_configs_it_runs():
 @pytest.mark.parametrize("spec, phrase", [
     ("alpha", "write NAME=LOW:HIGH"),
     ("alpah=0:1", "alpah is no flag of distilled-bert.py"),
+    ("debug=true,false", "--debug says how the script reports errors, not how a trial distills"),
+    ("config=a.yaml,b.yaml", "--config says where the script reads its flags"),
     ("output_dir=a,b", "pass --output_dir to set it"),
     ("teacher_model=a,b", "pass --teacher_model to set it"),
     ("alpha=0.5", "at least two choices"),
