@@ -43,6 +43,7 @@ from ..search.study import (
     INTERRUPTED,
     STUDY_FILE,
     SURPLUS,
+    check_storage,
     counted,
     heartbeat,
     open_study,
@@ -129,6 +130,7 @@ def plan_sweep(cfg: SweepConfig, distill: DistillConfig, train: TrainConfig) -> 
         raise UserError("a sweep reruns an interrupted trial from its start and keeps its study in a database, so "
                         "--checkpointing_steps and --resume_from_checkpoint do not apply; run the same command again "
                         "to continue a sweep")
+    check_storage(cfg.storage)
     return parse_space(cfg.space)
 
 

@@ -30,6 +30,8 @@ HEARTBEAT_INTERVAL, HEARTBEAT_GRACE = 30, 120  # seconds
 # whose run failed (its loss became nan) counts as tried; a surplus one was asked for by two
 # processes at once for the last place and ran in neither.
 INTERRUPTED, ERROR, SURPLUS = "interrupted", "error", "surplus"
+# URLs of an SQLite database that lives in the process's memory and ends with it.
+IN_MEMORY = ("sqlite://", "sqlite:///:memory:")
 
 
 def optuna_module():
@@ -45,6 +47,14 @@ def optuna_module():
 
 def storage_url(storage: str | None, folder: Path) -> str:
     return storage or f"sqlite:///{(folder / STUDY_FILE).resolve()}"
+
+
+def check_storage(storage: str | None) -> None:
+    """A --storage the sweep can keep its study in: not an in-memory database, which ends with the process."""
+    if storage is not None and storage.split("?")[0].strip() in IN_MEMORY:
+        raise UserError(f"--storage {storage} is an in-memory database: the study would end with this process, so it "
+                        f"could be neither continued nor shared; give a file (--storage sqlite:///sweep.db), or leave "
+                        f"--storage out to keep the study in <output_dir>/sweep/{STUDY_FILE}")
 
 
 def open_storage(url: str, attempts: int = 6):

@@ -265,6 +265,14 @@ def test_a_storage_url_no_driver_opens_is_refused_and_leaves_nothing(sst2_slice,
                          "sqlite:///sweep.db", output_dir=out)
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_storage_is_refused_in_one_line(sst2_slice, trained_teacher, tiny_models, tmp_path, url):
+    out = tmp_path / "in-memory"
+    result = run_script("sweep.py", *sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--storage", url)
+    assert_clean_failure(result, f"--storage {url} is an in-memory database", "neither continued nor shared",
+                         output_dir=out)
+
+
 def test_a_study_made_with_other_settings_is_refused(swept, sst2_slice, trained_teacher, tiny_models):
     out, _ = swept
     before = trials_of(out)
