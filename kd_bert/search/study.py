@@ -100,11 +100,31 @@ def open_study(url: str, name: str, direction: str, settings: dict, trials: int,
     if recorded is None:
         study.set_user_attr("settings", settings)
     elif recorded != settings:
-        differ = sorted(k for k in set(recorded) | set(settings) if recorded.get(k) != settings.get(k))
-        shown = ", ".join(f"{k} ({recorded.get(k)!r} in the study, {settings.get(k)!r} now)" for k in differ[:4])
-        raise UserError(f"the study {name} in {url} was made with other settings: {shown}; run the command that made "
-                        f"it to continue it, or pass another --output_dir (or --study_name)")
+        raise UserError(f"the study {name} in {url} was made with other settings: {changes(recorded, settings)}; run "
+                        f"the command that made it to continue it, or pass another --output_dir (or --study_name) to "
+                        f"start a new study")
     return study
+
+
+def changes(recorded: dict, settings: dict) -> str:
+    """The flags (and the space) that differ between a study's settings and this command's, old -> new."""
+    shown = []
+    if recorded.get("space") != settings.get("space"):
+        shown.append(f"--search {_value(recorded.get('space'))} -> {_value(settings.get('space'))}")
+    old, new = recorded.get("flags") or {}, settings.get("flags") or {}
+    for flag in sorted(set(old) | set(new)):
+        if old.get(flag) != new.get(flag):
+            shown.append(f"--{flag} {_value(old.get(flag))} -> {_value(new.get(flag))}")
+    return ", ".join(shown)
+
+
+def _value(value) -> str:
+    """A value as its flag is written: a list as its items, None as unset."""
+    if value is None:
+        return "(unset)"
+    if isinstance(value, (list, tuple)):
+        return " ".join(map(str, value)) or "(none)"
+    return str(value)
 
 
 def owner() -> dict:
