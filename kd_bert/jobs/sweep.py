@@ -18,6 +18,7 @@ distinct transfer set (once, unless the transfer set itself is searched: --augme
 from __future__ import annotations
 
 import logging
+import random
 import shutil
 import time
 import warnings
@@ -37,10 +38,11 @@ from ..safety.preflight import check_file, check_folder
 from ..safety.stopping import Stopped, deferred
 from ..scoring.metrics import is_better
 from ..search import report
-from ..search.space import Dimension, apply, check_space, parse_space
+from ..search.space import Dimension, apply, check_space, every_setting, parse_space, size_of
 from ..search.study import (
     ERROR,
     INTERRUPTED,
+    REPEAT,
     STUDY_FILE,
     SURPLUS,
     check_storage,
@@ -52,6 +54,7 @@ from ..search.study import (
     recover,
     requeue,
     storage_url,
+    tried,
 )
 from .distill import (
     check_distillation_outputs,
@@ -70,6 +73,8 @@ BEST_CONFIG, SUMMARY = "best_config.yaml", "summary.json"
 SCORES = ("accuracy", "f1", "precision", "recall", "average", "expected_calibration_error", "pearson", "spearman",
           "mse", "num_examples")
 MAX_FAILURES = 3  # trials in a row whose run fails before the sweep gives up: the data or flags are wrong
+MAX_REPEATS = 50  # draws in a row that repeat tried settings before the sweep gives up: the space is used up
+LISTED = 100_000  # a space of at most this many settings is listed to find the untried ones
 # Settings of a run that are not the run's own: where it writes, and whether it may.
 NOT_REPEATED = ("output_dir", "overwrite_output_dir", "resume_from_checkpoint")
 
@@ -112,6 +117,7 @@ def sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tra
         check_file(folder / name, f"the sweep's {name}")
     check_sources(distill, plan)
     check_max_length(data.max_length, model_sources(distill, plan))
+    check_trials(cfg.trials, dimensions)
     # The student folder of an earlier run of this sweep is the sweep's own, replaced by a better trial.
     resumed = (folder / STUDY_FILE).is_file() or (folder / "trials.csv").is_file()
     with claim_output(replace(train, overwrite_output_dir=train.overwrite_output_dir or resumed), ["student"]):
@@ -132,6 +138,15 @@ def plan_sweep(cfg: SweepConfig, distill: DistillConfig, train: TrainConfig) -> 
                         "to continue a sweep")
     check_storage(cfg.storage)
     return parse_space(cfg.space)
+
+
+def check_trials(trials: int, dimensions: list[Dimension]) -> None:
+    """--trials against a space of few settings (choices and whole numbers): no trial repeats another's."""
+    size = size_of(dimensions)
+    if size is not None and trials > size:
+        raise UserError(f"--trials {trials} is more than the {size} settings the space holds "
+                        f"({' '.join(d.describe() for d in dimensions)}), and no trial repeats another's settings; "
+                        f"pass --trials {size}, or widen --search")
 
 
 def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: TrainConfig,
@@ -162,7 +177,7 @@ def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tr
     log.info(f"sweep: {cfg.trials} trials over {' '.join(d.describe() for d in dimensions)}"
              f"{f', {done} done already' if done else ''}; compared by {metric} on the selection split "
              f"({train.selection_split:.0%} of the training examples); study {cfg.study_name} in {url}")
-    failures = 0
+    failures = repeats = 0
     while True:
         done, running = counted(study)
         if done + len(running) >= cfg.trials:
@@ -172,8 +187,16 @@ def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tr
             trial = study.ask()
         if not _claimed(run, trial):
             break
+        params = draw(run, trial)
+        if params is None:
+            repeats += 1
+            if repeats >= MAX_REPEATS:
+                raise UserError(f"{MAX_REPEATS} draws in a row gave settings that trials of this study have already "
+                                f"tried: the space has few left; widen --search, or lower --trials")
+            continue
+        repeats = 0
         try:
-            failed = run_trial(run, trial)
+            failed = run_trial(run, trial, params)
         except Stopped as stop:
             log.warning("the sweep stopped; its finished trials are kept in the study, and running the same command "
                         "again continues it")
@@ -199,12 +222,33 @@ def _claimed(run: Sweep, trial) -> bool:
     return False
 
 
-def run_trial(run: Sweep, trial) -> str | None:
-    """One trial: its settings drawn, a distillation into its own folder, the study told how it ended.
-    Returns the error of a trial whose run failed (None otherwise)."""
+def draw(run: Sweep, trial) -> dict | None:
+    """The trial's settings; None when they are those of a trial already tried or running (a rerun of an
+    interrupted trial alone takes its settings again): the trial is then told as a repeat and never runs,
+    and, for a space whose settings can be listed, one untried is queued for the next trial."""
     from optuna.trial import TrialState
 
     params = {d.name: d.suggest(trial) for d in run.dimensions}
+    if trial.user_attrs.get("rerun_of") is not None:
+        return params
+    seen = tried(run.study, trial.number)
+    if params not in seen:
+        return params
+    trial.set_user_attr("failure", REPEAT)
+    run.study.tell(trial, state=TrialState.FAIL)
+    size = size_of(run.dimensions)
+    if size is not None and size <= LISTED:
+        untried = [setting for setting in every_setting(run.dimensions) if setting not in seen]
+        if untried:
+            run.study.enqueue_trial(random.Random(trial.number).choice(untried))
+    return None
+
+
+def run_trial(run: Sweep, trial, params: dict) -> str | None:
+    """One trial with its drawn settings: a distillation into its own folder, the study told how it ended.
+    Returns the error of a trial whose run failed (None otherwise)."""
+    from optuna.trial import TrialState
+
     trial_dir = run.trial_dir(trial.number)
     shutil.rmtree(trial_dir, ignore_errors=True)  # an interrupted attempt's leftovers
     distill, data, train = run.configs

@@ -12,6 +12,8 @@ This module imports no torch or Optuna: a bad space fails before either loads.
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 from dataclasses import dataclass, fields, replace
 
 from ..config import DataConfig, DistillConfig, TrainConfig, short_repr
@@ -59,6 +61,28 @@ class Dimension:
 
     def values_to_check(self) -> list:
         return list(self.choices) if self.kind == CHOICE else [self.low, self.high]
+
+    def values(self) -> list | None:
+        """Every value it can take, when they are few enough to list (choices, whole numbers); None for a
+        range of numbers."""
+        if self.kind == CHOICE:
+            return list(self.choices)
+        if self.kind == INT:
+            return list(range(int(self.low), int(self.high) + 1))
+        return None
+
+
+def size_of(dimensions: list[Dimension]) -> int | None:
+    """How many distinct settings the space holds; None when a range of numbers makes them endless."""
+    counts = [d.values() for d in dimensions]
+    return None if any(c is None for c in counts) else math.prod(len(c) for c in counts)
+
+
+def every_setting(dimensions: list[Dimension]):
+    """Each setting of a space that size_of counts, as {name: value}."""
+    names = [d.name for d in dimensions]
+    for values in itertools.product(*(d.values() for d in dimensions)):
+        yield dict(zip(names, values))
 
 
 def _flag_fields() -> dict:

@@ -6,6 +6,9 @@ can work on it: each asks for the next trial, and the database hands every trial
 A process that was killed leaves its trial RUNNING; the next process that opens the study fails it
 and queues its settings again: at once when the dead process ran on this machine (its pid is gone),
 after HEARTBEAT_GRACE seconds without a heartbeat when it ran on another.
+
+Each process seeds its sampler with the number of trials the study holds, so that a continued study
+draws new settings rather than replaying its first ones.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ STUDY_FILE = "study.db"
 HEARTBEAT_INTERVAL, HEARTBEAT_GRACE = 30, 120  # seconds
 # Why a trial failed, in its user attributes: interrupted ones are rerun and do not count; a trial
 # whose run failed (its loss became nan) counts as tried; a surplus one was asked for by two
-# processes at once for the last place and ran in neither.
-INTERRUPTED, ERROR, SURPLUS = "interrupted", "error", "surplus"
+# processes at once for the last place and ran in neither; a repeat drew the settings of a trial
+# already tried and never ran.
+INTERRUPTED, ERROR, SURPLUS, REPEAT = "interrupted", "error", "surplus", "repeat"
 # URLs of an SQLite database that lives in the process's memory and ends with it.
 IN_MEMORY = ("sqlite://", "sqlite:///:memory:")
 
@@ -87,15 +91,14 @@ def open_study(url: str, name: str, direction: str, settings: dict, trials: int,
                shared: bool):
     """The study `name` in `url`, made or reopened. It records the settings every trial shares and the
     space (`settings`); a study made with other ones is refused, since its trials would not compare.
-    shared (--storage given): other processes may work on it, so the sampler's seed is this process's
-    own and their first random trials differ."""
+    The sampler's seed is `seed` plus the number of trials the study holds, so a continued study draws
+    settings its first run did not; shared (--storage given): other processes may work on it at once, so
+    the seed is also this process's own."""
     optuna = optuna_module()
     storage = open_storage(url)
-    startup = min(10, max(4, trials // 4))  # random trials first, then TPE models the good and the bad
-    sampler = optuna.samplers.TPESampler(seed=(seed + (os.getpid() if shared else 0)) % 2**32, n_startup_trials=startup)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4) if median_pruning else optuna.pruners.NopPruner()
-    study = optuna.create_study(storage=storage, sampler=sampler, pruner=pruner, study_name=name,
-                                direction=direction, load_if_exists=True)
+    study = optuna.create_study(storage=storage, pruner=pruner, study_name=name, direction=direction,
+                                load_if_exists=True)
     recorded = study.user_attrs.get("settings")
     if recorded is None:
         study.set_user_attr("settings", settings)
@@ -103,6 +106,9 @@ def open_study(url: str, name: str, direction: str, settings: dict, trials: int,
         raise UserError(f"the study {name} in {url} was made with other settings: {changes(recorded, settings)}; run "
                         f"the command that made it to continue it, or pass another --output_dir (or --study_name) to "
                         f"start a new study")
+    startup = min(10, max(4, trials // 4))  # random trials first, then TPE models the good and the bad
+    offset = len(study.get_trials(deepcopy=False)) + (os.getpid() if shared else 0)
+    study.sampler = optuna.samplers.TPESampler(seed=(seed + offset) % 2**32, n_startup_trials=startup)
     return study
 
 
@@ -175,6 +181,17 @@ def counted(study) -> tuple[int, list[int]]:
         elif trial.state == TrialState.RUNNING:
             running.append(trial.number)
     return done, sorted(running)
+
+
+def tried(study, number: int) -> list[dict]:
+    """The settings of the study's trials other than `number` that count or run now: a new trial must not
+    repeat any of them."""
+    from optuna.trial import TrialState
+
+    _, running = counted(study)
+    return [t.params for t in study.get_trials(deepcopy=False)
+            if t.number != number and (t.number in running or t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                                       or (t.state == TrialState.FAIL and t.user_attrs.get("failure") == ERROR))]
 
 
 @contextmanager

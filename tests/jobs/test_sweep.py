@@ -22,6 +22,7 @@ from helpers import (
     independent_predictions,
     read_tsv,
     run_script,
+    snapshot,
     write_tsv,
 )
 
@@ -158,9 +159,10 @@ def test_hopeless_trials_are_pruned(tiny_models, tmp_path):
     first evaluation and stops there; the others run to the end."""
     data = keyword_data(tmp_path / "keywords")
     out = tmp_path / "pruning"
+    # Each rate with five weight decays too small to matter in 40 updates: a trial never repeats another's settings.
     result = run_script("sweep.py", "--data_path", data, "--student_model", tiny_models["student_base"], "--alpha", "0",
                         "--output_dir", out, *TRIAL, "--num_train_epochs", "4", "--trials", "10",
-                        "--search", "learning_rate=1e-9,1e-2")
+                        "--search", "learning_rate=1e-9,1e-2", "weight_decay=0,0.001,0.002,0.003,0.004")
     assert result.returncode == 0, result
     trials = trials_of(out)
     score = {rate: [float(t["selection_accuracy"]) for t in trials if float(t["learning_rate"]) == rate]
@@ -218,6 +220,32 @@ def test_a_stopped_sweep_continues_with_the_same_command(sst2_slice, trained_tea
     interrupted = {t["trial"]: t for t in trials}[reruns[0]["rerun_of"]]
     assert interrupted["state"] == "interrupted"
     assert (reruns[0]["alpha"], reruns[0]["temperature"]) == (interrupted["alpha"], interrupted["temperature"])
+    # The continuing process draws settings of its own: it does not replay the first process's draws.
+    assert len({(t["alpha"], t["temperature"]) for t in done}) == 3, trials
+
+
+def test_a_continued_sweep_draws_settings_no_trial_has_tried(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    """--trials raised twice: every new trial's settings are new, on a range of numbers and on a few choices."""
+    out = tmp_path / "raised"
+    args = [*sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--num_train_epochs", "1", "--pruner", "none",
+            "--search", "alpha=0.1:1.0", "temperature=1:8"]
+    for trials in ("2", "4"):
+        result = run_script("sweep.py", *args, "--trials", trials)
+        assert result.returncode == 0, result
+    settings = [(t["alpha"], t["temperature"]) for t in trials_of(out)]
+    assert len(settings) == 4 and len(set(settings)) == 4, settings
+    # Two choices: the second trial takes the one the first did not, and a third is refused up front.
+    out = tmp_path / "choices"
+    args = [*sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--num_train_epochs", "1", "--pruner", "none",
+            "--search", "alpha=0.3,0.7"]
+    for trials in ("1", "2"):
+        result = run_script("sweep.py", *args, "--trials", trials)
+        assert result.returncode == 0, result
+    assert sorted(t["alpha"] for t in trials_of(out)) == ["0.3", "0.7"], trials_of(out)
+    before = snapshot(out / "sweep")
+    result = run_script("sweep.py", *args, "--trials", "3")
+    assert_clean_failure(result, "--trials 3 is more than the 2 settings the space holds", "pass --trials 2")
+    assert snapshot(out / "sweep") == before
 
 
 @pytest.mark.slow
