@@ -28,8 +28,11 @@ from pathlib import Path
 import yaml
 
 from ..config import DataConfig, DistillConfig, EvalConfig, SweepConfig, TrainConfig
+from ..data.batching import Encoding
+from ..data.splits import load_data, load_unlabeled
+from ..distillation.teacher_cache import inputs_digest, weights_digest
 from ..errors import UserError
-from ..models.load import check_max_length, size_on_disk
+from ..models.load import check_max_length, load_config, size_on_disk
 from ..deploy.model_card import model_card
 from ..results import SweepResult
 from ..safety.atomic import save_folder_atomically, write_json, write_text_atomically
@@ -57,6 +60,7 @@ from ..search.study import (
     tried,
 )
 from .distill import (
+    NO_TEACHER,
     check_distillation_outputs,
     check_sources,
     distill_trial,
@@ -118,10 +122,11 @@ def sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tra
     check_sources(distill, plan)
     check_max_length(data.max_length, model_sources(distill, plan))
     check_trials(cfg.trials, dimensions)
+    depends_on = read_inputs(distill, data, train, dimensions)
     # The student folder of an earlier run of this sweep is the sweep's own, replaced by a better trial.
     resumed = (folder / STUDY_FILE).is_file() or (folder / "trials.csv").is_file()
     with claim_output(replace(train, overwrite_output_dir=train.overwrite_output_dir or resumed), ["student"]):
-        return _sweep(cfg, distill, data, train, dimensions, folder)
+        return _sweep(cfg, distill, data, train, dimensions, folder, depends_on)
 
 
 def plan_sweep(cfg: SweepConfig, distill: DistillConfig, train: TrainConfig) -> list[Dimension]:
@@ -149,8 +154,38 @@ def check_trials(trials: int, dimensions: list[Dimension]) -> None:
                         f"pass --trials {size}, or widen --search")
 
 
+def read_inputs(distill: DistillConfig, data: DataConfig, train: TrainConfig, dimensions: list[Dimension]) -> dict:
+    """The digests of what every trial reads: the data as read (and the transfer data), and the teacher's
+    weights when a trial uses it, as the teacher-logit cache digests them."""
+    raw, columns = load_data(data)
+    variants = [(distill, data, train)] + [apply({d.name: value}, distill, data, train) for d in dimensions
+                                           for value in d.values_to_check()]
+    uses_teacher = any(plan_distillation(v[0], v[2]).teacher_use != NO_TEACHER for v in variants)
+    texts = [raw.label_names or []]
+    for name in sorted(raw.splits):
+        split = raw.splits[name].columns
+        texts += [[f"{name}/{column}", *split[column]] for column in (columns.text, columns.pair, columns.label)
+                  if column in split]
+    depends_on = {"data": _digest(texts)}
+    if distill.transfer_data:
+        unlabeled = load_unlabeled(distill.transfer_data, columns, data.on_bad_rows)
+        depends_on["transfer_data"] = _digest([unlabeled.texts, unlabeled.pairs or []])
+    if uses_teacher:
+        config = load_config(distill.teacher_model, "--teacher_model")
+        depends_on["teacher"] = weights_digest(distill.teacher_model, config)
+    return depends_on
+
+
+def _digest(columns: list[list]) -> str:
+    """A digest of lists of values: each value's text is a row of its bytes for inputs_digest, which
+    keys each row's length too; the lists' lengths come first, so no other lists give the same rows."""
+    rows = [[len(values)] for values in columns]
+    rows += [list(str(value).encode("utf-8")) for values in columns for value in values]
+    return inputs_digest(Encoding(rows, None, 0))
+
+
 def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: TrainConfig,
-           dimensions: list[Dimension], folder: Path) -> SweepResult:
+           dimensions: list[Dimension], folder: Path, depends_on: dict) -> SweepResult:
     started = time.perf_counter()
     metric = train.metric_for_best_model
     direction = "minimize" if metric in ("loss", "mse") else "maximize"
@@ -163,7 +198,7 @@ def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tr
     folder.mkdir(parents=True, exist_ok=True)
     try:
         study = open_study(url, cfg.study_name, direction, settings, cfg.trials, train.seed, cfg.pruner == "median",
-                           shared=cfg.storage is not None)
+                           shared=cfg.storage is not None, depends_on=depends_on)
     except BaseException:  # a --storage that cannot be opened, say: a refused sweep leaves no folder behind
         if made:
             shutil.rmtree(folder, ignore_errors=True)

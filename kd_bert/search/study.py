@@ -7,8 +7,10 @@ A process that was killed leaves its trial RUNNING; the next process that opens 
 and queues its settings again: at once when the dead process ran on this machine (its pid is gone),
 after HEARTBEAT_GRACE seconds without a heartbeat when it ran on another.
 
-Each process seeds its sampler with the number of trials the study holds, so that a continued study
-draws new settings rather than replaying its first ones.
+A study also records what its trials share (the flags and the space) and what they depend on (the
+digests of the data and the teacher): a process whose own differ is refused, since its trials would
+not compare with the study's. Each process seeds its sampler with the number of trials the study
+holds, so that a continued study draws new settings rather than replaying its first ones.
 """
 
 from __future__ import annotations
@@ -88,9 +90,10 @@ def open_storage(url: str, attempts: int = 6):
 
 
 def open_study(url: str, name: str, direction: str, settings: dict, trials: int, seed: int, median_pruning: bool,
-               shared: bool):
+               shared: bool, depends_on: dict | None = None):
     """The study `name` in `url`, made or reopened. It records the settings every trial shares and the
-    space (`settings`); a study made with other ones is refused, since its trials would not compare.
+    space (`settings`), and the digests of what the trials read (`depends_on`: the data, the teacher); a
+    study made with other ones is refused, since its trials would not compare.
     The sampler's seed is `seed` plus the number of trials the study holds, so a continued study draws
     settings its first run did not; shared (--storage given): other processes may work on it at once, so
     the seed is also this process's own."""
@@ -106,6 +109,7 @@ def open_study(url: str, name: str, direction: str, settings: dict, trials: int,
         raise UserError(f"the study {name} in {url} was made with other settings: {changes(recorded, settings)}; run "
                         f"the command that made it to continue it, or pass another --output_dir (or --study_name) to "
                         f"start a new study")
+    check_dependencies(study, name, url, depends_on or {})
     startup = min(10, max(4, trials // 4))  # random trials first, then TPE models the good and the bad
     offset = len(study.get_trials(deepcopy=False)) + (os.getpid() if shared else 0)
     study.sampler = optuna.samplers.TPESampler(seed=(seed + offset) % 2**32, n_startup_trials=startup)
@@ -131,6 +135,27 @@ def _value(value) -> str:
     if isinstance(value, (list, tuple)):
         return " ".join(map(str, value)) or "(none)"
     return str(value)
+
+
+# What each digest of depends_on is of, as the refusal names it.
+DEPENDENCIES = {"data": "the training data (--data_path)", "transfer_data": "the transfer data (--transfer_data)",
+                "teacher": "the teacher's weights (--teacher_model)"}
+
+
+def check_dependencies(study, name: str, url: str, depends_on: dict) -> None:
+    """The digests of what the trials read, recorded by the study's first process and compared by every
+    later one: data changed in place, or a teacher retrained in its folder, makes trials that would not
+    compare with the study's."""
+    recorded = study.user_attrs.get("depends_on")
+    if recorded is None:
+        study.set_user_attr("depends_on", depends_on)
+        return
+    changed = [DEPENDENCIES.get(key, key) for key in sorted(set(recorded) | set(depends_on))
+               if recorded.get(key) != depends_on.get(key)]
+    if changed:
+        raise UserError(f"the study {name} in {url} was made with other inputs: {' and '.join(changed)} changed since "
+                        f"its trials ran, so new trials would not compare with them; to start a new study on them, "
+                        f"pass another --output_dir (or --study_name)")
 
 
 def owner() -> dict:

@@ -8,6 +8,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from helpers import (
     assert_clean_failure,
     dev_texts,
     independent_predictions,
+    nudged_copy,
     read_tsv,
     run_script,
     snapshot,
@@ -309,6 +311,32 @@ def test_a_study_made_with_other_settings_is_refused(swept, sst2_slice, trained_
     assert_clean_failure(result, "was made with other settings: --kd_loss kl -> mse; run the command that made it")
     assert len(result.stderr.strip()) < 300, result.stderr  # the flags that differ, not every flag twice
     assert trials_of(out) == before
+
+
+def test_a_study_whose_data_or_teacher_changed_is_refused(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    """The training data edited in place, or the teacher retrained in its folder: the study's trials would not
+    compare with new ones, so continuing it is refused, and nothing of it changes."""
+    data, teacher, out = tmp_path / "data", tmp_path / "teacher", tmp_path / "out"
+    shutil.copytree(sst2_slice, data)
+    shutil.copytree(trained_teacher, teacher)
+    args = [*sweep_args(data, teacher, tiny_models, out), "--num_train_epochs", "1", "--pruner", "none",
+            "--search", "alpha=0.1:1.0"]
+    result = run_script("sweep.py", *args, "--trials", "1")
+    assert result.returncode == 0, result
+    kept = {name: content for name, content in snapshot(out).items() if not name.endswith("study.db")}
+    rows = read_tsv(data / "train.tsv")
+    rows[5][1] = str(1 - int(rows[5][1]))  # one label corrected
+    write_tsv(data / "train.tsv", rows)
+    result = run_script("sweep.py", *args, "--trials", "2")
+    assert_clean_failure(result, "was made with other inputs: the training data (--data_path) changed",
+                         "pass another --output_dir")
+    write_tsv(data / "train.tsv", read_tsv(sst2_slice / "train.tsv"))
+    shutil.rmtree(teacher)
+    nudged_copy(trained_teacher, teacher)  # retrained: the same files, other weights
+    result = run_script("sweep.py", *args, "--trials", "2")
+    assert_clean_failure(result, "the teacher's weights (--teacher_model) changed", "pass another --output_dir")
+    assert {name: content for name, content in snapshot(out).items() if not name.endswith("study.db")} == kept
+    assert len(trials_of(out)) == 1
 
 
 def test_a_missing_optuna_is_one_line(monkeypatch, tmp_path):
