@@ -29,10 +29,11 @@ import yaml
 
 from ..config import DataConfig, DistillConfig, EvalConfig, SweepConfig, TrainConfig
 from ..data.batching import Encoding
+from ..data.labels import has_scores, infer_label_names
 from ..data.splits import load_data, load_unlabeled
 from ..distillation.teacher_cache import inputs_digest, weights_digest
 from ..errors import UserError
-from ..models.load import check_max_length, load_config, size_on_disk
+from ..models.load import check_max_length, check_task, label_names_of, load_config, size_on_disk
 from ..deploy.model_card import model_card
 from ..results import SweepResult
 from ..safety.atomic import save_folder_atomically, write_json, write_text_atomically
@@ -59,6 +60,7 @@ from ..search.study import (
     storage_url,
     tried,
 )
+from ..task import Task
 from .distill import (
     NO_TEACHER,
     check_distillation_outputs,
@@ -79,6 +81,8 @@ SCORES = ("accuracy", "f1", "precision", "recall", "average", "expected_calibrat
 MAX_FAILURES = 3  # trials in a row whose run fails before the sweep gives up: the data or flags are wrong
 MAX_REPEATS = 50  # draws in a row that repeat tried settings before the sweep gives up: the space is used up
 LISTED = 100_000  # a space of at most this many settings is listed to find the untried ones
+# Settings a regression task's KD term (the MSE between two scores) does not read.
+IDLE_IN_REGRESSION = ("temperature", "kd_loss")
 # Settings of a run that are not the run's own: where it writes, and whether it may.
 NOT_REPEATED = ("output_dir", "overwrite_output_dir", "resume_from_checkpoint")
 
@@ -122,11 +126,13 @@ def sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tra
     check_sources(distill, plan)
     check_max_length(data.max_length, model_sources(distill, plan))
     check_trials(cfg.trials, dimensions)
-    depends_on = read_inputs(distill, data, train, dimensions)
+    task, depends_on = read_inputs(distill, data, train, dimensions)
+    dimensions = space_for(task, dimensions, cfg)
+    metric, _ = task.best_model_metric(train.metric_for_best_model)  # f1 for a score is refused here
     # The student folder of an earlier run of this sweep is the sweep's own, replaced by a better trial.
     resumed = (folder / STUDY_FILE).is_file() or (folder / "trials.csv").is_file()
     with claim_output(replace(train, overwrite_output_dir=train.overwrite_output_dir or resumed), ["student"]):
-        return _sweep(cfg, distill, data, train, dimensions, folder, depends_on)
+        return _sweep(cfg, distill, data, train, dimensions, folder, metric, depends_on)
 
 
 def plan_sweep(cfg: SweepConfig, distill: DistillConfig, train: TrainConfig) -> list[Dimension]:
@@ -154,9 +160,11 @@ def check_trials(trials: int, dimensions: list[Dimension]) -> None:
                         f"pass --trials {size}, or widen --search")
 
 
-def read_inputs(distill: DistillConfig, data: DataConfig, train: TrainConfig, dimensions: list[Dimension]) -> dict:
-    """The digests of what every trial reads: the data as read (and the transfer data), and the teacher's
-    weights when a trial uses it, as the teacher-logit cache digests them."""
+def read_inputs(distill: DistillConfig, data: DataConfig, train: TrainConfig,
+                dimensions: list[Dimension]) -> tuple[Task, dict]:
+    """The task, from the teacher's labels when a trial runs it (else the data's), checked against the
+    data's; and the digests of what every trial reads: the data as read (and the transfer data), the
+    teacher's weights when a trial uses it, as the teacher-logit cache digests them."""
     raw, columns = load_data(data)
     variants = [(distill, data, train)] + [apply({d.name: value}, distill, data, train) for d in dimensions
                                            for value in d.values_to_check()]
@@ -170,10 +178,13 @@ def read_inputs(distill: DistillConfig, data: DataConfig, train: TrainConfig, di
     if distill.transfer_data:
         unlabeled = load_unlabeled(distill.transfer_data, columns, data.on_bad_rows)
         depends_on["transfer_data"] = _digest([unlabeled.texts, unlabeled.pairs or []])
-    if uses_teacher:
-        config = load_config(distill.teacher_model, "--teacher_model")
-        depends_on["teacher"] = weights_digest(distill.teacher_model, config)
-    return depends_on
+    if not uses_teacher:
+        return Task.of(infer_label_names(raw, columns, data.label_names)), depends_on
+    config = load_config(distill.teacher_model, "--teacher_model")
+    label_names = label_names_of(config)
+    check_task(label_names, has_scores(raw, columns), f"the teacher {distill.teacher_model}", data.data_path)
+    depends_on["teacher"] = weights_digest(distill.teacher_model, config)
+    return Task.of(label_names), depends_on
 
 
 def _digest(columns: list[list]) -> str:
@@ -184,10 +195,22 @@ def _digest(columns: list[list]) -> str:
     return inputs_digest(Encoding(rows, None, 0))
 
 
+def space_for(task: Task, dimensions: list[Dimension], cfg: SweepConfig) -> list[Dimension]:
+    """The space as the task reads it: a regression task's KD term is the MSE between two scores, which
+    reads neither temperature nor kd_loss; the default space leaves them out, and --search refuses them."""
+    if not task.regression:
+        return dimensions
+    idle = [d.name for d in dimensions if d.name in IDLE_IN_REGRESSION]
+    if idle and cfg.search:
+        raise UserError(f"--search {idle[0]}: this is a regression task (one output), whose KD term is the MSE "
+                        f"between the student's and the teacher's scores and reads no {idle[0]}; leave it out of "
+                        f"--search")
+    return [d for d in dimensions if d.name not in IDLE_IN_REGRESSION]
+
+
 def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: TrainConfig,
-           dimensions: list[Dimension], folder: Path, depends_on: dict) -> SweepResult:
+           dimensions: list[Dimension], folder: Path, metric: str, depends_on: dict) -> SweepResult:
     started = time.perf_counter()
-    metric = train.metric_for_best_model
     direction = "minimize" if metric in ("loss", "mse") else "maximize"
     shared_settings = {**distill.to_flags(), **data.to_flags(), **train.to_flags()}
     for name in (*NOT_REPEATED, "report_to", "cache_dir"):  # where things go, not what the trials compute
@@ -203,8 +226,8 @@ def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tr
         if made:
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    # The metric as the task reads it (a regression task's accuracy is pearson), once a trial has known it.
-    run = Sweep(cfg, (distill, data, train), dimensions, folder, study, study.user_attrs.get("metric", metric))
+    # The metric as the task reads it: a regression task's accuracy is pearson.
+    run = Sweep(cfg, (distill, data, train), dimensions, folder, study, metric)
     lost = recover(study)
     if lost:
         log.info(f"trial(s) {', '.join(map(str, lost))} of an earlier run never finished; their settings run again")

@@ -339,6 +339,45 @@ def test_a_study_whose_data_or_teacher_changed_is_refused(sst2_slice, trained_te
     assert len(trials_of(out)) == 1
 
 
+@pytest.fixture(scope="module")
+def scores(tmp_path_factory, sst2_slice, tiny_models):
+    """A regression task: the slice's sentences, each with a score (0.5 or 4.5 by its label), and a one-output
+    teacher made from the tiny teacher base (untrained: the sweep's choices, not its scores, are checked)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from kd_bert.task import REGRESSION_LABEL
+
+    folder = tmp_path_factory.mktemp("scores")
+    for name in ("train.tsv", "dev.tsv"):
+        rows = read_tsv(sst2_slice / name)[1:]
+        write_tsv(folder / name, [["sentence", "score"]] + [[r[0], f"{4 * int(r[1]) + 0.5:.1f}"] for r in rows])
+    teacher = tmp_path_factory.mktemp("score-teacher")
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_models["teacher_base"], num_labels=1, id2label={0: REGRESSION_LABEL}, label2id={REGRESSION_LABEL: 0},
+        problem_type="regression")
+    model.save_pretrained(teacher)
+    AutoTokenizer.from_pretrained(tiny_models["teacher_base"]).save_pretrained(teacher)
+    return folder, teacher
+
+
+def test_a_regression_sweep_searches_what_applies_and_names_its_metric(scores, tiny_models, tmp_path):
+    data, teacher = scores
+    out = tmp_path / "regression"
+    result = run_script("sweep.py", *sweep_args(data, teacher, tiny_models, out), "--num_train_epochs", "1",
+                        "--trials", "1", "--pruner", "none")
+    assert result.returncode == 0, result
+    trials = trials_of(out)
+    # The default space less temperature, which a score's KD term (an MSE) does not read.
+    assert "temperature" not in trials[0] and "alpha" in trials[0] and "selection_pearson" in trials[0], trials
+    assert "compared by pearson" in result.stdout and "selection accuracy" not in result.stdout, result.stdout
+    # Searched by name, it is refused; so is a metric a score has not, before the first trial.
+    for extra, phrase in ((["--search", "temperature=1:8"], "--search temperature: this is a regression task"),
+                          (["--metric_for_best_model", "f1"], "--metric_for_best_model f1 needs classes")):
+        out = tmp_path / extra[-1].replace(":", "-")
+        result = run_script("sweep.py", *sweep_args(data, teacher, tiny_models, out), "--trials", "3", *extra)
+        assert_clean_failure(result, phrase, output_dir=out)
+
+
 def test_a_missing_optuna_is_one_line(monkeypatch, tmp_path):
     from kd_bert import DataConfig, DistillConfig, SweepConfig, TrainConfig, UserError, sweep
 
