@@ -17,6 +17,7 @@ distinct transfer set (once, unless the transfer set itself is searched: --augme
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import shutil
@@ -34,6 +35,8 @@ from ..data.splits import load_data, load_unlabeled
 from ..distillation.teacher_cache import inputs_digest, weights_digest
 from ..errors import UserError
 from ..models.load import check_max_length, check_task, label_names_of, load_config, size_on_disk
+from ..models.student_kinds import kind_of
+from ..models.students import num_layers_of, parse_layers
 from ..deploy.model_card import model_card
 from ..results import SweepResult
 from ..safety.atomic import save_folder_atomically, write_json, write_text_atomically
@@ -125,6 +128,7 @@ def sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tra
         check_file(folder / name, f"the sweep's {name}")
     check_sources(distill, plan)
     check_max_length(data.max_length, model_sources(distill, plan))
+    check_layers(dimensions, distill, data, train)
     check_trials(cfg.trials, dimensions)
     task, depends_on = read_inputs(distill, data, train, dimensions)
     dimensions = space_for(task, dimensions, cfg)
@@ -206,6 +210,26 @@ def space_for(task: Task, dimensions: list[Dimension], cfg: SweepConfig) -> list
                         f"between the student's and the teacher's scores and reads no {idle[0]}; leave it out of "
                         f"--search")
     return [d for d in dimensions if d.name not in IDLE_IN_REGRESSION]
+
+
+def check_layers(dimensions: list[Dimension], distill: DistillConfig, data: DataConfig, train: TrainConfig) -> None:
+    """--student_layers, as given or searched, against the model whose layers the student keeps (the
+    teacher's for teacher_layers, --student_model's for first_layers), read from its config: a count or
+    a layer that model has not fails now, not in every trial that draws it."""
+    searched = [d for d in dimensions if d.name in ("student_layers", "student_init")]
+    names = [d.name for d in searched]
+    for values in itertools.product(*(d.values_to_check() for d in searched)):
+        variant = apply(dict(zip(names, values)), distill, data, train)[0]
+        kind, spec = kind_of(variant), variant.student_layers
+        if not kind.takes_layers or not spec:
+            continue
+        source = kind.source(variant)
+        whose = "the teacher" if kind.starts_from == "teacher_model" else source
+        try:
+            parse_layers(spec, num_layers_of(load_config(source, f"--{kind.starts_from}")), whose)
+        except UserError as exc:
+            shown = " ".join(f"{name}={value}" for name, value in zip(names, values))
+            raise UserError(f"--search {shown}: {exc}" if shown else str(exc)) from None
 
 
 def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: TrainConfig,
@@ -424,7 +448,10 @@ def finish(run: Sweep, seconds: float) -> SweepResult:
     best = best_row(run, table)
     distill, data, train = run.configs
     if best is None:
-        raise UserError(f"no trial of this sweep finished (see {run.folder / 'trials.md'}); nothing to keep")
+        failed = [r for r in table if r["state"] == "failed"]
+        last = f", the last with: {failed[-1]['note']}" if failed else ""
+        raise UserError(f"no trial of this sweep finished ({len(failed)} of its {len(table)} failed{last}); nothing "
+                        f"to keep; see {run.folder / 'trials.md'}")
     trial = run.study.get_trials(deepcopy=False)[best["trial"]]
     source = run.trial_dir(best["trial"]) / "student"
     final = Path(train.output_dir) / "student"

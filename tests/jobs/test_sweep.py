@@ -286,6 +286,36 @@ def test_the_space_is_checked_before_anything_loads(sst2_slice, trained_teacher,
     assert_clean_failure(result, "--selection_split above 0", output_dir=out)
 
 
+def test_layers_no_student_can_keep_are_refused_before_the_first_trial(sst2_slice, trained_teacher, tiny_models,
+                                                                       tmp_path):
+    """The teacher has 2 layers: a student of 5 of them fails now, not in every trial that draws 5."""
+    out = tmp_path / "layers"
+    result = run_script("sweep.py", *sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--student_init",
+                        "teacher_layers", "--search", "student_layers=1,5")
+    assert_clean_failure(result, "--search student_layers=5: --student_layers 5: the teacher has 2 layers",
+                         output_dir=out)
+
+
+def test_a_sweep_whose_trials_all_failed_fails_in_one_line(sst2_slice, trained_teacher, tiny_models, tmp_path,
+                                                           monkeypatch):
+    """Trials whose runs fail (their loss became nan, say) are recorded; when none finished, the sweep is an error
+    that names the last failure, not a success with nothing kept."""
+    from kd_bert import DataConfig, DistillConfig, SweepConfig, TrainConfig, UserError, sweep
+    from kd_bert.jobs import sweep as sweep_job
+
+    def failing(*args, **kwargs):
+        raise UserError("the loss became nan at epoch 0, step 3")
+
+    monkeypatch.setattr(sweep_job, "distill_trial", failing)
+    train = TrainConfig(output_dir=tmp_path / "failing", selection_split=0.25, mixed_precision="no", report_to="none")
+    with pytest.raises(UserError, match=r"no trial of this sweep finished \(2 of its 2 failed, the last with: the loss "
+                                        r"became nan"):
+        sweep(SweepConfig(trials=2, search=["alpha=0.2:0.9"], pruner="none"),
+              DistillConfig(teacher_model=str(trained_teacher), student_model=str(tiny_models["student_base"])),
+              DataConfig(data_path=sst2_slice, max_length=64), train)
+    assert not (tmp_path / "failing" / "student").exists()
+
+
 def test_a_storage_url_no_driver_opens_is_refused_and_leaves_nothing(sst2_slice, trained_teacher, tiny_models,
                                                                      tmp_path):
     out = tmp_path / "bad-storage"
