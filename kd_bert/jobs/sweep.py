@@ -1,13 +1,18 @@
 """The sweep job (sweep.py): a search over distillation settings, as the steps a reader can follow in
 sweep():
 
-  1. read the space and check every end of it against the flags, before anything loads;
-  2. check the outputs, claim the output folder, and open the study (a database: made, or reopened
-     to continue), failing and queuing again any trial a killed process left unfinished;
-  3. run trials until the study has --trials of them: each a distillation into its own folder, on
-     the training split less the selection split, kept and compared by its score on the selection
-     split, pruned when an --eval_steps evaluation falls below the median of earlier trials';
-  4. copy the best trial's student to <output_dir>/student, score it once on the validation split,
+  1. read the space and check every end of it against the flags, and check the outputs, before
+     anything loads;
+  2. read the models' configs and the data: the layers a student can keep, the task (a regression
+     task searches no temperature and compares by pearson), and the digests of what every trial reads;
+  3. claim the output folder, and open the study (a database: made, or reopened to continue if its
+     flags, space and digests are this command's), failing and queuing again any trial a killed
+     process left unfinished;
+  4. run trials until the study has --trials of them: each with settings no other trial has tried, a
+     distillation into its own folder, on the training split less the selection split, kept and
+     compared by its score on the selection split, pruned when an --eval_steps evaluation falls below
+     the median of earlier trials';
+  5. copy the best trial's student to <output_dir>/student, score it once on the validation split,
      and write best_config.yaml, which distilled-bert.py --config takes to repeat it.
 
 Every trial reads the teacher's logits from the teacher-logit cache: the teacher runs once per

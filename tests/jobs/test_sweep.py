@@ -1,6 +1,7 @@
 """sweep.py as a user runs it: trials compared on a selection split carved from train, the best student
 scored once on validation, the teacher run once for the whole sweep, pruning, a killed or stopped sweep
-continued by the same command, two processes on one study, and the config that repeats the best trial."""
+continued by the same command with new settings, two processes on one study, a continuation refused when
+its flags, data or teacher changed, a regression sweep, and the config that repeats the best trial."""
 
 from __future__ import annotations
 
