@@ -1,13 +1,18 @@
 """The sweep job (sweep.py): a search over distillation settings, as the steps a reader can follow in
 sweep():
 
-  1. read the space and check every end of it against the flags, before anything loads;
-  2. check the outputs, claim the output folder, and open the study (a database: made, or reopened
-     to continue), failing and queuing again any trial a killed process left unfinished;
-  3. run trials until the study has --trials of them: each a distillation into its own folder, on
-     the training split less the selection split, kept and compared by its score on the selection
-     split, pruned when an --eval_steps evaluation falls below the median of earlier trials';
-  4. copy the best trial's student to <output_dir>/student, score it once on the validation split,
+  1. read the space and check every end of it against the flags, and check the outputs, before
+     anything loads;
+  2. read the models' configs and the data: the layers a student can keep, the task (a regression
+     task searches no temperature and compares by pearson), and the digests of what every trial reads;
+  3. claim the output folder, and open the study (a database: made, or reopened to continue if its
+     flags, space and digests are this command's), failing and queuing again any trial a killed
+     process left unfinished;
+  4. run trials until the study has --trials of them: each with settings no other trial has tried, a
+     distillation into its own folder, on the training split less the selection split, kept and
+     compared by its score on the selection split, pruned when an --eval_steps evaluation falls below
+     the median of earlier trials';
+  5. copy the best trial's student to <output_dir>/student, score it once on the validation split,
      and write best_config.yaml, which distilled-bert.py --config takes to repeat it.
 
 Every trial reads the teacher's logits from the teacher-logit cache: the teacher runs once per
@@ -17,7 +22,9 @@ distinct transfer set (once, unless the transfer set itself is searched: --augme
 
 from __future__ import annotations
 
+import itertools
 import logging
+import random
 import shutil
 import time
 import warnings
@@ -27,8 +34,14 @@ from pathlib import Path
 import yaml
 
 from ..config import DataConfig, DistillConfig, EvalConfig, SweepConfig, TrainConfig
+from ..data.batching import Encoding
+from ..data.labels import has_scores, infer_label_names
+from ..data.splits import load_data, load_unlabeled
+from ..distillation.teacher_cache import inputs_digest, weights_digest
 from ..errors import UserError
-from ..models.load import check_max_length, size_on_disk
+from ..models.load import check_max_length, check_task, label_names_of, load_config, size_on_disk
+from ..models.student_kinds import kind_of
+from ..models.students import num_layers_of, parse_layers
 from ..deploy.model_card import model_card
 from ..results import SweepResult
 from ..safety.atomic import save_folder_atomically, write_json, write_text_atomically
@@ -37,12 +50,14 @@ from ..safety.preflight import check_file, check_folder
 from ..safety.stopping import Stopped, deferred
 from ..scoring.metrics import is_better
 from ..search import report
-from ..search.space import Dimension, apply, check_space, parse_space
+from ..search.space import Dimension, apply, check_space, every_setting, parse_space, size_of
 from ..search.study import (
     ERROR,
     INTERRUPTED,
+    REPEAT,
     STUDY_FILE,
     SURPLUS,
+    check_storage,
     counted,
     heartbeat,
     open_study,
@@ -51,8 +66,11 @@ from ..search.study import (
     recover,
     requeue,
     storage_url,
+    tried,
 )
+from ..task import Task
 from .distill import (
+    NO_TEACHER,
     check_distillation_outputs,
     check_sources,
     distill_trial,
@@ -69,6 +87,10 @@ BEST_CONFIG, SUMMARY = "best_config.yaml", "summary.json"
 SCORES = ("accuracy", "f1", "precision", "recall", "average", "expected_calibration_error", "pearson", "spearman",
           "mse", "num_examples")
 MAX_FAILURES = 3  # trials in a row whose run fails before the sweep gives up: the data or flags are wrong
+MAX_REPEATS = 50  # draws in a row that repeat tried settings before the sweep gives up: the space is used up
+LISTED = 100_000  # a space of at most this many settings is listed to find the untried ones
+# Settings a regression task's KD term (the MSE between two scores) does not read.
+IDLE_IN_REGRESSION = ("temperature", "kd_loss")
 # Settings of a run that are not the run's own: where it writes, and whether it may.
 NOT_REPEATED = ("output_dir", "overwrite_output_dir", "resume_from_checkpoint")
 
@@ -111,10 +133,15 @@ def sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tra
         check_file(folder / name, f"the sweep's {name}")
     check_sources(distill, plan)
     check_max_length(data.max_length, model_sources(distill, plan))
+    check_layers(dimensions, distill, data, train)
+    check_trials(cfg.trials, dimensions)
+    task, depends_on = read_inputs(distill, data, train, dimensions)
+    dimensions = space_for(task, dimensions, cfg)
+    metric, _ = task.best_model_metric(train.metric_for_best_model)  # f1 for a score is refused here
     # The student folder of an earlier run of this sweep is the sweep's own, replaced by a better trial.
     resumed = (folder / STUDY_FILE).is_file() or (folder / "trials.csv").is_file()
     with claim_output(replace(train, overwrite_output_dir=train.overwrite_output_dir or resumed), ["student"]):
-        return _sweep(cfg, distill, data, train, dimensions, folder)
+        return _sweep(cfg, distill, data, train, dimensions, folder, metric, depends_on)
 
 
 def plan_sweep(cfg: SweepConfig, distill: DistillConfig, train: TrainConfig) -> list[Dimension]:
@@ -129,13 +156,90 @@ def plan_sweep(cfg: SweepConfig, distill: DistillConfig, train: TrainConfig) -> 
         raise UserError("a sweep reruns an interrupted trial from its start and keeps its study in a database, so "
                         "--checkpointing_steps and --resume_from_checkpoint do not apply; run the same command again "
                         "to continue a sweep")
+    check_storage(cfg.storage)
     return parse_space(cfg.space)
 
 
+def check_trials(trials: int, dimensions: list[Dimension]) -> None:
+    """--trials against a space of few settings (choices and whole numbers): no trial repeats another's."""
+    size = size_of(dimensions)
+    if size is not None and trials > size:
+        raise UserError(f"--trials {trials} is more than the {size} settings the space holds "
+                        f"({' '.join(d.describe() for d in dimensions)}), and no trial repeats another's settings; "
+                        f"pass --trials {size}, or widen --search")
+
+
+def read_inputs(distill: DistillConfig, data: DataConfig, train: TrainConfig,
+                dimensions: list[Dimension]) -> tuple[Task, dict]:
+    """The task, from the teacher's labels when a trial runs it (else the data's), checked against the
+    data's; and the digests of what every trial reads: the data as read (and the transfer data), the
+    teacher's weights when a trial uses it, as the teacher-logit cache digests them."""
+    raw, columns = load_data(data)
+    variants = [(distill, data, train)] + [apply({d.name: value}, distill, data, train) for d in dimensions
+                                           for value in d.values_to_check()]
+    uses_teacher = any(plan_distillation(v[0], v[2]).teacher_use != NO_TEACHER for v in variants)
+    texts = [raw.label_names or []]
+    for name in sorted(raw.splits):
+        split = raw.splits[name].columns
+        texts += [[f"{name}/{column}", *split[column]] for column in (columns.text, columns.pair, columns.label)
+                  if column in split]
+    depends_on = {"data": _digest(texts)}
+    if distill.transfer_data:
+        unlabeled = load_unlabeled(distill.transfer_data, columns, data.on_bad_rows)
+        depends_on["transfer_data"] = _digest([unlabeled.texts, unlabeled.pairs or []])
+    if not uses_teacher:
+        return Task.of(infer_label_names(raw, columns, data.label_names)), depends_on
+    config = load_config(distill.teacher_model, "--teacher_model")
+    label_names = label_names_of(config)
+    check_task(label_names, has_scores(raw, columns), f"the teacher {distill.teacher_model}", data.data_path)
+    depends_on["teacher"] = weights_digest(distill.teacher_model, config)
+    return Task.of(label_names), depends_on
+
+
+def _digest(columns: list[list]) -> str:
+    """A digest of lists of values: each value's text is a row of its bytes for inputs_digest, which
+    keys each row's length too; the lists' lengths come first, so no other lists give the same rows."""
+    rows = [[len(values)] for values in columns]
+    rows += [list(str(value).encode("utf-8")) for values in columns for value in values]
+    return inputs_digest(Encoding(rows, None, 0))
+
+
+def space_for(task: Task, dimensions: list[Dimension], cfg: SweepConfig) -> list[Dimension]:
+    """The space as the task reads it: a regression task's KD term is the MSE between two scores, which
+    reads neither temperature nor kd_loss; the default space leaves them out, and --search refuses them."""
+    if not task.regression:
+        return dimensions
+    idle = [d.name for d in dimensions if d.name in IDLE_IN_REGRESSION]
+    if idle and cfg.search:
+        raise UserError(f"--search {idle[0]}: this is a regression task (one output), whose KD term is the MSE "
+                        f"between the student's and the teacher's scores and reads no {idle[0]}; leave it out of "
+                        f"--search")
+    return [d for d in dimensions if d.name not in IDLE_IN_REGRESSION]
+
+
+def check_layers(dimensions: list[Dimension], distill: DistillConfig, data: DataConfig, train: TrainConfig) -> None:
+    """--student_layers, as given or searched, against the model whose layers the student keeps (the
+    teacher's for teacher_layers, --student_model's for first_layers), read from its config: a count or
+    a layer that model has not fails now, not in every trial that draws it."""
+    searched = [d for d in dimensions if d.name in ("student_layers", "student_init")]
+    names = [d.name for d in searched]
+    for values in itertools.product(*(d.values_to_check() for d in searched)):
+        variant = apply(dict(zip(names, values)), distill, data, train)[0]
+        kind, spec = kind_of(variant), variant.student_layers
+        if not kind.takes_layers or not spec:
+            continue
+        source = kind.source(variant)
+        whose = "the teacher" if kind.starts_from == "teacher_model" else source
+        try:
+            parse_layers(spec, num_layers_of(load_config(source, f"--{kind.starts_from}")), whose)
+        except UserError as exc:
+            shown = " ".join(f"{name}={value}" for name, value in zip(names, values))
+            raise UserError(f"--search {shown}: {exc}" if shown else str(exc)) from None
+
+
 def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: TrainConfig,
-           dimensions: list[Dimension], folder: Path) -> SweepResult:
+           dimensions: list[Dimension], folder: Path, metric: str, depends_on: dict) -> SweepResult:
     started = time.perf_counter()
-    metric = train.metric_for_best_model
     direction = "minimize" if metric in ("loss", "mse") else "maximize"
     shared_settings = {**distill.to_flags(), **data.to_flags(), **train.to_flags()}
     for name in (*NOT_REPEATED, "report_to", "cache_dir"):  # where things go, not what the trials compute
@@ -146,13 +250,13 @@ def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tr
     folder.mkdir(parents=True, exist_ok=True)
     try:
         study = open_study(url, cfg.study_name, direction, settings, cfg.trials, train.seed, cfg.pruner == "median",
-                           shared=cfg.storage is not None)
+                           shared=cfg.storage is not None, depends_on=depends_on)
     except BaseException:  # a --storage that cannot be opened, say: a refused sweep leaves no folder behind
         if made:
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    # The metric as the task reads it (a regression task's accuracy is pearson), once a trial has known it.
-    run = Sweep(cfg, (distill, data, train), dimensions, folder, study, study.user_attrs.get("metric", metric))
+    # The metric as the task reads it: a regression task's accuracy is pearson.
+    run = Sweep(cfg, (distill, data, train), dimensions, folder, study, metric)
     lost = recover(study)
     if lost:
         log.info(f"trial(s) {', '.join(map(str, lost))} of an earlier run never finished; their settings run again")
@@ -160,7 +264,7 @@ def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tr
     log.info(f"sweep: {cfg.trials} trials over {' '.join(d.describe() for d in dimensions)}"
              f"{f', {done} done already' if done else ''}; compared by {metric} on the selection split "
              f"({train.selection_split:.0%} of the training examples); study {cfg.study_name} in {url}")
-    failures = 0
+    failures = repeats = 0
     while True:
         done, running = counted(study)
         if done + len(running) >= cfg.trials:
@@ -170,8 +274,16 @@ def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tr
             trial = study.ask()
         if not _claimed(run, trial):
             break
+        params = draw(run, trial)
+        if params is None:
+            repeats += 1
+            if repeats >= MAX_REPEATS:
+                raise UserError(f"{MAX_REPEATS} draws in a row gave settings that trials of this study have already "
+                                f"tried: the space has few left; widen --search, or lower --trials")
+            continue
+        repeats = 0
         try:
-            failed = run_trial(run, trial)
+            failed = run_trial(run, trial, params)
         except Stopped as stop:
             log.warning("the sweep stopped; its finished trials are kept in the study, and running the same command "
                         "again continues it")
@@ -197,12 +309,33 @@ def _claimed(run: Sweep, trial) -> bool:
     return False
 
 
-def run_trial(run: Sweep, trial) -> str | None:
-    """One trial: its settings drawn, a distillation into its own folder, the study told how it ended.
-    Returns the error of a trial whose run failed (None otherwise)."""
+def draw(run: Sweep, trial) -> dict | None:
+    """The trial's settings; None when they are those of a trial already tried or running (a rerun of an
+    interrupted trial alone takes its settings again): the trial is then told as a repeat and never runs,
+    and, for a space whose settings can be listed, one untried is queued for the next trial."""
     from optuna.trial import TrialState
 
     params = {d.name: d.suggest(trial) for d in run.dimensions}
+    if trial.user_attrs.get("rerun_of") is not None:
+        return params
+    seen = tried(run.study, trial.number)
+    if params not in seen:
+        return params
+    trial.set_user_attr("failure", REPEAT)
+    run.study.tell(trial, state=TrialState.FAIL)
+    size = size_of(run.dimensions)
+    if size is not None and size <= LISTED:
+        untried = [setting for setting in every_setting(run.dimensions) if setting not in seen]
+        if untried:
+            run.study.enqueue_trial(random.Random(trial.number).choice(untried))
+    return None
+
+
+def run_trial(run: Sweep, trial, params: dict) -> str | None:
+    """One trial with its drawn settings: a distillation into its own folder, the study told how it ended.
+    Returns the error of a trial whose run failed (None otherwise)."""
+    from optuna.trial import TrialState
+
     trial_dir = run.trial_dir(trial.number)
     shutil.rmtree(trial_dir, ignore_errors=True)  # an interrupted attempt's leftovers
     distill, data, train = run.configs
@@ -320,7 +453,10 @@ def finish(run: Sweep, seconds: float) -> SweepResult:
     best = best_row(run, table)
     distill, data, train = run.configs
     if best is None:
-        raise UserError(f"no trial of this sweep finished (see {run.folder / 'trials.md'}); nothing to keep")
+        failed = [r for r in table if r["state"] == "failed"]
+        last = f", the last with: {failed[-1]['note']}" if failed else ""
+        raise UserError(f"no trial of this sweep finished ({len(failed)} of its {len(table)} failed{last}); nothing "
+                        f"to keep; see {run.folder / 'trials.md'}")
     trial = run.study.get_trials(deepcopy=False)[best["trial"]]
     source = run.trial_dir(best["trial"]) / "student"
     final = Path(train.output_dir) / "student"

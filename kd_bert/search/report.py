@@ -12,12 +12,12 @@ from ..safety.atomic import write_atomically, write_text_atomically
 
 
 def rows(trials, names: list[str]) -> list[dict]:
-    """One row per trial of the study that ran (queued ones and surplus asks left out), by trial number."""
+    """One row per trial of the study that ran (queued ones, surplus asks and repeats left out), by trial number."""
     out = []
     for trial in sorted(trials, key=lambda t: t.number):
         attrs = trial.user_attrs
         state = state_of(trial)
-        if state in ("waiting", "surplus"):
+        if state in ("waiting", "surplus", "repeat"):
             continue
         row = {"trial": trial.number, "state": state, **{name: trial.params.get(name) for name in names},
                "score": attrs.get("score"), "steps": attrs.get("steps"), "seconds": attrs.get("seconds"),
@@ -28,11 +28,11 @@ def rows(trials, names: list[str]) -> list[dict]:
 
 
 def state_of(trial) -> str:
-    """complete, pruned, failed (its run failed), interrupted (rerun), running, waiting or surplus."""
+    """complete, pruned, failed (its run failed), interrupted (rerun), running, waiting, surplus or repeat."""
     state = trial.state.name.lower()
     if state == "fail":
         failure = trial.user_attrs.get("failure")
-        return {"error": "failed", "surplus": "surplus"}.get(failure, "interrupted")
+        return {"error": "failed", "surplus": "surplus", "repeat": "repeat"}.get(failure, "interrupted")
     return state
 
 

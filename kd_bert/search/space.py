@@ -12,6 +12,8 @@ This module imports no torch or Optuna: a bad space fails before either loads.
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 from dataclasses import dataclass, fields, replace
 
 from ..config import DataConfig, DistillConfig, TrainConfig, short_repr
@@ -27,6 +29,10 @@ FIXED = {
     "compare_no_kd", "transfer_data", "student_tokenizer", "eval_steps", "eval_batch_size", "metric_for_best_model",
     "mixed_precision",
 }
+# Flags of the scripts that are no setting of a distillation: how the script reports, and where its flags come from.
+SCRIPT_FLAGS = {"debug": "how the script reports errors", "quiet": "how much the script prints",
+                "verbose": "how much the script prints", "config": "where the script reads its flags",
+                "help": "what the script prints instead of running"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,28 @@ class Dimension:
     def values_to_check(self) -> list:
         return list(self.choices) if self.kind == CHOICE else [self.low, self.high]
 
+    def values(self) -> list | None:
+        """Every value it can take, when they are few enough to list (choices, whole numbers); None for a
+        range of numbers."""
+        if self.kind == CHOICE:
+            return list(self.choices)
+        if self.kind == INT:
+            return list(range(int(self.low), int(self.high) + 1))
+        return None
+
+
+def size_of(dimensions: list[Dimension]) -> int | None:
+    """How many distinct settings the space holds; None when a range of numbers makes them endless."""
+    counts = [d.values() for d in dimensions]
+    return None if any(c is None for c in counts) else math.prod(len(c) for c in counts)
+
+
+def every_setting(dimensions: list[Dimension]):
+    """Each setting of a space that size_of counts, as {name: value}."""
+    names = [d.name for d in dimensions]
+    for values in itertools.product(*(d.values() for d in dimensions)):
+        yield dict(zip(names, values))
+
 
 def _flag_fields() -> dict:
     return {f.name: f for config in CONFIGS for f in fields(config) if "help" in f.metadata}
@@ -72,6 +100,9 @@ def parse_space(specs: list[str]) -> list[Dimension]:
         if not equals or not name or not value.strip():
             raise UserError(f"--search {short_repr(spec)}: write NAME=LOW:HIGH, NAME=LOW:HIGH:log or NAME=A,B,C, "
                             f"e.g. alpha=0.1:1.0")
+        if name in SCRIPT_FLAGS:
+            raise UserError(f"--search {name}: --{name} says {SCRIPT_FLAGS[name]}, not how a trial distills, so it "
+                            f"cannot be searched; pass --{name} to set it for the whole sweep")
         if name not in known:
             raise UserError(f"--search {short_repr(spec)}: {name} is no flag of distilled-bert.py; any of its "
                             f"settings can be searched, e.g. alpha, temperature, learning_rate, augment")

@@ -6,6 +6,11 @@ can work on it: each asks for the next trial, and the database hands every trial
 A process that was killed leaves its trial RUNNING; the next process that opens the study fails it
 and queues its settings again: at once when the dead process ran on this machine (its pid is gone),
 after HEARTBEAT_GRACE seconds without a heartbeat when it ran on another.
+
+A study also records what its trials share (the flags and the space) and what they depend on (the
+digests of the data and the teacher): a process whose own differ is refused, since its trials would
+not compare with the study's. Each process seeds its sampler with the number of trials the study
+holds, so that a continued study draws new settings rather than replaying its first ones.
 """
 
 from __future__ import annotations
@@ -28,8 +33,11 @@ STUDY_FILE = "study.db"
 HEARTBEAT_INTERVAL, HEARTBEAT_GRACE = 30, 120  # seconds
 # Why a trial failed, in its user attributes: interrupted ones are rerun and do not count; a trial
 # whose run failed (its loss became nan) counts as tried; a surplus one was asked for by two
-# processes at once for the last place and ran in neither.
-INTERRUPTED, ERROR, SURPLUS = "interrupted", "error", "surplus"
+# processes at once for the last place and ran in neither; a repeat drew the settings of a trial
+# already tried and never ran.
+INTERRUPTED, ERROR, SURPLUS, REPEAT = "interrupted", "error", "surplus", "repeat"
+# URLs of an SQLite database that lives in the process's memory and ends with it.
+IN_MEMORY = ("sqlite://", "sqlite:///:memory:")
 
 
 def optuna_module():
@@ -45,6 +53,14 @@ def optuna_module():
 
 def storage_url(storage: str | None, folder: Path) -> str:
     return storage or f"sqlite:///{(folder / STUDY_FILE).resolve()}"
+
+
+def check_storage(storage: str | None) -> None:
+    """A --storage the sweep can keep its study in: not an in-memory database, which ends with the process."""
+    if storage is not None and storage.split("?")[0].strip() in IN_MEMORY:
+        raise UserError(f"--storage {storage} is an in-memory database: the study would end with this process, so it "
+                        f"could be neither continued nor shared; give a file (--storage sqlite:///sweep.db), or leave "
+                        f"--storage out to keep the study in <output_dir>/sweep/{STUDY_FILE}")
 
 
 def open_storage(url: str, attempts: int = 6):
@@ -74,27 +90,72 @@ def open_storage(url: str, attempts: int = 6):
 
 
 def open_study(url: str, name: str, direction: str, settings: dict, trials: int, seed: int, median_pruning: bool,
-               shared: bool):
+               shared: bool, depends_on: dict | None = None):
     """The study `name` in `url`, made or reopened. It records the settings every trial shares and the
-    space (`settings`); a study made with other ones is refused, since its trials would not compare.
-    shared (--storage given): other processes may work on it, so the sampler's seed is this process's
-    own and their first random trials differ."""
+    space (`settings`), and the digests of what the trials read (`depends_on`: the data, the teacher); a
+    study made with other ones is refused, since its trials would not compare.
+    The sampler's seed is `seed` plus the number of trials the study holds, so a continued study draws
+    settings its first run did not; shared (--storage given): other processes may work on it at once, so
+    the seed is also this process's own."""
     optuna = optuna_module()
     storage = open_storage(url)
-    startup = min(10, max(4, trials // 4))  # random trials first, then TPE models the good and the bad
-    sampler = optuna.samplers.TPESampler(seed=(seed + (os.getpid() if shared else 0)) % 2**32, n_startup_trials=startup)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4) if median_pruning else optuna.pruners.NopPruner()
-    study = optuna.create_study(storage=storage, sampler=sampler, pruner=pruner, study_name=name,
-                                direction=direction, load_if_exists=True)
+    study = optuna.create_study(storage=storage, pruner=pruner, study_name=name, direction=direction,
+                                load_if_exists=True)
     recorded = study.user_attrs.get("settings")
     if recorded is None:
         study.set_user_attr("settings", settings)
     elif recorded != settings:
-        differ = sorted(k for k in set(recorded) | set(settings) if recorded.get(k) != settings.get(k))
-        shown = ", ".join(f"{k} ({recorded.get(k)!r} in the study, {settings.get(k)!r} now)" for k in differ[:4])
-        raise UserError(f"the study {name} in {url} was made with other settings: {shown}; run the command that made "
-                        f"it to continue it, or pass another --output_dir (or --study_name)")
+        raise UserError(f"the study {name} in {url} was made with other settings: {changes(recorded, settings)}; run "
+                        f"the command that made it to continue it, or pass another --output_dir (or --study_name) to "
+                        f"start a new study")
+    check_dependencies(study, name, url, depends_on or {})
+    startup = min(10, max(4, trials // 4))  # random trials first, then TPE models the good and the bad
+    offset = len(study.get_trials(deepcopy=False)) + (os.getpid() if shared else 0)
+    study.sampler = optuna.samplers.TPESampler(seed=(seed + offset) % 2**32, n_startup_trials=startup)
     return study
+
+
+def changes(recorded: dict, settings: dict) -> str:
+    """The flags (and the space) that differ between a study's settings and this command's, old -> new."""
+    shown = []
+    if recorded.get("space") != settings.get("space"):
+        shown.append(f"--search {_value(recorded.get('space'))} -> {_value(settings.get('space'))}")
+    old, new = recorded.get("flags") or {}, settings.get("flags") or {}
+    for flag in sorted(set(old) | set(new)):
+        if old.get(flag) != new.get(flag):
+            shown.append(f"--{flag} {_value(old.get(flag))} -> {_value(new.get(flag))}")
+    return ", ".join(shown)
+
+
+def _value(value) -> str:
+    """A value as its flag is written: a list as its items, None as unset."""
+    if value is None:
+        return "(unset)"
+    if isinstance(value, (list, tuple)):
+        return " ".join(map(str, value)) or "(none)"
+    return str(value)
+
+
+# What each digest of depends_on is of, as the refusal names it.
+DEPENDENCIES = {"data": "the training data (--data_path)", "transfer_data": "the transfer data (--transfer_data)",
+                "teacher": "the teacher's weights (--teacher_model)"}
+
+
+def check_dependencies(study, name: str, url: str, depends_on: dict) -> None:
+    """The digests of what the trials read, recorded by the study's first process and compared by every
+    later one: data changed in place, or a teacher retrained in its folder, makes trials that would not
+    compare with the study's."""
+    recorded = study.user_attrs.get("depends_on")
+    if recorded is None:
+        study.set_user_attr("depends_on", depends_on)
+        return
+    changed = [DEPENDENCIES.get(key, key) for key in sorted(set(recorded) | set(depends_on))
+               if recorded.get(key) != depends_on.get(key)]
+    if changed:
+        raise UserError(f"the study {name} in {url} was made with other inputs: {' and '.join(changed)} changed since "
+                        f"its trials ran, so new trials would not compare with them; to start a new study on them, "
+                        f"pass another --output_dir (or --study_name)")
 
 
 def owner() -> dict:
@@ -145,6 +206,17 @@ def counted(study) -> tuple[int, list[int]]:
         elif trial.state == TrialState.RUNNING:
             running.append(trial.number)
     return done, sorted(running)
+
+
+def tried(study, number: int) -> list[dict]:
+    """The settings of the study's trials other than `number` that count or run now: a new trial must not
+    repeat any of them."""
+    from optuna.trial import TrialState
+
+    _, running = counted(study)
+    return [t.params for t in study.get_trials(deepcopy=False)
+            if t.number != number and (t.number in running or t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                                       or (t.state == TrialState.FAIL and t.user_attrs.get("failure") == ERROR))]
 
 
 @contextmanager

@@ -1,6 +1,7 @@
 """sweep.py as a user runs it: trials compared on a selection split carved from train, the best student
 scored once on validation, the teacher run once for the whole sweep, pruning, a killed or stopped sweep
-continued by the same command, two processes on one study, and the config that repeats the best trial."""
+continued by the same command with new settings, two processes on one study, a continuation refused when
+its flags, data or teacher changed, a regression sweep, and the config that repeats the best trial."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,8 +22,10 @@ from helpers import (
     assert_clean_failure,
     dev_texts,
     independent_predictions,
+    nudged_copy,
     read_tsv,
     run_script,
+    snapshot,
     write_tsv,
 )
 
@@ -158,9 +162,10 @@ def test_hopeless_trials_are_pruned(tiny_models, tmp_path):
     first evaluation and stops there; the others run to the end."""
     data = keyword_data(tmp_path / "keywords")
     out = tmp_path / "pruning"
+    # Each rate with five weight decays too small to matter in 40 updates: a trial never repeats another's settings.
     result = run_script("sweep.py", "--data_path", data, "--student_model", tiny_models["student_base"], "--alpha", "0",
                         "--output_dir", out, *TRIAL, "--num_train_epochs", "4", "--trials", "10",
-                        "--search", "learning_rate=1e-9,1e-2")
+                        "--search", "learning_rate=1e-9,1e-2", "weight_decay=0,0.001,0.002,0.003,0.004")
     assert result.returncode == 0, result
     trials = trials_of(out)
     score = {rate: [float(t["selection_accuracy"]) for t in trials if float(t["learning_rate"]) == rate]
@@ -218,6 +223,32 @@ def test_a_stopped_sweep_continues_with_the_same_command(sst2_slice, trained_tea
     interrupted = {t["trial"]: t for t in trials}[reruns[0]["rerun_of"]]
     assert interrupted["state"] == "interrupted"
     assert (reruns[0]["alpha"], reruns[0]["temperature"]) == (interrupted["alpha"], interrupted["temperature"])
+    # The continuing process draws settings of its own: it does not replay the first process's draws.
+    assert len({(t["alpha"], t["temperature"]) for t in done}) == 3, trials
+
+
+def test_a_continued_sweep_draws_settings_no_trial_has_tried(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    """--trials raised twice: every new trial's settings are new, on a range of numbers and on a few choices."""
+    out = tmp_path / "raised"
+    args = [*sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--num_train_epochs", "1", "--pruner", "none",
+            "--search", "alpha=0.1:1.0", "temperature=1:8"]
+    for trials in ("2", "4"):
+        result = run_script("sweep.py", *args, "--trials", trials)
+        assert result.returncode == 0, result
+    settings = [(t["alpha"], t["temperature"]) for t in trials_of(out)]
+    assert len(settings) == 4 and len(set(settings)) == 4, settings
+    # Two choices: the second trial takes the one the first did not, and a third is refused up front.
+    out = tmp_path / "choices"
+    args = [*sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--num_train_epochs", "1", "--pruner", "none",
+            "--search", "alpha=0.3,0.7"]
+    for trials in ("1", "2"):
+        result = run_script("sweep.py", *args, "--trials", trials)
+        assert result.returncode == 0, result
+    assert sorted(t["alpha"] for t in trials_of(out)) == ["0.3", "0.7"], trials_of(out)
+    before = snapshot(out / "sweep")
+    result = run_script("sweep.py", *args, "--trials", "3")
+    assert_clean_failure(result, "--trials 3 is more than the 2 settings the space holds", "pass --trials 2")
+    assert snapshot(out / "sweep") == before
 
 
 @pytest.mark.slow
@@ -242,6 +273,7 @@ def test_two_processes_share_one_study_without_duplicating_trials(sst2_slice, tr
 def test_the_space_is_checked_before_anything_loads(sst2_slice, trained_teacher, tiny_models, tmp_path):
     out = tmp_path / "bad"
     for space, phrase in ((["alpha=0.1:1.5"], "--alpha must be in [0, 1]"),
+                          (["debug=true,false"], "--debug says how the script reports errors"),
                           (["output_dir=a,b"], "pass --output_dir to set it"),
                           (["alpah=0:1"], "no flag of distilled-bert.py"),
                           (["learning_rate=0:1e-3:log"], "log scale needs LOW above 0"),
@@ -255,6 +287,36 @@ def test_the_space_is_checked_before_anything_loads(sst2_slice, trained_teacher,
     assert_clean_failure(result, "--selection_split above 0", output_dir=out)
 
 
+def test_layers_no_student_can_keep_are_refused_before_the_first_trial(sst2_slice, trained_teacher, tiny_models,
+                                                                       tmp_path):
+    """The teacher has 2 layers: a student of 5 of them fails now, not in every trial that draws 5."""
+    out = tmp_path / "layers"
+    result = run_script("sweep.py", *sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--student_init",
+                        "teacher_layers", "--search", "student_layers=1,5")
+    assert_clean_failure(result, "--search student_layers=5: --student_layers 5: the teacher has 2 layers",
+                         output_dir=out)
+
+
+def test_a_sweep_whose_trials_all_failed_fails_in_one_line(sst2_slice, trained_teacher, tiny_models, tmp_path,
+                                                           monkeypatch):
+    """Trials whose runs fail (their loss became nan, say) are recorded; when none finished, the sweep is an error
+    that names the last failure, not a success with nothing kept."""
+    from kd_bert import DataConfig, DistillConfig, SweepConfig, TrainConfig, UserError, sweep
+    from kd_bert.jobs import sweep as sweep_job
+
+    def failing(*args, **kwargs):
+        raise UserError("the loss became nan at epoch 0, step 3")
+
+    monkeypatch.setattr(sweep_job, "distill_trial", failing)
+    train = TrainConfig(output_dir=tmp_path / "failing", selection_split=0.25, mixed_precision="no", report_to="none")
+    with pytest.raises(UserError, match=r"no trial of this sweep finished \(2 of its 2 failed, the last with: the loss "
+                                        r"became nan"):
+        sweep(SweepConfig(trials=2, search=["alpha=0.2:0.9"], pruner="none"),
+              DistillConfig(teacher_model=str(trained_teacher), student_model=str(tiny_models["student_base"])),
+              DataConfig(data_path=sst2_slice, max_length=64), train)
+    assert not (tmp_path / "failing" / "student").exists()
+
+
 def test_a_storage_url_no_driver_opens_is_refused_and_leaves_nothing(sst2_slice, trained_teacher, tiny_models,
                                                                      tmp_path):
     out = tmp_path / "bad-storage"
@@ -264,13 +326,87 @@ def test_a_storage_url_no_driver_opens_is_refused_and_leaves_nothing(sst2_slice,
                          "sqlite:///sweep.db", output_dir=out)
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_storage_is_refused_in_one_line(sst2_slice, trained_teacher, tiny_models, tmp_path, url):
+    out = tmp_path / "in-memory"
+    result = run_script("sweep.py", *sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--storage", url)
+    assert_clean_failure(result, f"--storage {url} is an in-memory database", "neither continued nor shared",
+                         output_dir=out)
+
+
 def test_a_study_made_with_other_settings_is_refused(swept, sst2_slice, trained_teacher, tiny_models):
     out, _ = swept
     before = trials_of(out)
     result = run_script("sweep.py", *sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--trials", "4",
                         *SPACE, "--kd_loss", "mse")
-    assert_clean_failure(result, "was made with other settings", "kd_loss")
+    assert_clean_failure(result, "was made with other settings: --kd_loss kl -> mse; run the command that made it")
+    assert len(result.stderr.strip()) < 300, result.stderr  # the flags that differ, not every flag twice
     assert trials_of(out) == before
+
+
+def test_a_study_whose_data_or_teacher_changed_is_refused(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    """The training data edited in place, or the teacher retrained in its folder: the study's trials would not
+    compare with new ones, so continuing it is refused, and nothing of it changes."""
+    data, teacher, out = tmp_path / "data", tmp_path / "teacher", tmp_path / "out"
+    shutil.copytree(sst2_slice, data)
+    shutil.copytree(trained_teacher, teacher)
+    args = [*sweep_args(data, teacher, tiny_models, out), "--num_train_epochs", "1", "--pruner", "none",
+            "--search", "alpha=0.1:1.0"]
+    result = run_script("sweep.py", *args, "--trials", "1")
+    assert result.returncode == 0, result
+    kept = {name: content for name, content in snapshot(out).items() if not name.endswith("study.db")}
+    rows = read_tsv(data / "train.tsv")
+    rows[5][1] = str(1 - int(rows[5][1]))  # one label corrected
+    write_tsv(data / "train.tsv", rows)
+    result = run_script("sweep.py", *args, "--trials", "2")
+    assert_clean_failure(result, "was made with other inputs: the training data (--data_path) changed",
+                         "pass another --output_dir")
+    write_tsv(data / "train.tsv", read_tsv(sst2_slice / "train.tsv"))
+    shutil.rmtree(teacher)
+    nudged_copy(trained_teacher, teacher)  # retrained: the same files, other weights
+    result = run_script("sweep.py", *args, "--trials", "2")
+    assert_clean_failure(result, "the teacher's weights (--teacher_model) changed", "pass another --output_dir")
+    assert {name: content for name, content in snapshot(out).items() if not name.endswith("study.db")} == kept
+    assert len(trials_of(out)) == 1
+
+
+@pytest.fixture(scope="module")
+def scores(tmp_path_factory, sst2_slice, tiny_models):
+    """A regression task: the slice's sentences, each with a score (0.5 or 4.5 by its label), and a one-output
+    teacher made from the tiny teacher base (untrained: the sweep's choices, not its scores, are checked)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from kd_bert.task import REGRESSION_LABEL
+
+    folder = tmp_path_factory.mktemp("scores")
+    for name in ("train.tsv", "dev.tsv"):
+        rows = read_tsv(sst2_slice / name)[1:]
+        write_tsv(folder / name, [["sentence", "score"]] + [[r[0], f"{4 * int(r[1]) + 0.5:.1f}"] for r in rows])
+    teacher = tmp_path_factory.mktemp("score-teacher")
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_models["teacher_base"], num_labels=1, id2label={0: REGRESSION_LABEL}, label2id={REGRESSION_LABEL: 0},
+        problem_type="regression")
+    model.save_pretrained(teacher)
+    AutoTokenizer.from_pretrained(tiny_models["teacher_base"]).save_pretrained(teacher)
+    return folder, teacher
+
+
+def test_a_regression_sweep_searches_what_applies_and_names_its_metric(scores, tiny_models, tmp_path):
+    data, teacher = scores
+    out = tmp_path / "regression"
+    result = run_script("sweep.py", *sweep_args(data, teacher, tiny_models, out), "--num_train_epochs", "1",
+                        "--trials", "1", "--pruner", "none")
+    assert result.returncode == 0, result
+    trials = trials_of(out)
+    # The default space less temperature, which a score's KD term (an MSE) does not read.
+    assert "temperature" not in trials[0] and "alpha" in trials[0] and "selection_pearson" in trials[0], trials
+    assert "compared by pearson" in result.stdout and "selection accuracy" not in result.stdout, result.stdout
+    # Searched by name, it is refused; so is a metric a score has not, before the first trial.
+    for extra, phrase in ((["--search", "temperature=1:8"], "--search temperature: this is a regression task"),
+                          (["--metric_for_best_model", "f1"], "--metric_for_best_model f1 needs classes")):
+        out = tmp_path / extra[-1].replace(":", "-")
+        result = run_script("sweep.py", *sweep_args(data, teacher, tiny_models, out), "--trials", "3", *extra)
+        assert_clean_failure(result, phrase, output_dir=out)
 
 
 def test_a_missing_optuna_is_one_line(monkeypatch, tmp_path):

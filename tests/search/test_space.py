@@ -8,7 +8,7 @@ from helpers import load_script, one_line
 
 from kd_bert import DataConfig, DistillConfig, TrainConfig, UserError, cli
 from kd_bert.jobs.distill import plan_distillation
-from kd_bert.search.space import CHOICE, FLOAT, INT, apply, check_space, parse_space
+from kd_bert.search.space import CHOICE, FLOAT, INT, apply, check_space, every_setting, parse_space, size_of
 
 
 def test_ranges_log_scales_whole_numbers_and_choices():
@@ -45,6 +45,8 @@ def test_a_trials_settings_reach_the_configs_it_runs():
 @pytest.mark.parametrize("spec, phrase", [
     ("alpha", "write NAME=LOW:HIGH"),
     ("alpah=0:1", "alpah is no flag of distilled-bert.py"),
+    ("debug=true,false", "--debug says how the script reports errors, not how a trial distills"),
+    ("config=a.yaml,b.yaml", "--config says where the script reads its flags"),
     ("output_dir=a,b", "pass --output_dir to set it"),
     ("teacher_model=a,b", "pass --teacher_model to set it"),
     ("alpha=0.5", "at least two choices"),
@@ -60,6 +62,13 @@ def test_a_bad_space_is_named(spec, phrase):
     with pytest.raises(UserError) as caught:
         parse_space([spec])
     assert phrase in one_line(str(caught.value))
+
+
+def test_a_space_of_choices_and_whole_numbers_counts_its_settings():
+    choices = parse_space(["augment=0,1,2", "num_train_epochs=1:4"])
+    assert size_of(choices) == 12 and len(list(every_setting(choices))) == 12
+    assert {"augment": 2, "num_train_epochs": 4} in every_setting(choices)
+    assert size_of(parse_space(["augment=0,1,2", "alpha=0.1:1.0"])) is None  # a range of numbers is endless
 
 
 def test_a_setting_named_twice_is_refused():
