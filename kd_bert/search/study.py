@@ -15,6 +15,8 @@ holds, so that a continued study draws new settings rather than replaying its fi
 
 from __future__ import annotations
 
+import hashlib
+
 import logging
 import os
 import random
@@ -111,9 +113,18 @@ def open_study(url: str, name: str, direction: str, settings: dict, trials: int,
                         f"start a new study")
     check_dependencies(study, name, url, depends_on or {})
     startup = min(10, max(4, trials // 4))  # random trials first, then TPE models the good and the bad
-    offset = len(study.get_trials(deepcopy=False)) + (os.getpid() if shared else 0)
-    study.sampler = optuna.samplers.TPESampler(seed=(seed + offset) % 2**32, n_startup_trials=startup)
+    study.sampler = optuna.samplers.TPESampler(seed=sampler_seed(seed, len(study.get_trials(deepcopy=False)),
+                                                                 os.getpid() if shared else None),
+                                               n_startup_trials=startup)
     return study
+
+
+def sampler_seed(seed: int, trials: int, pid: int | None) -> int:
+    """A seed of its own for each (seed, trials the study holds, process) triple. A sum would not do: two
+    processes started together have neighbouring pids, and the one that opens the study second sees one
+    trial more, so seed + trials + pid was the same for both, and each drew the other's settings."""
+    text = f"{seed}/{trials}" + ("" if pid is None else f"/{pid}")
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
 
 def changes(recorded: dict, settings: dict) -> str:

@@ -40,3 +40,17 @@ def test_processes_opening_a_new_study_at_once_all_open_it(tmp_path):
         assert all(r[0] == "ok" for r in results), results
         assert len({r[1] for r in results}) == 1  # one study, not one each
         assert all(r[2] for r in results)
+
+
+def test_processes_started_together_draw_from_different_seeds():
+    """Two sweep processes on one shared study start together: their pids are neighbours, and the one that
+    opens the study second sees a trial more. Their samplers still get different seeds (a sum of the three
+    gave both the same one, and each then drew the other's settings); a study of one process, continued,
+    gets the same seed for the same number of trials."""
+    from kd_bert.search.study import sampler_seed
+
+    for pid in (1000, 4_194_303):
+        assert sampler_seed(42, 0, pid) != sampler_seed(42, 1, pid - 1)
+        assert sampler_seed(42, 1, pid) != sampler_seed(42, 0, pid - 1)
+    assert sampler_seed(42, 3, None) == sampler_seed(42, 3, None) != sampler_seed(42, 4, None)
+    assert len({sampler_seed(42, trials, None) for trials in range(100)}) == 100
