@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install what is needed, then run the test suite (offline; docs/testing.md gives its time). The benchmark's
-# end-to-end run is marked slow and left out: `python -m pytest -m slow` runs it (CI runs both).
+# Install what is needed, then run the test suite (offline; docs/testing.md gives its time). The end-to-end
+# runs of the benchmarks, the recipe and torchrun are marked slow and left out: `python -m pytest -m slow` runs
+# them (CI runs both).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -45,6 +45,7 @@ def accuracies(results: dict) -> dict:
                for kind, student in results["students"].items() for row in student["seeds"]}}
 
 
+@pytest.mark.slow  # the recipe end to end (its module fixture trains a teacher and students)
 def test_recipe_writes_loadable_models_and_glue_predictions(recipe, sst2_slice):
     out, _ = recipe
     texts = [r[1] for r in read_tsv(sst2_slice / "test.tsv")[1:]]
@@ -64,6 +65,7 @@ def test_recipe_writes_loadable_models_and_glue_predictions(recipe, sst2_slice):
     assert "finished" in (out / "recipe_status.txt").read_text()
 
 
+@pytest.mark.slow  # the recipe end to end (its module fixture trains a teacher and students)
 def test_recipe_table_reports_the_models_real_accuracy(recipe, sst2_slice):
     out, stdout = recipe
     dev = read_tsv(sst2_slice / "dev.tsv")[1:]
@@ -89,6 +91,7 @@ def test_recipe_table_reports_the_models_real_accuracy(recipe, sst2_slice):
     assert f"| mean of {len(rows)} | " in table
 
 
+@pytest.mark.slow  # the recipe end to end (its module fixture trains a teacher and students)
 def test_running_a_finished_recipe_again_checks_and_skips_every_step(recipe, tiny_models, sst2_slice):
     out, _ = recipe
     before = (out / "recipe_results.json").read_text()
@@ -99,6 +102,7 @@ def test_running_a_finished_recipe_again_checks_and_skips_every_step(recipe, tin
     assert accuracies(json.loads((out / "recipe_results.json").read_text())) == accuracies(json.loads(before))
 
 
+@pytest.mark.slow  # the recipe end to end (its module fixture trains a teacher and students)
 def test_a_changed_output_runs_its_step_again(tmp_path, recipe, tiny_models, sst2_slice):
     out, _ = recipe
     copy = tmp_path / "run"
@@ -112,6 +116,7 @@ def test_a_changed_output_runs_its_step_again(tmp_path, recipe, tiny_models, sst
     assert predictions.read_text() == (out / "student3" / "seed-1" / "SST-2.tsv").read_text()
 
 
+@pytest.mark.slow  # the recipe end to end (its module fixture trains a teacher and students)
 def test_a_recipe_killed_at_any_moment_ends_with_the_same_table(tmp_path, recipe, tiny_models, sst2_slice):
     """SIGKILL to the whole recipe, once while the teacher trains (after its first checkpoint) and once
     while the first student trains; each restart continues, and the table is the uninterrupted run's."""
@@ -167,6 +172,7 @@ def test_help_names_every_recipe_and_variable_with_its_default():
         assert name in proc.stdout
 
 
+@pytest.mark.slow  # the recipe end to end (its module fixture trains a teacher and students)
 def test_a_finished_step_the_recipe_did_not_record_is_taken_as_done(recipe, tiny_models, sst2_slice, tmp_path):
     """A teacher trained with the step's own flags (by hand, or the recipe killed just after it ended) is
     checked and recorded, never trained again."""
@@ -184,6 +190,7 @@ def test_a_finished_step_the_recipe_did_not_record_is_taken_as_done(recipe, tiny
         (copy / "teacher" / "metrics.json").read_text())["total_train_seconds"], abs=0.05)
 
 
+@pytest.mark.slow  # the recipe end to end (its module fixture trains a teacher and students)
 @pytest.mark.parametrize("record", [True, False])
 def test_changed_settings_never_train_over_a_finished_step(recipe, tiny_models, sst2_slice, tmp_path, record):
     """A variable changed after a step finished: refused before anything runs, naming the flag, with the

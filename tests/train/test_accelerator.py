@@ -65,6 +65,7 @@ def history(folder):
     return metrics, [(h["train_loss"], h["eval"]["loss"]) for h in metrics["history"]]
 
 
+@pytest.mark.slow  # two torchrun launches of each script
 @pytest.mark.skipif(sys.platform == "win32", reason="gloo on CPU")
 def test_two_processes_match_one(sst2_slice, tiny_models, tmp_path):
     teacher_base = without_dropout(tiny_models["teacher_base"], tmp_path / "teacher-base")
