@@ -168,9 +168,23 @@ def held_out_as_trained(model: str, data: DataConfig) -> tuple[DataConfig, float
     if not isinstance(recorded, (int, float)) or isinstance(recorded, bool) or not _same_data(args.get("data_path"),
                                                                                               data.data_path):
         return data, None
+    if recorded and _validated_on_nothing(model):
+        recorded = 0  # e.g. a lone file, which was once trained on whole whatever --validation_split said
     if is_default(data.validation_split) and recorded != data.validation_split:
         data = replace(data, validation_split=float(recorded))
     return data, float(recorded)
+
+
+def _validated_on_nothing(model: str) -> bool:
+    """Whether the model's run recorded a validation split of no example (metrics.json): it trained on
+    all of its data, whatever fraction its training_args.json records."""
+    from .job import METRICS_FILE
+
+    try:
+        doc = json.loads((Path(model) / METRICS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("eval_examples") == 0
 
 
 def _same_data(recorded, data_path: str) -> bool:
@@ -192,7 +206,8 @@ def check_held_out(cfg: EvalConfig, data: DataConfig, raw: RawData, trained_spli
         asked = normalize_split(cfg.split) == "validation"
         if trained_split == 0 and asked and "validation" not in raw.splits and "train" in raw.splits:
             raise UserError(f"{cfg.model} was trained on all of the train split of {data.data_path} "
-                            f"(--validation_split 0, training_args.json), which has no validation split: no example is "
+                            f"(its run held out none: --validation_split 0 in training_args.json, or no validation example in "
+                            f"metrics.json), which has no validation split: no example is "
                             f"held out to score. Give data with a validation split, or pass --split train to score "
                             f"training examples")
         return

@@ -171,12 +171,14 @@ def test_evaluate_holds_out_what_the_models_run_held_out(sst2_slice, tiny_models
     assert "--validation_split 0.1 differs from the 0.05" in one_line(warning) and "trained on" in warning
 
 
-@pytest.mark.parametrize("form", ["train-only folder", "lone file"])
+@pytest.mark.parametrize("form", ["train-only folder", "lone file", "lone file, trained on whole by an older run"])
 def test_evaluate_refuses_a_validation_split_of_data_its_model_trained_on_whole(sst2_slice, tiny_models, tmp_path,
                                                                                 form):
     """A lone file (reviews.tsv) is trained on as a folder with only a train file is: with
-    --validation_split 0 nothing was held out, so evaluate.py has nothing to score as validation."""
-    if form == "lone file":
+    --validation_split 0 nothing was held out, so evaluate.py has nothing to score as validation. Older
+    runs trained on a lone file whole while their training_args.json recorded the default 0.1; their
+    metrics.json, which counts no validation example, tells them apart."""
+    if form.startswith("lone file"):
         data = tmp_path / "reviews.tsv"
         data.write_bytes((sst2_slice / "train.tsv").read_bytes())
     else:
@@ -188,7 +190,13 @@ def test_evaluate_refuses_a_validation_split_of_data_its_model_trained_on_whole(
                                                                           validation_split=0),
                             TrainConfig(output_dir=str(tmp_path / "run"), num_train_epochs=1, batch_size=32,
                                         max_train_samples=64, report_to=["none"], mixed_precision="no"))
-    with pytest.raises(UserError, match=r"trained on all of the train split .*\(--validation_split 0"):
+    if form.endswith("older run"):
+        args_file = trained.model_dir / "training_args.json"
+        recorded = json.loads(args_file.read_text())
+        recorded["args"]["validation_split"] = 0.1
+        args_file.write_text(json.dumps(recorded))
+        assert json.loads((trained.model_dir / "metrics.json").read_text())["eval_examples"] == 0
+    with pytest.raises(UserError, match=r"trained on all of the train split .*held out none"):
         evaluate(EvalConfig(model=str(trained.model_dir), latency_samples=0),
                  DataConfig(data_path=str(data), max_length=32))
     # Asked for, it is carved, with the warning.
