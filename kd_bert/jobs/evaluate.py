@@ -150,12 +150,17 @@ def trained_with(model: str) -> dict:
     """The settings a local model folder's training run recorded (training_args.json); {} without one."""
     from .job import ARGS_FILE  # the file the training jobs write
 
+    args = _recorded(model, ARGS_FILE).get("args")
+    return args if isinstance(args, dict) else {}
+
+
+def _recorded(model: str, name: str) -> dict:
+    """A JSON file a training run wrote into the model folder; {} when it is missing or unreadable."""
     try:
-        doc = json.loads((Path(model) / ARGS_FILE).read_text(encoding="utf-8"))
+        doc = json.loads((Path(model) / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    args = doc.get("args") if isinstance(doc, dict) else None
-    return args if isinstance(args, dict) else {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def held_out_as_trained(model: str, data: DataConfig) -> tuple[DataConfig, float | None]:
@@ -180,11 +185,7 @@ def _validated_on_nothing(model: str) -> bool:
     all of its data, whatever fraction its training_args.json records."""
     from .job import METRICS_FILE
 
-    try:
-        doc = json.loads((Path(model) / METRICS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(doc, dict) and doc.get("eval_examples") == 0
+    return _recorded(model, METRICS_FILE).get("eval_examples") == 0
 
 
 def _same_data(recorded, data_path: str) -> bool:

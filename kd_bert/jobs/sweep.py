@@ -22,7 +22,9 @@ distinct transfer set (once, unless the transfer set itself is searched: --augme
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import logging
 import random
 import shutil
@@ -34,10 +36,9 @@ from pathlib import Path
 import yaml
 
 from ..config import DataConfig, DistillConfig, EvalConfig, SweepConfig, TrainConfig
-from ..data.batching import Encoding
 from ..data.labels import has_scores, infer_label_names
 from ..data.splits import load_data, load_unlabeled
-from ..distillation.teacher_cache import inputs_digest, weights_digest
+from ..distillation.teacher_cache import weights_digest
 from ..errors import UserError
 from ..models.load import check_max_length, check_task, label_names_of, load_config, size_on_disk
 from ..models.student_kinds import kind_of
@@ -197,11 +198,8 @@ def read_inputs(distill: DistillConfig, data: DataConfig, train: TrainConfig,
 
 
 def _digest(columns: list[list]) -> str:
-    """A digest of lists of values: each value's text is a row of its bytes for inputs_digest, which
-    keys each row's length too; the lists' lengths come first, so no other lists give the same rows."""
-    rows = [[len(values)] for values in columns]
-    rows += [list(str(value).encode("utf-8")) for values in columns for value in values]
-    return inputs_digest(Encoding(rows, None, 0))
+    """A digest of lists of values (JSON keeps each list and value apart, so no other lists give it)."""
+    return hashlib.sha256(json.dumps(columns, default=str).encode("utf-8")).hexdigest()
 
 
 def space_for(task: Task, dimensions: list[Dimension], cfg: SweepConfig) -> list[Dimension]:

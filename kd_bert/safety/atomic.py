@@ -108,18 +108,7 @@ def save_folder_atomically(out_dir: str | Path, write: Callable[[Path], None]) -
 
 def write_atomically(path: str | Path, content: bytes) -> None:
     """Write through a temporary file and a rename, so a reader never sees half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    kept = f"{path} is unchanged" if path.exists() else "nothing was written"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(content)
-        os.replace(tmp, path)
-    except BaseException as exc:  # a full disk, or a signal that stops the run: no stray temporary left behind
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise write_error(exc, path, kept) from exc
-        raise
+    write_files_atomically({Path(path): content})
 
 
 def write_files_atomically(contents: dict[Path, bytes]) -> None:

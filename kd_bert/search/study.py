@@ -16,7 +16,6 @@ holds, so that a continued study draws new settings rather than replaying its fi
 from __future__ import annotations
 
 import hashlib
-
 import logging
 import os
 import random
@@ -96,9 +95,9 @@ def open_study(url: str, name: str, direction: str, settings: dict, trials: int,
     """The study `name` in `url`, made or reopened. It records the settings every trial shares and the
     space (`settings`), and the digests of what the trials read (`depends_on`: the data, the teacher); a
     study made with other ones is refused, since its trials would not compare.
-    The sampler's seed is `seed` plus the number of trials the study holds, so a continued study draws
-    settings its first run did not; shared (--storage given): other processes may work on it at once, so
-    the seed is also this process's own."""
+    The sampler's seed is drawn from `seed` and the number of trials the study holds, so a continued
+    study draws settings its first run did not; shared (--storage given): other processes may work on it
+    at once, so the seed is also drawn from this process's own pid (see sampler_seed)."""
     optuna = optuna_module()
     storage = open_storage(url)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4) if median_pruning else optuna.pruners.NopPruner()
