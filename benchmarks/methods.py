@@ -20,6 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from distill_benchmark import REPO, minilm_folder, read_json, run  # noqa: E402
 
+from kd_bert.cli import or_exit  # noqa: E402
+from kd_bert.safety.preflight import claim_work_dir  # noqa: E402
+
 TINYBERT = ["--embedding_weight", "1", "--hidden_weight", "1", "--attention_weight", "1"]
 
 
@@ -52,7 +55,7 @@ def main() -> None:
     if args.report_only:
         write_table(json.loads((Path(args.output_dir) / "methods.json").read_text()), Path(args.output_dir))
         return
-    work = Path(args.work_dir).resolve()
+    work = or_exit(claim_work_dir, args.work_dir, "benchmarks/methods.py")
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     common = ["--max_train_samples", args.train_samples, "--num_train_epochs", 1, "--learning_rate", args.learning_rate,
@@ -61,7 +64,8 @@ def main() -> None:
     teacher = Path(args.teacher) if args.teacher else work / "teacher"
     if not args.teacher:
         run(["trainer_teacher.py", "--model_name_or_path", base, "--output_dir", work, *common], logs / "teacher.log")
-    run(["scripts/truncate_layers.py", "--model", base, "--layers", 3, "--output", work / "minilm-l3"], logs / "l3.log")
+    run(["scripts/truncate_layers.py", "--model", base, "--layers", 3, "--output", work / "minilm-l3",
+         "--overwrite"], logs / "l3.log")
     mean_pool_s = run(["trainer_teacher.py", "--model_name_or_path", base, "--output_dir", work / "mean-pool",
                        "--head", "mean_pool", *common], logs / "teacher_mean_pool.log")
     rows = []

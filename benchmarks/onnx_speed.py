@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from kd_bert import DataConfig, EvalConfig, evaluate  # noqa: E402  (after the repo is on the path)
+from kd_bert.cli import or_exit  # noqa: E402
+from kd_bert.safety.preflight import claim_work_dir  # noqa: E402
 
 
 def torch_dynamic_int8():
@@ -79,7 +81,8 @@ def main() -> None:
     parser.add_argument("--output", help="also write the results as JSON here")
     args = parser.parse_args()
     data = DataConfig(data_path=args.data_path)
-    fp32, int8 = Path(args.work_dir) / "onnx-fp32", Path(args.work_dir) / "onnx-int8"
+    work = or_exit(claim_work_dir, args.work_dir, "benchmarks/onnx_speed.py")
+    fp32, int8 = work / "onnx-fp32", work / "onnx-int8"
     with contextlib.redirect_stdout(io.StringIO()):
         made = evaluate(EvalConfig(model=args.model, export_onnx=str(fp32), quantize="onnx-int8",
                                    save_quantized=str(int8), latency_samples=0, mixed_precision="no"), data).metrics

@@ -38,6 +38,8 @@ from distill_benchmark import (  # noqa: E402
     read_json,
     run,
 )
+from kd_bert.cli import or_exit  # noqa: E402
+from kd_bert.safety.preflight import WORK_MARK, claim_work_dir  # noqa: E402
 from kd_bert.train.precision import cpu_name  # noqa: E402
 
 
@@ -70,9 +72,10 @@ def main() -> None:
     from kd_bert.train.precision import resolve_precision
 
     auto = resolve_precision("auto")
-    work = Path(args.work_dir).resolve()
-    if work.exists():
-        shutil.rmtree(work)
+    work = or_exit(claim_work_dir, args.work_dir, "benchmarks/scale.py")
+    for old in work.iterdir():  # each run starts afresh, in a folder only this benchmark fills
+        if old.name != WORK_MARK:
+            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
     logs = work / "logs"
     logs.mkdir(parents=True)
     cache_env = {"KD_BERT_CACHE": str(work / "cache")}

@@ -27,6 +27,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from kd_bert.cli import or_exit  # noqa: E402
+from kd_bert.safety.preflight import claim_work_dir  # noqa: E402
+
 HAND_PICKED = {"alpha": 0.5, "temperature": 2.0, "learning_rate": 1e-4, "augment": 1}  # recipe.sh sst2-small
 
 
@@ -56,8 +61,7 @@ def main() -> None:
     parser.add_argument("--cost_trials", type=int, default=4)
     parser.add_argument("--skip", nargs="*", default=[], choices=("sweep", "seeds", "cost"))
     args = parser.parse_args()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = or_exit(claim_work_dir, args.out, "benchmarks/sweep_sst2_small.py", "--out")
     base = ["--teacher_model", args.teacher, "--data_path", args.data, "--student_init", "teacher_layers",
             "--student_layers", "0,2,5", "--num_train_epochs", "1", "--max_train_samples", args.train_samples,
             "--selection_split", "0.1", "--eval_steps", "100", "--report_to", "none"]

@@ -24,7 +24,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
-from few_labels import split
+sys.path.insert(0, str(REPO))
+from few_labels import split  # noqa: E402
+
+from kd_bert.cli import or_exit  # noqa: E402
+from kd_bert.safety.preflight import claim_work_dir  # noqa: E402
 
 
 def minilm() -> str:
@@ -60,7 +64,7 @@ def main() -> None:
     parser.add_argument("--student_epochs", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
-    out = Path(args.out).resolve()
+    out = or_exit(claim_work_dir, args.out, "benchmarks/unlabeled_transfer.py", "--out")
     data, texts = split_sst2(out, args.labeled, args.unlabeled)
     common = ["--data_path", data, "--max_length", 64, "--seed", args.seed, "--overwrite_output_dir"]
     seconds = {"teacher": run("teacher", out, "trainer_teacher.py", *common, "--model_name_or_path", minilm(),

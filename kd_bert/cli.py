@@ -377,6 +377,15 @@ def _convert_one(action: argparse.Action, value, name: str):
     return converted
 
 
+def or_exit(check: Callable, *args, **kwargs):
+    """check(*args, **kwargs) for a script that does not go through run(): a UserError it raises becomes
+    `error: ...` on stderr and exit status 2, as in the scripts."""
+    try:
+        return check(*args, **kwargs)
+    except UserError as exc:
+        _fail(exc)
+
+
 def _fail(exc: UserError) -> None:
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)

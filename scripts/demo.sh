@@ -30,7 +30,7 @@ step "teacher: fine-tune MiniLM-L6 on $SAMPLES SST-2 sentences" \
     "$PYTHON" trainer_teacher.py --model_name_or_path "$MINILM" --data_path ./data/sst2 --output_dir "$OUT" \
     --max_train_samples "$SAMPLES" --num_train_epochs 1 --learning_rate "$LR" --overwrite_output_dir
 step "student base: the first 3 of MiniLM's 6 layers" \
-    "$PYTHON" scripts/truncate_layers.py --model "$MINILM" --layers 3 --output "$OUT/minilm-l3"
+    "$PYTHON" scripts/truncate_layers.py --model "$MINILM" --layers 3 --output "$OUT/minilm-l3" --overwrite
 step "student: distill from the teacher on the same $SAMPLES sentences" \
     "$PYTHON" distilled-bert.py --teacher_model "$OUT/teacher" --student_model "$OUT/minilm-l3" --data_path ./data/sst2 \
     --output_dir "$OUT" --max_train_samples "$SAMPLES" --num_train_epochs 1 --learning_rate "$LR" --overwrite_output_dir

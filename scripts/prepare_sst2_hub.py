@@ -10,16 +10,25 @@ test labels are -1). The bundled ./data/sst2 holds the same data as GLUE TSV fil
 import argparse
 import os
 import sys
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from kd_bert import cli  # noqa: E402
+from kd_bert.errors import UserError  # noqa: E402
 from kd_bert.models.hub import load_hub_dataset  # noqa: E402
+from kd_bert.safety.atomic import save_folder_atomically  # noqa: E402
+from kd_bert.safety.preflight import check_folder  # noqa: E402
 
 
 def prepare(args: argparse.Namespace) -> None:
+    output = Path(args.output)
+    check_folder(output, f"--output {args.output}")
+    if output.exists() and any(output.iterdir()):
+        raise UserError(f"--output {args.output} already holds files; give a new or empty folder")
     dataset = load_hub_dataset(args.dataset, "--dataset")
-    dataset.save_to_disk(args.output)
+    # Written beside, then renamed: a stop midway leaves no half-written dataset at --output.
+    save_folder_atomically(output, lambda folder: dataset.save_to_disk(str(folder)))
     print(f"saved {args.dataset} ({', '.join(f'{k}: {len(v)}' for k, v in dataset.items())}) to {args.output}")
 
 

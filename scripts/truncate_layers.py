@@ -6,6 +6,7 @@
 import argparse
 import os
 import sys
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -13,7 +14,20 @@ from kd_bert import cli  # noqa: E402
 from kd_bert.errors import UserError  # noqa: E402
 
 
+def check_output(args: argparse.Namespace) -> None:
+    """--output is replaced as a whole: never the model read, never a folder holding it, and an existing
+    model there only with --overwrite."""
+    from kd_bert.safety.preflight import check_folder, check_not_read, reads_of
+
+    check_folder(args.output, f"--output {args.output}")
+    check_not_read(args.output, f"--output {args.output}", reads_of(model=args.model), whole=True)
+    output = Path(args.output)
+    if output.is_dir() and any(output.iterdir()) and not args.overwrite:
+        raise UserError(f"--output {args.output} already holds files; give a new folder, or --overwrite to replace it")
+
+
 def truncate(args: argparse.Namespace) -> None:
+    check_output(args)  # before the seconds transformers takes to load
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     from kd_bert.models.load import save_model_atomically
@@ -32,5 +46,6 @@ if __name__ == "__main__":
     parser.add_argument("--model", required=True, help="local model folder")
     parser.add_argument("--layers", type=int, required=True, help="how many layers to keep")
     parser.add_argument("--output", required=True, help="folder to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace what --output holds")
     cli.add_debug_arg(parser)
     cli.run(truncate, parser)

@@ -78,3 +78,24 @@ def check_not_read(output: str | Path, what: str, reads: dict[str, str | Path | 
 def reads_of(**paths: str | None) -> dict[str, str | None]:
     """What a run reads, named by flag for messages: reads_of(data_path="d") -> {"--data_path d": "d"}."""
     return {f"--{flag} {path}": path for flag, path in paths.items() if path}
+
+
+WORK_MARK = ".kd-bert-work"
+
+
+def claim_work_dir(path: str | Path, owner: str, what: str = "--work_dir") -> Path:
+    """A folder a benchmark or script fills and replaces at will: a new or empty folder, or one it made
+    before (it holds WORK_MARK naming `owner`). Anything else may hold a user's models or data, and is
+    refused before anything is written. Returns the resolved folder, made and marked."""
+    folder = Path(path).expanduser().resolve()
+    check_folder(folder, f"{what} {path}")
+    mark = folder / WORK_MARK
+    if folder.is_dir() and any(folder.iterdir()):
+        made_by = mark.read_text(encoding="utf-8").strip() if mark.is_file() else None
+        if made_by != owner:
+            by = f"by {made_by}" if made_by else "by something else"
+            raise UserError(f"{what} {path} holds files written {by}, which this run would replace; give a new "
+                            f"or empty folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    mark.write_text(owner + "\n", encoding="utf-8")
+    return folder

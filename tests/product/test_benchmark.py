@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import REPO
+from helpers import REPO, listing
 
 
 @pytest.mark.slow  # about a minute: ten script processes of its own
@@ -34,3 +34,58 @@ def test_benchmark_runs_and_reports(tiny_models, tmp_path):
     assert (tmp_path / "work" / "reference_distill_seed42_bf16.json").is_file()
     assert "epoch speedup" in (out / "results.md").read_text()
     assert (out / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("script, flags", [
+    ("scale.py", ["--work_dir"]),
+    ("distill_benchmark.py", ["--work_dir"]),
+    ("methods.py", ["--work_dir"]),
+    ("onnx_speed.py", ["--work_dir"]),
+    ("sweep_sst2_small.py", ["--teacher", "unused", "--out"]),
+    ("unlabeled_transfer.py", ["--out"]),
+])
+def test_a_benchmark_never_fills_a_folder_it_did_not_make(script, flags, tmp_path):
+    """Each benchmark replaces its own earlier models: given a folder holding a user's model, it stops at once
+    with one line, and the folder is untouched."""
+    users = tmp_path / "models"
+    (users / "teacher").mkdir(parents=True)
+    (users / "teacher" / "config.json").write_text('{"model_type": "bert"}')
+    before = listing(users)
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *flags, str(users)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [f"error: {flags[-1]} {users} holds files written by something else, "
+                                                f"which this run would replace; give a new or empty folder"]
+    assert listing(users) == before
+
+
+def levers(*flags, cwd):
+    return subprocess.run([sys.executable, str(REPO / "benchmarks" / "levers.py"), *map(str, flags)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_levers_takes_a_finished_run_only_when_it_ran_with_the_same_settings(tmp_path):
+    """levers.py skips a lever whose run finished; one seed's run must never stand in another seed's table."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import levers as module
+
+    teacher, data, out = tmp_path / "teacher", tmp_path / "data", tmp_path / "out"
+    teacher.mkdir(), data.mkdir()
+    args = module.argparse.Namespace(teacher=teacher, data=data, out=out, student=module.MINILM,
+                                     student_flags=["--student_init", "first_layers", "--student_layers", "3"],
+                                     epochs=1, learning_rate=1e-4, seed=42, eval_steps=1000)
+    recorded = vars(module.distill_parser().parse_args(module.lever_flags("twin", args)))
+    student = out / "twin" / "student"
+    student.mkdir(parents=True)
+    (student / "training_args.json").write_text(json.dumps({"role": "student", "args": recorded}))
+    (student / "metrics.json").write_text(json.dumps({
+        "validation": {"accuracy": 0.875}, "train_examples": 100, "best_epoch": 1, "total_train_seconds": 9.0}))
+    common = ["--teacher", teacher, "--data", data, "--out", out, "--only", "twin"]
+    same = levers(*common, cwd=tmp_path)
+    assert same.returncode == 0, same.stderr[-2000:]
+    assert "| twin | `--alpha 0` | 87.50 |" in same.stdout  # taken as finished: nothing trained
+    other = levers(*common, "--seed", "1", cwd=tmp_path)
+    assert other.returncode == 2 and other.stderr.strip().splitlines() == [
+        f"error: lever twin in {out} finished with other settings (--seed 42 then, 1 now); give another --out, "
+        f"or the earlier values"]
+    assert json.loads((out / "levers.json").read_text())["seed"] == 42  # the table of seed 42 stands

@@ -156,3 +156,24 @@ def test_an_evaluation_output_that_would_replace_what_it_reads_is_refused(sst2_s
     result = run_script("evaluate.py", "--model", model, "--data_path", sst2_slice, "--predictions_file",
                         model / "predictions_dev.tsv", "--latency_samples", "0", "--max_eval_samples", "8")
     assert result.returncode == 0 and (model / "predictions_dev.tsv").is_file(), result
+
+
+def test_a_work_folder_is_new_empty_or_made_by_the_same_owner(tmp_path):
+    """Benchmarks replace what their work folder holds: a folder holding a user's files is never theirs."""
+    from kd_bert.safety.preflight import WORK_MARK, claim_work_dir
+
+    made = claim_work_dir(tmp_path / "new" / "work", "bench-a")
+    assert (made / WORK_MARK).read_text().strip() == "bench-a"
+    (made / "model.safetensors").write_bytes(b"from an earlier run of bench-a")
+    assert claim_work_dir(made, "bench-a") == made  # its own earlier run: taken again
+    with pytest.raises(UserError, match="written by bench-a, which this run would replace"):
+        claim_work_dir(made, "bench-b")
+    (tmp_path / "empty").mkdir()
+    assert claim_work_dir(tmp_path / "empty", "bench-b").is_dir()
+    users = tmp_path / "models"
+    (users / "teacher").mkdir(parents=True)
+    (users / "teacher" / "config.json").write_text("{}")
+    before = listing(users)
+    with pytest.raises(UserError, match="written by something else"):
+        claim_work_dir(users, "bench-a")
+    assert listing(users) == before  # not even the mark was written
