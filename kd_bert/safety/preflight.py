@@ -9,6 +9,7 @@ millisecond per path.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -81,12 +82,15 @@ def reads_of(**paths: str | None) -> dict[str, str | None]:
 
 
 WORK_MARK = ".kd-bert-work"
+_HELD: dict[Path, object] = {}  # the marks of the work folders this process holds, locked until it exits
 
 
 def claim_work_dir(path: str | Path, owner: str, what: str = "--work_dir") -> Path:
     """A folder a benchmark or script fills and replaces at will: a new or empty folder, or one it made
     before (it holds WORK_MARK naming `owner`). Anything else may hold a user's models or data, and is
-    refused before anything is written. Returns the resolved folder, made and marked."""
+    refused before anything is written. The mark stays locked while this process runs, so a second run in
+    the same folder is refused rather than deleting the first's files. Returns the resolved folder, made and
+    marked."""
     folder = Path(path).expanduser().resolve()
     check_folder(folder, f"{what} {path}")
     mark = folder / WORK_MARK
@@ -96,6 +100,18 @@ def claim_work_dir(path: str | Path, owner: str, what: str = "--work_dir") -> Pa
             by = f"by {made_by}" if made_by else "by something else"
             raise UserError(f"{what} {path} holds files written {by}, which this run would replace; give a new "
                             f"or empty folder")
+    if folder in _HELD:  # claimed by this process already
+        return folder
     folder.mkdir(parents=True, exist_ok=True)
-    mark.write_text(owner + "\n", encoding="utf-8")
+    handle = open(mark, "a+", encoding="utf-8")  # noqa: SIM115 - held open: the lock lasts as long as the process
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UserError(f"{what} {path} is in use by another run of {owner}; wait for it to end, or give another "
+                        f"folder") from None
+    handle.truncate(0)
+    handle.write(owner + "\n")
+    handle.flush()
+    _HELD[folder] = handle
     return folder

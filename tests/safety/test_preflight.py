@@ -9,10 +9,11 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from helpers import assert_clean_failure, listing, run_script, snapshot, teacher_job
+from helpers import REPO, assert_clean_failure, listing, run_script, snapshot, teacher_job
 
 from kd_bert import (
     DataConfig,
@@ -177,3 +178,21 @@ def test_a_work_folder_is_new_empty_or_made_by_the_same_owner(tmp_path):
     with pytest.raises(UserError, match="written by something else"):
         claim_work_dir(users, "bench-a")
     assert listing(users) == before  # not even the mark was written
+
+
+def test_a_work_folder_in_use_by_a_live_run_is_refused(tmp_path):
+    """Two runs of one benchmark in one folder: the second would delete the first's live files."""
+    work = tmp_path / "work"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from kd_bert.safety.preflight import "
+                               f"claim_work_dir; claim_work_dir({str(work)!r}, 'bench-a'); print('held', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        from kd_bert.safety.preflight import claim_work_dir
+
+        with pytest.raises(UserError, match="in use by another run of bench-a"):
+            claim_work_dir(work, "bench-a")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert claim_work_dir(work, "bench-a") == work.resolve()  # its owner gone, the folder is free again
