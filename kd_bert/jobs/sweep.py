@@ -174,11 +174,13 @@ def read_inputs(distill: DistillConfig, data: DataConfig, train: TrainConfig,
                 dimensions: list[Dimension]) -> tuple[Task, dict]:
     """The task, from the teacher's labels when a trial runs it (else the data's), checked against the
     data's; and the digests of what every trial reads: the data as read (and the transfer data), the
-    teacher's weights when a trial uses it, as the teacher-logit cache digests them."""
+    teacher's weights when a trial uses it, as the teacher-logit cache digests them, and the weights of the
+    checkpoint the student starts from (--student_model), when a trial's student starts from one."""
     raw, columns = load_data(data)
     variants = [(distill, data, train)] + [apply({d.name: value}, distill, data, train) for d in dimensions
                                            for value in d.values_to_check()]
     uses_teacher = any(plan_distillation(v[0], v[2]).teacher_use != NO_TEACHER for v in variants)
+    students = sorted({v[0].student_model for v in variants if kind_of(v[0]).starts_from == "student_model"})
     texts = [raw.label_names or []]
     for name in sorted(raw.splits):
         split = raw.splits[name].columns
@@ -188,6 +190,8 @@ def read_inputs(distill: DistillConfig, data: DataConfig, train: TrainConfig,
     if distill.transfer_data:
         unlabeled = load_unlabeled(distill.transfer_data, columns, data.on_bad_rows)
         depends_on["transfer_data"] = _digest([unlabeled.texts, unlabeled.pairs or []])
+    if students:  # the checkpoint a trial's student starts from, retrained or replaced in its folder
+        depends_on["student"] = _digest([[name, weights_digest(name, None)] for name in students])
     if not uses_teacher:
         return Task.of(infer_label_names(raw, columns, data.label_names)), depends_on
     config = load_config(distill.teacher_model, "--teacher_model")

@@ -149,7 +149,11 @@ def _value(value) -> str:
 
 # What each digest of depends_on is of, as the refusal names it.
 DEPENDENCIES = {"data": "the training data (--data_path)", "transfer_data": "the transfer data (--transfer_data)",
-                "teacher": "the teacher's weights (--teacher_model)"}
+                "teacher": "the teacher's weights (--teacher_model)",
+                "student": "the weights the student starts from (--student_model)"}
+# Digests recorded only since a later version: a study whose record lacks one was made before, not with other
+# inputs, and takes this process's digest as its own.
+RECORDED_SINCE = {"student"}
 
 
 def check_dependencies(study, name: str, url: str, depends_on: dict) -> None:
@@ -160,6 +164,10 @@ def check_dependencies(study, name: str, url: str, depends_on: dict) -> None:
     if recorded is None:
         study.set_user_attr("depends_on", depends_on)
         return
+    older = {key: depends_on[key] for key in RECORDED_SINCE if key in depends_on and key not in recorded}
+    if older:
+        recorded = {**recorded, **older}
+        study.set_user_attr("depends_on", recorded)
     changed = [DEPENDENCIES.get(key, key) for key in sorted(set(recorded) | set(depends_on))
                if recorded.get(key) != depends_on.get(key)]
     if changed:

@@ -344,14 +344,15 @@ def test_a_study_made_with_other_settings_is_refused(swept, sst2_slice, trained_
     assert trials_of(out) == before
 
 
-def test_a_study_whose_data_or_teacher_changed_is_refused(sst2_slice, trained_teacher, tiny_models, tmp_path):
+def test_a_study_whose_data_teacher_or_student_start_changed_is_refused(sst2_slice, trained_teacher, tiny_models, tmp_path):
     """The training data edited in place, or the teacher retrained in its folder: the study's trials would not
     compare with new ones, so continuing it is refused, and nothing of it changes."""
-    data, teacher, out = tmp_path / "data", tmp_path / "teacher", tmp_path / "out"
+    data, teacher, student, out = tmp_path / "data", tmp_path / "teacher", tmp_path / "student", tmp_path / "out"
     shutil.copytree(sst2_slice, data)
     shutil.copytree(trained_teacher, teacher)
-    args = [*sweep_args(data, teacher, tiny_models, out), "--num_train_epochs", "1", "--pruner", "none",
-            "--search", "alpha=0.1:1.0"]
+    shutil.copytree(tiny_models["student_base"], student)
+    args = [*sweep_args(data, teacher, {**tiny_models, "student_base": student}, out), "--num_train_epochs", "1",
+            "--pruner", "none", "--search", "alpha=0.1:1.0"]
     result = run_script("sweep.py", *args, "--trials", "1")
     assert result.returncode == 0, result
     kept = {name: content for name, content in snapshot(out).items() if not name.endswith("study.db")}
@@ -366,6 +367,13 @@ def test_a_study_whose_data_or_teacher_changed_is_refused(sst2_slice, trained_te
     nudged_copy(trained_teacher, teacher)  # retrained: the same files, other weights
     result = run_script("sweep.py", *args, "--trials", "2")
     assert_clean_failure(result, "the teacher's weights (--teacher_model) changed", "pass another --output_dir")
+    shutil.rmtree(teacher)
+    shutil.copytree(trained_teacher, teacher)
+    shutil.rmtree(student)
+    nudged_copy(tiny_models["student_base"], student)  # the student's start retrained in its folder
+    result = run_script("sweep.py", *args, "--trials", "2")
+    assert_clean_failure(result, "the weights the student starts from (--student_model) changed",
+                         "pass another --output_dir")
     assert {name: content for name, content in snapshot(out).items() if not name.endswith("study.db")} == kept
     assert len(trials_of(out)) == 1
 

@@ -54,3 +54,20 @@ def test_processes_started_together_draw_from_different_seeds():
         assert sampler_seed(42, 1, pid) != sampler_seed(42, 0, pid - 1)
     assert sampler_seed(42, 3, None) == sampler_seed(42, 3, None) != sampler_seed(42, 4, None)
     assert len({sampler_seed(42, trials, None) for trials in range(100)}) == 100
+
+
+def test_a_study_recorded_before_the_student_was_digested_continues_and_then_checks_it(tmp_path):
+    """A study made before its record had the student's digest is not 'made with other inputs': it takes this
+    process's digest, and from then on a changed student start is refused."""
+    from kd_bert.errors import UserError
+    from kd_bert.search.study import check_dependencies
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = open_study(url, "old", "maximize", SETTINGS, trials=4, seed=42, median_pruning=False, shared=False)
+    study.set_user_attr("depends_on", {"data": "d1", "teacher": "t1"})  # as an older version recorded it
+    check_dependencies(study, "old", url, {"data": "d1", "teacher": "t1", "student": "s1"})
+    assert study.user_attrs["depends_on"] == {"data": "d1", "teacher": "t1", "student": "s1"}
+    with pytest.raises(UserError, match=r"the weights the student starts from \(--student_model\) changed"):
+        check_dependencies(study, "old", url, {"data": "d1", "teacher": "t1", "student": "s2"})
+    with pytest.raises(UserError, match=r"the teacher's weights \(--teacher_model\) changed"):
+        check_dependencies(study, "old", url, {"data": "d1", "teacher": "t2", "student": "s1"})
