@@ -42,7 +42,7 @@ from ..distillation.teacher_cache import weights_digest
 from ..errors import UserError
 from ..models.load import check_max_length, check_task, label_names_of, load_config, size_on_disk
 from ..models.student_kinds import kind_of
-from ..models.students import num_layers_of, parse_layers
+from ..models.students import num_layers_of, parse_first_layers, parse_layers
 from ..deploy.model_card import model_card
 from ..results import SweepResult
 from ..safety.atomic import save_folder_atomically, write_json, write_text_atomically
@@ -233,7 +233,8 @@ def check_layers(dimensions: list[Dimension], distill: DistillConfig, data: Data
         source = kind.source(variant)
         whose = "the teacher" if kind.starts_from == "teacher_model" else source
         try:
-            parse_layers(spec, num_layers_of(load_config(source, f"--{kind.starts_from}")), whose)
+            parse = parse_layers if kind.copies_teacher else parse_first_layers
+            parse(spec, num_layers_of(load_config(source, f"--{kind.starts_from}")), whose)
         except UserError as exc:
             shown = " ".join(f"{name}={value}" for name, value in zip(names, values))
             raise UserError(f"--search {shown}: {exc}" if shown else str(exc)) from None

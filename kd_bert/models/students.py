@@ -50,6 +50,14 @@ def parse_layers(spec: str, num_layers: int, whose: str = "the teacher") -> list
     return values
 
 
+def parse_first_layers(spec: str, num_layers: int, whose: str) -> list[int]:
+    """--student_layers of a first_layers student: a count only."""
+    if "," in spec:
+        raise UserError(f"--student_layers {spec}: --student_init first_layers keeps the first layers, so give their "
+                        f"count (3); for chosen layers of the teacher use --student_init teacher_layers")
+    return parse_layers(spec, num_layers, whose)
+
+
 def num_layers_of(config) -> int:
     settings = getattr(config, "encoder_settings", None)  # a mean-pooling classifier's encoder
     if isinstance(settings, dict) and "num_hidden_layers" in settings:
@@ -141,10 +149,7 @@ def first_layers_student(distill: DistillConfig, head: str, teacher, label_names
     model, tokenizer = pretrained_student(distill, head, teacher, label_names, eager_attention)
     total = num_layers_of(model.config)
     spec = distill.student_layers or str(max(1, total // 2))
-    if "," in spec:
-        raise UserError(f"--student_layers {spec}: --student_init first_layers keeps the first layers, so give their "
-                        f"count (3); for chosen layers of the teacher use --student_init teacher_layers")
-    count = len(parse_layers(spec, total, distill.student_model))
+    count = len(parse_first_layers(spec, total, distill.student_model))
     log.info(f"student: the first {count} of the {total} layers of {distill.student_model}")
     return from_teacher_layers(model, list(range(count))), tokenizer
 

@@ -297,6 +297,16 @@ def test_layers_no_student_can_keep_are_refused_before_the_first_trial(sst2_slic
                          output_dir=out)
 
 
+def test_layer_indices_for_a_first_layers_student_are_refused_before_the_first_trial(sst2_slice, trained_teacher,
+                                                                                      tiny_models, tmp_path):
+    """first_layers keeps a count of first layers: indices failed in every trial before, now at once."""
+    out = tmp_path / "first"
+    result = run_script("sweep.py", *sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--student_init",
+                        "first_layers", "--student_layers", "0,1", "--search", "alpha=0.1:1.0")
+    assert_clean_failure(result, "--student_layers 0,1: --student_init first_layers keeps the first layers",
+                         output_dir=out)
+
+
 def test_a_sweep_whose_trials_all_failed_fails_in_one_line(sst2_slice, trained_teacher, tiny_models, tmp_path,
                                                            monkeypatch):
     """Trials whose runs fail (their loss became nan, say) are recorded; when none finished, the sweep is an error
