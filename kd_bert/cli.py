@@ -109,7 +109,8 @@ def _check_config_kept(path: str, flags: argparse.Namespace) -> None:
             check_not_read(value, f"--{name} {value}", reads, whole=name in _OUTPUT_FOLDERS)
 
 
-def run(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser, argv=None) -> None:
+def run(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser, argv=None,
+        program: list[str] | None = None) -> None:
     """Parse and run; a UserError (a bad --config file, or a config that cannot work) becomes
     `error: ...` on stderr and exit status 2. SIGINT and SIGTERM stop the run (see stopping.py): a
     line says where and how to resume, and the exit status is 130 or 143."""
@@ -117,12 +118,13 @@ def run(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentP
         flags = parse(parser, argv)
     except UserError as exc:
         _fail(exc)
-    with handled():
-        _run(main, parser, flags, [sys.argv[0], *(sys.argv[1:] if argv is None else argv)])
+    given = sys.argv[1:] if argv is None else list(argv)
+    with handled():  # program: an installed command (["kd-bert", "distill"]), run as it is, with no python
+        _run(main, parser, flags, [*program, *given] if program else [sys.argv[0], *given], installed=bool(program))
 
 
 def _run(main: Callable[[argparse.Namespace], object], parser: argparse.ArgumentParser, flags: argparse.Namespace,
-         command: list[str]) -> None:
+         command: list[str], installed: bool = False) -> None:
     try:
         _quiet_libraries()
         set_verbosity("warning" if getattr(flags, "quiet", False) else "debug" if getattr(flags, "verbose", False)
@@ -130,7 +132,7 @@ def _run(main: Callable[[argparse.Namespace], object], parser: argparse.Argument
         main(flags)
         _leave_process_group()
     except Stopped as stop:  # before KeyboardInterrupt, which it is
-        _stopped(stop, command, parser)
+        _stopped(stop, command, parser, installed)
     except UserError as exc:
         if flags.debug:
             raise
@@ -161,11 +163,12 @@ def _leave_process_group() -> None:
         dist.destroy_process_group()
 
 
-def resume_command(argv: list[str], parser: argparse.ArgumentParser) -> str:
+def resume_command(argv: list[str], parser: argparse.ArgumentParser, installed: bool = False) -> str:
     """The command that continues a stopped run: the script and flags as given (argv in sys.argv's
     form), any --resume_from_checkpoint among them (with or without a value, `=value`, or a prefix
     argparse accepts) replaced by `--resume_from_checkpoint latest`. Latest, not a folder: each run of
-    the job (--compare_no_kd trains two) resumes from its own newest checkpoint."""
+    the job (--compare_no_kd trains two) resumes from its own newest checkpoint. `installed`: argv starts
+    with an installed command, which runs without python."""
     script, *given = argv
     names = [name for action in parser._actions for name in action.option_strings if name.startswith("--")]
     resume = next(action.option_strings for action in parser._actions if action.dest == RESUME)
@@ -178,8 +181,9 @@ def resume_command(argv: list[str], parser: argparse.ArgumentParser) -> str:
         elif not equals and i < len(given) and not given[i].startswith("-"):
             i += 1  # its value
     # Under `accelerate launch` this process cannot see the launcher's options.
-    launcher = "accelerate launch [your launch options]" if "LOCAL_RANK" in os.environ else shlex.quote(_python())
-    return f"{launcher} {shlex.join([script, *kept, f'--{RESUME}', 'latest'])}"
+    launcher = "accelerate launch [your launch options] " if "LOCAL_RANK" in os.environ else \
+        "" if installed else shlex.quote(_python()) + " "
+    return f"{launcher}{shlex.join([script, *kept, f'--{RESUME}', 'latest'])}"
 
 
 def _names_option(name: str, option: list[str], names: list[str], allow_abbrev: bool) -> bool:
@@ -197,11 +201,11 @@ def _python() -> str:
     return "python" if found and os.path.abspath(found) == os.path.abspath(sys.executable) else sys.executable
 
 
-def _stopped(stop: Stopped, command: list[str], parser: argparse.ArgumentParser) -> None:
+def _stopped(stop: Stopped, command: list[str], parser: argparse.ArgumentParser, installed: bool = False) -> None:
     if stop.announce:  # one process of a distributed run speaks for all
         print(stop.describe(), file=sys.stderr)
         if stop.checkpoint is not None:
-            print(f"to resume: {resume_command(command, parser)}", file=sys.stderr)
+            print(f"to resume: {resume_command(command, parser, installed)}", file=sys.stderr)
         elif stop.in_loop:
             print("to be able to resume next time, pass --checkpointing_steps N (every N batches) or epoch",
                   file=sys.stderr)

@@ -221,6 +221,12 @@ def test_the_resume_command_replaces_any_resume_flag(resume):
         assert flags.resume_from_checkpoint == "latest" and flags.data_path == "my data"
 
 
+def test_the_resume_command_of_the_installed_command_runs_it_without_python():
+    argv = ["kd-bert", "teacher", "--resume_from_checkpoint", "old", *GIVEN]
+    assert shlex.split(cli.resume_command(argv, PARSER, installed=True)) == [
+        "kd-bert", "teacher", *GIVEN, "--resume_from_checkpoint", "latest"]
+
+
 def test_the_resume_command_keeps_flags_that_only_look_alike():
     # --re is also the prefix of --report_to (argparse refuses it as ambiguous); --resume_from is no flag
     argv = ["x.py", "--re", "none", "--output_dir", "--resume_from_checkpoint-like folder"]
