@@ -90,3 +90,34 @@ def test_the_seed_means_are_the_runs_means():
         assert table[student][1:] == [f"{100 * twin:.2f}", f"{100 * kd:.2f}", f"{100 * (kd - twin):+.2f}"], student
     gain = table["first 3 layers"][3]
     assert f"adds **{gain[1:]} points**" in " ".join(section().split())
+
+
+def test_the_readmes_own_classifier_numbers_are_the_levers_runs():
+    """The README's "what to expect" under Distill your own classifier: the means over seeds, plain KD's
+    seed-42 result, and the median times, each computed here from the levers runs."""
+    import statistics
+
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    start = readme.index("## Distill your own classifier")
+    text = readme[start:readme.index("## ", start + 3)]
+    by: dict[tuple[str, str], list[dict]] = {}
+    for run in levers_runs():
+        for r in run["rows"]:
+            if run["epochs"] == 1:
+                by.setdefault((student_name(run), r["lever"]), []).append({**r, "seed": run["seed"]})
+
+    def mean(student: str, lever: str) -> str:
+        return f"{100 * statistics.mean(r['dev_accuracy'] for r in by[(student, lever)]):.2f}"
+
+    assert f"{mean('first 3 layers', 'kd-aug1-replace')} against {mean('first 3 layers', 'twin')} without" in text
+    assert f"{mean('all 6 layers', 'kd-aug1-replace')} against {mean('all 6 layers', 'twin')}" in text
+    plain = [r for r in by[("first 3 layers", "kd")] if r["seed"] == 42]
+    twin = [r for r in by[("first 3 layers", "twin")] if r["seed"] == 42]
+    assert f"added nothing ({100 * plain[0]['dev_accuracy']:.2f} both, seed 42)" in text
+    assert plain[0]["dev_accuracy"] == twin[0]["dev_accuracy"]
+    for student, words in (("first 3 layers", "for the 3-layer student"), ("all 6 layers", "for MiniLM-L6")):
+        median = statistics.median(r["train_seconds"] for r in by[(student, "kd-aug1-replace")])
+        assert f"{median:.0f} s {words}" in text
+    passes = [r["teacher_logits_seconds"] for r in by[("first 3 layers", "kd-aug1-replace")]
+              if not r["teacher_logits_reused"]]
+    assert f"the teacher's pass over the copies {statistics.median(passes):.0f} s" in text
