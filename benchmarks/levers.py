@@ -156,6 +156,10 @@ def main() -> None:
     args = parser.parse_args()
     args.student_flags = shlex.split(args.student_flags)
     args.out = args.out.expanduser().resolve()
+    for what, path in (("--teacher", args.teacher / "config.json"), ("--data", args.data / "train.tsv")):
+        if not path.is_file():  # before the first lever, not in every one
+            print(f"error: {what} {path.parent}: {path} is missing", file=sys.stderr)
+            sys.exit(2)
     check_finished(args.only, args)
     args.out.mkdir(parents=True, exist_ok=True)
     header = {"student": args.student, "student_flags": args.student_flags, "seed": args.seed, "epochs": args.epochs,

@@ -71,6 +71,11 @@ def test_levers_takes_a_finished_run_only_when_it_ran_with_the_same_settings(tmp
 
     teacher, data, out = tmp_path / "teacher", tmp_path / "data", tmp_path / "out"
     teacher.mkdir(), data.mkdir()
+    missing = levers("--teacher", teacher, "--data", data, "--out", out, cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+        f"error: --teacher {teacher}: {teacher / 'config.json'} is missing"] and not out.exists()
+    (teacher / "config.json").write_text("{}")
+    (data / "train.tsv").write_text("sentence\tlabel\n")
     args = module.argparse.Namespace(teacher=teacher, data=data, out=out, student=module.MINILM,
                                      student_flags=["--student_init", "first_layers", "--student_layers", "3"],
                                      epochs=1, learning_rate=1e-4, seed=42, eval_steps=1000)
