@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from .data.formats import EXTENSIONS as DATA_EXTENSIONS
 from .distillation.terms import HIDDEN_STATES, TERMS
 from .errors import UserError
 from .models import student_kinds
@@ -191,7 +192,7 @@ class DataConfig(Flags):
     """Where the examples come from and how they become model inputs."""
 
     data_path: str = flag("./data/sst2", "save_to_disk folder, folder of train/dev/test files "
-                          "(.tsv/.csv/.json/.jsonl/.parquet), one such file, or a hub dataset name "
+                          f"({'/'.join(DATA_EXTENSIONS)}), one such file, or a hub dataset name "
                           "(default: %(default)s)", DATA)
     text_column: str | None = flag(None, "column holding the text (default: 'sentence', else detected)", DATA)
     text_pair_column: str | None = flag(None, "column holding the second text of a sentence-pair task (default: "
