@@ -52,7 +52,6 @@ class RawSplit:
                         self.file, lines, self.bad)
 
 
-
 def read_text(path: Path, what: str) -> str:
     """A UTF-8 text file's text, without a byte-order mark; a file that is not UTF-8 is refused, naming
     `what` (the flag and path, or the path) and where the first undecodable byte is."""
@@ -73,7 +72,6 @@ def not_utf8(path: Path, what: str) -> UserError:
         return UserError(f"{what} is not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line}) "
                          f"cannot be decoded; save the file as UTF-8")
     return UserError(f"{what} is not UTF-8 text; save the file as UTF-8")
-
 
 
 def read_tsv(path: Path) -> RawSplit:
@@ -100,7 +98,6 @@ def read_parquet(path: Path) -> RawSplit:
     table = pq.read_table(path)
     _refuse_repeated_columns(path, table.column_names)
     return named_columns(RawSplit(table.to_pydict(), file=str(path)))
-
 
 
 def _refuse_repeated_columns(path: Path, names: list[str]) -> None:
@@ -248,12 +245,10 @@ def _read_json(path: Path, array: bool) -> RawSplit:
                            bad=bad))
 
 
-
 def named_columns(split: RawSplit) -> RawSplit:
     """Column names without a byte-order mark, which some tools write into a JSON key or parquet schema."""
     split.columns = {name.lstrip("\ufeff"): values for name, values in split.columns.items()}
     return split
-
 
 
 @dataclass(frozen=True)
