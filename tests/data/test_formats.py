@@ -62,7 +62,7 @@ def test_every_declared_format_reads_a_tiny_file(tmp_path, fmt):
 
 def test_a_format_cannot_be_declared_without_a_reader():
     with pytest.raises(TypeError):
-        Format(".xlsx")  # noqa: the point: the reader is required
+        Format(".xlsx")  # the point: a format without a reader cannot be built
     with pytest.raises(TypeError, match="needs a reader"):
         Format(".xlsx", None)
     with pytest.raises(ValueError, match="lower case with its dot"):
