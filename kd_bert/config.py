@@ -23,7 +23,8 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .distillation.terms import HIDDEN_STATES, TERMS
+from .data.formats import EXTENSIONS as DATA_EXTENSIONS
+from .distillation.terms import HIDDEN_STATES, LOGIT_TERMS, TERMS, logit_flags
 from .errors import UserError
 from .models import student_kinds
 from .train.precision import MIXED_PRECISION_CHOICES, check_choice
@@ -191,7 +192,7 @@ class DataConfig(Flags):
     """Where the examples come from and how they become model inputs."""
 
     data_path: str = flag("./data/sst2", "save_to_disk folder, folder of train/dev/test files "
-                          "(.tsv/.csv/.json/.jsonl/.parquet), one such file, or a hub dataset name "
+                          f"({'/'.join(DATA_EXTENSIONS)}), one such file, or a hub dataset name "
                           "(default: %(default)s)", DATA)
     text_column: str | None = flag(None, "column holding the text (default: 'sentence', else detected)", DATA)
     text_pair_column: str | None = flag(None, "column holding the second text of a sentence-pair task (default: "
@@ -309,24 +310,39 @@ class TrainConfig(Flags):
 
 
 def with_term_flags(cls):
-    """Add a --<name>_weight flag for every intermediate term declared in distillation/terms.py, and a
-    --<name>_loss flag for a term with variants, where the class says so (after cache_dir): a new term
-    gets its flags, their checks and their place in --help from its declaration alone."""
+    """Add the flags the loss terms declare in distillation/terms.py, where the class says so: the logit terms'
+    (--kd_loss, and a --<name>_weight for a term with a weight of its own) after alpha, and the intermediate
+    terms' (a --<name>_weight for every term, and --<name>_loss for a term with variants) after cache_dir. A
+    new term gets its flags, their checks and their place in --help from its declaration alone."""
     annotations, added = {}, {}
+
+    def add(name: str, kind: str, value) -> None:
+        annotations[name] = kind
+        added[name] = value
+
     for name, kind in cls.__annotations__.items():
         annotations[name] = kind
+        if name == "alpha":
+            for flag_name, term in logit_flags().items():
+                if flag_name == term.weight_flag:
+                    add(flag_name, "float", flag(0.0, term.help, LOGITS, type=float))
+                else:
+                    add(flag_name, "str", flag(term.variants[0], term.variant_help, LOGITS, choices=term.variants))
         if name == "cache_dir":
             for term in TERMS:
-                annotations[term.weight_flag] = "float"
-                added[term.weight_flag] = flag(0.0, term.help, INTERMEDIATE, type=float)
+                add(term.weight_flag, "float", flag(0.0, term.help, INTERMEDIATE, type=float))
                 if term.variant_flag:
-                    annotations[term.variant_flag] = "str"
-                    added[term.variant_flag] = flag(term.variants[0], term.variant_help, INTERMEDIATE,
-                                                    choices=term.variants)
+                    add(term.variant_flag, "str", flag(term.variants[0], term.variant_help, INTERMEDIATE,
+                                                       choices=term.variants))
     cls.__annotations__ = annotations
     for name, value in added.items():
         setattr(cls, name, value)
     return cls
+
+
+def weight_flag_names() -> list[str]:
+    """Every --<name>_weight flag the terms declare: the logit terms' own weights, then the intermediate terms'."""
+    return [term.weight_flag for term in LOGIT_TERMS if term.weight_flag] + [term.weight_flag for term in TERMS]
 
 
 @dataclass
@@ -341,8 +357,7 @@ class DistillConfig(Flags):
                               LOGITS, type=float)
     alpha: float = flag(DEFAULT_ALPHA, "weight of the KD term; 1 - alpha weighs cross-entropy. 0 = plain "
                         "fine-tuning, 1 = pure distillation (default: %(default)s)", LOGITS, type=float)
-    kd_loss: str = flag("kl", "kl: T^2 * KL of the softened distributions; mse: mean squared error between the "
-                        "logits (Tang et al., 2019) (default: %(default)s)", LOGITS, choices=("kl", "mse"))
+    # Here come the logit terms' flags declared in distillation/terms.py (--kd_loss): see with_term_flags.
     teacher_logits: str | None = flag(None, "cached: run the teacher once over the training set and reuse its "
                                       "logits from disk; online: run it at every step (default: cached when the "
                                       "loss needs only the teacher's logits, online when it needs hidden states or "
@@ -392,7 +407,7 @@ class DistillConfig(Flags):
         _need(self.temperature > 0, f"--temperature must be positive (got {self.temperature}); try 2")
         _need(0 <= self.alpha <= 1,
               f"--alpha must be in [0, 1] (got {self.alpha}); 0 = fine-tuning, 1 = pure distillation")
-        for name in (*(term.weight_flag for term in TERMS), "augment"):
+        for name in (*weight_flag_names(), "augment"):
             _need(getattr(self, name) >= 0, f"--{name} must be 0 or more (got {getattr(self, name)})")
         _need(0 <= self.augment_replace <= 1, f"--augment_replace must be in [0, 1] (got {self.augment_replace})")
         _need(not self.augment_replace or self.augment, "--augment_replace replaces words in the --augment copies; "

@@ -1,12 +1,16 @@
 """Loss terms as small pure functions, and their weighted sum.
 
 Each term maps logits, hidden states or attention maps (and targets) to a scalar. The objective of a run is a weighted sum of
-terms, so a new distillation method adds a term and a weight, never a branch in the loop.
+terms, so a new distillation method adds a term and a weight, never a branch in the loop. terms.py declares
+which function each term computes with, by name (it imports no torch); `named` resolves that name.
 All terms compute in float32: under fp16/bf16 autocast the logits arrive in half precision, where
 softmax over extreme logits over- or underflows.
 """
 
 from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -110,45 +114,10 @@ def weighted_sum(terms: dict[str, torch.Tensor], weights: dict[str, float]) -> t
     return sum(weights[name] * value for name, value in terms.items())
 
 
-def gold_term(regression: bool) -> str:
-    """The name of the term that learns from gold labels: cross-entropy, or MSE for a regression task."""
-    return "mse" if regression else "ce"
-
-
-def distillation_weights(alpha: float, regression: bool = False) -> dict[str, float]:
-    """L = alpha * KD + (1 - alpha) * CE (MSE for a regression task); terms whose weight is 0 are left out."""
-    weights = {"kd": alpha, gold_term(regression): 1.0 - alpha}
-    return {name: w for name, w in weights.items() if w > 0}
-
-
-def distillation_loss(
-    student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor | None,
-    labels: torch.Tensor,
-    temperature: float,
-    alpha: float,
-    kd_loss: str = "kl",
-    regression: bool = False,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """alpha * KD + (1 - alpha) * CE(z_s, y), where KD is T^2 * KL(p_teacher^T || p_student^T)
-    (kd_loss "kl") or the MSE between the logits (kd_loss "mse", Tang et al.).
-
-    For a regression task (one output, a score) both terms are mean squared errors: KD against the
-    teacher's score, whatever kd_loss says, and the gold term against the gold score. A single score
-    has no softmax to soften, so the temperature does not apply.
-
-    Returns the total and each term on its own (for logging). With alpha = 0 the teacher's logits
-    may be None: that is plain fine-tuning.
-    """
-    weights = distillation_weights(alpha, regression)
-    terms: dict[str, torch.Tensor] = {}
-    if "kd" in weights:
-        if teacher_logits is None:
-            raise ValueError("alpha > 0 needs the teacher's logits")
-        terms["kd"] = (kd_mse_loss(student_logits, teacher_logits) if regression or kd_loss == "mse"
-                       else kd_kl_loss(student_logits, teacher_logits, temperature))
-    if "ce" in weights:
-        terms["ce"] = cross_entropy_loss(student_logits, labels)
-    if "mse" in weights:
-        terms["mse"] = score_mse_loss(student_logits, labels)
-    return weighted_sum(terms, weights), terms
+def named(name: str) -> Callable[..., torch.Tensor]:
+    """The loss function of this module that a declaration in terms.py names; only a function defined here
+    resolves, never an imported name such as F."""
+    function = globals().get(name)
+    if not (inspect.isfunction(function) and function.__module__ == __name__):
+        raise LookupError(f"distillation/losses.py defines no loss function named {name!r}")
+    return function

@@ -2,40 +2,91 @@
 
 The loop is the same for the teacher and the student; only the objective passed to it differs.
 Fine-tuning is distillation with alpha = 0, and then no teacher is needed at all. Every method is a
-weighted term: logits (KL or MSE, and cross-entropy), and the intermediate-layer terms of TinyBERT
-(embedding outputs, hidden states, attention maps) and DistilBERT (cosine of the last hidden states).
-A term with weight 0 is never computed, and the model and teacher return hidden states or attention
-maps only when a term needs them.
+weighted term declared in terms.py: the logit terms (KD by KL or MSE, and cross-entropy, or MSE on a
+score), and the intermediate-layer terms of TinyBERT (embedding outputs, hidden states, attention maps)
+and DistilBERT (cosine of the last hidden states). A term with weight 0 is never computed, and the model
+and teacher return hidden states or attention maps only when a term needs them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import inspect
+from dataclasses import InitVar, dataclass, field
 
 import torch
 from torch import nn
 
 from ..data.batching import MODEL, TEACHER
 from . import losses
-from .losses import distillation_loss, gold_term, weighted_sum
-from .terms import ATTENTIONS, BY_NAME, HIDDEN_STATES, TERMS, Term
+from .losses import weighted_sum
+from .terms import (
+    ALPHA,
+    ATTENTIONS,
+    BY_NAME,
+    CLASSIFICATION,
+    HIDDEN_STATES,
+    LOGIT_TERMS,
+    ONE_MINUS_ALPHA,
+    REGRESSION,
+    TERMS,
+    LogitTerm,
+    Term,
+)
+from .terms import TEACHER as TEACHER_TARGET
 
 
 @dataclass
 class LossSpec:
-    """The weights and settings of every term. `logits` False leaves out the logit terms (KD and
-    cross-entropy): TinyBERT's intermediate stage. `regression`: the model has one output, a score;
-    both logit terms are then mean squared errors (see losses.distillation_loss). `weights` and
-    `variants` hold the intermediate terms' (distillation/terms.py), by term name."""
+    """The weights and settings of every term declared in terms.py. `logits` False leaves out the logit
+    terms (KD and cross-entropy): TinyBERT's intermediate stage. `regression`: the model has one output, a
+    score; the logit terms are then those declared for regression (KD and the gold term both mean squared
+    errors). `weights` holds the weights of the terms that have their own (every intermediate term, and a
+    logit term with a --<name>_weight flag) and `variants` every term's variant, by term name; `kd_loss`,
+    when given, is the kd term's variant (--kd_loss)."""
 
     temperature: float = 1.0
     alpha: float = 0.0
-    kd_loss: str = "kl"
+    kd_loss: InitVar[str | None] = None
     logits: bool = True
     weights: dict[str, float] = field(default_factory=dict)
     variants: dict[str, str] = field(default_factory=dict)
     layer_map: list[int] = field(default_factory=list)  # teacher layer (1-based) for each student layer
     regression: bool = False
+
+    def __post_init__(self, kd_loss: str | None) -> None:
+        if kd_loss is not None:
+            self.variants = {**self.variants, "kd": kd_loss}
+
+    @classmethod
+    def from_config(cls, distill) -> "LossSpec":
+        """A DistillConfig's terms and weights; --stage keeps only the logit or the intermediate terms."""
+        intermediate = distill.stage != "prediction"
+        weights = {term.name: getattr(distill, term.weight_flag) if intermediate else 0.0 for term in TERMS}
+        weights.update({term.name: getattr(distill, term.weight_flag) for term in LOGIT_TERMS if term.weight_flag})
+        return cls(
+            temperature=distill.temperature, alpha=distill.alpha, logits=distill.stage != "intermediate",
+            weights=weights, layer_map=list(distill.layer_map or []),
+            variants={term.name: getattr(distill, term.variant_flag) for term in (*LOGIT_TERMS, *TERMS)
+                      if term.variant_flag},
+        )
+
+    @property
+    def task(self) -> str:
+        """The task kind the logit terms are chosen for (terms.CLASSIFICATION or REGRESSION)."""
+        return REGRESSION if self.regression else CLASSIFICATION
+
+    def variant(self, term: Term | LogitTerm) -> str | None:
+        return self.variants.get(term.name, term.variants[0]) if term.variants else None
+
+    def logit_terms(self) -> list[tuple[LogitTerm, float]]:
+        """The logit terms this run computes, in LOGIT_TERMS order, with their weights: none without
+        `logits`, and only those declared for this task."""
+        if not self.logits:
+            return []
+        own = {ALPHA: self.alpha, ONE_MINUS_ALPHA: 1.0 - self.alpha}
+        weighted = [(term, own.get(term.weight, self.weights.get(term.name, 0.0))) for term in LOGIT_TERMS
+                    if term.applies_to(self.task)]
+        return [(term, weight) for term, weight in weighted if weight > 0]
 
     def intermediate_weights(self) -> dict[str, float]:
         """The intermediate terms this run computes, in TERMS order, with their weights."""
@@ -46,7 +97,8 @@ class LossSpec:
 
     @property
     def needs_teacher(self) -> bool:
-        return bool(self.intermediate_weights()) or (self.logits and self.alpha > 0)
+        return bool(self.intermediate_weights()) or any(term.target == TEACHER_TARGET
+                                                        for term, _ in self.logit_terms())
 
     @property
     def needs_hidden_states(self) -> bool:
@@ -58,7 +110,13 @@ class LossSpec:
 
     def to_json(self) -> dict:
         """The settings as metrics.json records them: each term's weight and variant by its flag's name."""
-        return {"temperature": self.temperature, "alpha": self.alpha, "kd_loss": self.kd_loss, "logits": self.logits,
+        logit_flags = {}
+        for term in LOGIT_TERMS:
+            if term.weight_flag:
+                logit_flags.setdefault(term.weight_flag, self.weights.get(term.name, 0.0))
+            if term.variant_flag:
+                logit_flags.setdefault(term.variant_flag, self.variant(term))
+        return {"temperature": self.temperature, "alpha": self.alpha, **logit_flags, "logits": self.logits,
                 **{term.weight_flag: self.weights.get(term.name, 0.0) for term in TERMS},
                 **{term.variant_flag: self.variants.get(term.name, term.variants[0]) for term in TERMS
                    if term.variants},
@@ -109,13 +167,8 @@ class DistillationObjective(Objective):
         """The active terms as a weighted sum, e.g. `0.5 * kd_kl(T=2) + 0.5 * ce + 1 * hidden`, or
         `0.5 * kd_mse + 0.5 * mse` for a regression task: the training log states the objective a run
         optimized."""
-        spec, parts = self.spec, []
-        if spec.logits:
-            if spec.alpha > 0:
-                parts.append(f"{spec.alpha:g} * kd_mse" if spec.regression
-                             else f"{spec.alpha:g} * kd_{spec.kd_loss}(T={spec.temperature:g})")
-            if spec.alpha < 1:
-                parts.append(f"{1 - spec.alpha:g} * {gold_term(spec.regression)}")
+        spec = self.spec
+        parts = [f"{w:g} * {term.describe(spec.variant(term), spec.temperature)}" for term, w in spec.logit_terms()]
         parts += [f"{w:g} * {name}" for name, w in spec.intermediate_weights().items()]
         return " + ".join(parts) or "0"
 
@@ -125,9 +178,10 @@ class DistillationObjective(Objective):
         cached = "teacher_logits" in batch and not self.model_outputs
         teacher_out = self.run_teacher(batch) if spec.needs_teacher and not cached else None
         teacher_logits = batch["teacher_logits"] if cached else teacher_out["logits"] if teacher_out else None
-        if spec.logits:
-            total, terms = distillation_loss(outputs.logits, teacher_logits, batch["labels"], spec.temperature,
-                                             spec.alpha, spec.kd_loss, spec.regression)
+        weighted = spec.logit_terms()
+        if weighted:
+            terms = self.logit_terms(outputs.logits, teacher_logits, batch["labels"])
+            total = weighted_sum(terms, {term.name: w for term, w in weighted})
         else:
             total, terms = outputs.logits.float().sum() * 0.0, {}
         weights = spec.intermediate_weights()
@@ -137,11 +191,26 @@ class DistillationObjective(Objective):
             terms.update(inner)
         return total, terms
 
+    def logit_terms(self, logits: torch.Tensor, teacher_logits: torch.Tensor | None,
+                    labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each logit term (distillation/terms.py) of the student's logits (bs, num_labels) against its target:
+        the teacher's logits (bs, num_labels) or the gold labels (bs,)."""
+        terms = {}
+        for term, _ in self.spec.logit_terms():
+            loss = losses.named(term.function_name(self.spec.variant(term)))
+            if term.target == TEACHER_TARGET and teacher_logits is None:
+                raise ValueError(f"the {term.name} term needs the teacher's logits")
+            target = teacher_logits if term.target == TEACHER_TARGET else labels
+            # The temperature goes to the functions that soften the logits by it (kd_kl_loss).
+            softened = "temperature" in inspect.signature(loss).parameters
+            terms[term.name] = loss(logits, target, self.spec.temperature) if softened else loss(logits, target)
+        return terms
+
     def intermediate_terms(self, student, teacher: dict, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each intermediate term (distillation/terms.py), summed over the layers it pairs, as TinyBERT does."""
         terms = {}
         for term in self.spec.active_terms():
-            loss = getattr(losses, term.function_name(self.spec.variants.get(term.name)))
+            loss = losses.named(term.function_name(self.spec.variant(term)))
             project = self.projection if term.projected and self.projection is not None else (lambda h: h)
             student_out, teacher_out = getattr(student, term.output), teacher[term.output]
             terms[term.name] = sum(loss(project(student_out[s]), teacher_out[t], mask)

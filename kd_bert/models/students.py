@@ -5,6 +5,7 @@ fresh BiLSTM (Tang et al.)."""
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 
 from torch import nn
@@ -20,7 +21,7 @@ from .load import (
     load_config,
     load_tokenizer,
 )
-from .student_kinds import kind_of
+from .student_kinds import StudentKind, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def build_student(distill: DistillConfig, head: str, teacher, label_names: list[
     """(student model, its tokenizer), freshly built by the build function of the kind asked for
     (student_kinds.py): call it again for an identical second start. `teacher` is the loaded Teacher
     (see jobs/distill.py), or None when the run never loads one."""
-    build = globals()[kind_of(distill).build]
+    build = build_function(kind_of(distill))
     model, tokenizer = build(distill, head, teacher, label_names, eager_attention)
     log.debug(f"student built by {build.__name__}: {type(model).__name__}, "
               f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
@@ -123,6 +124,16 @@ def build_student(distill: DistillConfig, head: str, teacher, label_names: list[
               f"{getattr(model.config, 'hidden_size', '?')}, {model.config.num_labels} output(s); tokenizer "
               f"{type(tokenizer).__name__} with {len(tokenizer)} entries")
     return model, tokenizer
+
+
+def build_function(kind: StudentKind):
+    """The build function of this module that a kind declares by name (student_kinds.py imports no torch, so
+    it cannot hold the function itself); only a function defined here resolves."""
+    function = globals().get(kind.build)
+    if not (inspect.isfunction(function) and function.__module__ == __name__):
+        raise LookupError(f"models/students.py defines no build function named {kind.build!r} (student kind "
+                          f"{kind.name})")
+    return function
 
 
 def pretrained_student(distill: DistillConfig, head: str, teacher, label_names: list[str], eager_attention: bool):

@@ -24,7 +24,7 @@ from helpers import (
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-import kd_bert.data.read
+import kd_bert.data.formats
 from kd_bert.data.labels import declared_label_names, infer_label_names
 from kd_bert.data.read import Columns, load_raw, normalize_split
 from kd_bert.data.splits import load_unlabeled, resolve_columns, to_text_split
@@ -231,7 +231,7 @@ def test_a_field_past_the_csv_limit_is_read_up_to_a_bound_and_then_refused_in_on
     split, _, _, _ = read_train(path)
     assert split.texts[1] == long_text and len(split) == 3
     limit = csv.field_size_limit()
-    monkeypatch.setattr(kd_bert.data.read, "FIELD_LIMIT", 1000)
+    monkeypatch.setattr(kd_bert.data.formats, "FIELD_LIMIT", 1000)
     with pytest.raises(UserError) as caught:
         read_train(path)
     assert "the row that starts on line 3 has a field of more than 1000 characters" in one_line(str(caught.value))

@@ -2,6 +2,7 @@
 hold for any logits and hidden states."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,7 +16,6 @@ from kd_bert.distillation.losses import (
     attention_mse_loss,
     cosine_hidden_loss,
     cross_entropy_loss,
-    distillation_loss,
     hidden_mse_loss,
     kd_kl_loss,
     kd_mse_loss,
@@ -23,6 +23,14 @@ from kd_bert.distillation.losses import (
     weighted_sum,
 )
 from kd_bert.distillation.objectives import DistillationObjective, LossSpec
+
+
+def logit_loss(student, teacher, labels, temperature, alpha, kd_loss="kl", regression=False):
+    """The logit terms as a run computes them: the objective's alpha * KD + (1 - alpha) * the gold term, and
+    each term on its own. No teacher logits (None): plain fine-tuning."""
+    spec = LossSpec(temperature=temperature, alpha=alpha, kd_loss=kd_loss, regression=regression)
+    batch = {"labels": labels} if teacher is None else {"labels": labels, "teacher_logits": teacher}
+    return DistillationObjective(spec)(batch, SimpleNamespace(logits=student))
 
 
 def softmax(xs, t=1.0):
@@ -73,7 +81,7 @@ def test_alpha_combines_the_two_terms():
     labels = torch.tensor([0, 1])
     kd = kd_kl_loss(student, teacher, 2.0).item()
     ce = cross_entropy_loss(student, labels).item()
-    total, terms = distillation_loss(student, teacher, labels, temperature=2.0, alpha=0.3)
+    total, terms = logit_loss(student, teacher, labels, temperature=2.0, alpha=0.3)
     assert total.item() == pytest.approx(0.3 * kd + 0.7 * ce, rel=1e-6)
     assert set(terms) == {"kd", "ce"}
 
@@ -81,14 +89,14 @@ def test_alpha_combines_the_two_terms():
 def test_alpha_zero_is_plain_fine_tuning_without_a_teacher():
     student = torch.tensor([[0.5, -0.5]])
     labels = torch.tensor([1])
-    total, terms = distillation_loss(student, None, labels, temperature=2.0, alpha=0.0)
+    total, terms = logit_loss(student, None, labels, temperature=2.0, alpha=0.0)
     assert set(terms) == {"ce"}
     assert total.item() == pytest.approx(cross_entropy_loss(student, labels).item())
 
 
 def test_alpha_one_is_pure_distillation():
     student, teacher = torch.tensor([[0.5, -0.5]]), torch.tensor([[-1.0, 1.0]])
-    total, terms = distillation_loss(student, teacher, torch.tensor([0]), temperature=2.0, alpha=1.0)
+    total, terms = logit_loss(student, teacher, torch.tensor([0]), temperature=2.0, alpha=1.0)
     assert set(terms) == {"kd"}
     assert total.item() == pytest.approx(kd_kl_loss(student, teacher, 2.0).item())
 
@@ -96,7 +104,7 @@ def test_alpha_one_is_pure_distillation():
 def test_no_gradient_flows_into_the_teacher():
     student = torch.tensor([[0.1, 0.9]], requires_grad=True)
     teacher = torch.tensor([[1.0, -1.0]], requires_grad=True)
-    total, _ = distillation_loss(student, teacher, torch.tensor([0]), temperature=2.0, alpha=0.5)
+    total, _ = logit_loss(student, teacher, torch.tensor([0]), temperature=2.0, alpha=0.5)
     total.backward()
     assert teacher.grad is None
     assert student.grad is not None and student.grad.abs().sum() > 0
@@ -105,7 +113,7 @@ def test_no_gradient_flows_into_the_teacher():
 def test_finite_with_extreme_logits():
     student = torch.tensor([[1e4, -1e4], [-1e4, 1e4]], requires_grad=True)
     teacher = torch.tensor([[-1e4, 1e4], [-1e4, 1e4]])
-    total, _ = distillation_loss(student, teacher, torch.tensor([0, 1]), temperature=2.0, alpha=0.5)
+    total, _ = logit_loss(student, teacher, torch.tensor([0, 1]), temperature=2.0, alpha=0.5)
     total.backward()
     assert torch.isfinite(total) and torch.isfinite(student.grad).all()
 
@@ -114,7 +122,7 @@ def test_finite_with_extreme_logits():
 def test_finite_in_half_precision(dtype):
     student = torch.tensor([[60000.0, -60000.0], [3.0, -2.0]]).to(dtype).requires_grad_()
     teacher = torch.tensor([[-60000.0, 60000.0], [1.0, 1.0]]).to(dtype)
-    total, terms = distillation_loss(student, teacher, torch.tensor([0, 1]), temperature=2.0, alpha=0.5)
+    total, terms = logit_loss(student, teacher, torch.tensor([0, 1]), temperature=2.0, alpha=0.5)
     total.backward()
     assert total.dtype == torch.float32  # terms compute in float32 whatever the logits' dtype
     assert torch.isfinite(total) and torch.isfinite(student.grad.float()).all()
@@ -132,7 +140,7 @@ def test_mse_on_logits_by_hand():
     student, teacher = torch.tensor([[1.0, -1.0], [0.0, 2.0]]), torch.tensor([[0.0, 1.0], [0.5, 2.0]])
     expected = (1.0 + 4.0 + 0.25 + 0.0) / 4  # mean over every element
     assert kd_mse_loss(student, teacher).item() == pytest.approx(expected)
-    total, terms = distillation_loss(student, teacher, torch.tensor([0, 1]), 2.0, 1.0, kd_loss="mse")
+    total, terms = logit_loss(student, teacher, torch.tensor([0, 1]), 2.0, 1.0, kd_loss="mse")
     assert total.item() == pytest.approx(expected) and set(terms) == {"kd"}
 
 
@@ -201,10 +209,10 @@ def test_regression_losses_by_hand():
     none = score_mse_loss(student.requires_grad_(), torch.full((3,), float(IGNORE_LABEL)))
     assert none.item() == 0.0 and none.requires_grad
     for temperature, kd_loss in ((1.0, "kl"), (4.0, "kl"), (2.0, "mse")):  # neither applies to a score
-        total, terms = distillation_loss(student, teacher, labels, temperature, 0.3, kd_loss, regression=True)
+        total, terms = logit_loss(student, teacher, labels, temperature, 0.3, kd_loss, regression=True)
         assert set(terms) == {"kd", "mse"}
         assert terms["kd"].item() == pytest.approx(kd) and total.item() == pytest.approx(0.3 * kd + 0.7 * gold)
-    total, terms = distillation_loss(student, None, labels, 2.0, 0.0, regression=True)
+    total, terms = logit_loss(student, None, labels, 2.0, 0.0, regression=True)
     assert set(terms) == {"mse"} and total.item() == pytest.approx(gold)
     assert str(DistillationObjective(LossSpec(alpha=0.5, temperature=4, regression=True))) == "0.5 * kd_mse + 0.5 * mse"
     assert str(DistillationObjective(LossSpec(regression=True))) == "1 * mse"

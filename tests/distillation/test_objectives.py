@@ -80,3 +80,46 @@ def test_attention_kl_is_the_kl_of_each_query_row_against_the_mapped_teacher_lay
     # Not symmetric: the teacher's row is the target distribution.
     assert by_hand_kl(layer1) != pytest.approx((kl(student[0], layer1[0]) + kl(student[1], layer1[1])) / 2, rel=1e-2)
     assert term("kl", [1]) != pytest.approx(term("mse", [1]), rel=1e-2)
+
+
+@pytest.mark.parametrize("flags", [{}, {"kd_loss": "mse", "alpha": 0.7}, {"hidden_weight": 1.0, "attention_weight": 0.5,
+                                                                          "attention_loss": "kl", "layer_map": [2]},
+                                   {"stage": "intermediate", "embedding_weight": 1.0},
+                                   {"stage": "prediction", "cos_weight": 0.3}])
+def test_the_spec_from_a_config_is_the_one_the_distillation_job_builds(flags):
+    from kd_bert.config import DistillConfig
+    from kd_bert.distillation.objectives import DistillationObjective, LossSpec
+    from kd_bert.jobs.distill import loss_spec
+
+    distill = DistillConfig(**flags)
+    ours, job = LossSpec.from_config(distill), loss_spec(distill)
+    assert ours.to_json() == job.to_json() and list(ours.to_json()) == list(job.to_json())
+    assert str(DistillationObjective(ours)) == str(DistillationObjective(job))
+
+
+def test_a_logit_term_with_its_own_weight_is_computed_printed_and_recorded_from_its_declaration(monkeypatch):
+    """A term declared in LOGIT_TERMS with OWN_WEIGHT: its weight is read by name, it joins the printed
+    objective and the total, a teacher target makes the teacher needed, and metrics.json records its weight."""
+    from kd_bert.data.batching import MODEL
+    from kd_bert.distillation import objectives
+    from kd_bert.distillation.losses import cross_entropy_loss, kd_kl_loss, kd_mse_loss
+    from kd_bert.distillation.objectives import DistillationObjective
+    from kd_bert.distillation.terms import CLASSIFICATION, LOGIT_TERMS, OWN_WEIGHT, TEACHER, LogitTerm
+
+    extra = LogitTerm("logit_mse", TEACHER, "kd_mse_loss", OWN_WEIGHT, task=CLASSIFICATION, help="weight")
+    monkeypatch.setattr(objectives, "LOGIT_TERMS", (*LOGIT_TERMS, extra))
+    student, teacher = torch.tensor([[0.5, -0.5], [1.0, 2.0]]), torch.tensor([[2.0, -1.0], [0.0, 3.0]])
+    labels = torch.tensor([0, 1])
+    spec = objectives.LossSpec(alpha=0.5, temperature=2.0, weights={"logit_mse": 3.0})
+    objective = DistillationObjective(spec)
+    assert str(objective) == "0.5 * kd_kl(T=2) + 0.5 * ce + 3 * logit_mse"
+    total, terms = objective({MODEL: {}, "labels": labels, "teacher_logits": teacher}, SimpleNamespace(logits=student))
+    assert list(terms) == ["kd", "ce", "logit_mse"]
+    expected = 0.5 * kd_kl_loss(student, teacher, 2.0) + 0.5 * cross_entropy_loss(student, labels) \
+        + 3.0 * kd_mse_loss(student, teacher)
+    assert total.item() == pytest.approx(expected.item())
+    assert spec.to_json()["logit_mse_weight"] == 3.0
+    assert objectives.LossSpec(alpha=0.0, weights={"logit_mse": 1.0}).needs_teacher
+    assert str(DistillationObjective(objectives.LossSpec(alpha=0.5, weights={"logit_mse": 1.0}, regression=True))) \
+        == "0.5 * kd_mse + 0.5 * mse"  # declared for classification only
+    assert str(DistillationObjective(objectives.LossSpec(alpha=0.5, weights={"logit_mse": 1.0}, logits=False))) == "0"
