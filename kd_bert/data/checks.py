@@ -8,7 +8,7 @@ import logging
 from collections import Counter
 
 from ..errors import SHOWN, UserError, clip, listed
-from .labels import brief_label_map
+from .label_values import brief_label_map
 from .read import TextSplit
 
 log = logging.getLogger(__name__)

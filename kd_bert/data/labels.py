@@ -10,11 +10,17 @@ regression task: one label, REGRESSION_LABEL.
 from __future__ import annotations
 
 import math
-from collections import Counter
-from functools import lru_cache
 
-from ..errors import SHOWN, UserError, clip, listed
+from ..errors import UserError, clip
 from ..task import REGRESSION_LABEL, Task
+from .label_values import (
+    LABELS_SHOWN,
+    as_number,
+    describe_labels,
+    is_int_like,
+    is_missing,
+    label_key,
+)
 from .read import Columns, RawData, RawSplit
 
 # A regression task (STS-B-style similarity scores) has one output, named so; Hugging Face's own
@@ -42,10 +48,10 @@ def infer_label_names(raw: RawData, columns: Columns, label_names_flag: list[str
         return [REGRESSION_LABEL]
     if not values:
         raise UserError(f"{raw.source} has no labels in column '{columns.label}'; pass --label_column")
-    if all(_is_int_like(v) for v in values):
+    if all(is_int_like(v) for v in values):
         top = max(int(float(v)) for v in _distinct(values))
         return [f"LABEL_{i}" for i in range(max(top + 1, 2))]
-    return _classes(sorted({str(_label_key(v)) for v in _distinct(values)}), raw.source)
+    return _classes(sorted({str(label_key(v)) for v in _distinct(values)}), raw.source)
 
 
 def _label_values(raw: RawData, columns: Columns) -> list:
@@ -55,7 +61,7 @@ def _label_values(raw: RawData, columns: Columns) -> list:
     among numbers (see _non_finite_numbers) says anything of the label set: those are bad rows."""
     train = raw.splits.get("train")
     splits = [train] if train is not None and _labeled(train, columns) else list(raw.splits.values())
-    values = [v for s in splits for v in s.columns.get(columns.label, []) if not _is_missing(v)]
+    values = [v for s in splits for v in s.columns.get(columns.label, []) if not is_missing(v)]
     non_finite = _non_finite_numbers(values)
     return [v for v in values if _key(v) not in non_finite] if non_finite else values
 
@@ -73,7 +79,7 @@ def has_labels(raw: RawData, columns: Columns) -> bool:
 
 
 def _labeled(split: RawSplit, columns: Columns) -> bool:
-    return columns.label is not None and not all(_is_missing(v) for v in split.columns.get(columns.label, []))
+    return columns.label is not None and not all(is_missing(v) for v in split.columns.get(columns.label, []))
 
 
 def _key(value):
@@ -88,9 +94,9 @@ def _non_finite_numbers(values: list) -> set:
     """The label values (as _key) that are nan or inf, when every other label is a number: one "nan"
     among scores is a broken row, and must not make every score a class name. Among labels that are
     words, "nan" may be a class of its own and stays one."""
-    distinct = [v for v in _distinct(values) if not _is_missing(v)]
+    distinct = [v for v in _distinct(values) if not is_missing(v)]
     bad = {_key(v) for v in distinct if _is_non_finite(v)}
-    if bad and all(_key(v) in bad or _as_number(v) is not None for v in distinct):
+    if bad and all(_key(v) in bad or as_number(v) is not None for v in distinct):
         return bad
     return set()
 
@@ -107,45 +113,12 @@ def _is_non_finite(value) -> bool:
 
 def encode_labels(values: list, label_names: list[str], where: str, labels_from: str = "the model",
                   column: str | None = None) -> list[int] | list[float] | None:
-    """Label values (ids, id strings or names) -> ids in label_names, numbers compared as numbers (1.0
-    is 1); scores (floats) for a regression model. None when every value is missing or -1: an
-    unlabeled split, as GLUE's test sets are. Values outside label_names are refused all at once, with
-    how many rows carry each."""
-    if all(_is_missing(v) for v in values):
+    """Label values read as the task of label_names reads them (Task.encode_labels): class ids for a
+    classifier, scores for a regression model. None when every value is missing or -1: an unlabeled
+    split, as GLUE's test sets are."""
+    if all(is_missing(v) for v in values):
         return None
-    if Task.of(label_names).regression:
-        return _encode_scores(values, where)
-    lookup = {name: i for i, name in enumerate(label_names)}
-
-    def label_id(value) -> int | None:
-        if isinstance(value, str) and value.strip() in lookup:
-            return lookup[value.strip()]
-        if _is_int_like(value) and 0 <= int(float(value)) < len(label_names):
-            return int(float(value))
-        return None
-
-    ids, unknown, decided = [], Counter(), {}
-    for row, value in enumerate(values):
-        if _is_missing(value):
-            raise UserError(f"{where}: row {row} has no label while others do; label every row or none")
-        try:  # one decision per distinct value (and type: 1 and True are not one label)
-            key = (type(value), value)
-            found = decided[key] if key in decided else decided.setdefault(key, label_id(value))
-        except TypeError:
-            found = label_id(value)
-        if found is None:
-            unknown[_label_key(value)] += 1
-        else:
-            ids.append(found)
-    if column is not None and column in unknown:
-        raise UserError(f"{where}: {unknown[column]} row(s) carry the column's own name '{column}' as a label: a "
-                        f"repeated header line; delete it, or pass --on_bad_rows skip to drop it")
-    if unknown:
-        found = listed((f"'{clip(value)}' ({n} row{'s' if n != 1 else ''})" for value, n in unknown.most_common(SHOWN)),
-                       total=len(unknown))
-        raise UserError(f"{where} has label(s) {found} that {labels_from} does not have"
-                        f"{brief_label_map(label_names)}; fix the data or pass the matching --label_column")
-    return ids
+    return Task.of(label_names).encode_labels(values, where, labels_from, column)
 
 
 def has_scores(raw: RawData, columns: Columns) -> bool:
@@ -156,7 +129,7 @@ def has_scores(raw: RawData, columns: Columns) -> bool:
 
 
 def _are_scores(values: list) -> bool:
-    numbers = [_as_number(v) for v in _distinct(values)]  # a label column holds few distinct values
+    numbers = [as_number(v) for v in _distinct(values)]  # a label column holds few distinct values
     return all(n is not None for n in numbers) and any(not n.is_integer() for n in numbers)
 
 
@@ -166,33 +139,6 @@ def _classes(names: list[str], source: str) -> list[str]:
         raise UserError(f"{source} has one class only ({names[0]!r}); a classifier needs two or more, and a model "
                         f"with one output is a regression model, for numeric scores; check --label_column")
     return names
-
-
-def _as_number(value) -> float | None:
-    """A finite number from a numeric value or a numeric string; None for anything else."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _encode_scores(values: list, where: str) -> list[float]:
-    scores = []
-    for row, value in enumerate(values):
-        number = _as_number(value)
-        if number is None:
-            problem = "has no label while others do" if _is_missing(value) else f"has label {value!r}, not a number"
-            raise UserError(f"{where}: row {row} {problem}; a regression model (one output, "
-                            f"'{REGRESSION_LABEL}') needs a numeric score on every row")
-        # -100 marks an example without a gold score in the training batches (losses.IGNORE_LABEL).
-        if number == -100:
-            raise UserError(f"{where}: row {row} has score -100, which marks an unlabeled example here; "
-                            f"shift or rescale the scores")
-        scores.append(number)
-    return scores
 
 
 def check_label_names(data_names: list[str] | None, model_names: list[str], model: str,
@@ -215,67 +161,5 @@ def check_label_names(data_names: list[str] | None, model_names: list[str], mode
         )
 
 
-LABELS_SHOWN = 4  # ids a label map in a message shows
-
-
-def brief_label_map(names: list[str]) -> str:
-    """' {0: negative, 1: positive}' for a message to add, when the map is short enough to help."""
-    return f" {describe_labels(names)}" if len(names) <= LABELS_SHOWN else f" ({len(names)} labels)"
-
-
-def describe_labels(names: list[str]) -> str:
-    """A label map as a message shows it: '{0: negative, 1: positive}', or its first ids and how many more."""
-    return "{" + listed((f"{i}: {clip(n, 24)}" for i, n in enumerate(names)), LABELS_SHOWN, width=80) + "}"
-
-
 def _is_generic(names: list[str]) -> bool:
     return all(n == f"LABEL_{i}" for i, n in enumerate(names))
-
-
-def _missing(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and value != value:  # NaN from a JSON null in a numeric column
-        return True
-    if isinstance(value, str) and not value.strip():
-        return True
-    return _int_like(value) and int(float(value)) == -1
-
-
-def _int_like(value) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    if isinstance(value, float):
-        return value.is_integer()
-    # "1", " 1 ", "1.0", "1e0": one class, however the file writes it
-    number = _as_number(value) if isinstance(value, str) else None
-    return number is not None and number.is_integer()
-
-
-# A label column holds few distinct values in many rows: each value is judged once. typed: 1, 1.0 and
-# True are equal keys to a plain dict, but not the same label.
-_missing_cached = lru_cache(maxsize=1 << 16, typed=True)(_missing)
-
-
-_int_like_cached = lru_cache(maxsize=1 << 16, typed=True)(_int_like)
-
-
-def _is_missing(value) -> bool:
-    try:
-        return _missing_cached(value)
-    except TypeError:  # an unhashable value (a list)
-        return _missing(value)
-
-
-def _is_int_like(value) -> bool:
-    try:
-        return _int_like_cached(value)
-    except TypeError:
-        return _int_like(value)
-
-
-def _label_key(value):
-    """A label as one class: integer-valued numbers as int (1.0, "1.0" and "1" are one class), others as text."""
-    return int(float(value)) if _is_int_like(value) else str(value).strip()

@@ -14,14 +14,8 @@ from pathlib import Path
 from ..config import EVAL_SAMPLE_SEED, DataConfig
 from ..errors import UserError, clip, listed
 from ..task import Task
-from .labels import (
-    _is_int_like,
-    _is_missing,
-    _key,
-    _label_key,
-    _non_finite_numbers,
-    encode_labels,
-)
+from .label_values import is_int_like, is_missing, label_key
+from .labels import _key, _non_finite_numbers, encode_labels
 from .read import (
     INDEX_COLUMN_NAMES,
     LABEL_COLUMN_NAMES,
@@ -162,7 +156,7 @@ def _is_text_column(raw: RawData, column: str) -> bool:
         values = split.columns.get(column, [])
         if values:
             strings = [v for v in values[:200] if isinstance(v, str)]
-            return len(strings) == len(values[:200]) and any(not _is_int_like(v) for v in strings)
+            return len(strings) == len(values[:200]) and any(not is_int_like(v) for v in strings)
     return False
 
 
@@ -198,9 +192,10 @@ def to_text_split(
         )
     drawn_from = None
     if sample is not None:
-        scores = labels is not None and Task.of(label_names).regression
-        classes = labels if labels is not None and not scores else None
-        rows, note = draw_sample(data.num_rows, classes, sample, _describe_split(name), scores)
+        task = Task.of(label_names)
+        classes = labels if labels is not None and task.stratified else None
+        why = "no labels" if labels is None else task.not_stratified_because
+        rows, note = draw_sample(data.num_rows, classes, sample, _describe_split(name), why)
         log.info(note)
         if rows is not None:
             drawn_from = Counter(labels) if classes is not None else None
@@ -216,12 +211,7 @@ def to_text_split(
 def _split_detail(name: str, source: str, columns: Columns, texts: list[str], labels, label_names: list[str],
                   sampled) -> str:
     """--verbose: what a split holds once read (and sampled): its columns, size, labels and first text."""
-    if labels is None:
-        counts = "no labels"
-    elif Task.of(label_names).regression:
-        counts = f"scores {min(labels):.3g} to {max(labels):.3g}"
-    else:
-        counts = "labels " + ", ".join(f"{label_names[c]} {n}" for c, n in sorted(Counter(labels).items()))
+    counts = "no labels" if labels is None else Task.of(label_names).summarize_labels(labels)
     pair = f" + {columns.pair}" if columns.pair else ""
     return (f"'{name}' of {source}: {len(texts)} examples{' (sampled)' if sampled else ''}, text column "
             f"{columns.text}{pair}, label column {columns.label}; {counts}; first text {texts[0][:60]!r}")
@@ -232,21 +222,22 @@ def _describe_split(name: str) -> str:
 
 
 def draw_sample(num_rows: int, classes: list[int] | None, sample: Sample, what: str,
-                scores: bool = False) -> tuple[list[int] | None, str]:
+                unstratified: str = "no labels") -> tuple[list[int] | None, str]:
     """The rows `sample` draws from a split of num_rows examples, in the file's order (None: all of them,
     the split being no larger), and the line that says so. Seeded, so every script draws the same rows
     from the same data: the teacher and its students train on one subset, and evaluate.py scores the
     validation examples the runs were validated on. With `classes` (the label ids of a classifier's
     rows) the sample is stratified: each class in proportion to its share of the split, and every
     class at least once when the sample has room for them all. Public data sets are often sorted by
-    class, and their first N rows would hold few classes."""
+    class, and their first N rows would hold few classes. `unstratified` says why a sample without
+    classes is not stratified."""
     if sample.size >= num_rows:
         return None, (f"{sample.flag} {sample.size}: the {what} split has {num_rows} examples; using all of them")
     rng = random.Random(sample.seed)
     seed = f"{'fixed ' if sample.fixed else ''}seed {sample.seed}"
     if classes is None:
         rows = sorted(rng.sample(range(num_rows), sample.size))
-        how = "not stratified: the labels are scores" if scores else "not stratified: no labels"
+        how = f"not stratified: {unstratified}"
     else:
         rows = _stratified(classes, sample.size, rng)
         how = f"stratified by label: {len(set(classes))} classes"
@@ -300,10 +291,10 @@ def drop_bad_rows(raw: RawData, name: str, data: RawSplit, columns: Columns) -> 
                 if value is None or not str(value).strip():
                     empty.setdefault(row, f"empty text in '{column}'")
     labels = data.columns.get(columns.label) if columns.label else None
-    if labels is not None and not all(_is_missing(v) for v in labels):
+    if labels is not None and not all(is_missing(v) for v in labels):
         non_finite = _non_finite_numbers(labels)
         for row, value in enumerate(labels):
-            if _is_missing(value):
+            if is_missing(value):
                 empty.setdefault(row, f"no label in '{columns.label}'")
             elif non_finite and _key(value) in non_finite:
                 empty.setdefault(row, f"label {clip(value)!r} is not a finite number")
@@ -345,7 +336,7 @@ def carve_validation(raw: RawData, columns: Columns, fraction: float) -> tuple[R
     from sklearn.model_selection import train_test_split
 
     labels = train.columns.get(columns.label) if columns.label else None
-    strata = [str(_label_key(v)) for v in labels] if labels is not None else None  # 1.0 and 1: one class
+    strata = [str(label_key(v)) for v in labels] if labels is not None else None  # 1.0 and 1: one class
     stratified = strata is not None and min(strata.count(v) for v in set(strata)) >= 2 and held >= len(set(strata))
     keep, hold = train_test_split(list(range(n)), test_size=held, random_state=CARVE_SEED,
                                   stratify=strata if stratified else None)

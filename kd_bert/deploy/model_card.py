@@ -24,8 +24,6 @@ SCRIPTS = {"teacher": "trainer_teacher.py", "student": "distilled-bert.py", "stu
 # Written even at their defaults: they name the models and the data, and the scripts' learning-rate
 # defaults differ (so a config field's default is not the script's).
 ALWAYS_WRITTEN = ("model_name_or_path", "teacher_model", "student_model", "data_path", "output_dir", "learning_rate")
-CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall")
-REGRESSION_METRICS = ("pearson", "spearman", "mse")
 TRY_TEXT = "a gorgeous , witty film"
 
 
@@ -34,16 +32,15 @@ def model_card(role: str, settings: dict, metrics: dict, objective: str | None =
     """README.md for the model folder <output_dir>/<role>. settings: every flag by name (training_args.json
     "args"); metrics: the metrics.json document of the epoch kept; objective: the loss as a weighted sum
     (str of the objective); weights_bytes: the size of the weight files, when they are written."""
-    label_names = metrics.get("label_names") or []
-    regression = Task.of(label_names).regression
+    task = Task.of(metrics.get("label_names") or [])
     folder = os.path.join(settings.get("output_dir") or ".", role)  # as given: ./models/student stays so
     return "\n".join([
         "---",
-        _front_matter(role, settings, metrics, regression),
+        _front_matter(role, settings, metrics, task),
         "---",
         "",
-        *_about(role, settings, metrics, regression, objective),
-        *_results(metrics, regression),
+        *_about(role, settings, metrics, task, objective),
+        *_results(metrics, task),
         *_efficiency(metrics, weights_bytes, folder),
         "## The command that made it",
         "",
@@ -54,7 +51,7 @@ def model_card(role: str, settings: dict, metrics: dict, objective: str | None =
         "Every setting, the library versions and the device are in `training_args.json`; every epoch's "
         "losses and validation metrics in `metrics.json` and `history.jsonl`.",
         "",
-        *_usage(folder, label_names, regression),
+        *_usage(folder, task),
     ])
 
 
@@ -70,15 +67,14 @@ def base_model(role: str, settings: dict) -> str | None:
     return settings.get(kind.starts_from) if kind.starts_from else None
 
 
-def card_metrics(metrics: dict, regression: bool) -> dict[str, float]:
-    """The kept epoch's validation metrics the card reports, by metrics.json's names; none without a
-    labeled validation split."""
+def card_metrics(metrics: dict, task: Task) -> dict[str, float]:
+    """The kept epoch's validation metrics the card reports (Task.card_metrics), by metrics.json's names;
+    none without a labeled validation split."""
     validation = metrics.get("validation") or {}
-    names = REGRESSION_METRICS if regression else CLASSIFICATION_METRICS
-    return {name: validation[name] for name in names if isinstance(validation.get(name), (int, float))}
+    return {name: validation[name] for name in task.card_metrics if isinstance(validation.get(name), (int, float))}
 
 
-def _front_matter(role: str, settings: dict, metrics: dict, regression: bool) -> str:
+def _front_matter(role: str, settings: dict, metrics: dict, task: Task) -> str:
     data_path = settings.get("data_path")
     lines = ["library_name: transformers", "pipeline_tag: text-classification"]
     base = base_model(role, settings)
@@ -87,9 +83,9 @@ def _front_matter(role: str, settings: dict, metrics: dict, regression: bool) ->
     if data_path:
         lines += ["datasets:", f"- {_quote(data_path)}"]
     kind = "teacher" if role == "teacher" else "student"
-    tags = ["knowledge-distillation", kind, "regression" if regression else "text-classification"]
+    tags = ["knowledge-distillation", kind, task.hub_tag]
     lines += ["tags:", *(f"- {tag}" for tag in tags)]
-    values = card_metrics(metrics, regression)
+    values = card_metrics(metrics, task)
     if values:
         average = (metrics.get("validation") or {}).get("average")
         lines += [
@@ -135,21 +131,19 @@ def _yaml_float(value: float) -> str:
 # ---------------------------------------------------------------- the body
 
 
-def _about(role: str, settings: dict, metrics: dict, regression: bool, objective: str | None) -> list[str]:
-    label_names = metrics.get("label_names") or []
-    task = "a regression model (one output, a score)" if regression else \
-        f"a text classifier ({len(label_names)} labels: {_names(label_names)})"
+def _about(role: str, settings: dict, metrics: dict, task: Task, objective: str | None) -> list[str]:
+    what_task = task.describe_in_full()
     teacher = metrics.get("teacher_model")
     if role == "teacher":
-        title, what = "teacher", f"The teacher: {task}, fine-tuned from `{settings.get('model_name_or_path')}`."
+        title, what = "teacher", f"The teacher: {what_task}, fine-tuned from `{settings.get('model_name_or_path')}`."
     elif role == "student_no_kd":
         title = "student trained without the teacher"
         what = (f"The same student as `../student`, from the same start and batches, trained on the gold labels "
-                f"alone (alpha 0, no teacher), for comparison (`--compare_no_kd`): {task}.")
+                f"alone (alpha 0, no teacher), for comparison (`--compare_no_kd`): {what_task}.")
     else:
         title = "distilled student"
-        what = f"A student distilled from the teacher `{teacher}`: {task}." if teacher else \
-            f"A student trained without a teacher (no term needs one): {task}."
+        what = f"A student distilled from the teacher `{teacher}`: {what_task}." if teacher else \
+            f"A student trained without a teacher (no term needs one): {what_task}."
     lines = [f"# {title}", "", what, "", "## How it was made", ""]
     if role != "teacher":
         lines.append(f"- Start: {metrics.get('student_init') or base_model(role, settings)} "
@@ -159,7 +153,7 @@ def _about(role: str, settings: dict, metrics: dict, regression: bool, objective
             lines.append(f"- Teacher: `{teacher}` ({_count(metrics.get('teacher_num_parameters'))} parameters), "
                          f"its logits {how}")
     if objective:
-        lines.append(f"- Loss: `{objective}`{_loss_note(metrics, regression)}")
+        lines.append(f"- Loss: `{objective}`{_loss_note(metrics, task)}")
     data = f"- Data: `{settings.get('data_path')}`, {metrics.get('train_examples')} training examples"
     extra = [f"{metrics[k]} {what}" for k, what in (("augmented_examples", "perturbed copies"),
                                                     ("transfer_examples", "unlabeled transfer texts"))
@@ -183,20 +177,16 @@ def _about(role: str, settings: dict, metrics: dict, regression: bool, objective
     return lines
 
 
-def _loss_note(metrics: dict, regression: bool) -> str:
+def _loss_note(metrics: dict, task: Task) -> str:
     """What the weights of the logit terms mean, in the run's own numbers."""
     alpha, loss = metrics.get("alpha"), metrics.get("loss") or {}
     if alpha is None or not loss.get("logits", True):
         return ""
-    gold = "MSE to the gold scores" if regression else "cross-entropy with the gold labels"
-    if regression:
-        return f" (alpha {alpha:g}: the MSE to the teacher's scores; 1 - alpha: the {gold})"
-    return (f" (alpha {alpha:g} weighs the KD term, temperature {metrics.get('temperature'):g}; "
-            f"1 - alpha weighs the {gold})")
+    return task.loss_note(alpha, metrics.get("temperature"))
 
 
-def _results(metrics: dict, regression: bool) -> list[str]:
-    values = card_metrics(metrics, regression)
+def _results(metrics: dict, task: Task) -> list[str]:
+    values = card_metrics(metrics, task)
     lines = ["## Dev results", ""]
     if not values:
         return lines + ["No labeled validation split: nothing was scored during training. "
@@ -207,11 +197,7 @@ def _results(metrics: dict, regression: bool) -> list[str]:
         else f"epoch {metrics.get('best_epoch')}"
     lines += [f"Validation split ({examples} examples), {when}:", "", "| metric | value |", "|---|---|"]
     lines += [f"| {name} | {value:.4f} |" for name, value in values.items()]
-    if not regression and validation.get("average") == "binary":
-        lines += ["", f"F1, precision and recall are those of the label `{metrics['label_names'][1]}` (id 1)."]
-    elif not regression and validation.get("average"):
-        lines += ["", f"F1, precision and recall are {validation['average']}-averaged over the labels."]
-    return lines + [""]
+    return lines + task.averaging_note(validation) + [""]
 
 
 def _efficiency(metrics: dict, weights_bytes: int | None, folder: str) -> list[str]:
@@ -230,17 +216,11 @@ def _efficiency(metrics: dict, weights_bytes: int | None, folder: str) -> list[s
                                                                                 else "") + ".", ""]
 
 
-def _usage(folder: str, label_names: list[str], regression: bool) -> list[str]:
-    returns = "the predicted score (label 'score')" if regression else \
-        f"the top label ({_names(label_names)}) and its probability"
+def _usage(folder: str, task: Task) -> list[str]:
+    returns = task.pipeline_returns()
     return ["## Usage", "", "```python", "from transformers import pipeline", "",
             f"classify = pipeline(\"text-classification\", model={json.dumps(folder)})",
             f"print(classify({json.dumps(TRY_TEXT)}))", "```", "", f"It returns {returns}.", ""]
-
-
-def _names(label_names: list[str], shown: int = 10) -> str:
-    more = f", ... ({len(label_names) - shown} more)" if len(label_names) > shown else ""
-    return ", ".join(label_names[:shown]) + more
 
 
 def _count(n) -> str:

@@ -204,6 +204,16 @@ def describe(folder: str | Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def precision_of(folder: str | Path) -> str:
+    """The precision an ONNX folder's graph computes in, as recorded when it was written: "fp32", "int8"."""
+    return describe(folder).get("precision", "fp32")
+
+
+def onnx_computed_in(folder: str | Path) -> str:
+    """What computes an ONNX folder's logits, as evaluate.py records it: "onnxruntime int8"."""
+    return f"onnxruntime {precision_of(folder)}"
+
+
 class OnnxClassifier(nn.Module):
     """An ONNX folder behind a transformers classifier's interface: called with the tokenizer's tensors, it
     returns .logits as a torch tensor, so the scoring, latency and prediction code serve it unchanged. It has

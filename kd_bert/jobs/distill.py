@@ -35,10 +35,10 @@ from ..data.batching import (
     encoding_rows,
     same_tokenizer,
 )
+from ..data.label_values import describe_labels
 from ..data.labels import (
     check_label_names,
     declared_label_names,
-    describe_labels,
     has_labels,
     has_scores,
     infer_label_names,
@@ -250,9 +250,8 @@ def plan_task(plan: Plan, task: Task) -> None:
     """The task is known once the teacher (or the data) names the labels: a regression task's logit
     terms are both mean squared errors (see losses.distillation_loss)."""
     plan.spec.regression = task.regression
-    if plan.spec.regression and plan.spec.logits and plan.spec.alpha > 0:
-        log.info("regression task (one output): the KD term is the MSE between the student's and the teacher's scores; "
-            "--kd_loss and --temperature do not apply")
+    if task.kd_note and plan.spec.logits and plan.spec.alpha > 0:
+        log.info(task.kd_note)
 
 
 def check_distillation_outputs(distill: DistillConfig, plan: Plan, train: TrainConfig, roles: list[str],

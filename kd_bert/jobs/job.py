@@ -140,7 +140,7 @@ def training_splits(job: Job, raw: RawData, columns, label_names, labels_from: s
         eval_split = eval_split if eval_split.labels is not None else None
     if job.train.selection_split:
         train_split, selection, note = carve_selection(train_split, job.train.selection_split,
-                                                       not job.task.regression)
+                                                       job.task.stratified)
         log.info(note)
         job.final_split, eval_split = eval_split, selection  # the selection split picks; validation measures
         job.data_report["selection_examples"] = len(selection)
@@ -264,7 +264,7 @@ def fit(job: Job, learner: Learner, train_data: EncodedSplit, eval_split: TextSp
         write_json(out_dir / METRICS_FILE, doc)
         write_text_atomically(out_dir / HISTORY_FILE, _history_lines(outcome))
         write_text_atomically(out_dir / CARD_FILE, card(doc)(out_dir))
-        write_atomically(out_dir / CURVES_FILE, training_curves_png(outcome.history, role))
+        write_atomically(out_dir / CURVES_FILE, training_curves_png(outcome.history, role, job.task.curves))
         best = (outcome.best or {}).get("eval")
         metric = train.metric_for_best_model
         step = f", step {doc['best_step']}" if doc.get("best_step") else ""

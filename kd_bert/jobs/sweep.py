@@ -90,8 +90,6 @@ SCORES = ("accuracy", "f1", "precision", "recall", "average", "expected_calibrat
 MAX_FAILURES = 3  # trials in a row whose run fails before the sweep gives up: the data or flags are wrong
 MAX_REPEATS = 50  # draws in a row that repeat tried settings before the sweep gives up: the space is used up
 LISTED = 100_000  # a space of at most this many settings is listed to find the untried ones
-# Settings a regression task's KD term (the MSE between two scores) does not read.
-IDLE_IN_REGRESSION = ("temperature", "kd_loss")
 # Settings of a run that are not the run's own: where it writes, and whether it may.
 NOT_REPEATED = ("output_dir", "overwrite_output_dir", "resume_from_checkpoint")
 
@@ -207,16 +205,13 @@ def _digest(columns: list[list]) -> str:
 
 
 def space_for(task: Task, dimensions: list[Dimension], cfg: SweepConfig) -> list[Dimension]:
-    """The space as the task reads it: a regression task's KD term is the MSE between two scores, which
-    reads neither temperature nor kd_loss; the default space leaves them out, and --search refuses them."""
-    if not task.regression:
-        return dimensions
-    idle = [d.name for d in dimensions if d.name in IDLE_IN_REGRESSION]
+    """The space as the task reads it: the settings its KD term never reads (Task.unused_settings: a
+    regression task's KD term is the MSE between two scores, which reads neither temperature nor kd_loss)
+    are left out of the default space, and --search refuses them."""
+    idle = [d.name for d in dimensions if d.name in task.unused_settings]
     if idle and cfg.search:
-        raise UserError(f"--search {idle[0]}: this is a regression task (one output), whose KD term is the MSE "
-                        f"between the student's and the teacher's scores and reads no {idle[0]}; leave it out of "
-                        f"--search")
-    return [d for d in dimensions if d.name not in IDLE_IN_REGRESSION]
+        raise UserError(f"--search {idle[0]}: {task.unused_setting(idle[0])}; leave it out of --search")
+    return [d for d in dimensions if d.name not in task.unused_settings]
 
 
 def check_layers(dimensions: list[Dimension], distill: DistillConfig, data: DataConfig, train: TrainConfig) -> None:

@@ -131,8 +131,7 @@ def load_classifier(name_or_path: str, flag: str, label_names: list[str] | None 
     kwargs = {} if label_names is None else {**label_maps(label_names), "ignore_mismatched_sizes": True}
     model = _from_pretrained(AutoModelForSequenceClassification, source, local_only, flag, name_or_path, kwargs)
     # Saved with the model, so that plain transformers computes the matching loss from it too.
-    model.config.problem_type = "regression" if Task.of(label_names_of(model.config)).regression \
-        else "single_label_classification"
+    model.config.problem_type = Task.of(label_names_of(model.config)).problem_type
     return use_attention(model, eager_attention)
 
 
@@ -206,22 +205,19 @@ def _head_outputs(folder: Path) -> int | None:
 def label_maps(label_names: list[str]) -> dict:
     """The config entries that size a classification head and name its outputs; one name is a
     regression head (one output, a score), marked as such for transformers."""
-    maps = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
-            "label2id": {name: i for i, name in enumerate(label_names)}}
-    if Task.of(label_names).regression:
-        maps["problem_type"] = "regression"
-    return maps
+    return Task.of(label_names).head_config()
 
 
 def label_names_of(config) -> list[str]:
     return [config.id2label[i] for i in range(config.num_labels)]
 
 
-def check_task(label_names: list[str], scores: bool, model: str, source: str) -> None:
+def check_task(label_names: list[str], scores: bool, model: str, source: str, training: bool = True) -> None:
     """A regression model learns from and is scored against scores, a classifier against classes; `scores`
-    tells which the data holds (data.has_scores). A model of the other task is refused."""
+    tells which the data holds (data.has_scores). A model whose task does not accept them (Task.accepts,
+    for training or for scoring) is refused."""
     task = Task.of(label_names)
-    if task.regression == scores:
+    if task.accepts(scores, training):
         return
     held = "scores (numbers, not all whole: a regression task)" if scores \
         else "classes (names or whole numbers: a classification task)"

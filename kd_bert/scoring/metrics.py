@@ -136,12 +136,14 @@ def is_better(metric: str, new: float, best: float | None) -> bool:
     return new > best if metric in GREATER_IS_BETTER else new < best
 
 
-def format_report(metrics: dict) -> str:
-    """The metrics as a plain-text table: summary, per-class report, confusion matrix; for a regression
-    model the summary alone (correlations and MSE)."""
-    if "pearson" in metrics:
-        return "\n".join([f"examples   {metrics['num_examples']}", f"pearson    {metrics['pearson']:.4f}",
-                          f"spearman   {metrics['spearman']:.4f}", f"mse        {metrics['mse']:.4f}"])
+def format_score_report(metrics: dict) -> str:
+    """A regression model's metrics as plain text: the correlations and the MSE."""
+    return "\n".join([f"examples   {metrics['num_examples']}", f"pearson    {metrics['pearson']:.4f}",
+                      f"spearman   {metrics['spearman']:.4f}", f"mse        {metrics['mse']:.4f}"])
+
+
+def format_class_report(metrics: dict) -> str:
+    """A classifier's metrics as a plain-text table: summary, per-class report, confusion matrix."""
     names = metrics["label_names"]
     avg = "binary, positive = " + names[1] if metrics["average"] == "binary" else "macro"
     lines = [

@@ -119,9 +119,9 @@ def per_class_csv(metrics: dict) -> str:
     return out.getvalue()
 
 
-def training_curves_png(history: list[dict], role: str) -> bytes:
-    """Training loss, validation loss and validation accuracy and F1 (Pearson and Spearman for a
-    regression model) per epoch."""
+def training_curves_png(history: list[dict], role: str, curves: tuple[tuple[str, str], ...]) -> bytes:
+    """Training loss, validation loss and the validation metrics `curves` names ((metric, name) pairs, the
+    task's: accuracy and F1, or Pearson and Spearman for a regression model) per epoch."""
     plt = _pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -130,8 +130,6 @@ def training_curves_png(history: list[dict], role: str) -> bytes:
         evaluated = [h for h in history if "eval" in h]
         left.plot([h["epoch"] for h in evaluated], [h["eval"]["loss"] for h in evaluated], marker="o",
                   label="validation loss")
-        curves = (("pearson", "Pearson"), ("spearman", "Spearman")) if "pearson" in evaluated[0]["eval"] \
-            else (("accuracy", "accuracy"), ("f1", "F1"))
         for (key, name), marker in zip(curves, "os"):
             right.plot([h["epoch"] for h in evaluated], [h["eval"][key] for h in evaluated], marker=marker,
                        label=f"validation {name}")
@@ -147,11 +145,10 @@ def training_curves_png(history: list[dict], role: str) -> bytes:
 
 
 def write_evaluation_report(folder: str | Path, result: dict, logits: dict[str, np.ndarray], labels: list[int] | None,
-                            comparison_table: str | None) -> list[str]:
-    """metrics.json, per_class.csv, confusion_matrix.png, reliability.png and report.md into
-    `folder`; logits holds each scored model's logits by name (its reliability curve is drawn). For
-    a regression model: metrics.json, scores.png (predicted against gold scores) and report.md.
-    Returns the names written."""
+                            comparison_table: str | None, task) -> list[str]:
+    """metrics.json, report.md and the files of the task's section (Task.report_section: classes_section
+    or scores_section) into `folder`; logits holds each scored model's logits by name. Returns the names
+    written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "metrics.json", result)
@@ -161,43 +158,15 @@ def write_evaluation_report(folder: str | Path, result: dict, logits: dict[str, 
              f"device {result['device']}, batch size {result['batch_size']}.", ""]
     if labels is None:
         lines.append("The split has no labels: no metrics.")
-    elif "pearson" in result:  # a regression model: no classes, so no per-class table, confusion or calibration
-        write_atomically(folder / "scores.png", scores_png({name: values[:, 0] for name, values in logits.items()},
-                                                           labels))
-        written.append("scores.png")
-        lines += ["| metric | value |", "|---|---|", f"| Pearson | {result['pearson']:.4f} |",
-                  f"| Spearman | {result['spearman']:.4f} |", f"| mean squared error | {result['mse']:.4f} |",
-                  f"| examples/s | {result['examples_per_second']:.0f} |"]
-        if "latency_p50_ms" in result:
-            lines.append(f"| latency p50 / p95 (batch 1) | {result['latency_p50_ms']:.1f} / "
-                         f"{result['latency_p95_ms']:.1f} ms |")
-        lines += ["", "![predicted against gold scores](scores.png)"]
     else:
-        write_atomically(folder / "confusion_matrix.png",
-                     confusion_matrix_png(result["confusion_matrix"], result["label_names"], f"{result['model']}"))
-        write_text_atomically(folder / "per_class.csv", per_class_csv(result))
-        curves = {name: reliability(values, labels) for name, values in logits.items()}
-        eces = {name: expected_calibration_error(softmax(values), labels) for name, values in logits.items()}
-        write_atomically(folder / "reliability.png", reliability_png(curves, eces))
-        written += ["per_class.csv", "confusion_matrix.png", "reliability.png"]
-        lines += [
-            "| metric | value |", "|---|---|",
-            f"| accuracy | {result['accuracy']:.4f} |",
-            f"| F1 ({result['average']}) | {result['f1']:.4f} |",
-            f"| precision | {result['precision']:.4f} |",
-            f"| recall | {result['recall']:.4f} |",
-            f"| expected calibration error | {result['expected_calibration_error']:.4f} |",
-            f"| examples/s | {result['examples_per_second']:.0f} |",
-        ]
-        if "latency_p50_ms" in result:
-            lines.append(f"| latency p50 / p95 (batch 1) | {result['latency_p50_ms']:.1f} / {result['latency_p95_ms']:.1f} ms |")
-        lines += ["", "Per-class precision, recall and F1: [per_class.csv](per_class.csv).", "",
-                  "![confusion matrix](confusion_matrix.png)", "", "![reliability diagram](reliability.png)"]
+        files, section = task.report_section(folder, result, logits, labels)
+        written += files
+        lines += section
     if comparison_table:
         lines += ["", "## Student and teacher", "", "```", comparison_table, "```"]
     if "quantized" in result:
         q = result["quantized"]
-        main = "pearson" if "pearson" in result else "accuracy"
+        main = task.main_metric
         lines += ["", "## ONNX Runtime int8 (dynamic quantization)", "", "| | model | int8 |", "|---|---|---|",
                   f"| {main} | {result.get(main, float('nan')):.4f} | {q.get(main, float('nan')):.4f} |",
                   f"| examples/s | {result['examples_per_second']:.0f} | {q['examples_per_second']:.0f} |"]
@@ -205,3 +174,46 @@ def write_evaluation_report(folder: str | Path, result: dict, logits: dict[str, 
             lines.append(f"| latency p50 (batch 1) | {result['latency_p50_ms']:.1f} ms | {q['latency_p50_ms']:.1f} ms |")
     write_text_atomically(folder / "report.md", "\n".join(lines) + "\n")
     return written + ["report.md"]
+
+
+def scores_section(folder: Path, result: dict, logits: dict[str, np.ndarray], labels: list[float]
+                   ) -> tuple[list[str], list[str]]:
+    """A regression model's part of the report: scores.png (predicted against gold scores) and the
+    correlations and MSE. Returns (files written, report lines)."""
+    write_atomically(folder / "scores.png", scores_png({name: values[:, 0] for name, values in logits.items()},
+                                                       labels))
+    lines = ["| metric | value |", "|---|---|", f"| Pearson | {result['pearson']:.4f} |",
+             f"| Spearman | {result['spearman']:.4f} |", f"| mean squared error | {result['mse']:.4f} |",
+             f"| examples/s | {result['examples_per_second']:.0f} |", *_latency_row(result)]
+    return ["scores.png"], lines + ["", "![predicted against gold scores](scores.png)"]
+
+
+def classes_section(folder: Path, result: dict, logits: dict[str, np.ndarray], labels: list[int]
+                    ) -> tuple[list[str], list[str]]:
+    """A classifier's part of the report: per_class.csv, confusion_matrix.png, reliability.png (a curve
+    for each model in logits) and the metrics. Returns (files written, report lines)."""
+    write_atomically(folder / "confusion_matrix.png",
+                     confusion_matrix_png(result["confusion_matrix"], result["label_names"], f"{result['model']}"))
+    write_text_atomically(folder / "per_class.csv", per_class_csv(result))
+    curves = {name: reliability(values, labels) for name, values in logits.items()}
+    eces = {name: expected_calibration_error(softmax(values), labels) for name, values in logits.items()}
+    write_atomically(folder / "reliability.png", reliability_png(curves, eces))
+    lines = [
+        "| metric | value |", "|---|---|",
+        f"| accuracy | {result['accuracy']:.4f} |",
+        f"| F1 ({result['average']}) | {result['f1']:.4f} |",
+        f"| precision | {result['precision']:.4f} |",
+        f"| recall | {result['recall']:.4f} |",
+        f"| expected calibration error | {result['expected_calibration_error']:.4f} |",
+        f"| examples/s | {result['examples_per_second']:.0f} |",
+        *_latency_row(result),
+        "", "Per-class precision, recall and F1: [per_class.csv](per_class.csv).", "",
+        "![confusion matrix](confusion_matrix.png)", "", "![reliability diagram](reliability.png)",
+    ]
+    return ["per_class.csv", "confusion_matrix.png", "reliability.png"], lines
+
+
+def _latency_row(result: dict) -> list[str]:
+    if "latency_p50_ms" not in result:
+        return []
+    return [f"| latency p50 / p95 (batch 1) | {result['latency_p50_ms']:.1f} / {result['latency_p95_ms']:.1f} ms |"]
