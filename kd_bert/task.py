@@ -55,11 +55,6 @@ class Task:
         return Regression(names) if len(names) == 1 else Classification(names)
 
     @property
-    def regression(self) -> bool:
-        """What the distillation's LossSpec takes (its `regression` field); other code asks the Task."""
-        return isinstance(self, Regression)
-
-    @property
     def num_labels(self) -> int:
         return len(self.label_names)
 

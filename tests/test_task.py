@@ -282,26 +282,16 @@ def test_metric_choices_for_a_regression_task(sts, tiny_models, tmp_path):
 
 # ---------------------------------------------------------------- the Task as a strategy
 
-# Code that still takes the kind as a flag, owned apart from this refactor: the distillation's LossSpec
-# (and its losses and objectives), the configs' checks and the data reader.
-STILL_A_FLAG = ("distillation/", "config.py", "data/read.py")
 METRIC_NAMES = ("accuracy", "f1", "precision", "recall", "pearson", "spearman", "mse", "score")
 
 
 def _kind_branches(tree: ast.AST) -> list[int]:
-    """Lines that ask which kind of task they have: a read of `.regression` other than handing it to
-    LossSpec (`LossSpec(regression=...)`, `spec.regression = ...`), or a probe like `"pearson" in result`."""
-    handed = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.keyword) and node.arg == "regression":
-            handed.add(id(node.value))
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Attribute) and t.attr == "regression"
-                                                for t in node.targets):
-            handed.add(id(node.value))
-            handed.update(id(t) for t in node.targets)
+    """Lines that ask which kind of task they have: a read of `.regression`, or a probe like
+    `"pearson" in result`. (The distillation's LossSpec takes the kind's name, Task.kind, and picks the
+    logit terms declared for it.)"""
     lines = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr == "regression" and id(node) not in handed:
+        if isinstance(node, ast.Attribute) and node.attr == "regression":
             lines.append(node.lineno)
         if (isinstance(node, ast.Compare) and isinstance(node.left, ast.Constant) and node.left.value in METRIC_NAMES
                 and any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops)):
@@ -314,7 +304,7 @@ def test_no_module_outside_task_py_branches_on_the_kind():
     found = {}
     for path in sorted(package.rglob("*.py")):
         name = path.relative_to(package).as_posix()
-        if name == "task.py" or name.startswith(STILL_A_FLAG):
+        if name == "task.py":
             continue
         lines = _kind_branches(ast.parse(path.read_text(encoding="utf-8")))
         if lines:
@@ -327,8 +317,7 @@ def test_the_kind_check_finds_a_branch():
 if task.regression:
     pass
 shown = "pearson" in result
-LossSpec(regression=task.regression)
-spec.regression = task.regression
+LossSpec(task=task.kind)
 """
     assert _kind_branches(ast.parse(code)) == [2, 4]
 

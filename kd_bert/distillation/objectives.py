@@ -38,9 +38,9 @@ from .terms import TEACHER as TEACHER_TARGET
 @dataclass
 class LossSpec:
     """The weights and settings of every term declared in terms.py. `logits` False leaves out the logit
-    terms (KD and cross-entropy): TinyBERT's intermediate stage. `regression`: the model has one output, a
-    score; the logit terms are then those declared for regression (KD and the gold term both mean squared
-    errors). `weights` holds the weights of the terms that have their own (every intermediate term, and a
+    terms (KD and cross-entropy): TinyBERT's intermediate stage. `task`: the task's kind (Task.kind,
+    terms.CLASSIFICATION or REGRESSION), which picks the logit terms declared for it (for regression, a
+    model with one output, KD and the gold term are both mean squared errors). `weights` holds the weights of the terms that have their own (every intermediate term, and a
     logit term with a --<name>_weight flag) and `variants` every term's variant, by term name; `kd_loss`,
     when given, is the kd term's variant (--kd_loss)."""
 
@@ -51,7 +51,7 @@ class LossSpec:
     weights: dict[str, float] = field(default_factory=dict)
     variants: dict[str, str] = field(default_factory=dict)
     layer_map: list[int] = field(default_factory=list)  # teacher layer (1-based) for each student layer
-    regression: bool = False
+    task: str = CLASSIFICATION
 
     def __post_init__(self, kd_loss: str | None) -> None:
         if kd_loss is not None:
@@ -69,11 +69,6 @@ class LossSpec:
             variants={term.name: getattr(distill, term.variant_flag) for term in (*LOGIT_TERMS, *TERMS)
                       if term.variant_flag},
         )
-
-    @property
-    def task(self) -> str:
-        """The task kind the logit terms are chosen for (terms.CLASSIFICATION or REGRESSION)."""
-        return REGRESSION if self.regression else CLASSIFICATION
 
     def variant(self, term: Term | LogitTerm) -> str | None:
         return self.variants.get(term.name, term.variants[0]) if term.variants else None
@@ -120,7 +115,7 @@ class LossSpec:
                 **{term.weight_flag: self.weights.get(term.name, 0.0) for term in TERMS},
                 **{term.variant_flag: self.variants.get(term.name, term.variants[0]) for term in TERMS
                    if term.variants},
-                "layer_map": list(self.layer_map), "regression": self.regression}
+                "layer_map": list(self.layer_map), "regression": self.task == REGRESSION}  # the recorded form
 
 
 def uniform_layer_map(student_layers: int, teacher_layers: int) -> list[int]:

@@ -178,7 +178,7 @@ def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan:
         return DistillResult(kd)
     # Built and trained exactly as a separate --alpha 0 run would be: the same start, batches and dropout.
     twin, _ = new_student(teacher if keep_teacher else None)
-    fine_tuning = LossSpec(regression=plan.spec.regression)
+    fine_tuning = LossSpec(task=plan.spec.task)
     alone = {**extra, "teacher_model": None, "teacher_num_parameters": None, "teacher_logits": None, "alpha": 0.0,
              "loss": {**fine_tuning.to_json(), "stage": "prediction"}, "augmented_examples": 0, "transfer_examples": 0}
     alone.pop("teacher_cache", None)
@@ -198,14 +198,7 @@ def _distill(distill: DistillConfig, data: DataConfig, train: TrainConfig, plan:
 
 def loss_spec(distill: DistillConfig) -> LossSpec:
     """The terms and weights of this run; --stage keeps only the logit or the intermediate terms."""
-    intermediate = distill.stage != "prediction"
-    spec = LossSpec(
-        temperature=distill.temperature, alpha=distill.alpha, kd_loss=distill.kd_loss,
-        logits=distill.stage != "intermediate",
-        weights={term.name: getattr(distill, term.weight_flag) if intermediate else 0.0 for term in TERMS},
-        variants={term.name: getattr(distill, term.variant_flag) for term in TERMS if term.variant_flag},
-        layer_map=list(distill.layer_map or []),
-    )
+    spec = LossSpec.from_config(distill)
     if distill.stage == "intermediate" and not spec.intermediate_weights():
         raise UserError(f"--stage intermediate trains only intermediate-layer terms, and all their weights are 0; "
                         f"set {weight_flags()}")
@@ -247,9 +240,9 @@ def plan_distillation(distill: DistillConfig, train: TrainConfig) -> Plan:
 
 
 def plan_task(plan: Plan, task: Task) -> None:
-    """The task is known once the teacher (or the data) names the labels: a regression task's logit
-    terms are both mean squared errors (see losses.distillation_loss)."""
-    plan.spec.regression = task.regression
+    """The task is known once the teacher (or the data) names the labels, and picks the logit terms
+    declared for its kind (terms.LOGIT_TERMS: a regression task's are both mean squared errors)."""
+    plan.spec.task = task.kind
     if task.kd_note and plan.spec.logits and plan.spec.alpha > 0:
         log.info(task.kd_note)
 

@@ -34,6 +34,6 @@ def _train_teacher(model_name_or_path: str, data: DataConfig, train: TrainConfig
     train_split, eval_split = training_splits(job, raw, columns, list(task.label_names))
     tokenizer = load_tokenizer(model_name_or_path, "--model_name_or_path")
     model = load_classifier(model_name_or_path, "--model_name_or_path", list(task.label_names), head=train.head)
-    objective = DistillationObjective(LossSpec(regression=task.regression))
+    objective = DistillationObjective(LossSpec(task=task.kind))
     return fit(job, Learner("teacher", model_name_or_path, model, tokenizer), encode_split(train_split, tokenizer, data),
                eval_split, objective, {"head": train.head})

@@ -25,10 +25,10 @@ from kd_bert.distillation.losses import (
 from kd_bert.distillation.objectives import DistillationObjective, LossSpec
 
 
-def logit_loss(student, teacher, labels, temperature, alpha, kd_loss="kl", regression=False):
+def logit_loss(student, teacher, labels, temperature, alpha, kd_loss="kl", task="classification"):
     """The logit terms as a run computes them: the objective's alpha * KD + (1 - alpha) * the gold term, and
     each term on its own. No teacher logits (None): plain fine-tuning."""
-    spec = LossSpec(temperature=temperature, alpha=alpha, kd_loss=kd_loss, regression=regression)
+    spec = LossSpec(temperature=temperature, alpha=alpha, kd_loss=kd_loss, task=task)
     batch = {"labels": labels} if teacher is None else {"labels": labels, "teacher_logits": teacher}
     return DistillationObjective(spec)(batch, SimpleNamespace(logits=student))
 
@@ -209,13 +209,13 @@ def test_regression_losses_by_hand():
     none = score_mse_loss(student.requires_grad_(), torch.full((3,), float(IGNORE_LABEL)))
     assert none.item() == 0.0 and none.requires_grad
     for temperature, kd_loss in ((1.0, "kl"), (4.0, "kl"), (2.0, "mse")):  # neither applies to a score
-        total, terms = logit_loss(student, teacher, labels, temperature, 0.3, kd_loss, regression=True)
+        total, terms = logit_loss(student, teacher, labels, temperature, 0.3, kd_loss, task="regression")
         assert set(terms) == {"kd", "mse"}
         assert terms["kd"].item() == pytest.approx(kd) and total.item() == pytest.approx(0.3 * kd + 0.7 * gold)
-    total, terms = logit_loss(student, None, labels, 2.0, 0.0, regression=True)
+    total, terms = logit_loss(student, None, labels, 2.0, 0.0, task="regression")
     assert set(terms) == {"mse"} and total.item() == pytest.approx(gold)
-    assert str(DistillationObjective(LossSpec(alpha=0.5, temperature=4, regression=True))) == "0.5 * kd_mse + 0.5 * mse"
-    assert str(DistillationObjective(LossSpec(regression=True))) == "1 * mse"
+    assert str(DistillationObjective(LossSpec(alpha=0.5, temperature=4, task="regression"))) == "0.5 * kd_mse + 0.5 * mse"
+    assert str(DistillationObjective(LossSpec(task="regression"))) == "1 * mse"
     assert str(DistillationObjective(LossSpec(alpha=0.5, temperature=4))) == "0.5 * kd_kl(T=4) + 0.5 * ce"
 
 

@@ -120,6 +120,6 @@ def test_a_logit_term_with_its_own_weight_is_computed_printed_and_recorded_from_
     assert total.item() == pytest.approx(expected.item())
     assert spec.to_json()["logit_mse_weight"] == 3.0
     assert objectives.LossSpec(alpha=0.0, weights={"logit_mse": 1.0}).needs_teacher
-    assert str(DistillationObjective(objectives.LossSpec(alpha=0.5, weights={"logit_mse": 1.0}, regression=True))) \
+    assert str(DistillationObjective(objectives.LossSpec(alpha=0.5, weights={"logit_mse": 1.0}, task="regression"))) \
         == "0.5 * kd_mse + 0.5 * mse"  # declared for classification only
     assert str(DistillationObjective(objectives.LossSpec(alpha=0.5, weights={"logit_mse": 1.0}, logits=False))) == "0"
