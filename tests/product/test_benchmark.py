@@ -1,6 +1,7 @@
 """The benchmark runs end to end (on tiny models here) and reports what it measured."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -94,3 +95,29 @@ def test_levers_takes_a_finished_run_only_when_it_ran_with_the_same_settings(tmp
         f"error: lever twin in {out} finished with other settings (--seed 42 then, 1 now); give another --out, "
         f"or the earlier values"]
     assert json.loads((out / "levers.json").read_text())["seed"] == 42  # the table of seed 42 stands
+
+
+def test_transfer_labels_scores_the_cached_teacher_labels_against_the_gold_ones(tmp_path):
+    """benchmarks/transfer_labels.py: the teacher's labels on a few-labels run's transfer text, read from the
+    logit cache, against the gold labels few_labels.py took away; checked against a count by hand."""
+    import torch
+
+    out, data, cache = tmp_path / "run", tmp_path / "data", tmp_path / "cache"
+    (out / "teacher").mkdir(parents=True), data.mkdir(), (cache / "teacher_logits").mkdir(parents=True)
+    texts = ["good", "bad", "fine", "awful", "twice"]
+    (out / "unlabeled.txt").write_text("\n".join(texts) + "\n")
+    (data / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbad\t0\nfine\t1\nawful\t0\ntwice\t0\ntwice\t1\nkept\t1\n")
+    # The teacher says: good 1 (sure), bad 1 (wrong, unsure), fine 1, awful 0, twice 0 (its gold is both).
+    logits = torch.tensor([[-3.0, 3.0], [0.1, 0.3], [-1.0, 1.0], [2.0, -2.0], [1.0, -1.0]])
+    torch.save({"logits": logits}, cache / "teacher_logits" / "k.pt")
+    (cache / "teacher_logits" / "k.json").write_text(json.dumps(
+        {"data_path": str((out / "unlabeled.txt").resolve()), "teacher": str((out / "teacher").resolve())}))
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "transfer_labels.py"), str(out), "--data",
+                           str(data), "--json", str(tmp_path / "r.json")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "KD_BERT_CACHE": str(cache)})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["transfer_sentences"] == 5 and result["ambiguous_gold"] == 1
+    assert result["teacher_accuracy"] == 3 / 4  # of the 4 with one gold label, "bad" is wrong
+    unsure = result["by_confidence"][0]
+    assert (unsure["sentences"], unsure["accuracy"]) == (1, 0.0)  # "bad" at p = 0.55
