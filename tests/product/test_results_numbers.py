@@ -121,3 +121,21 @@ def test_the_readmes_own_classifier_numbers_are_the_levers_runs():
     passes = [r["teacher_logits_seconds"] for r in by[("first 3 layers", "kd-aug1-replace")]
               if not r["teacher_logits_reused"]]
     assert f"the teacher's pass over the copies {statistics.median(passes):.0f} s" in text
+
+
+def test_the_few_labels_tables_are_generated_from_the_runs():
+    """The few-labels tables on the results page are benchmarks/few_labels_curve.py's rendering of the
+    recipe's JSON files; each seed's difference is its distilled minus its baseline accuracy."""
+    import subprocess
+    import sys
+
+    check = subprocess.run([sys.executable, str(REPO / "benchmarks" / "few_labels_curve.py"), "--check"],
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stderr
+    page = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
+    for path in sorted((REPO / "benchmarks" / "results" / "recipe-sst2-few").glob("labeled-*.json")):
+        labeled = int(path.stem.removeprefix("labeled-"))
+        for r in json.loads(path.read_text())["students"]["minilm3"]["seeds"]:
+            assert abs(r["difference"] - (r["distilled"] - r["twin"])) < 1e-12
+            assert (f"| {labeled:,} | {r['seed']} | {100 * r['distilled']:.2f} | {100 * r['twin']:.2f} | "
+                    f"{100 * (r['distilled'] - r['twin']):+.2f} |") in page

@@ -1,0 +1,71 @@
+"""The few-labels tables of the results page, generated from the runs' JSON files, so the page cannot drift.
+
+    python benchmarks/few_labels_curve.py            # rewrite the tables in docs/results.md
+    python benchmarks/few_labels_curve.py --check    # exit 1 when the page differs from the files
+
+Reads benchmarks/results/recipe-sst2-few/: labeled-N.json (scripts/recipe_report.py's recipe_results.json of
+a `LABELED=N bash scripts/recipe.sh sst2-few` run) and transfer-labels-N.json (benchmarks/transfer_labels.py
+on the same run). Writes the block between <!-- few-labels --> and <!-- /few-labels --> in docs/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results" / "recipe-sst2-few"
+PAGE = REPO / "docs" / "results.md"
+START, END = "<!-- few-labels -->", "<!-- /few-labels -->"
+
+
+def runs() -> list[tuple[int, dict, dict | None]]:
+    """(labeled sentences, the recipe's results, the transfer labels' check) for each run, fewest labels first."""
+    found = []
+    for path in RESULTS.glob("labeled-*.json"):
+        labeled = int(path.stem.removeprefix("labeled-"))
+        check = RESULTS / f"transfer-labels-{labeled}.json"
+        found.append((labeled, json.loads(path.read_text()), json.loads(check.read_text()) if check.is_file() else None))
+    return sorted(found, key=lambda run: run[0])
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def render() -> str:
+    lines = ["| labeled sentences | teacher | seeds | distilled | baseline | difference | agreement with the teacher "
+             "| teacher's labels on the transfer text |", "|---|---|---|---|---|---|---|---|"]
+    seeds = ["", "| labeled sentences | seed | distilled | baseline | difference | distilled at step | "
+             "distillation, s | baseline, s |", "|---|---|---|---|---|---|---|---|"]
+    for labeled, result, check in runs():
+        rows = result["students"]["minilm3"]["seeds"]
+        mean = {key: statistics.fmean(r[key] for r in rows) for key in ("distilled", "twin", "difference", "agreement")}
+        right = "" if check is None else f"{pct(check['teacher_accuracy'])}% right"
+        lines.append(f"| {labeled:,} | {pct(result['teacher']['dev_accuracy'])} | {', '.join(str(r['seed']) for r in rows)} "
+                     f"| **{pct(mean['distilled'])}** | {pct(mean['twin'])} | {100 * mean['difference']:+.2f} "
+                     f"| {100 * mean['agreement']:.1f}% | {right} |")
+        for r in rows:
+            seeds.append(f"| {labeled:,} | {r['seed']} | {pct(r['distilled'])} | {pct(r['twin'])} | "
+                         f"{100 * r['difference']:+.2f} | {r['best_step']:,} | {r['train_seconds']:.0f} | "
+                         f"{r['twin_train_seconds']:.0f} |")
+    return "\n".join([START, *lines, *seeds, END])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    page = PAGE.read_text(encoding="utf-8")
+    start, end = page.index(START), page.index(END) + len(END)
+    new = page[:start] + render() + page[end:]
+    if args.check:
+        sys.exit(0 if new == page else f"{PAGE} differs from {RESULTS}; run python benchmarks/few_labels_curve.py")
+    PAGE.write_text(new, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
