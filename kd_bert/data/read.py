@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import UserError, clip, listed
 from ..models.hub import load_hub_dataset, looks_like_path, quiet_datasets
-from .formats import (
+from ..registries.formats import (
     EXTENSIONS,
     LINE_BREAK,  # noqa: F401  (splits.py imports it from here)
     RawSplit,
