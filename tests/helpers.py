@@ -33,6 +33,7 @@ from kd_bert import (
 )
 from kd_bert.data.labels import infer_label_names
 from kd_bert.data.splits import load_data, to_text_split
+from kd_bert.task import Task
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -156,7 +157,7 @@ def read_split(path, policy="error", split="train", names=None, **flags):
     raw, columns = load_data(DataConfig(data_path=str(path), on_bad_rows=policy, validation_split=0, **flags))
     names = names or infer_label_names(raw, columns, flags.get("label_names"))
     with logged() as said:
-        split = to_text_split(raw, split, columns, names, need_labels=False, required_by="",
+        split = to_text_split(raw, split, columns, Task.of(names), need_labels=False, required_by="",
                               labels_from="the training split")
     return split, names, raw, said
 
@@ -166,7 +167,7 @@ def read_train(path, policy="error", **flags):
     raw, columns = load_data(DataConfig(data_path=str(path), on_bad_rows=policy, validation_split=0, **flags))
     names = infer_label_names(raw, columns, None)
     with logged() as said:
-        split = to_text_split(raw, "train", columns, names, need_labels=True, required_by="")
+        split = to_text_split(raw, "train", columns, Task.of(names), need_labels=True, required_by="")
     return split, names, raw, said
 
 
@@ -510,3 +511,4 @@ def tiny_mpnet(folder: Path, texts: list[str], seed: int = 4) -> Path:
     MPNetModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
