@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 from kd_bert.config import DataConfig  # noqa: E402
 from kd_bert.data.labels import infer_label_names
 from kd_bert.data.splits import load_data, to_text_split  # noqa: E402
+from kd_bert.task import Task  # noqa: E402
 
 WORDS = ("good bad film plot actor slow fun dull great awful story scene music long short, witty "
          "\"quoted\" charming").split()
@@ -53,7 +54,7 @@ def read_split(path: Path) -> int:
     raw, columns = load_data(DataConfig(data_path=str(path), validation_split=0, on_bad_rows="skip"),
                              say=lambda _: None)
     names = infer_label_names(raw, columns, None)
-    split = to_text_split(raw, "train", columns, names, need_labels=True, required_by="", say=lambda _: None)
+    split = to_text_split(raw, "train", columns, Task.of(names), need_labels=True, required_by="", say=lambda _: None)
     return len(split)
 
 

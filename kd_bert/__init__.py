@@ -20,8 +20,8 @@ from . import log  # the package's output: set up before any job logs
 from .config import DataConfig, DistillConfig, EvalConfig, SweepConfig, TrainConfig
 from .errors import UserError
 from .results import DistillResult, EvalResult, SweepResult, TrainResult
+from .version import __version__  # noqa: F401  (kd_bert.__version__)
 
-__version__ = "0.1.0"
 __all__ = ["DataConfig", "DistillConfig", "DistillResult", "EvalConfig", "EvalResult", "SweepConfig", "SweepResult",
            "TrainConfig", "TrainResult", "UserError", "distill", "evaluate", "log", "sweep", "train_teacher"]
 

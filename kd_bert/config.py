@@ -23,11 +23,11 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .data.formats import EXTENSIONS as DATA_EXTENSIONS
-from .distillation.terms import HIDDEN_STATES, LOGIT_TERMS, TERMS, logit_flags
 from .errors import UserError
-from .models import student_kinds
-from .train.precision import MIXED_PRECISION_CHOICES, check_choice
+from .registries import student_kinds
+from .registries.formats import EXTENSIONS as DATA_EXTENSIONS
+from .registries.precisions import MIXED_PRECISION_CHOICES, check_choice
+from .registries.terms import HIDDEN_STATES, LOGIT_TERMS, TERMS, logit_flags
 
 # Defaults for distillation (docs/methods.md, "The loss"). T = 2 softens a confident teacher's
 # near one-hot outputs enough to carry its ranking of the wrong classes without flattening two
@@ -45,6 +45,18 @@ EVAL_SAMPLE_SEED = 42
 DATA, TRAINING = "data", "training"
 LOGITS, INTERMEDIATE = "distillation: logits", "distillation: intermediate layers (TinyBERT, DistilBERT)"
 STUDENT, TRANSFER = "distillation: the student", "distillation: data and comparison"
+
+
+def tensorboard_available() -> bool:
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def trackers(report_to: list[str] | None) -> list[str]:
+    """Accelerate's trackers for --report_to (TrainConfig has checked their packages are installed);
+    by default TensorBoard when it is installed."""
+    if report_to is None:
+        return ["tensorboard"] if tensorboard_available() else []
+    return [name for name in dict.fromkeys(report_to) if name != "none"]
 
 
 def flag(default, help: str, group: str | None = None, aliases: tuple[str, ...] = (), last: bool = False,
@@ -310,7 +322,7 @@ class TrainConfig(Flags):
 
 
 def with_term_flags(cls):
-    """Add the flags the loss terms declare in distillation/terms.py, where the class says so: the logit terms'
+    """Add the flags the loss terms declare in registries/terms.py, where the class says so: the logit terms'
     (--kd_loss, and a --<name>_weight for a term with a weight of its own) after alpha, and the intermediate
     terms' (a --<name>_weight for every term, and --<name>_loss for a term with variants) after cache_dir. A
     new term gets its flags, their checks and their place in --help from its declaration alone."""
@@ -357,7 +369,7 @@ class DistillConfig(Flags):
                               LOGITS, type=float)
     alpha: float = flag(DEFAULT_ALPHA, "weight of the KD term; 1 - alpha weighs cross-entropy. 0 = plain "
                         "fine-tuning, 1 = pure distillation (default: %(default)s)", LOGITS, type=float)
-    # Here come the logit terms' flags declared in distillation/terms.py (--kd_loss): see with_term_flags.
+    # Here come the logit terms' flags declared in registries/terms.py (--kd_loss): see with_term_flags.
     teacher_logits: str | None = flag(None, "cached: run the teacher once over the training set and reuse its "
                                       "logits from disk; online: run it at every step (default: cached when the "
                                       "loss needs only the teacher's logits, online when it needs hidden states or "
@@ -366,7 +378,7 @@ class DistillConfig(Flags):
                                  "folder (default: $KD_BERT_CACHE, else $XDG_CACHE_HOME/kd-bert, else "
                                  "~/.cache/kd-bert)", LOGITS)
     # Here come the intermediate terms' flags, one --<name>_weight per term declared in
-    # distillation/terms.py (and --<name>_loss for a term with variants): see with_term_flags.
+    # registries/terms.py (and --<name>_loss for a term with variants): see with_term_flags.
     layer_map: list[int] | None = flag(None, "1-based teacher layer for each student layer, e.g. 2,4,6 (default: "
                                        "uniform, m * N / M)", INTERMEDIATE, type=int_list)
     stage: str = flag("both", "TinyBERT's stages: intermediate = only the intermediate-layer terms (the last epoch "
@@ -434,7 +446,7 @@ class DistillConfig(Flags):
 
     @property
     def student_kind(self) -> str:
-        """The name of the kind of student asked for (models/student_kinds.py): "pretrained", "teacher_layers"
+        """The name of the kind of student asked for (registries/student_kinds.py): "pretrained", "teacher_layers"
         or "bilstm"."""
         return student_kinds.kind_of(self).name
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from .data.label_values import REGRESSION_LABEL  # the one output of a regression model, as its config names it
 from .errors import UserError
 
-REGRESSION_LABEL = "score"  # the one output of a regression model, as its config names it
 CLASSIFICATION_ONLY = ("f1", "precision", "recall")
 REGRESSION_ONLY = ("pearson", "spearman", "mse")
 

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from kd_bert import cli  # noqa: E402
 from kd_bert.errors import UserError  # noqa: E402
-from kd_bert.models.hub import load_hub_dataset  # noqa: E402
+from kd_bert.data.read import load_hub_dataset  # noqa: E402
 from kd_bert.safety.atomic import save_folder_atomically  # noqa: E402
 from kd_bert.safety.preflight import check_folder  # noqa: E402
 

@@ -5,6 +5,7 @@ several test files use."""
 
 from __future__ import annotations
 
+import ast
 import csv
 import importlib.util
 import json
@@ -33,6 +34,7 @@ from kd_bert import (
 )
 from kd_bert.data.labels import infer_label_names
 from kd_bert.data.splits import load_data, to_text_split
+from kd_bert.task import Task
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -156,7 +158,7 @@ def read_split(path, policy="error", split="train", names=None, **flags):
     raw, columns = load_data(DataConfig(data_path=str(path), on_bad_rows=policy, validation_split=0, **flags))
     names = names or infer_label_names(raw, columns, flags.get("label_names"))
     with logged() as said:
-        split = to_text_split(raw, split, columns, names, need_labels=False, required_by="",
+        split = to_text_split(raw, split, columns, Task.of(names), need_labels=False, required_by="",
                               labels_from="the training split")
     return split, names, raw, said
 
@@ -166,7 +168,7 @@ def read_train(path, policy="error", **flags):
     raw, columns = load_data(DataConfig(data_path=str(path), on_bad_rows=policy, validation_split=0, **flags))
     names = infer_label_names(raw, columns, None)
     with logged() as said:
-        split = to_text_split(raw, "train", columns, names, need_labels=True, required_by="")
+        split = to_text_split(raw, "train", columns, Task.of(names), need_labels=True, required_by="")
     return split, names, raw, said
 
 
@@ -510,3 +512,57 @@ def tiny_mpnet(folder: Path, texts: list[str], seed: int = 4) -> Path:
     MPNetModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+PACKAGE = REPO / "kd_bert"
+
+
+def package_modules() -> dict[str, ast.Module]:
+    """Every module of the package by dotted name under it: "config", "data.read", "data" (its __init__)."""
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts) or "__init__"
+        modules[name] = ast.parse(path.read_text(encoding="utf-8"))
+    return modules
+
+
+def package_imports(name: str, tree: ast.Module, modules) -> set[str]:
+    """The package's modules that module `name` imports (None for a script outside the package), at any depth
+    of its code (imports inside functions count too): relative (`from ..data import read`) and absolute
+    (`import kd_bert.data.read`, `from kd_bert import cli`)."""
+    if name is None:
+        package = None
+    elif name == "__init__":
+        package = []
+    else:
+        package = name.split(".")[:-1] if (PACKAGE / (name.replace(".", "/") + ".py")).is_file() else name.split(".")
+    found = set()
+
+    def add(target: list[str], names=()):
+        for alias in names:
+            candidate = ".".join([*target, alias])
+            if candidate in modules:
+                found.add(candidate)
+                continue
+            found.add(".".join(target) or "__init__")
+        if not names:
+            found.add(".".join(target) or "__init__")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "kd_bert":
+                    add(parts[1:])
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                parts = (node.module or "").split(".")
+                if parts[0] != "kd_bert":
+                    continue
+                target = parts[1:]
+            else:
+                base = package[:len(package) - (node.level - 1)] if node.level > 1 else package
+                target = [*base, *(node.module.split(".") if node.module else [])]
+            add(target, [alias.name for alias in node.names])
+    return {m for m in found if m in modules and m != name}

@@ -1,6 +1,6 @@
 """The Python API: the README's example runs in one session, the API and the scripts write the same
 model for the same seed, one session runs jobs in different precisions, and the entry layer stays thin
-(--help loads no torch, no import cycles, no parsed flags below the scripts)."""
+(--help loads no torch, no parsed flags below the scripts; the layers and their imports: test_layers.py)."""
 
 import ast
 import json
@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import FAST_TRAINING, REPO
+from helpers import FAST_TRAINING, REPO, package_modules
 
 from kd_bert import DataConfig, EvalConfig, TrainConfig
 
@@ -87,55 +87,8 @@ def test_help_answers_without_loading_torch(script):
     assert out.strip().endswith("loaded: []")
 
 
-PACKAGE = REPO / "kd_bert"
-
-
-def _package_modules() -> dict[str, ast.Module]:
-    """Every module of the package by dotted name under it: "config", "data.read", "data" (its __init__)."""
-    modules = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = path.relative_to(PACKAGE).with_suffix("").parts
-        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts) or "__init__"
-        modules[name] = ast.parse(path.read_text(encoding="utf-8"))
-    return modules
-
-
-def _imports(name: str, tree: ast.Module, modules) -> set[str]:
-    """The package's modules that `name` imports, at any depth of its code (lazy imports count too)."""
-    package = name.split(".")[:-1] if (PACKAGE / (name.replace(".", "/") + ".py")).is_file() else name.split(".")
-    if name == "__init__":
-        package = []
-    found = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.ImportFrom) or node.level == 0:
-            continue
-        base = package[:len(package) - (node.level - 1)] if node.level > 1 else package
-        target = [*base, *(node.module.split(".") if node.module else [])]
-        for alias in node.names:
-            candidate = ".".join([*target, alias.name])
-            found.add(candidate if candidate in modules else ".".join(target) or "__init__")
-    return {m for m in found if m in modules and m != name}
-
-
-def test_the_package_has_no_import_cycles():
-    modules = _package_modules()
-    graph = {name: _imports(name, tree, modules) for name, tree in modules.items()}
-    cycles = []
-
-    def visit(module, path):
-        for dep in graph.get(module, ()):
-            if dep in path:
-                cycles.append(path[path.index(dep):] + [dep])
-            elif dep in graph:
-                visit(dep, path + [dep])
-
-    for module in graph:
-        visit(module, [module])
-    assert not cycles, cycles
-
-
 def test_below_the_entry_layer_no_function_takes_parsed_flags():
-    for name, tree in _package_modules().items():
+    for name, tree in package_modules().items():
         if name in ("cli", "__main__"):
             continue
         params = [a.arg for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))

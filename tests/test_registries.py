@@ -8,13 +8,14 @@ import inspect
 
 import pytest
 
-from kd_bert.data.formats import FORMATS
 from kd_bert.distillation import losses
-from kd_bert.distillation.terms import GOLD, LOGIT_TERMS, TEACHER, TERMS
 from kd_bert.models import students
-from kd_bert.models.student_kinds import STUDENT_KINDS
+from kd_bert.registries.formats import FORMATS
+from kd_bert.registries.precisions import MIXED_PRECISION_CHOICES
+from kd_bert.registries.student_kinds import STUDENT_KINDS
+from kd_bert.registries.terms import GOLD, LOGIT_TERMS, TEACHER, TERMS
 from kd_bert.train import precision
-from kd_bert.train.precision import MIXED_PRECISION_CHOICES, Precision, resolve_precision
+from kd_bert.train.precision import Precision, resolve_precision
 
 
 def _variants(term):

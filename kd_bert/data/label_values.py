@@ -12,6 +12,9 @@ from functools import lru_cache
 from ..errors import SHOWN, UserError, clip, listed
 
 LABELS_SHOWN = 4  # ids a label map in a message shows
+# A regression task (STS-B-style similarity scores) has one output, named so; Hugging Face's own
+# convention is that num_labels == 1 means regression.
+REGRESSION_LABEL = "score"
 
 
 def class_ids(values: list, label_names: list[str], where: str, labels_from: str = "the model",

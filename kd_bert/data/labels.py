@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 
 from ..errors import UserError, clip
-from ..task import REGRESSION_LABEL, Task
 from .label_values import (
     LABELS_SHOWN,
+    REGRESSION_LABEL,
     as_number,
     describe_labels,
     is_int_like,
@@ -22,9 +22,6 @@ from .label_values import (
     label_key,
 )
 from .read import Columns, RawData, RawSplit
-
-# A regression task (STS-B-style similarity scores) has one output, named so; Hugging Face's own
-# convention is that num_labels == 1 means regression.
 
 
 def declared_label_names(raw: RawData, label_names_flag: list[str] | None) -> list[str] | None:
@@ -111,14 +108,14 @@ def _is_non_finite(value) -> bool:
         return False
 
 
-def encode_labels(values: list, label_names: list[str], where: str, labels_from: str = "the model",
+def encode_labels(values: list, task, where: str, labels_from: str = "the model",
                   column: str | None = None) -> list[int] | list[float] | None:
-    """Label values read as the task of label_names reads them (Task.encode_labels): class ids for a
-    classifier, scores for a regression model. None when every value is missing or -1: an unlabeled
-    split, as GLUE's test sets are."""
+    """Label values read as the run's task (a task.Task, passed in: data/ sits below it) reads them
+    (Task.encode_labels): class ids for a classifier, scores for a regression model. None when every value
+    is missing or -1: an unlabeled split, as GLUE's test sets are."""
     if all(is_missing(v) for v in values):
         return None
-    return Task.of(label_names).encode_labels(values, where, labels_from, column)
+    return task.encode_labels(values, where, labels_from, column)
 
 
 def has_scores(raw: RawData, columns: Columns) -> bool:

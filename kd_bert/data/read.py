@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError, clip, listed
-from ..models.hub import load_hub_dataset, looks_like_path, quiet_datasets
-from .formats import (
+from ..hub import hub_offline, looks_like_path, probe
+from ..registries.formats import (
     EXTENSIONS,
-    LINE_BREAK,  # noqa: F401  (splits.py imports it from here)
     RawSplit,
     is_data_file,
     named_columns,
@@ -213,3 +212,36 @@ def get_split(raw: RawData, split: str, *, required_by: str) -> RawSplit:
             f"{raw.source} has no '{name}' split (it has: {listed(raw.splits)}); {required_by}"
         )
     return raw.splits[name]
+
+
+def load_hub_dataset(name: str, flag: str = "--data_path"):
+    """A hub dataset (`name` or `name:config`) as a DatasetDict, failing fast when offline."""
+    datasets = quiet_datasets()
+    repo, _, config = name.partition(":")
+    if hub_offline():
+        # datasets reads HF_HUB_OFFLINE once, at import; say it again so only the cache is tried.
+        datasets.config.HF_HUB_OFFLINE = True
+    else:
+        problem = probe("dataset", repo)
+        if problem is not None:
+            raise UserError(
+                f"{flag} {name}: not a local file or folder, and the hub dataset {problem}; "
+                f"pass a local folder such as ./data/sst2"
+            )
+    try:
+        return datasets.load_dataset(repo, config or None)
+    except Exception as exc:
+        raise UserError(
+            f"{flag} {name}: not a local file or folder, and the hub dataset could not be loaded "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); pass a local folder such as ./data/sst2"
+        ) from exc
+
+
+def quiet_datasets():
+    """The `datasets` module, imported only where a saved or hub dataset is read (it costs ~0.5 s
+    at start-up), with its progress bars and info logs off."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    return datasets

@@ -13,13 +13,12 @@ from pathlib import Path
 
 from ..config import EVAL_SAMPLE_SEED, DataConfig
 from ..errors import UserError, clip, listed
-from ..task import Task
+from ..registries.formats import LINE_BREAK, read_text
 from .label_values import is_int_like, is_missing, label_key
 from .labels import _key, _non_finite_numbers, encode_labels
 from .read import (
     INDEX_COLUMN_NAMES,
     LABEL_COLUMN_NAMES,
-    LINE_BREAK,
     PAIR_COLUMN_NAMES,
     TEXT_COLUMN_NAMES,
     TRANSFER_FLAG,
@@ -30,7 +29,6 @@ from .read import (
     get_split,
     load_raw,
     normalize_split,
-    read_text,
 )
 
 log = logging.getLogger(__name__)
@@ -99,7 +97,7 @@ def load_unlabeled(path: str, columns: Columns, on_bad_rows: str) -> TextSplit:
                         f"(columns: {listed(present)}); name it as in --data_path")
     # Labels the file may carry are not used: the teacher labels every text.
     found = Columns(text=found.text, label=None, index=None, pair=found.pair)
-    split = to_text_split(raw, name, found, [], need_labels=False, required_by="")
+    split = to_text_split(raw, name, found, None, need_labels=False, required_by="")
     return TextSplit("transfer", split.texts, None, split.index, split.pairs)
 
 
@@ -161,12 +159,13 @@ def _is_text_column(raw: RawData, column: str) -> bool:
 
 
 def to_text_split(
-    raw: RawData, split: str, columns: Columns, label_names: list[str], *, need_labels: bool, required_by: str,
+    raw: RawData, split: str, columns: Columns, task, *, need_labels: bool, required_by: str,
     sample: Sample | None = None, labels_from: str = "the model",
 ) -> TextSplit:
     """The split's texts, label ids and example ids, without its bad rows (see drop_bad_rows); with
-    `sample`, only the examples it draws (see draw_sample). `labels_from` names where label_names came
-    from, for messages."""
+    `sample`, only the examples it draws (see draw_sample). `task` is the run's task.Task, passed in (data/ sits
+    below it): it reads the labels and says whether a sample is stratified; None for a split whose labels are
+    not read. `labels_from` names where the task's label names came from, for messages."""
     data = get_split(raw, split, required_by=required_by)
     name = normalize_split(split) if normalize_split(split) in raw.splits else split
     data = drop_bad_rows(raw, name, data, columns)
@@ -183,7 +182,7 @@ def to_text_split(
     # Every label is checked, also those of rows a sample leaves out: the data is wrong either way.
     labels = None
     if columns.label is not None and columns.label in data.columns:
-        labels = encode_labels(data.columns[columns.label], label_names, f"the '{name}' split of {raw.source}",
+        labels = encode_labels(data.columns[columns.label], task, f"the '{name}' split of {raw.source}",
                                labels_from, columns.label)
     if labels is None and need_labels:
         raise UserError(
@@ -192,7 +191,6 @@ def to_text_split(
         )
     drawn_from = None
     if sample is not None:
-        task = Task.of(label_names)
         classes = labels if labels is not None and task.stratified else None
         why = "no labels" if labels is None else task.not_stratified_because
         rows, note = draw_sample(data.num_rows, classes, sample, _describe_split(name), why)
@@ -204,14 +202,14 @@ def to_text_split(
     texts = ["" if t is None else str(t) for t in data.columns[columns.text]]
     pairs = None if columns.pair is None else ["" if t is None else str(t) for t in data.columns[columns.pair]]
     index = data.columns[columns.index] if columns.index and columns.index in data.columns else list(range(len(texts)))
-    log.debug(_split_detail(name, raw.source, columns, texts, labels, label_names, sample is not None and drawn_from))
+    log.debug(_split_detail(name, raw.source, columns, texts, labels, task, sample is not None and drawn_from))
     return TextSplit(name, texts, labels, list(index), pairs, drawn_from)
 
 
-def _split_detail(name: str, source: str, columns: Columns, texts: list[str], labels, label_names: list[str],
+def _split_detail(name: str, source: str, columns: Columns, texts: list[str], labels, task,
                   sampled) -> str:
     """--verbose: what a split holds once read (and sampled): its columns, size, labels and first text."""
-    counts = "no labels" if labels is None else Task.of(label_names).summarize_labels(labels)
+    counts = "no labels" if labels is None else task.summarize_labels(labels)
     pair = f" + {columns.pair}" if columns.pair else ""
     return (f"'{name}' of {source}: {len(texts)} examples{' (sampled)' if sampled else ''}, text column "
             f"{columns.text}{pair}, label column {columns.label}; {counts}; first text {texts[0][:60]!r}")

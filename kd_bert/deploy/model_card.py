@@ -17,7 +17,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from ..config import DataConfig, DistillConfig, TrainConfig
-from ..models.student_kinds import kind_named
+from ..registries.student_kinds import kind_named
 from ..task import Task
 
 SCRIPTS = {"teacher": "trainer_teacher.py", "student": "distilled-bert.py", "student_no_kd": "distilled-bert.py"}

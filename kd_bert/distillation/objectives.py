@@ -19,7 +19,7 @@ from torch import nn
 from ..data.batching import MODEL, TEACHER
 from . import losses
 from .losses import weighted_sum
-from .terms import (
+from ..registries.terms import (
     ALPHA,
     ATTENTIONS,
     BY_NAME,
@@ -32,7 +32,7 @@ from .terms import (
     LogitTerm,
     Term,
 )
-from .terms import TEACHER as TEACHER_TARGET
+from ..registries.terms import TEACHER as TEACHER_TARGET
 
 
 @dataclass
@@ -188,7 +188,7 @@ class DistillationObjective(Objective):
 
     def logit_terms(self, logits: torch.Tensor, teacher_logits: torch.Tensor | None,
                     labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each logit term (distillation/terms.py) of the student's logits (bs, num_labels) against its target:
+        """Each logit term (registries/terms.py) of the student's logits (bs, num_labels) against its target:
         the teacher's logits (bs, num_labels) or the gold labels (bs,)."""
         terms = {}
         for term, _ in self.spec.logit_terms():
@@ -202,7 +202,7 @@ class DistillationObjective(Objective):
         return terms
 
     def intermediate_terms(self, student, teacher: dict, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each intermediate term (distillation/terms.py), summed over the layers it pairs, as TinyBERT does."""
+        """Each intermediate term (registries/terms.py), summed over the layers it pairs, as TinyBERT does."""
         terms = {}
         for term in self.spec.active_terms():
             loss = losses.named(term.function_name(self.spec.variant(term)))

@@ -48,7 +48,7 @@ from ..data.splits import load_data, load_unlabeled
 from ..distillation.losses import IGNORE_LABEL
 from ..distillation.objectives import DistillationObjective, LossSpec, uniform_layer_map
 from ..distillation.teacher_cache import cache_key, logits_folder, teacher_logits
-from ..distillation.terms import TERMS, weight_flags
+from ..registries.terms import TERMS, weight_flags
 from ..errors import UserError
 from ..models.hub import resolve_model
 from ..models.load import (
@@ -60,7 +60,7 @@ from ..models.load import (
     load_config,
     load_tokenizer,
 )
-from ..models.student_kinds import INIT_CHOICES, STUDENT_MODEL, StudentKind, kind_of
+from ..registries.student_kinds import INIT_CHOICES, STUDENT_MODEL, StudentKind, kind_of
 from ..models.students import build_student, num_layers_of
 from ..results import DistillResult
 from ..safety.atomic import write_json

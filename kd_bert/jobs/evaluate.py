@@ -18,7 +18,7 @@ import numpy as np
 from ..config import DataConfig, EvalConfig
 from ..data.batching import MODEL, TEACHER, Encoding, encode_for_models
 from ..data.labels import check_label_names, declared_label_names, has_scores
-from ..data.read import RawData, TextSplit, read_text
+from ..data.read import RawData, TextSplit
 from ..data.splits import eval_sample, load_data, to_text_split
 from ..deploy.onnx import (
     ONNX_INT8,
@@ -44,6 +44,7 @@ from ..models.load import (
     load_tokenizer,
     size_on_disk,
 )
+from ..registries.formats import read_text
 from ..results import EvalResult
 from ..safety.atomic import save_folder_atomically, write_json, write_text_atomically
 from ..safety.preflight import check_file, check_folder, check_not_read, reads_of
@@ -117,7 +118,7 @@ def split_to_score(cfg: EvalConfig, data: DataConfig, task: Task) -> tuple[DataC
     check_task(label_names, has_scores(raw, columns), f"the model {cfg.model}", data.data_path, training=False)
     check_label_names(declared_label_names(raw, data.label_names), label_names, f"the model {cfg.model}")
     split_name = next(iter(raw.splits)) if len(raw.splits) == 1 else cfg.split
-    split = to_text_split(raw, split_name, columns, label_names, need_labels=False,
+    split = to_text_split(raw, split_name, columns, task, need_labels=False,
                           required_by="pass --split with one of them", sample=eval_sample(data.max_eval_samples),
                           labels_from=f"the model {cfg.model}")
     if split.labels is None and not cfg.predictions_file:

@@ -10,10 +10,10 @@ import platform
 import shutil
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
+from typing import Callable
 
 import accelerate
 import numpy as np
@@ -22,7 +22,6 @@ import transformers
 from accelerate.utils import set_seed
 from torch import nn
 
-from .. import __version__
 from ..config import DataConfig, TrainConfig
 from ..data.batching import MODEL, EncodedSplit, encode_for_models, eval_loader
 from ..data.checks import check_training_data
@@ -30,6 +29,7 @@ from ..data.read import RawData, TextSplit
 from ..data.splits import carve_selection, eval_sample, to_text_split, train_sample
 from ..deploy.model_card import model_card
 from ..distillation.objectives import Objective
+from ..log import show
 from ..models.load import (
     count_parameters,
     load_classifier,
@@ -55,7 +55,7 @@ from ..train.accelerator import make_accelerator, start_tracking, stop_tracking
 from ..train.loop import CheckpointPlan, Outcome, Run
 from ..train.loop import train as train_loop  # named apart from the TrainConfig called `train` here
 from ..train.precision import Precision, resolve_precision
-from ..log import show
+from ..version import __version__
 
 log = logging.getLogger(__name__)
 
@@ -126,16 +126,17 @@ def training_splits(job: Job, raw: RawData, columns, label_names, labels_from: s
     checks found and the bad rows dropped go to job.data_report. train_optional: the train split may
     be unlabeled or absent (pure distillation on unlabeled transfer data). --max_train_samples draws
     with the run's --seed, --max_eval_samples with a fixed one: the same rows in every script."""
+    task = Task.of(label_names)
     if train_optional and "train" not in raw.splits:
         train_split = TextSplit("train", [], None, [], None if columns.pair is None else [])
     else:
-        train_split = to_text_split(raw, "train", columns, label_names, need_labels=not train_optional,
+        train_split = to_text_split(raw, "train", columns, task, need_labels=not train_optional,
                                     required_by="training needs a train split (e.g. train.tsv)",
                                     sample=train_sample(job.train.max_train_samples, job.train.seed),
                                     labels_from=labels_from)
     eval_split = None
     if "validation" in raw.splits:
-        eval_split = to_text_split(raw, "validation", columns, label_names, need_labels=False, required_by="",
+        eval_split = to_text_split(raw, "validation", columns, task, need_labels=False, required_by="",
                                    sample=eval_sample(job.data.max_eval_samples), labels_from=labels_from)
         eval_split = eval_split if eval_split.labels is not None else None
     if job.train.selection_split:

@@ -41,7 +41,7 @@ from ..data.splits import load_data, load_unlabeled
 from ..distillation.teacher_cache import weights_digest
 from ..errors import UserError
 from ..models.load import check_max_length, check_task, label_names_of, load_config, size_on_disk
-from ..models.student_kinds import kind_of
+from ..registries.student_kinds import kind_of
 from ..models.students import num_layers_of, parse_first_layers, parse_layers
 from ..deploy.model_card import model_card
 from ..results import SweepResult

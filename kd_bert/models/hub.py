@@ -1,33 +1,20 @@
-"""Telling local folders from hub ids, and failing fast when the hub cannot be reached.
+"""Where a model comes from: a local folder, the package index, the local cache or the hub.
 
 transformers retries an unreachable hub for about half a minute before it gives up. One short
 metadata request answers the same question in well under a second, so every hub id is probed
-first, and a local folder or the local cache is used without touching the network at all.
+first (kd_bert/hub.py), and a local folder or the local cache is used without touching the network at all.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-from huggingface_hub import HfApi, try_to_load_from_cache
-from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+from huggingface_hub import try_to_load_from_cache
 
 from ..errors import UserError
+from ..hub import hub_offline, looks_like_path, probe
 from . import packaged
-
-PROBE_TIMEOUT_S = 5.0
-_TRUE = {"1", "true", "yes", "on"}
-
-
-def hub_offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in _TRUE for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"))
-
-
-def looks_like_path(name: str) -> bool:
-    """A hub id is `name` or `owner/name`; anything shaped like a path is a local path."""
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name or name.strip() == ""
 
 
 def resolve_model(name_or_path: str, flag: str) -> tuple[str, bool]:
@@ -63,7 +50,7 @@ def resolve_model(name_or_path: str, flag: str) -> tuple[str, bool]:
             f"{flag} {name_or_path}: not a local folder and not in the local cache, and HF_HUB_OFFLINE is set; "
             f"pass a local model folder instead: {flag} /path/to/model{install_hint}"
         )
-    problem = _probe("model", name_or_path)
+    problem = probe("model", name_or_path)
     if problem is None:
         return name_or_path, False
     if cached:
@@ -118,56 +105,8 @@ def _transformers_version() -> str:
     return transformers.__version__
 
 
-def load_hub_dataset(name: str, flag: str = "--data_path"):
-    """A hub dataset (`name` or `name:config`) as a DatasetDict, failing fast when offline."""
-    datasets = quiet_datasets()
-    repo, _, config = name.partition(":")
-    if hub_offline():
-        # datasets reads HF_HUB_OFFLINE once, at import; say it again so only the cache is tried.
-        datasets.config.HF_HUB_OFFLINE = True
-    else:
-        problem = _probe("dataset", repo)
-        if problem is not None:
-            raise UserError(
-                f"{flag} {name}: not a local file or folder, and the hub dataset {problem}; "
-                f"pass a local folder such as ./data/sst2"
-            )
-    try:
-        return datasets.load_dataset(repo, config or None)
-    except Exception as exc:
-        raise UserError(
-            f"{flag} {name}: not a local file or folder, and the hub dataset could not be loaded "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); pass a local folder such as ./data/sst2"
-        ) from exc
-
-
-def quiet_datasets():
-    """The `datasets` module, imported only where a saved or hub dataset is read (it costs ~0.5 s
-    at start-up), with its progress bars and info logs off."""
-    import datasets
-
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-    return datasets
-
-
 def _in_cache(repo_id: str) -> bool:
     try:
         return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
     except Exception:
         return False
-
-
-def _probe(kind: str, repo_id: str) -> str | None:
-    """None when the hub answers for repo_id; otherwise what went wrong, in words."""
-    api = HfApi()
-    info = api.model_info if kind == "model" else api.dataset_info
-    try:
-        info(repo_id, timeout=PROBE_TIMEOUT_S)
-        return None
-    except GatedRepoError:
-        return "is gated on the hub: log in with `hf auth login` after accepting its terms"
-    except RepositoryNotFoundError:
-        return "was not found on the hub"
-    except Exception as exc:
-        return f"could not be fetched: the Hugging Face Hub is unreachable ({type(exc).__name__})"

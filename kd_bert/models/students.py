@@ -21,7 +21,7 @@ from .load import (
     load_config,
     load_tokenizer,
 )
-from .student_kinds import StudentKind, kind_of
+from ..registries.student_kinds import StudentKind, kind_of
 
 log = logging.getLogger(__name__)
 

@@ -7,15 +7,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..config import TrainConfig
+from ..config import TrainConfig, trackers
 from ..errors import UserError
+from ..log import is_main_process
 from ..safety.checkpoints import (
     checkpoint_root,
 )
-from ..log import is_main_process
 from ..safety.lock import output_lock
 from ..safety.preflight import check_file, check_folder, check_not_read
-from ..train.accelerator import trackers
 
 
 def check_outputs(train: TrainConfig, roles: list[str], files: dict[str, Path] | None = None,

@@ -3,25 +3,13 @@ accumulation, the distributed set-up) and the trackers that log its training cur
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 
+from ..config import trackers
 from .precision import Precision
-
-
-def tensorboard_available() -> bool:
-    return importlib.util.find_spec("tensorboard") is not None
-
-
-def trackers(report_to: list[str] | None) -> list[str]:
-    """Accelerate's trackers for --report_to (TrainConfig has checked their packages are installed);
-    by default TensorBoard when it is installed."""
-    if report_to is None:
-        return ["tensorboard"] if tensorboard_available() else []
-    return [name for name in dict.fromkeys(report_to) if name != "none"]
 
 
 def make_accelerator(precision: Precision, gradient_accumulation_steps: int, output_dir: str | None = None,

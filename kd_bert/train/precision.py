@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from ..registries.precisions import check_choice
 
-MIXED_PRECISION_CHOICES = ("auto", "no", "fp16", "bf16")
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 flags of native bf16 dot products / tile matmuls
 CPUINFO = "/proc/cpuinfo"
 AUTO_ENV = "KD_BERT_AUTO_PRECISION"
@@ -51,12 +51,6 @@ class Precision:
     def to_json(self) -> dict:
         return {"mixed_precision": self.mode, "mixed_precision_requested": self.requested,
                 "mixed_precision_reason": self.reason}
-
-
-def check_choice(requested: str) -> str:
-    if requested not in MIXED_PRECISION_CHOICES:
-        raise UserError(f"--mixed_precision must be one of {', '.join(MIXED_PRECISION_CHOICES)} (got {requested})")
-    return requested
 
 
 def cpu_name(cpuinfo: str | Path | None = None) -> str:

@@ -28,7 +28,7 @@ from kd_bert.data.labels import (
 from kd_bert.data.read import Columns, RawData, RawSplit, TextSplit, load_raw
 from kd_bert.data.splits import load_data, resolve_columns, to_text_split
 from kd_bert.errors import UserError
-from kd_bert.task import REGRESSION_LABEL
+from kd_bert.task import REGRESSION_LABEL, Task
 
 
 def test_string_labels_get_sorted_ids(tmp_path):
@@ -37,13 +37,13 @@ def test_string_labels_get_sorted_ids(tmp_path):
     cols = resolve_columns(raw, None, None)
     names = infer_label_names(raw, cols, None)
     assert names == ["neg", "pos"]
-    assert to_text_split(raw, "train", cols, names, need_labels=True, required_by="").labels == [1, 0, 1]
+    assert to_text_split(raw, "train", cols, Task.of(names), need_labels=True, required_by="").labels == [1, 0, 1]
 
 
 def test_label_outside_the_models_labels_is_an_error():
     with pytest.raises(UserError, match=r"the data has label\(s\) 'x' \(2 rows\), '2' \(1 row\) that the model "
                                         r"does not have \{0: negative, 1: positive\}"):
-        encode_labels(["0", "2", "x", "x"], NAMES, "the data")
+        encode_labels(["0", "2", "x", "x"], Task.of(NAMES), "the data")
 
 
 def test_differing_label_maps_show_both():
@@ -56,7 +56,8 @@ def test_numeric_labels_compare_as_numbers(tmp_path):
     (tmp_path / "train.csv").write_text("text,label\ngood,1.0\nbad,0.0\nfine,1\n")
     (tmp_path / "dev.csv").write_text("text,label\nnice,1\nawful,0\n")
     train, names, raw, _ = read_split(tmp_path)
-    dev = to_text_split(raw, "validation", resolve_columns(raw, None, None), names, need_labels=True, required_by="")
+    dev = to_text_split(raw, "validation", resolve_columns(raw, None, None), Task.of(names), need_labels=True,
+                        required_by="")
     assert names == ["LABEL_0", "LABEL_1"]
     assert train.labels == [1, 0, 1] and dev.labels == [1, 0]
 
@@ -81,12 +82,12 @@ def test_score_labels_are_detected_and_encoded():
     assert not has_scores(raw([None, None]), columns)
     with pytest.raises(UserError, match="one class only"):  # one output is a regression model, not a classifier
         infer_label_names(raw(["good", "good"]), columns, None)
-    assert encode_labels(["3.8", 2, 0.25], [REGRESSION_LABEL], "dev") == [3.8, 2.0, 0.25]
-    assert encode_labels([-1, None], [REGRESSION_LABEL], "test") is None  # unlabeled, as GLUE's test split
+    assert encode_labels(["3.8", 2, 0.25], Task.of([REGRESSION_LABEL]), "dev") == [3.8, 2.0, 0.25]
+    assert encode_labels([-1, None], Task.of([REGRESSION_LABEL]), "test") is None  # unlabeled, as GLUE's test split
     for values, phrase in ((["3.8", ""], "row 1 has no label"), (["3.8", "high"], "'high', not a number"),
                            (["3.8", "-100"], "marks an unlabeled example")):
         with pytest.raises(UserError, match=phrase):
-            encode_labels(values, [REGRESSION_LABEL], "dev")
+            encode_labels(values, Task.of([REGRESSION_LABEL]), "dev")
 
 
 def scores_csv(path, bad: dict[int, str]) -> list[str]:
@@ -136,7 +137,7 @@ def test_messages_that_list_values_name_a_few_and_count_the_rest(tmp_path):
            "the teacher (37 of 77 ids differ)" in one_line(str(caught.value))
 
     with pytest.raises(UserError) as caught:
-        encode_labels([f"unknown label number {i}" for i in range(60)], names, "the data")
+        encode_labels([f"unknown label number {i}" for i in range(60)], Task.of(names), "the data")
     assert re.search(r"'unknown label number 0' \(1 row\).* and 5\d more", one_line(str(caught.value)))
 
     train = TextSplit("train", ["a"] * 20, [i % 2 for i in range(20)])

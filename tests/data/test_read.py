@@ -24,17 +24,18 @@ from helpers import (
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-import kd_bert.data.formats
+import kd_bert.registries.formats
 from kd_bert.data.labels import declared_label_names, infer_label_names
 from kd_bert.data.read import Columns, load_raw, normalize_split
 from kd_bert.data.splits import load_unlabeled, resolve_columns, to_text_split
 from kd_bert.errors import UserError
+from kd_bert.task import Task
 
 
 def text_split(path, split, names=NAMES, **columns):
     raw = load_raw(str(path))
     cols = resolve_columns(raw, columns.get("text"), columns.get("label"))
-    return to_text_split(raw, split, cols, names, need_labels=False, required_by="test")
+    return to_text_split(raw, split, cols, Task.of(names), need_labels=False, required_by="test")
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +232,7 @@ def test_a_field_past_the_csv_limit_is_read_up_to_a_bound_and_then_refused_in_on
     split, _, _, _ = read_train(path)
     assert split.texts[1] == long_text and len(split) == 3
     limit = csv.field_size_limit()
-    monkeypatch.setattr(kd_bert.data.formats, "FIELD_LIMIT", 1000)
+    monkeypatch.setattr(kd_bert.registries.formats, "FIELD_LIMIT", 1000)
     with pytest.raises(UserError) as caught:
         read_train(path)
     assert "the row that starts on line 3 has a field of more than 1000 characters" in one_line(str(caught.value))
@@ -338,7 +339,7 @@ def test_any_columns_labels_and_text_round_trip(tmp_path_factory, names, labels,
             infer_label_names(raw, columns, None)
         return
     names_found = infer_label_names(raw, columns, None)
-    split = to_text_split(raw, "train", columns, names_found, need_labels=True, required_by="")
+    split = to_text_split(raw, "train", columns, Task.of(names_found), need_labels=True, required_by="")
     assert names_found == sorted({lab for _, lab in read})  # a stable, sorted order
     assert [names_found[i] for i in split.labels] == [lab for _, lab in kept]
     assert split.texts == [t for t, _ in kept]  # unicode survives as it is

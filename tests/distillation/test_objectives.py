@@ -104,7 +104,7 @@ def test_a_logit_term_with_its_own_weight_is_computed_printed_and_recorded_from_
     from kd_bert.distillation import objectives
     from kd_bert.distillation.losses import cross_entropy_loss, kd_kl_loss, kd_mse_loss
     from kd_bert.distillation.objectives import DistillationObjective
-    from kd_bert.distillation.terms import CLASSIFICATION, LOGIT_TERMS, OWN_WEIGHT, TEACHER, LogitTerm
+    from kd_bert.registries.terms import CLASSIFICATION, LOGIT_TERMS, OWN_WEIGHT, TEACHER, LogitTerm
 
     extra = LogitTerm("logit_mse", TEACHER, "kd_mse_loss", OWN_WEIGHT, task=CLASSIFICATION, help="weight")
     monkeypatch.setattr(objectives, "LOGIT_TERMS", (*LOGIT_TERMS, extra))

@@ -23,7 +23,7 @@ from kd_bert import DataConfig, TrainConfig
 
 def test_report_to_none_writes_no_runs_folder(tmp_path, sst2_slice, tiny_models):
     from kd_bert import train_teacher
-    from kd_bert.train.accelerator import trackers
+    from kd_bert.config import trackers
 
     assert trackers(None) == (["tensorboard"] if importlib.util.find_spec("tensorboard") else [])
     flags = dict(zip(FAST_TRAINING[::2], FAST_TRAINING[1::2]))

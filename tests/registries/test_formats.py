@@ -10,7 +10,7 @@ import re
 import pytest
 
 from kd_bert.config import DataConfig
-from kd_bert.data.formats import BY_EXTENSION, EXTENSIONS, FORMATS, Format, read_csv, read_file
+from kd_bert.registries.formats import BY_EXTENSION, EXTENSIONS, FORMATS, Format, read_csv, read_file
 from kd_bert.data.read import load_raw
 from kd_bert.errors import UserError
 
