@@ -51,10 +51,9 @@ def synthetic_csv(path: Path, rows: int, seed: int = 0) -> int:
 
 
 def read_split(path: Path) -> int:
-    raw, columns = load_data(DataConfig(data_path=str(path), validation_split=0, on_bad_rows="skip"),
-                             say=lambda _: None)
+    raw, columns = load_data(DataConfig(data_path=str(path), validation_split=0, on_bad_rows="skip"))
     names = infer_label_names(raw, columns, None)
-    split = to_text_split(raw, "train", columns, Task.of(names), need_labels=True, required_by="", say=lambda _: None)
+    split = to_text_split(raw, "train", columns, Task.of(names), need_labels=True, required_by="")
     return len(split)
 
 
