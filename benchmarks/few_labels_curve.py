@@ -39,7 +39,7 @@ def pct(value: float) -> str:
 def render() -> str:
     lines = ["| labeled sentences | teacher | seeds | distilled | baseline | difference | agreement with the teacher "
              "| teacher's labels on the transfer text |", "|---|---|---|---|---|---|---|---|"]
-    seeds = ["", "| labeled sentences | seed | distilled | baseline | difference | distilled at step | "
+    seeds = ["", "| labeled sentences | seed | distilled | baseline | difference | agreement with the teacher | "
              "distillation, s | baseline, s |", "|---|---|---|---|---|---|---|---|"]
     for labeled, result, check in runs():
         rows = result["students"]["minilm3"]["seeds"]
@@ -50,7 +50,7 @@ def render() -> str:
                      f"| {100 * mean['agreement']:.1f}% | {right} |")
         for r in rows:
             seeds.append(f"| {labeled:,} | {r['seed']} | {pct(r['distilled'])} | {pct(r['twin'])} | "
-                         f"{100 * r['difference']:+.2f} | {r['best_step']:,} | {r['train_seconds']:.0f} | "
+                         f"{100 * r['difference']:+.2f} | {100 * r['agreement']:.1f}% | {r['train_seconds']:.0f} | "
                          f"{r['twin_train_seconds']:.0f} |")
     return "\n".join([START, *lines, *seeds, END])
 

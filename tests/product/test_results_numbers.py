@@ -139,3 +139,39 @@ def test_the_few_labels_tables_are_generated_from_the_runs():
             assert abs(r["difference"] - (r["distilled"] - r["twin"])) < 1e-12
             assert (f"| {labeled:,} | {r['seed']} | {100 * r['distilled']:.2f} | {100 * r['twin']:.2f} | "
                     f"{100 * (r['distilled'] - r['twin']):+.2f} |") in page
+
+
+def test_the_few_labels_summary_is_the_runs():
+    """The sentences under the few-labels tables: the 2,000-label means, the full-label twins' mean and the
+    best lever's mean from the levers runs, and the teacher's share of right labels on the transfer text."""
+    import statistics
+
+    few = REPO / "benchmarks" / "results" / "recipe-sst2-few"
+    rows = json.loads((few / "labeled-2000.json").read_text())["students"]["minilm3"]["seeds"]
+    right = json.loads((few / "transfer-labels-2000.json").read_text())["teacher_accuracy"]
+    page = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
+    text = " ".join(page[page.index("<!-- /few-labels -->"):page.index("## The base-size teacher at full scale")].split())
+    distilled = statistics.fmean(r["distilled"] for r in rows)
+    baseline = statistics.fmean(r["twin"] for r in rows)
+    assert len(rows) == 3 and f"over three seeds, distillation adds **{100 * (distilled - baseline):+.2f} points**" in text
+    assert f"reaches {100 * distilled:.2f} against {100 * baseline:.2f}" in text
+    assert f"agrees with its teacher on {100 * statistics.fmean(r['agreement'] for r in rows):.1f}%" in text
+    assert f"unlabeled text are {100 * right:.2f}% right" in text
+    levers = {}
+    for run in levers_runs():
+        if run["epochs"] == 1 and student_name(run) == "first 3 layers":
+            for r in run["rows"]:
+                levers.setdefault(r["lever"], []).append(r["dev_accuracy"])
+    twin = f"{100 * statistics.fmean(levers['twin']):.2f}"
+    assert f"no teacher ({twin}," in text and f"reaches {twin} on all the gold labels" in text
+    assert f"and {100 * statistics.fmean(levers['kd-aug1-replace']):.2f} distilled from the 94.27" in text
+    assert (distilled >= 0.89) == ("the 89.0 is met" in text) and (distilled - baseline >= 0.06) == (
+        "the baseline + 6 is met" in text)
+    goal = (f"| few labels: student >= 89.0 and >= its baseline + 6 | {100 * distilled:.2f}, baseline + "
+            f"{100 * (distilled - baseline):.2f}, 3 seeds, 2,000 labels")
+    assert goal in page
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    teacher = json.loads((few / "labeled-2000.json").read_text())["teacher"]["dev_accuracy"]
+    assert (f"2,000 labeled sentences, {100 * teacher:.2f} dev; the 3-layer student distilled on those and the other "
+            f"65,349 as unlabeled text), distillation adds {100 * (distilled - baseline):.2f} points over the same "
+            f"student trained on the 2,000 labels alone: {100 * distilled:.2f} against {100 * baseline:.2f}") in readme
