@@ -261,6 +261,7 @@ def test_runs_into_other_folders_share_one_teacher_pass(sst2_slice, trained_teac
     assert len(list((isolated_cache / "teacher_logits").glob("*.pt"))) == 1
 
 
+@pytest.mark.slow  # two script processes at once, about 8 s; CI runs it with -m slow
 def test_concurrent_runs_compute_the_teacher_pass_once(sst2_slice, trained_teacher, tiny_models, tmp_path):
     """Two runs started together with the same key: one computes, the other waits on the lock and
     reuses; both finish with the same logits."""

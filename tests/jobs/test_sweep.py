@@ -194,7 +194,9 @@ def _wait_for_trials(out, count: int, proc, timeout: float = 300) -> None:
     raise AssertionError(f"the sweep did not reach {count} trials: {proc.poll()}")
 
 
-@pytest.mark.parametrize("how", [pytest.param(signal.SIGKILL, marks=pytest.mark.slow), signal.SIGTERM])
+# Both slow (a sweep process stopped mid-trial and run again, about 12 s each); CI runs them with -m slow.
+@pytest.mark.parametrize("how", [pytest.param(signal.SIGKILL, marks=pytest.mark.slow),
+                                 pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_a_stopped_sweep_continues_with_the_same_command(sst2_slice, trained_teacher, tiny_models, tmp_path, how):
     out = tmp_path / "stopped"
     args = [*sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--trials", "3", "--pruner", "none",

@@ -11,6 +11,9 @@ import pytest
 from helpers import REPO, distill_args
 
 
+pytestmark = pytest.mark.slow  # a virtual environment and an install, about 15 s; CI runs it with -m slow
+
+
 @pytest.fixture(scope="module")
 def kd_bert(tmp_path_factory) -> str:
     """The command, from the package installed into a fresh virtual environment (which sees this one's

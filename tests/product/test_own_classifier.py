@@ -8,6 +8,8 @@ import json
 import re
 import shlex
 
+import pytest
+
 from helpers import REPO, read_tsv, run_script, tiny_bert
 
 
@@ -17,6 +19,7 @@ def readme_commands() -> list[list[str]]:
     return [shlex.split(line, comments=True) for line in block.replace("\\\n", " ").splitlines() if line.strip()]
 
 
+@pytest.mark.slow  # a distillation with augmentation and its twin, then evaluate, about 10 s; CI runs it with -m slow
 def test_the_own_classifier_commands_run_as_written(sst2_slice, trained_teacher, tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

@@ -39,6 +39,7 @@ from kd_bert.safety.checkpoints import (
 from kd_bert.safety.file_checks import file_problem
 
 
+@pytest.mark.slow  # a run killed with SIGKILL and resumed, against an uninterrupted one, about 10 s; CI runs it with -m slow
 def test_killed_run_resumes_to_the_same_result(sst2_slice, tiny_models, uninterrupted_teacher, tmp_path):
     out = tmp_path / "killed"
     checkpoints = out / "checkpoints" / "teacher"

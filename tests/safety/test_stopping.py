@@ -81,6 +81,7 @@ def stopped_twice(tmp_path_factory, sst2_slice, tiny_models) -> dict:
             "model": out / "teacher"}
 
 
+@pytest.mark.slow  # three script processes stopped by real signals, about 20 s; CI runs it with -m slow
 @pytest.mark.parametrize("name, code", [("SIGTERM", 143), ("SIGINT", 130)])
 def test_a_signal_stops_at_a_step_with_a_checkpoint_there(stopped_twice, name, code):
     run = stopped_twice[name]
@@ -97,6 +98,7 @@ def test_a_signal_stops_at_a_step_with_a_checkpoint_there(stopped_twice, name, c
         assert epoch >= 2 and "Ctrl-C again to stop at once" in run["stderr"]
 
 
+@pytest.mark.slow  # the stopped runs above, and an uninterrupted one; CI runs it with -m slow
 def test_the_printed_command_resumes_to_the_uninterrupted_result(stopped_twice, uninterrupted_teacher):
     last = stopped_twice["last"]
     assert last.returncode == 0, last.stderr

@@ -24,6 +24,7 @@ def _open_at(url: str, start: float, queue) -> None:
         queue.put(("error", repr(exc), False))
 
 
+@pytest.mark.slow  # processes racing to make one database, about 11 s; CI runs it with -m slow
 def test_processes_opening_a_new_study_at_once_all_open_it(tmp_path):
     # Optuna makes a new database's tables unguarded, and processes that race to make them fail with
     # "table ... already exists" or a duplicate schema version unless opening retries.
