@@ -514,7 +514,8 @@ class SweepConfig(Flags):
     search: list[str] | None = flag(None, "the space, one NAME=SPEC per setting: LOW:HIGH (a number), LOW:HIGH:log, "
                                     "LOW:HIGH:int, or A,B,C (choices); NAME is any distilled-bert.py flag, e.g. "
                                     "alpha=0.1:1.0 temperature=1:8 augment=0,1,2 (default: "
-                                    f"{' '.join(DEFAULT_SEARCH)})", nargs="+")
+                                    f"{' '.join(DEFAULT_SEARCH)}; a regression task leaves out temperature, "
+                                    "which its KD term does not read)", nargs="+")
     pruner: str = flag("median", "median: stop a trial whose --eval_steps evaluation is worse than the median of the "
                        "earlier trials' at the same step (after the first 4 trials); none: run every trial to the "
                        "end (default: %(default)s)", choices=("median", "none"))
