@@ -167,6 +167,10 @@ def test_the_few_labels_summary_is_the_runs():
     assert f"and {100 * statistics.fmean(levers['kd-aug1-replace']):.2f} distilled from the 94.27" in text
     assert (distilled >= 0.89) == ("the 89.0 is met" in text) and (distilled - baseline >= 0.06) == (
         "the baseline + 6 is met" in text)
+    five = json.loads((few / "labeled-500.json").read_text())
+    assert f"with 500 (one seed so far) the teacher still reaches {100 * five['teacher']['dev_accuracy']:.2f}" in text
+    assert len(five["students"]["minilm3"]["seeds"]) == 1
+    assert five["students"]["minilm3"]["mean"]["difference"] > distilled - baseline  # "gains more ... than with 2,000"
     goal = (f"| few labels: student >= 89.0 and >= its baseline + 6 | {100 * distilled:.2f}, baseline + "
             f"{100 * (distilled - baseline):.2f}, 3 seeds, 2,000 labels")
     assert goal in page
