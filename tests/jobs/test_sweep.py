@@ -229,6 +229,7 @@ def test_a_stopped_sweep_continues_with_the_same_command(sst2_slice, trained_tea
     assert len({(t["alpha"], t["temperature"]) for t in done}) == 3, trials
 
 
+@pytest.mark.slow  # three sweep processes one after another, about 10 s; CI runs it with -m slow
 def test_a_continued_sweep_draws_settings_no_trial_has_tried(sst2_slice, trained_teacher, tiny_models, tmp_path):
     """--trials raised twice: every new trial's settings are new, on a range of numbers and on a few choices."""
     out = tmp_path / "raised"

@@ -9,6 +9,7 @@ import pytest
 from helpers import assert_clean_failure, distill_args, run_script
 
 
+@pytest.mark.slow  # a fresh process that waits on the hub's answer, about 5 s each; CI runs it with -m slow
 @pytest.mark.parametrize("offline", [True, False])
 def test_unfetchable_hub_model_fails_within_seconds(sst2_slice, offline, tmp_path):
     env = {"HF_HUB_OFFLINE": "1"} if offline else {"HF_HUB_OFFLINE": "0"}

@@ -45,6 +45,6 @@ def test_prepare_sst2_hub_refuses_a_folder_that_holds_files_before_asking_the_hu
     out = tmp_path / "data"
     out.mkdir()
     (out / "train.tsv").write_text("sentence\tlabel\n")
-    result = run_script("scripts/prepare_sst2_hub.py", "--output", out, env={"HF_HUB_OFFLINE": "1"})
+    result = run_script("scripts/prepare_sst2_hub.py", "--output", out)  # refused before any hub request
     assert_clean_failure(result, f"--output {out} already holds files")
     assert listing(out) == {"train.tsv": b"sentence\tlabel\n"}

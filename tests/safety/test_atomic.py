@@ -67,6 +67,7 @@ def test_a_full_disk_while_saving_keeps_the_previous_model_and_leaves_nothing_be
     assert not hidden_leftovers(tmp_path) and not (out / ".kd-bert.lock").exists()
 
 
+@pytest.mark.slow  # a script process on a disk made full, about 5 s; CI runs it with -m slow
 def test_a_full_disk_while_the_script_saves_its_model_is_one_line(sst2_slice, trained_teacher, tiny_models, tmp_path):
     """trainer_teacher.py as a user runs it, on a disk that fills up as the weights are written (safetensors'
     own error, injected into a fresh interpreter): one line on stderr, exit status 2, the model already there

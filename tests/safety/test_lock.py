@@ -17,6 +17,7 @@ from kd_bert import UserError
 from kd_bert.safety.lock import LOCK_FILE, output_lock
 
 
+@pytest.mark.slow  # two script processes, the second started while the first holds the folder, about 4 s; CI runs it with -m slow
 def test_a_second_run_into_a_busy_folder_stops_and_names_the_first(tiny_models, sst2_slice, tmp_path):
     out = tmp_path / "models"
     args = ["--data_path", sst2_slice, "--model_name_or_path", tiny_models["teacher_base"], "--output_dir", out,
