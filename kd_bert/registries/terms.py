@@ -30,8 +30,15 @@ HIDDEN_STATES, ATTENTIONS = "hidden_states", "attentions"
 FIRST_LAYER_INDEX = {HIDDEN_STATES: 0, ATTENTIONS: -1}
 
 
+class _Variants:
+    """A declared term's variants: the names of its loss functions when it has several (a dict), else none."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "variants", tuple(self.loss) if isinstance(self.loss, dict) else ())
+
+
 @dataclass(frozen=True)
-class Term:
+class Term(_Variants):
     name: str  # in the log and the printed objective; its weight flag is --<name>_weight
     output: str  # HIDDEN_STATES or ATTENTIONS: what the student and the teacher return for it
     layers: str  # "embedding": the embedding outputs; "mapped": each student layer against its teacher layer
@@ -42,9 +49,6 @@ class Term:
     variant_help: str = ""  # the --<name>_loss flag's help text, for a term with variants
     paper: str = ""
     variants: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "variants", tuple(self.loss) if isinstance(self.loss, dict) else ())
 
     @property
     def weight_flag(self) -> str:
@@ -92,7 +96,7 @@ CLASSIFICATION, REGRESSION = "classification", "regression"
 
 
 @dataclass(frozen=True)
-class LogitTerm:
+class LogitTerm(_Variants):
     name: str  # in the log and metrics.json (train_<name>_loss); a term with its own weight: --<name>_weight
     target: str  # TEACHER (the teacher's logits: the run needs a teacher) or GOLD (the labels)
     loss: str | dict[str, str]  # the function in losses.py, or one per variant (the first is the default);
@@ -104,9 +108,6 @@ class LogitTerm:
     variant_help: str = ""  # the --<name>_loss flag's help text, for a term with variants
     paper: str = ""
     variants: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "variants", tuple(self.loss) if isinstance(self.loss, dict) else ())
 
     @property
     def weight_flag(self) -> str | None:
