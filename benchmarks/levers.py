@@ -80,12 +80,9 @@ def check_finished(names: list[str], args: argparse.Namespace) -> None:
 
 
 def distill_parser() -> argparse.ArgumentParser:
-    import importlib.util
+    from kd_bert.commands import DISTILL  # distilled-bert.py's own parser
 
-    spec = importlib.util.spec_from_file_location("_levers_distilled_bert", REPO / "distilled-bert.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.parse_args()
+    return DISTILL.parser()
 
 
 def run(name: str, args: argparse.Namespace) -> dict | None:
