@@ -34,7 +34,7 @@ def torch_dynamic_int8():
     import torch
     from torch.ao.quantization import quantize_dynamic
 
-    from kd_bert import evaluation
+    from kd_bert.jobs import evaluate as evaluation
 
     load = evaluation.load_classifier
 
@@ -103,7 +103,18 @@ def main() -> None:
               f"| {r['examples_per_second']:,.0f} | {r['examples_per_second'] / base['examples_per_second']:.2f}x "
               f"| {r['latency_p50_ms']:.2f} | {size} |")
     if args.output:
-        Path(args.output).write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        import platform
+
+        import onnxruntime
+        import torch
+
+        from kd_bert.train.precision import cpu_bf16_flags, cpu_name
+
+        doc = {"machine": f"{platform.machine()} CPU ({cpu_name()}), {torch.get_num_threads()} threads",
+               "cpu_bf16_flags": cpu_bf16_flags(), "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+               "model": args.model, "num_examples": made["num_examples"], "batch_size": args.batch_size,
+               "latency_samples": args.latency_samples, "repeats": args.repeats, "rows": rows}
+        Path(args.output).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Where a training step's time goes: matrix multiplication against everything else.
 
-    python benchmarks/profile_step.py [--precision auto|no|bf16] [--seq_len 15] [--batch_size 32]
+    python benchmarks/profile_step.py [--precision auto|no|bf16] [--seq_len 15] [--batch_size 32] [--output FILE.json]
 
 Profiles training steps (forward, backward, fused AdamW, zero_grad) of MiniLM-L6 (the teacher) and of
 its first 3 layers (the student) on a batch of SST-2's mean length, with and without frozen word
@@ -11,6 +11,8 @@ largest other operators, and the model FLOPs achieved against a matmul peak meas
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import random
 import statistics
 import sys
@@ -137,29 +139,38 @@ def main() -> None:
                    help="also time N training steps eager and under torch.compile(dynamic=True), on batches of "
                         "SST-2's real lengths, and say whether compiling pays for itself on a full SST-2 epoch "
                         "(default: 0, skip)")
+    p.add_argument("--output", help="also write what was measured as JSON here")
     args = p.parse_args()
-    from kd_bert.train.precision import resolve_precision
+    from kd_bert.train.precision import cpu_bf16_flags, cpu_name, resolve_precision
 
     chosen = resolve_precision(args.precision)
     peak = matmul_peak_gflops(dtype="bfloat16" if chosen.mode == "bf16" else "float32")
     print(f"{chosen.describe()}; matmul peak measured now: {peak:.0f} GFLOP/s; batch {args.batch_size} x "
           f"{args.seq_len} tokens; {torch.get_num_threads()} threads")
+    doc = {"machine": f"{platform.machine()} CPU ({cpu_name()}), {torch.get_num_threads()} threads, torch {torch.__version__}",
+           "cpu_bf16_flags": cpu_bf16_flags(), "precision": chosen.mode, "precision_reason": chosen.reason, "matmul_peak_gflops": peak,
+           "batch_size": args.batch_size, "seq_len": args.seq_len, "rows": [], "compile": []}
     print(f"{'model':<28}{'step':>10}{'samples/s':>11}{'matmul time':>13}{'model GFLOP/s':>15}{'of peak':>9}  largest other operators")
     for name, layers in (("teacher (6 layers)", 6), ("student (3 layers)", 3)):
         for freeze in (False, True):
             r = profile(layers, freeze, chosen.mode, args.batch_size, args.seq_len)
             others = ", ".join(f"{k.removeprefix('aten::')} {v:.0%}" for k, v in r["others"][:3])
             label = name + (" frozen emb." if freeze else "")
+            doc["rows"].append({"model": name, "layers": layers, "freeze_embeddings": freeze, **r})
             print(f"{label:<28}{r['step_ms']:>8.0f}ms{r['samples_per_s']:>11.0f}{r['matmul_share']:>13.0%}"
                   f"{r['gflops']:>15.0f}{r['gflops'] / peak:>9.0%}  {others}")
     if args.compile_steps:
         epoch_batches = -(-67349 // args.batch_size)
         for name, layers in (("teacher (6 layers)", 6), ("student (3 layers)", 3)):
             c = compile_probe(layers, chosen.mode, args.batch_size, args.compile_steps, epoch_batches)
+            doc["compile"].append({"model": name, "layers": layers, "steps": args.compile_steps,
+                                   "epoch_batches": epoch_batches, **c})
             print(f"torch.compile, {name}: steady step {c['eager']['steady_step_ms']:.0f} ms eager, "
                   f"{c['compiled']['steady_step_ms']:.0f} ms compiled ({c['speedup']:.2f}x); compiling costs "
                   f"{c['compile_overhead_s']:.0f} s once; over one SST-2 epoch ({epoch_batches} batches) it would "
                   f"save {c['epoch_saving_s']:.0f} s")
+    if args.output:
+        Path(args.output).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
