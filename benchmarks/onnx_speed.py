@@ -70,6 +70,46 @@ def measure(rows: dict[str, tuple], data: DataConfig, args) -> dict[str, dict]:
                    "size_on_disk_mb": r[0].get("size_on_disk_mb"), "runs": len(r)} for name, r in runs.items()}
 
 
+def table(rows: dict[str, dict], batch_size: int) -> list[str]:
+    base = rows["PyTorch fp32"]
+    lines = [f"| | accuracy | examples/s @{batch_size} | vs fp32 | batch-1 p50 (ms) | weights (MB) |", "|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        size = f"{r['size_on_disk_mb']:.1f}" if r["size_on_disk_mb"] and "torch.ao" not in name else "-"
+        lines.append(f"| {name} | {100 * r['accuracy']:.2f} ({100 * (r['accuracy'] - base['accuracy']):+.2f}) "
+                     f"| {r['examples_per_second']:,.0f} | {r['examples_per_second'] / base['examples_per_second']:.2f}x "
+                     f"| {r['latency_p50_ms']:.2f} | {size} |")
+    return lines
+
+
+NOTES = REPO / "benchmarks" / "onnx_speed_notes.md"
+MEASURED = REPO / "benchmarks" / "results" / "onnx-speed" / "onnx_speed.json"
+
+
+def notes_block(doc: dict) -> str:
+    """The block between <!-- onnx-speed --> and <!-- /onnx-speed --> in benchmarks/onnx_speed_notes.md."""
+    flags = doc["cpu_bf16_flags"]
+    machine = (f"{doc['machine']}, {'native bf16 (' + ', '.join(flags) + ')' if flags else 'no native bf16'}; "
+               f"torch {doc['torch']}, onnxruntime {doc['onnxruntime']}; {doc['num_examples']} dev sentences, "
+               f"medians of {doc['repeats']} runs. Each row's precision is in its name: PyTorch fp32 and the "
+               f"ONNX rows run with `--mixed_precision no`, the bf16 row under bf16 autocast.")
+    return "\n".join([machine, "", *table(doc["rows"], doc["batch_size"])]) + "\n"
+
+
+def write_notes(check: bool) -> int:
+    """Rewrite (or, with check, compare) the notes' measured table from MEASURED."""
+    text = NOTES.read_text(encoding="utf-8")
+    start, end = "<!-- onnx-speed -->\n", "<!-- /onnx-speed -->"
+    head, rest = text.split(start, 1)
+    new = head + start + notes_block(json.loads(MEASURED.read_text(encoding="utf-8"))) + end + rest.split(end, 1)[1]
+    if check:
+        if new != text:
+            print(f"{NOTES} is stale: run python benchmarks/onnx_speed.py --report_only", file=sys.stderr)
+            return 1
+        return 0
+    NOTES.write_text(new, encoding="utf-8")
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(REPO / "models" / "recipe-sst2-small" / "student"))
@@ -79,7 +119,12 @@ def main() -> None:
     parser.add_argument("--latency_samples", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--output", help="also write the results as JSON here")
+    parser.add_argument("--report_only", action="store_true",
+                        help=f"measure nothing: rewrite the table in {NOTES.name} from {MEASURED.relative_to(REPO)}")
+    parser.add_argument("--check", action="store_true", help="with --report_only: fail if that table is stale")
     args = parser.parse_args()
+    if args.report_only:
+        sys.exit(write_notes(args.check))
     data = DataConfig(data_path=args.data_path)
     work = or_exit(claim_work_dir, args.work_dir, "benchmarks/onnx_speed.py")
     fp32, int8 = work / "onnx-fp32", work / "onnx-int8"
@@ -93,15 +138,8 @@ def main() -> None:
                     "PyTorch dynamic int8 (torch.ao, removed)": (args.model, "no", torch_dynamic_int8),
                     "ONNX Runtime fp32": (str(fp32), "no", none), "ONNX Runtime int8": (str(int8), "no", none)},
                    data, args)
-    base = rows["PyTorch fp32"]
     print(f"\n{args.model} on {args.data_path} ({made['num_examples']} examples), medians of {args.repeats} runs")
-    print(f"| | accuracy | examples/s @{args.batch_size} | vs fp32 | batch-1 p50 (ms) | weights (MB) |")
-    print("|---|---|---|---|---|---|")
-    for name, r in rows.items():
-        size = f"{r['size_on_disk_mb']:.1f}" if r["size_on_disk_mb"] and "torch.ao" not in name else "-"
-        print(f"| {name} | {100 * r['accuracy']:.2f} ({100 * (r['accuracy'] - base['accuracy']):+.2f}) "
-              f"| {r['examples_per_second']:,.0f} | {r['examples_per_second'] / base['examples_per_second']:.2f}x "
-              f"| {r['latency_p50_ms']:.2f} | {size} |")
+    print("\n".join(table(rows, args.batch_size)))
     if args.output:
         import platform
 
