@@ -197,6 +197,21 @@ def test_the_step_profile_table_is_profile_steps_json():
                 f"{row['gflops'] / doc['matmul_peak_gflops']:.0%} | {others} |") in page, label
 
 
+def test_the_native_bf16_speeds_are_their_json():
+    fp32, bf16 = (load(RESULTS / "profile-step" / f"{name}.json") for name in ("fp32", "bf16"))
+    assert (fp32["precision"], bf16["precision"]) == ("no", "bf16") and bf16["cpu_bf16_flags"]
+    step = {(doc["precision"], row["layers"]): row["step_ms"] for doc in (fp32, bf16) for row in doc["rows"]
+            if not row["freeze_embeddings"]}
+    onnx = load(RESULTS / "onnx-speed" / "onnx_speed.json")
+    speed = onnx["rows"]["PyTorch bf16 autocast"]["examples_per_second"] / onnx["rows"]["PyTorch fp32"]["examples_per_second"]
+    assert onnx["cpu_bf16_flags"] and "AMD EPYC" in onnx["machine"] and "AMD EPYC" in bf16["machine"]
+    assert (f"a 1024 x 1024 bf16 matmul ran at {bf16['matmul_peak_gflops']:.0f} GFLOP/s against "
+            f"{fp32['matmul_peak_gflops']:.0f} in fp32, and a training step under bf16 autocast took "
+            f"{step[('bf16', 3)]:.0f} ms against {step[('no', 3)]:.0f} ms for the student and {step[('bf16', 6)]:.0f} ms "
+            f"against {step[('no', 6)]:.0f} ms for the teacher; at batch {onnx['batch_size']} the student's inference "
+            f"under bf16 autocast ran at {speed:.2f}x its fp32 speed") in flat(REPO / "docs" / "performance.md")
+
+
 def test_the_results_page_teacher_pass_prose_is_its_json():
     few = RESULTS / "recipe-sst2"
     rows = {r["setting"]: r["sentences_per_s"] for r in load(few / "teacher_pass.json")["rows"]}
