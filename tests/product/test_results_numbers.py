@@ -171,6 +171,13 @@ def test_the_few_labels_summary_is_the_runs():
     assert f"with 500 (one seed so far) the teacher still reaches {100 * five['teacher']['dev_accuracy']:.2f}" in text
     assert len(five["students"]["minilm3"]["seeds"]) == 1
     assert five["students"]["minilm3"]["mean"]["difference"] > distilled - baseline  # "gains more ... than with 2,000"
+    eight = json.loads((few / "labeled-8000.json").read_text())
+    eight_seeds = eight["students"]["minilm3"]["seeds"]
+    eight_right = json.loads((few / "transfer-labels-8000.json").read_text())["teacher_accuracy"]
+    assert len(eight_seeds) == 1 and f"with 8,000 (one seed so far) the baseline rises to {100 * eight_seeds[0]['twin']:.2f}" in text
+    assert f"distillation adds {100 * (eight_seeds[0]['distilled'] - eight_seeds[0]['twin']):+.2f}" in text
+    assert eight_seeds[0]["distilled"] - eight_seeds[0]["twin"] < distilled - baseline  # "more labels narrow it"
+    assert f"unlabeled text are {100 * eight_right:.2f}% right; the distilled student ({100 * eight_seeds[0]['distilled']:.2f})" in text
     goal = (f"| few labels: student >= 89.0 and >= its baseline + 6 | {100 * distilled:.2f}, baseline + "
             f"{100 * (distilled - baseline):.2f}, 3 seeds, 2,000 labels")
     assert goal in page
