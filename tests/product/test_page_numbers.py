@@ -17,7 +17,8 @@ from helpers import REPO
 
 BENCH = REPO / "benchmarks"
 RESULTS = BENCH / "results"
-PAGES = [REPO / "README.md", *(REPO / "docs" / name for name in ("results.md", "performance.md", "benchmark.md")),
+PAGES = [REPO / "README.md", *(REPO / "docs" / name for name in ("results.md", "performance.md", "benchmark.md",
+                                                                  "deploy-onnx.md")),
          *sorted(BENCH.glob("*.md"))]
 
 
@@ -296,6 +297,26 @@ def test_the_onnx_speed_table_is_its_json(bench):
     assert fp32["accuracy"] - int8["accuracy"] <= 0.005 and int8["examples_per_second"] < 4 * base
     assert int8["latency_p50_ms"] > 0.5
 
+
+def test_the_deploy_page_shows_the_same_onnx_run(bench):
+    """docs/deploy-onnx.md shows the kept ONNX run's table, and each ratio in its prose is computed from it."""
+    import onnx_speed
+
+    doc = load(RESULTS / "onnx-speed" / "onnx_speed.json")
+    page = REPO / "docs" / "deploy-onnx.md"
+    assert block(page, "onnx-speed") == onnx_speed.notes_block(doc)
+    r = doc["rows"]
+    fp32, int8, ort, ao = (r[k] for k in ("PyTorch fp32", "ONNX Runtime int8", "ONNX Runtime fp32",
+                                          "PyTorch dynamic int8 (torch.ao, removed)"))
+    text = flat(page)
+    assert f"within {100 * (fp32['accuracy'] - int8['accuracy']):.2f} points" in text
+    assert f"latency {fp32['latency_p50_ms'] / int8['latency_p50_ms']:.1f}x against PyTorch fp32" in text
+    assert f"({ort['latency_p50_ms'] / int8['latency_p50_ms']:.1f}x against ONNX Runtime fp32)" in text
+    assert f"weights {fp32['size_on_disk_mb'] / int8['size_on_disk_mb']:.1f}x" in text
+    assert f"runs {int8['examples_per_second'] / fp32['examples_per_second']:.2f}x PyTorch fp32's" in text
+    assert f"lost {100 * (fp32['accuracy'] - ao['accuracy']):.2f} points" in text
+    assert f"latency is {ao['latency_p50_ms'] / int8['latency_p50_ms']:.1f}x ONNX Runtime int8's, at " \
+           f"{100 * ao['examples_per_second'] / int8['examples_per_second']:.0f}%" in text
 
 # Commands on the pages run as written.
 
