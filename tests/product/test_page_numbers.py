@@ -318,6 +318,14 @@ def test_the_deploy_page_shows_the_same_onnx_run(bench):
     assert f"latency is {ao['latency_p50_ms'] / int8['latency_p50_ms']:.1f}x ONNX Runtime int8's, at " \
            f"{100 * ao['examples_per_second'] / int8['examples_per_second']:.0f}%" in text
 
+def test_the_methods_page_copies_the_methods_benchmark():
+    """docs/methods.md's table and machine line are benchmarks/methods.md's, which is rebuilt from methods.json."""
+    bench_page = (BENCH / "methods.md").read_text(encoding="utf-8")
+    table = [line for line in bench_page.splitlines() if line.startswith(("|", "Machine:"))]
+    docs_page = (REPO / "docs" / "methods.md").read_text(encoding="utf-8")
+    after = [line for line in docs_page[docs_page.index(table[0]):].splitlines() if line.strip()]
+    assert after[:len(table)] == table
+
 # Commands on the pages run as written.
 
 COMMAND = re.compile(r"python (benchmarks/\w+\.py)((?: (?!#)[^`\n]*)?)")
