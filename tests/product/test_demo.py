@@ -42,6 +42,16 @@ def test_the_measured_demo_met_its_goals_by_its_own_rows():
     assert sum(v for k, v in measured["seconds"].items() if k != "total") <= measured["seconds"]["total"]
 
 
+def test_the_fp32_run_on_the_results_page_is_its_json():
+    measured = json.loads((MEASURED.parent / "demo-fp32.json").read_text())
+    teacher, student, twin = (row["accuracy"] for row in measured["rows"])
+    assert measured["precision"] == "no" and all(measured["goals"].values())
+    page = " ".join((REPO / "docs" / "results.md").read_text(encoding="utf-8").split())
+    assert (f"gave the teacher {teacher:.2f}, the distilled student {student:.2f} and the twin {twin:.2f} "
+            f"({measured['above_twin']:+.2f} over the twin, {measured['below_teacher']:.2f} below the teacher), "
+            f"in {measured['seconds']['total']} s") in page
+
+
 def accuracy(model_dir, dev) -> float:
     """Dev accuracy computed here with plain transformers, in fp32, apart from evaluate.py."""
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
