@@ -1,7 +1,7 @@
 """Runs the entry scripts for the tests without paying their imports each time.
 
-Started once per test session, this process imports torch, transformers, accelerate and kd_bert
-(about 5 seconds on 2 cores), then waits for requests on stdin, one JSON line each: a script, its
+Started once per test session, this process imports torch, transformers, accelerate, kd_bert and
+what most runs import later (matplotlib; about 6 seconds on 2 cores), then waits for requests on stdin, one JSON line each: a script, its
 arguments, the environment, the working folder and two files for stdout and stderr. For each it
 forks: the child is a fresh process that runs the script as `python script args...` would (as
 __main__, with sys.argv and sys.path[0] set, its output in the files, its exit status its own); only
@@ -28,10 +28,10 @@ import traceback
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/support/ is two below
 
-# Prefixes of the environment variables read when torch, transformers, accelerate, datasets or the hub
-# client are imported (or by the interpreter at start).
+# Prefixes of the environment variables read when the libraries main() imports are imported (or by the
+# interpreter at start).
 IMPORT_TIME = ("HF_", "HUGGINGFACE", "TRANSFORMERS_", "TOKENIZERS_", "ACCELERATE_", "TORCH", "PYTORCH", "OMP_",
-               "MKL_", "KMP_", "CUDA", "PYTHON", "DATASETS_", "HOME", "XDG_")
+               "MKL_", "KMP_", "CUDA", "PYTHON", "DATASETS_", "HOME", "XDG_", "MPL", "ONNX")
 
 
 def _offline() -> None:
@@ -144,6 +144,22 @@ def main() -> None:
     import kd_bert.jobs.distill  # noqa: F401
     import kd_bert.jobs.evaluate  # noqa: F401
     import kd_bert.jobs.teacher  # noqa: F401
+
+    # What most runs import when they get there, about 0.5 s a run: matplotlib for the charts of every
+    # training run and evaluation (Agg, as kd_bert.scoring.report sets it), the TensorBoard writer, and
+    # onnx (optional) for the exports. None of them starts a thread here; pandas (pyarrow's allocator),
+    # scikit-learn and onnxruntime would, so they are left to the runs that use them.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import matplotlib.ticker  # noqa: F401
+    import torch.utils.tensorboard  # noqa: F401
+
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        pass
 
     print(json.dumps({"ready": os.getpid()}), flush=True)
     for line in sys.stdin:
