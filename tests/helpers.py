@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from support.script_server import forkable
 
 from kd_bert import (
     DataConfig,
@@ -183,13 +184,16 @@ class Result:
 def run_script(script: str, *args, env: dict | None = None, cwd: Path = REPO, timeout: int = 600) -> Result:
     """Run one of the entry scripts as a user would: `python <script> <args>` from the repo root, in a
     process of its own. The process is forked from the script server (support/script_server.py), which has
-    done the imports once, in an environment that agrees with this one in everything imports read;
-    KD_TEST_FRESH_PROCESSES=1 gives every run a fresh interpreter instead."""
-    full_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    done the imports once in this session's environment; `env`'s variables are set in the forked process,
+    and the few that imports read (HF_HUB_OFFLINE, OMP_NUM_THREADS, ...) read again there. An `env` that
+    changes another variable imports read (HF_HOME, PYTHONPATH, ...) gets a fresh interpreter, and so does
+    every run under KD_TEST_FRESH_PROCESSES=1."""
+    session_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    full_env = {**session_env, **(env or {})}
     command = [str(REPO / script), *map(str, args)]
     start = time.perf_counter()
-    server = ScriptServer.get(full_env)
-    if server is not None:
+    server = None if full_env.get("KD_TEST_FRESH_PROCESSES") == "1" else ScriptServer.get(session_env)
+    if server is not None and forkable(server.env, full_env):
         proc = server.run(command, full_env, cwd, timeout)
     else:
         proc = subprocess.run([sys.executable, *command], cwd=cwd, env=full_env, capture_output=True, text=True,
@@ -200,9 +204,6 @@ def run_script(script: str, *args, env: dict | None = None, cwd: Path = REPO, ti
 class ScriptServer:
     """The session's script server (see support/script_server.py): one request at a time."""
 
-    # Environment variables read when torch, transformers, accelerate or the hub client are imported.
-    IMPORT_TIME = ("HF_", "HUGGINGFACE", "TRANSFORMERS_", "TOKENIZERS_", "ACCELERATE_", "TORCH", "PYTORCH", "OMP_",
-                   "MKL_", "KMP_", "CUDA", "PYTHON", "DATASETS_", "HOME", "XDG_")
     _instance: "ScriptServer | None" = None
     _failed = False
 
@@ -230,12 +231,13 @@ class ScriptServer:
 
     @classmethod
     def get(cls, env: dict) -> "ScriptServer | None":
-        """A server whose imports saw `env`: the running one, or a new one in its place (a test that changed
-        what imports read, HF_HUB_OFFLINE say, costs one restart); None where forking is not possible."""
-        if env.get("KD_TEST_FRESH_PROCESSES") == "1" or cls._failed or not hasattr(os, "fork"):
+        """A server that can fork runs in the session's environment `env`: the running one, or a new one in
+        its place where the session changed an import-time variable the forked process cannot read again
+        (HF_HOME, say); None where forking is not possible."""
+        if cls._failed or not hasattr(os, "fork"):
             return None
         current = cls._instance
-        if current is None or current.proc.poll() is not None or not current.can_run(env):
+        if current is None or current.proc.poll() is not None or not forkable(current.env, env):
             cls.stop()
             try:
                 cls._instance = cls(env)
@@ -243,10 +245,6 @@ class ScriptServer:
                 cls._failed = True
                 return None
         return cls._instance
-
-    def can_run(self, env: dict) -> bool:
-        keys = {k for k in {*env, *self.env} if k.startswith(self.IMPORT_TIME)}
-        return all(env.get(k) == self.env.get(k) for k in keys)
 
     def run(self, command: list[str], env: dict, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
         with tempfile.TemporaryDirectory(prefix="kd-script-") as tmp:

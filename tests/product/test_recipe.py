@@ -116,6 +116,14 @@ def test_a_changed_output_runs_its_step_again(tmp_path, recipe, tiny_models, sst
     assert predictions.read_text() == (out / "student3" / "seed-1" / "SST-2.tsv").read_text()
 
 
+def checkpointed(folder) -> bool:
+    """Whether a checkpoint is under folder yet, while the run writes there."""
+    try:
+        return any(folder.glob("**/step-*"))
+    except FileNotFoundError:  # a .step-N.partial folder renamed to step-N while the glob walked it
+        return False
+
+
 @pytest.mark.slow  # the recipe end to end (its module fixture trains a teacher and students)
 def test_a_recipe_killed_at_any_moment_ends_with_the_same_table(tmp_path, recipe, tiny_models, sst2_slice):
     """SIGKILL to the whole recipe, once while the teacher trains (after its first checkpoint) and once
@@ -128,7 +136,7 @@ def test_a_recipe_killed_at_any_moment_ends_with_the_same_table(tmp_path, recipe
         proc = subprocess.Popen(["bash", str(REPO / "scripts" / "recipe.sh"), "sst2-small", "run"], cwd=tmp_path,
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 300
-        while not any(folder.glob("**/step-*")) and proc.poll() is None and time.monotonic() < deadline:
+        while not checkpointed(folder) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert proc.poll() is None, "the recipe ended before the moment to kill it"
         os.killpg(proc.pid, signal.SIGKILL)
