@@ -17,6 +17,8 @@ import re
 import sys
 from pathlib import Path
 
+from generated_docs import write_or_check
+
 REPO = Path(__file__).resolve().parent.parent
 PAGE = REPO / "docs" / "flags.md"
 SCRIPTS = {
@@ -152,17 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     args.add_argument("--check", action="store_true", help="exit 1 when docs/flags.md differs from what would be "
                                                            "written; write nothing")
     check = args.parse_args(argv).check
-    text = page()
-    shown = PAGE.relative_to(REPO) if PAGE.is_relative_to(REPO) else PAGE
-    if check:
-        if not PAGE.is_file() or PAGE.read_text(encoding="utf-8") != text:
-            print(f"{shown} is out of date: run python scripts/flags_doc.py", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.parent.mkdir(exist_ok=True)
-    PAGE.write_text(text, encoding="utf-8")
-    print(f"wrote {shown}")
-    return 0
+    status = write_or_check(PAGE, None, page(), check, "python scripts/flags_doc.py")
+    if not check:
+        print(f"wrote {PAGE.relative_to(REPO) if PAGE.is_relative_to(REPO) else PAGE}")
+    return status
 
 
 if __name__ == "__main__":
