@@ -75,6 +75,21 @@ def write_tsv(path: Path, rows: list[list[str]]) -> None:
     path.write_text("".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
 
 
+def block(page: Path, name: str) -> str:
+    """What stands between the lines `<!-- name -->` and `<!-- /name -->` of a page: a generated block."""
+    text = page.read_text(encoding="utf-8")
+    return text[text.index(f"<!-- {name} -->\n") + len(f"<!-- {name} -->\n"):text.index(f"<!-- /{name} -->")]
+
+
+def section(page: Path, heading: str) -> str:
+    """The page from heading to the next `## ` heading, its line breaks and runs of spaces made single spaces,
+    so a claim may wrap."""
+    text = page.read_text(encoding="utf-8")
+    start = text.index(heading)
+    end = text.find("\n## ", start + 1)
+    return " ".join(text[start:end if end > 0 else None].split())
+
+
 NAMES = ["negative", "positive"]
 
 
