@@ -12,7 +12,6 @@ knowing, or a link to the page that explains the flag.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -21,6 +20,11 @@ from generated_docs import write_or_check
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE = REPO / "docs" / "flags.md"
+sys.path.insert(0, str(REPO))
+
+from kd_bert.commands import COMMANDS  # noqa: E402
+
+PARSERS = {command.script: command.parser for command in COMMANDS.values()}  # each script's parse_args
 SCRIPTS = {
     "trainer_teacher.py": "fine-tune the teacher",
     "distilled-bert.py": "distill the student",
@@ -78,16 +82,6 @@ NOTES = {
 CODE = re.compile(r"(?<![\w`])(--[a-z][a-z0-9_-]*|[\w./$~-]*<[\w|]+>[\w./<>|-]*)")
 
 
-def parser_of(script: str) -> argparse.ArgumentParser:
-    """The script's parser, built as the script builds it (the scripts only run under __main__)."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    spec = importlib.util.spec_from_file_location(script.replace("-", "_").removesuffix(".py"), REPO / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.parse_args()
-
-
 def flags_of(parser: argparse.ArgumentParser) -> list[str]:
     """Every option string of the parser but --help: what the page must name."""
     return [s for a in parser._actions for s in a.option_strings if s.startswith("--") and s != "--help"]
@@ -136,7 +130,7 @@ def page() -> str:
     ]
     lines += [f"- [{script}](#{anchor(script)}): {what}" for script, what in SCRIPTS.items()]
     for script, what in SCRIPTS.items():
-        parser = parser_of(script)
+        parser = PARSERS[script]()
         lines += ["", f"## {script}", "", f"{parser.description} (`python {script} --help`)"]
         for group in parser._action_groups:
             if any(not isinstance(a, argparse._HelpAction) for a in group._group_actions):

@@ -301,13 +301,12 @@ def assert_clean_failure(result, *phrases, output_dir=None):
 
 
 def parser_of(script):
-    spec = importlib.util.spec_from_file_location(script.replace("-", "_").removesuffix(".py"), REPO / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # the scripts only run under __main__
-    return module.parse_args()
+    """The script's own parser, as the script builds it."""
+    return load_script(script).parse_args()
 
 
 def load_script(name: str):
+    """The script as a module, loaded from its file (the scripts only run under __main__)."""
     spec = importlib.util.spec_from_file_location(name.replace("-", "_").removesuffix(".py"), REPO / name)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
