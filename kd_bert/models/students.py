@@ -153,11 +153,13 @@ def check_requirements(kind: StudentKind) -> None:
     one-line error that says how to install it (checked when the run is planned, before anything loads)."""
     if not kind.requires:
         return
+    package = kind.requires.split(".")[0]
     try:
         importlib.import_module(kind.requires)
     except ImportError as exc:
-        raise UserError(f"--{kind.chosen_by} {kind.name} needs {kind.requires.split('.')[0]}, which is not installed "
-                        f"({exc.name or exc} is missing); install it with: {kind.install}") from None
+        what = package if exc.name in (None, package) else f"{package}'s dependency {exc.name}"
+        raise UserError(f"--{kind.chosen_by} {kind.name} needs {what}, which is not installed; install it with: "
+                        f"{kind.install}") from None
 
 
 def pretrained_student(distill: DistillConfig, head: str, teacher, label_names: list[str], eager_attention: bool):
@@ -229,7 +231,7 @@ def _distilled(name_or_path: str, pca_dims: int) -> tuple[np.ndarray, str, str, 
         static = distill_from_model(encoder, source_tokenizer, pca_dims=min(pca_dims, width), quantize_to="float32")
     except Exception as exc:  # a tokenizer or model model2vec does not handle fails in many ways
         raise UserError(f"{flag} {name_or_path}: model2vec cannot distill static embeddings from it "
-                        f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); "
+                        f"({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}); "
                         f"use a sentence transformer such as sentence-transformers/all-MiniLM-L6-v2") from exc
     backend = static.tokenizer
     pad = (backend.padding or {}).get("pad_token") or source_tokenizer.pad_token
@@ -243,7 +245,6 @@ def _distilled(name_or_path: str, pca_dims: int) -> tuple[np.ndarray, str, str, 
     # One scale for the whole table, so that its rows average norm 1: the SIF weights leave the rows of
     # frequent tokens near 1e-3, which a single optimizer step of a usual size would overwrite.
     table = table / max(float(np.linalg.norm(table, axis=1).mean()), 1e-12)
-    log.info(f"model2vec: {table.shape[0]} tokens of {name_or_path}'s vocabulary, width {width} -> {table.shape[1]}")
     return table, backend.to_str(), pad, unk if unk is not None and backend.token_to_id(unk) is not None else None
 
 
