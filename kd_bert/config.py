@@ -400,6 +400,10 @@ class DistillConfig(Flags):
     bilstm_layers: int = flag(1, "BiLSTM student: stacked LSTM layers (default: %(default)s)", STUDENT, type=int)
     bilstm_mlp_size: int = flag(400, "BiLSTM student: hidden units of the ReLU head (default: %(default)s)", STUDENT,
                                 type=int)
+    static_pca_dims: int = flag(256, "static student (--student_init static): embedding width, by PCA of "
+                                "--student_model's (at most its hidden size) (default: %(default)s)", STUDENT, type=int)
+    static_head_size: int = flag(256, "static student: hidden units of the ReLU head (default: %(default)s)", STUDENT,
+                                 type=int)
     augment: int = flag(0, "add N perturbed copies of each training sentence (masking, word swap and deletion, "
                         "n-gram sampling), labeled by the teacher's soft labels only (default: 0)", TRANSFER, type=int)
     augment_replace: float = flag(0.0, "with --augment: the chance that a copy swaps a word for one of its nearest "
@@ -424,7 +428,8 @@ class DistillConfig(Flags):
         _need(0 <= self.augment_replace <= 1, f"--augment_replace must be in [0, 1] (got {self.augment_replace})")
         _need(not self.augment_replace or self.augment, "--augment_replace replaces words in the --augment copies; "
               "add --augment N")
-        for name in ("bilstm_embedding_dim", "bilstm_hidden_size", "bilstm_layers", "bilstm_mlp_size"):
+        for name in ("bilstm_embedding_dim", "bilstm_hidden_size", "bilstm_layers", "bilstm_mlp_size",
+                     "static_pca_dims", "static_head_size"):
             _need(getattr(self, name) >= 1, f"--{name} must be at least 1 (got {getattr(self, name)})")
         self._check_onnx_teacher()
 

@@ -51,7 +51,7 @@ LAYERS = (  # the foundations first
           "read as a classifier; it knows the task, not how models are built"),
     Layer(("models",),
           "models loaded, built and saved: local folders against hub ids, packaged checkpoints, the student "
-          "kinds' build functions, the mean-pooling and BiLSTM classes"),
+          "kinds' build functions, the mean-pooling, BiLSTM and static-embedding classes"),
     Layer(("distillation",),
           "the objective: the loss functions, the weighted terms and the teacher's logits cached once"),
     Layer(("train",),

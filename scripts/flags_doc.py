@@ -64,7 +64,8 @@ NOTES = {
     "temperature": "T in [the loss](methods.md#the-loss)",
     "teacher_logits": "see [Speed](performance.md#speed-distillation-at-the-cost-of-fine-tuning)",
     "cache_dir": "see [Speed](performance.md#speed-distillation-at-the-cost-of-fine-tuning)",
-    "student_init": "teacher_layers also takes the teacher's head",
+    "student_init": "teacher_layers also takes the teacher's head; static needs model2vec, see [Distillation "
+                    "methods](methods.md#static-embedding-students)",
     "transfer_data": "see [Data](data.md)",
     "teacher": "see [Outputs](outputs.md#evaluatepy-what-it-prints-and-writes)",
     "quantize": "`dynamic-int8`, the deprecated torch route, is gone; see [Deploying with ONNX "

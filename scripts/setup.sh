@@ -13,3 +13,6 @@ if ! "$PYTHON" -c "import torch" >/dev/null 2>&1; then
     "$PYTHON" -m pip install ${TORCH_SPEC:-torch==2.13.0}
 fi
 "$PYTHON" -m pip install -r requirements-dev.txt
+# model2vec for --student_init static, with --no-deps: its distill extra pins transformers<5.4, and what it
+# and skeletoken import besides (pydantic, jinja2, joblib, protobuf, ...) comes with the requirements above.
+"$PYTHON" -m pip install --no-deps model2vec==0.10.0 skeletoken==0.6.1

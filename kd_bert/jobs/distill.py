@@ -61,7 +61,7 @@ from ..models.load import (
     load_tokenizer,
 )
 from ..registries.student_kinds import INIT_CHOICES, STUDENT_MODEL, StudentKind, kind_of
-from ..models.students import build_student, num_layers_of
+from ..models.students import build_student, check_requirements, num_layers_of
 from ..results import DistillResult
 from ..safety.atomic import write_json
 from ..safety.outputs import check_outputs, claim_output
@@ -215,6 +215,8 @@ def plan_distillation(distill: DistillConfig, train: TrainConfig) -> Plan:
     if not kind.has_layers and intermediate:
         raise UserError(f"a {kind.label} student has no hidden states or attention maps to match the teacher's; "
                         f"use logit terms only ({'/'.join(f'--{term.name}' for term in TERMS)}_weight 0)")
+    if distill.student_layers and not kind.has_layers:
+        raise UserError(f"--student_layers picks transformer layers, and a {kind.label} student has none; leave it out")
     if distill.student_layers and not kind.takes_layers:
         raise UserError("--student_layers picks the teacher's layers for --student_init teacher_layers; add that flag")
     if distill.augment and not spec.needs_teacher:
@@ -226,6 +228,7 @@ def plan_distillation(distill: DistillConfig, train: TrainConfig) -> Plan:
     if train.head != "cls" and not kind.takes_head:
         raise UserError(f"--head {train.head} puts a new head on a pretrained encoder; a {kind.name} student has its "
                         f"own")
+    check_requirements(kind)
     logits = distill.teacher_logits or (ONLINE if intermediate else CACHED)
     if logits == CACHED and intermediate:
         raise UserError("intermediate-layer terms need the teacher's hidden states at every step; "
@@ -272,9 +275,10 @@ def distillation_reads(distill: DistillConfig, plan: Plan, data: DataConfig) -> 
 
 def model_sources(distill: DistillConfig, plan: Plan) -> list[tuple[str, str]]:
     """The models whose inputs --max_length sizes: the teacher when it runs or is copied, the student
-    from its own checkpoint (a teacher_layers student has the teacher's positions; a BiLSTM has none)."""
+    from its own checkpoint (a teacher_layers student has the teacher's positions; a BiLSTM or static student
+    has none)."""
     sources = [(distill.teacher_model, "--teacher_model")] if plan.teacher_use != NO_TEACHER else []
-    if plan.student.starts_from == "student_model":
+    if plan.student.starts_from == "student_model" and plan.student.has_layers:
         sources.append((distill.student_model, "--student_model"))
     return sources
 

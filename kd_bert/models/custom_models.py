@@ -1,6 +1,7 @@
-"""Two classifiers that are not stock transformers models: a BERT encoder with a mean-pooling head,
-and a BiLSTM (Tang et al., 2019). Both are ordinary PreTrainedModels with their own model_type, and
-both are regression models (one output, a score) when num_labels is 1.
+"""Three classifiers that are not stock transformers models: a BERT encoder with a mean-pooling head,
+a BiLSTM (Tang et al., 2019) and static token embeddings under a small head (model2vec's). All are
+ordinary PreTrainedModels with their own model_type, and regression models (one output, a score) when
+num_labels is 1.
 
 This file imports nothing from the project: save_pretrained copies it into every folder that holds
 one of these models (as `custom_models.py`, named in config.json's auto_map), so plain transformers
@@ -173,8 +174,58 @@ class BiLSTMForSequenceClassification(PreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
+class StaticEmbeddingConfig(PretrainedConfig):
+    model_type = "kd-static"
+
+    def __init__(self, vocab_size: int = 30522, embedding_dim: int = 256, head_size: int = 256, pad_token_id: int = 0,
+                 **kwargs):
+        super().__init__(pad_token_id=pad_token_id, **kwargs)
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.head_size = head_size
+
+
+class StaticEmbeddingForSequenceClassification(PreTrainedModel):
+    """One static vector per token (as model2vec distills them from a sentence transformer), their mean
+    over the real tokens, then Linear -> ReLU -> Linear. An nn.Embedding and a masked mean rather than an
+    EmbeddingBag, so that the model exports to ONNX with dynamic batch and sequence axes."""
+
+    config_class = StaticEmbeddingConfig
+    base_model_prefix = "static"
+    main_input_name = "input_ids"
+
+    def __init__(self, config: StaticEmbeddingConfig):
+        super().__init__(config)
+        self.embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
+        self.head = nn.Sequential(
+            nn.Linear(config.embedding_dim, config.head_size), nn.ReLU(), nn.Linear(config.head_size, config.num_labels),
+        )
+        self.post_init()
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Embedding):  # a new table; a student's is then replaced by the distilled one
+            nn.init.normal_(module.weight, std=0.1)
+
+    def get_input_embeddings(self):
+        return self.embeddings
+
+    def set_input_embeddings(self, value):
+        self.embeddings = value
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        embedded = self.embeddings(input_ids)  # (bs, seq, dim)
+        mask = attention_mask.unsqueeze(-1).to(embedded.dtype)  # (bs, seq, 1)
+        pooled = (embedded * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)  # (bs, dim)
+        logits = self.head(pooled)  # (bs, num_labels)
+        loss = _loss(logits, labels, self.config.num_labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
 for _config, _model in ((MeanPoolConfig, MeanPoolForSequenceClassification),
-                        (BiLSTMConfig, BiLSTMForSequenceClassification)):
+                        (BiLSTMConfig, BiLSTMForSequenceClassification),
+                        (StaticEmbeddingConfig, StaticEmbeddingForSequenceClassification)):
     AutoConfig.register(_config.model_type, _config, exist_ok=True)
     AutoModelForSequenceClassification.register(_config, _model, exist_ok=True)
     # save_pretrained then writes auto_map and copies this file beside the weights.

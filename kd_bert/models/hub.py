@@ -68,9 +68,9 @@ def check_no_custom_code(folder: Path, what: str) -> None:
     them) and load without their auto_map."""
     from transformers import CONFIG_MAPPING
 
-    from .custom_models import BiLSTMConfig, MeanPoolConfig
+    from .custom_models import BiLSTMConfig, MeanPoolConfig, StaticEmbeddingConfig
 
-    own = {MeanPoolConfig.model_type, BiLSTMConfig.model_type}
+    own = {MeanPoolConfig.model_type, BiLSTMConfig.model_type, StaticEmbeddingConfig.model_type}
     config = _json_object(folder / "config.json")
     model_type = config.get("model_type")
     if isinstance(model_type, str) and model_type not in CONFIG_MAPPING:

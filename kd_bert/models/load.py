@@ -135,6 +135,12 @@ def load_classifier(name_or_path: str, flag: str, label_names: list[str] | None 
     return use_attention(model, eager_attention)
 
 
+def load_encoder(name_or_path: str, flag: str):
+    """A checkpoint's encoder without any head (AutoModel), as a sentence transformer's folder holds it."""
+    source, local_only = resolve_model(name_or_path, flag)
+    return _from_pretrained(AutoModel, source, local_only, flag, name_or_path, {})
+
+
 def use_attention(model, eager: bool):
     """eager: every transformer inside `model` computes attention explicitly and can return its maps."""
     if eager:

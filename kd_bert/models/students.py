@@ -1,24 +1,34 @@
 """Building the student: from a pretrained checkpoint (with the stock [CLS] head or a mean-pooling
-head, see models.load_classifier), from a subset of the teacher's own layers (DistilBERT), or as a
-fresh BiLSTM (Tang et al.)."""
+head, see models.load_classifier), from a subset of the teacher's own layers (DistilBERT), as static
+token embeddings distilled from a sentence transformer (model2vec), or as a fresh BiLSTM (Tang et al.)."""
 
 from __future__ import annotations
 
 import copy
+import importlib
 import inspect
 import logging
+from functools import lru_cache
 
+import numpy as np
+import torch
 from torch import nn
 
 from ..config import DistillConfig
 from ..data.labels import check_label_names
 from ..errors import UserError
-from .custom_models import BiLSTMConfig, BiLSTMForSequenceClassification
+from .custom_models import (
+    BiLSTMConfig,
+    BiLSTMForSequenceClassification,
+    StaticEmbeddingConfig,
+    StaticEmbeddingForSequenceClassification,
+)
 from .load import (
     label_maps,
     label_names_of,
     load_classifier,
     load_config,
+    load_encoder,
     load_tokenizer,
 )
 from ..registries.student_kinds import StudentKind, kind_of
@@ -116,7 +126,9 @@ def build_student(distill: DistillConfig, head: str, teacher, label_names: list[
     """(student model, its tokenizer), freshly built by the build function of the kind asked for
     (student_kinds.py): call it again for an identical second start. `teacher` is the loaded Teacher
     (see jobs/distill.py), or None when the run never loads one."""
-    build = build_function(kind_of(distill))
+    kind = kind_of(distill)
+    check_requirements(kind)
+    build = build_function(kind)
     model, tokenizer = build(distill, head, teacher, label_names, eager_attention)
     log.debug(f"student built by {build.__name__}: {type(model).__name__}, "
               f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
@@ -134,6 +146,20 @@ def build_function(kind: StudentKind):
         raise LookupError(f"models/students.py defines no build function named {kind.build!r} (student kind "
                           f"{kind.name})")
     return function
+
+
+def check_requirements(kind: StudentKind) -> None:
+    """A kind whose build imports a package that requirements.txt does not install: that package, or the
+    one-line error that says how to install it (checked when the run is planned, before anything loads)."""
+    if not kind.requires:
+        return
+    package = kind.requires.split(".")[0]
+    try:
+        importlib.import_module(kind.requires)
+    except ImportError as exc:
+        what = package if exc.name in (None, package) else f"{package}'s dependency {exc.name}"
+        raise UserError(f"--{kind.chosen_by} {kind.name} needs {what}, which is not installed; install it with: "
+                        f"{kind.install}") from None
 
 
 def pretrained_student(distill: DistillConfig, head: str, teacher, label_names: list[str], eager_attention: bool):
@@ -163,6 +189,63 @@ def first_layers_student(distill: DistillConfig, head: str, teacher, label_names
     count = len(parse_first_layers(spec, total, distill.student_model))
     log.info(f"student: the first {count} of the {total} layers of {distill.student_model}")
     return from_teacher_layers(model, list(range(count))), tokenizer
+
+
+def static_student(distill: DistillConfig, head: str, teacher, label_names: list[str], eager_attention: bool):
+    """Static token embeddings distilled by model2vec from --student_model (a sentence transformer) and their
+    tokenizer, mean-pooled under a new Linear -> ReLU -> Linear head; the embeddings are trained too."""
+    table, tokenizer = static_embeddings(distill.student_model, distill.static_pca_dims)
+    config = StaticEmbeddingConfig(vocab_size=table.shape[0], embedding_dim=table.shape[1],
+                                   head_size=distill.static_head_size, pad_token_id=tokenizer.pad_token_id,
+                                   **label_maps(label_names))
+    model = StaticEmbeddingForSequenceClassification(config)
+    with torch.no_grad():
+        model.embeddings.weight.copy_(torch.from_numpy(table))
+    log.info(f"student: static embeddings of {distill.student_model} (model2vec), {table.shape[0]} tokens of width "
+             f"{table.shape[1]}, mean-pooled under a head of {distill.static_head_size}")
+    return model, tokenizer
+
+
+def static_embeddings(name_or_path: str, pca_dims: int):
+    """(the (vocab, width) float32 table, its tokenizer as a transformers fast tokenizer) that model2vec
+    distills from a sentence transformer: each token's output alone, reduced by PCA to pca_dims (at most
+    the model's hidden size) and weighted by frequency rank (SIF). The tokenizer adds no special tokens,
+    as model2vec's own encoding does, so a text's vector is the mean of its own tokens' rows."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    table, tokenizer_json, pad, unk = _distilled(name_or_path, pca_dims)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(tokenizer_json), pad_token=pad,
+                                        unk_token=unk, model_input_names=["input_ids", "attention_mask"])
+    return table.copy(), tokenizer
+
+
+@lru_cache(maxsize=2)  # --compare_no_kd builds the student twice, a sweep once per trial
+def _distilled(name_or_path: str, pca_dims: int) -> tuple[np.ndarray, str, str, str | None]:
+    from model2vec.distill import distill_from_model
+
+    flag = "--student_model"
+    encoder, source_tokenizer = load_encoder(name_or_path, flag), load_tokenizer(name_or_path, flag)
+    width = encoder.config.hidden_size
+    try:
+        static = distill_from_model(encoder, source_tokenizer, pca_dims=min(pca_dims, width), quantize_to="float32")
+    except Exception as exc:  # a tokenizer or model model2vec does not handle fails in many ways
+        raise UserError(f"{flag} {name_or_path}: model2vec cannot distill static embeddings from it "
+                        f"({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}); "
+                        f"use a sentence transformer such as sentence-transformers/all-MiniLM-L6-v2") from exc
+    backend = static.tokenizer
+    pad = (backend.padding or {}).get("pad_token") or source_tokenizer.pad_token
+    unk = source_tokenizer.unk_token
+    if pad is None or backend.token_to_id(pad) is None:
+        raise UserError(f"{flag} {name_or_path}: its tokenizer has no padding token, which the static student's "
+                        f"batches need; use a sentence transformer whose tokenizer has one")
+    backend.no_padding()  # transformers pads and truncates each batch itself
+    backend.no_truncation()
+    table = np.asarray(static.embedding, dtype=np.float32)
+    # One scale for the whole table, so that its rows average norm 1: the SIF weights leave the rows of
+    # frequent tokens near 1e-3, which a single optimizer step of a usual size would overwrite.
+    table = table / max(float(np.linalg.norm(table, axis=1).mean()), 1e-12)
+    return table, backend.to_str(), pad, unk if unk is not None and backend.token_to_id(unk) is not None else None
 
 
 def bilstm_student(distill: DistillConfig, head: str, teacher, label_names: list[str], eager_attention: bool):

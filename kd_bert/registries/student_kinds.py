@@ -32,6 +32,8 @@ class StudentKind:
     copies_teacher: bool = False  # built from the teacher's weights
     takes_layers: bool = False  # --student_layers says which layers it keeps
     uses_teacher_tokenizer: bool = False  # reads the teacher's tokenizer unless --student_tokenizer names one
+    requires: str = ""  # a module its build imports that requirements.txt does not install
+    install: str = ""  # the command that installs it
 
     def source(self, distill) -> str:
         """The checkpoint it starts from (or its name, for a kind built from nothing)."""
@@ -47,6 +49,12 @@ STUDENT_KINDS = (
     StudentKind("first_layers", STUDENT_INIT, "the first --student_layers layers of --student_model",
                 "first_layers_student", starts_from="student_model", describe="the first layers of {source}",
                 takes_head=True, takes_layers=True),
+    StudentKind("static", STUDENT_INIT, "static token embeddings distilled from --student_model, a sentence "
+                "transformer, by model2vec, mean-pooled under a ReLU head", "static_student", starts_from="student_model",
+                describe="static embeddings of {source}", label="static-embedding", has_layers=False,
+                requires="model2vec.distill",
+                # --no-deps: model2vec's distill extra pins transformers<5.4, and its other needs are installed.
+                install="pip install --no-deps model2vec==0.10.0 skeletoken==0.6.1"),
     StudentKind("bilstm", STUDENT_MODEL, "a BiLSTM student", "bilstm_student", starts_from=None,
                 describe="a new BiLSTM", label="BiLSTM", has_layers=False, uses_teacher_tokenizer=True),
 )
