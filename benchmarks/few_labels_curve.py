@@ -19,7 +19,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "recipe-sst2-few"
 PAGE = REPO / "docs" / "results.md"
-START, END = "<!-- few-labels -->", "<!-- /few-labels -->"
+sys.path.insert(0, str(REPO / "scripts"))
+
+from generated_docs import write_or_check  # noqa: E402
 
 
 def runs() -> list[tuple[int, dict, dict | None]]:
@@ -37,6 +39,7 @@ def pct(value: float) -> str:
 
 
 def render() -> str:
+    """The block between <!-- few-labels --> and <!-- /few-labels -->: the means, then each seed's run."""
     lines = ["| labeled sentences | teacher | seeds | distilled | baseline | difference | agreement with the teacher "
              "| teacher's labels on the transfer text |", "|---|---|---|---|---|---|---|---|"]
     seeds = ["", "| labeled sentences | seed | distilled | baseline | difference | agreement with the teacher | "
@@ -52,19 +55,14 @@ def render() -> str:
             seeds.append(f"| {labeled:,} | {r['seed']} | {pct(r['distilled'])} | {pct(r['twin'])} | "
                          f"{100 * r['difference']:+.2f} | {100 * r['agreement']:.1f}% | {r['train_seconds']:.0f} | "
                          f"{r['twin_train_seconds']:.0f} |")
-    return "\n".join([START, *lines, *seeds, END])
+    return "\n".join([*lines, *seeds]) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
-    page = PAGE.read_text(encoding="utf-8")
-    start, end = page.index(START), page.index(END) + len(END)
-    new = page[:start] + render() + page[end:]
-    if args.check:
-        sys.exit(0 if new == page else f"{PAGE} differs from {RESULTS}; run python benchmarks/few_labels_curve.py")
-    PAGE.write_text(new, encoding="utf-8")
+    sys.exit(write_or_check(PAGE, "few-labels", render(), args.check, "python benchmarks/few_labels_curve.py"))
 
 
 if __name__ == "__main__":

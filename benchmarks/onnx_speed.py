@@ -23,7 +23,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
+from generated_docs import write_or_check  # noqa: E402  (after scripts/ is on the path)
 from kd_bert import DataConfig, EvalConfig, evaluate  # noqa: E402  (after the repo is on the path)
 from kd_bert.cli import or_exit  # noqa: E402
 from kd_bert.safety.preflight import claim_work_dir  # noqa: E402
@@ -95,21 +97,6 @@ def notes_block(doc: dict) -> str:
     return "\n".join([machine, "", *table(doc["rows"], doc["batch_size"])]) + "\n"
 
 
-def write_notes(check: bool) -> int:
-    """Rewrite (or, with check, compare) the notes' measured table from MEASURED."""
-    text = NOTES.read_text(encoding="utf-8")
-    start, end = "<!-- onnx-speed -->\n", "<!-- /onnx-speed -->"
-    head, rest = text.split(start, 1)
-    new = head + start + notes_block(json.loads(MEASURED.read_text(encoding="utf-8"))) + end + rest.split(end, 1)[1]
-    if check:
-        if new != text:
-            print(f"{NOTES} is stale: run python benchmarks/onnx_speed.py --report_only", file=sys.stderr)
-            return 1
-        return 0
-    NOTES.write_text(new, encoding="utf-8")
-    return 0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(REPO / "models" / "recipe-sst2-small" / "student"))
@@ -124,7 +111,9 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="with --report_only: fail if that table is stale")
     args = parser.parse_args()
     if args.report_only:
-        sys.exit(write_notes(args.check))
+        measured = notes_block(json.loads(MEASURED.read_text(encoding="utf-8")))
+        sys.exit(write_or_check(NOTES, "onnx-speed", measured, args.check,
+                                "python benchmarks/onnx_speed.py --report_only"))
     data = DataConfig(data_path=args.data_path)
     work = or_exit(claim_work_dir, args.work_dir, "benchmarks/onnx_speed.py")
     fp32, int8 = work / "onnx-fp32", work / "onnx-int8"

@@ -24,10 +24,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kd_bert.registries.formats import read_tsv  # noqa: E402
+
 
 def read(path: Path) -> tuple[list[str], list[int]]:
-    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[1:]]
-    return [r[0] for r in rows], [int(r[1]) for r in rows]
+    """A GLUE-form TSV's sentences and label ids, read as the toolkit reads them; a row it cannot read stops the
+    benchmark rather than leave the split short."""
+    split = read_tsv(path)
+    if split.bad:
+        line, problem = split.bad[0]
+        sys.exit(f"error: {path}: {len(split.bad)} rows cannot be read (line {line}: {problem})")
+    return split.columns["sentence"], [int(label) for label in split.columns["label"]]
 
 
 def head_accuracy(head, train_x, train_y, dev_x, dev_y, epochs: int = 20) -> float:

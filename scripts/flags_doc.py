@@ -12,13 +12,19 @@ knowing, or a link to the page that explains the flag.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
 import sys
 from pathlib import Path
 
+from generated_docs import write_or_check
+
 REPO = Path(__file__).resolve().parent.parent
 PAGE = REPO / "docs" / "flags.md"
+sys.path.insert(0, str(REPO))
+
+from kd_bert.commands import COMMANDS  # noqa: E402
+
+PARSERS = {command.script: command.parser for command in COMMANDS.values()}  # each script's parse_args
 SCRIPTS = {
     "trainer_teacher.py": "fine-tune the teacher",
     "distilled-bert.py": "distill the student",
@@ -76,16 +82,6 @@ NOTES = {
 CODE = re.compile(r"(?<![\w`])(--[a-z][a-z0-9_-]*|[\w./$~-]*<[\w|]+>[\w./<>|-]*)")
 
 
-def parser_of(script: str) -> argparse.ArgumentParser:
-    """The script's parser, built as the script builds it (the scripts only run under __main__)."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    spec = importlib.util.spec_from_file_location(script.replace("-", "_").removesuffix(".py"), REPO / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.parse_args()
-
-
 def flags_of(parser: argparse.ArgumentParser) -> list[str]:
     """Every option string of the parser but --help: what the page must name."""
     return [s for a in parser._actions for s in a.option_strings if s.startswith("--") and s != "--help"]
@@ -134,7 +130,7 @@ def page() -> str:
     ]
     lines += [f"- [{script}](#{anchor(script)}): {what}" for script, what in SCRIPTS.items()]
     for script, what in SCRIPTS.items():
-        parser = parser_of(script)
+        parser = PARSERS[script]()
         lines += ["", f"## {script}", "", f"{parser.description} (`python {script} --help`)"]
         for group in parser._action_groups:
             if any(not isinstance(a, argparse._HelpAction) for a in group._group_actions):
@@ -152,17 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     args.add_argument("--check", action="store_true", help="exit 1 when docs/flags.md differs from what would be "
                                                            "written; write nothing")
     check = args.parse_args(argv).check
-    text = page()
-    shown = PAGE.relative_to(REPO) if PAGE.is_relative_to(REPO) else PAGE
-    if check:
-        if not PAGE.is_file() or PAGE.read_text(encoding="utf-8") != text:
-            print(f"{shown} is out of date: run python scripts/flags_doc.py", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.parent.mkdir(exist_ok=True)
-    PAGE.write_text(text, encoding="utf-8")
-    print(f"wrote {shown}")
-    return 0
+    status = write_or_check(PAGE, None, page(), check, "python scripts/flags_doc.py")
+    if not check:
+        print(f"wrote {PAGE.relative_to(REPO) if PAGE.is_relative_to(REPO) else PAGE}")
+    return status
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import argparse
 import ctypes
 import fcntl
 import hashlib
-import importlib.util
 import json
 import os
 import shlex
@@ -307,18 +306,14 @@ def plan(s: Settings) -> list[Step]:
 def check_flags(steps: list[Step], out: Path) -> None:
     """Each step's flags, parsed and checked by its own script's parser and configs, before anything runs."""
     sys.path.insert(0, str(REPO))
-    parsers = {}
+    from kd_bert.commands import COMMANDS
+
+    parsers = {command.script: command.parser for command in COMMANDS.values()}  # each script's parse_args
     for step in steps:
         script = step.command[0]
         if script not in ("trainer_teacher.py", "distilled-bert.py", "evaluate.py"):
             continue
-        if script not in parsers:
-            spec = importlib.util.spec_from_file_location(f"_recipe_{script[:-3].replace('-', '_')}", REPO / script)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            parsers[script] = module
-        module = parsers[script]
-        parser = module.parse_args()
+        parser = parsers[script]()
         parser.error = _refuse  # argparse would print its usage and exit; the recipe names the step instead
         argv = step.command[1:] + step.fresh_flags
         try:

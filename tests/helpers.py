@@ -75,6 +75,21 @@ def write_tsv(path: Path, rows: list[list[str]]) -> None:
     path.write_text("".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
 
 
+def block(page: Path, name: str) -> str:
+    """What stands between the lines `<!-- name -->` and `<!-- /name -->` of a page: a generated block."""
+    text = page.read_text(encoding="utf-8")
+    return text[text.index(f"<!-- {name} -->\n") + len(f"<!-- {name} -->\n"):text.index(f"<!-- /{name} -->")]
+
+
+def section(page: Path, heading: str) -> str:
+    """The page from heading to the next `## ` heading, its line breaks and runs of spaces made single spaces,
+    so a claim may wrap."""
+    text = page.read_text(encoding="utf-8")
+    start = text.index(heading)
+    end = text.find("\n## ", start + 1)
+    return " ".join(text[start:end if end > 0 else None].split())
+
+
 NAMES = ["negative", "positive"]
 
 
@@ -286,13 +301,12 @@ def assert_clean_failure(result, *phrases, output_dir=None):
 
 
 def parser_of(script):
-    spec = importlib.util.spec_from_file_location(script.replace("-", "_").removesuffix(".py"), REPO / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # the scripts only run under __main__
-    return module.parse_args()
+    """The script's own parser, as the script builds it."""
+    return load_script(script).parse_args()
 
 
 def load_script(name: str):
+    """The script as a module, loaded from its file (the scripts only run under __main__)."""
     spec = importlib.util.spec_from_file_location(name.replace("-", "_").removesuffix(".py"), REPO / name)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

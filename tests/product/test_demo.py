@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from helpers import REPO, read_tsv, tiny_bert, train_tokenizer
+from helpers import REPO, block, read_tsv, tiny_bert, train_tokenizer
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 sys.path.insert(0, str(REPO / "scripts"))
@@ -19,15 +19,10 @@ import demo_report  # noqa: E402
 MEASURED = REPO / "benchmarks" / "results" / "demo" / "demo.json"
 
 
-def block(path) -> str:
-    text = path.read_text(encoding="utf-8")
-    return text[text.index("<!-- demo -->\n") + len("<!-- demo -->\n"):text.index("<!-- /demo -->")]
-
-
 @pytest.mark.parametrize("page", ["README.md", "docs/results.md"])
 def test_the_pages_show_the_measured_demo(page):
     measured = json.loads(MEASURED.read_text())
-    assert block(REPO / page) == f"{demo_report.table(measured)}\n\n{demo_report.summary(measured)}.\n"
+    assert block(REPO / page, "demo") == f"{demo_report.table(measured)}\n\n{demo_report.summary(measured)}.\n"
     prose = " ".join((REPO / page).read_text(encoding="utf-8").split())
     assert f"{measured['seconds']['total']} s after the install" in prose
     assert f"{measured['cpu']} with avx512_bf16" in prose and f"({measured['precision']} picked by `auto`" in prose

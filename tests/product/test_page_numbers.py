@@ -13,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import REPO
+from helpers import REPO, block, section
 
 BENCH = REPO / "benchmarks"
 RESULTS = BENCH / "results"
@@ -29,18 +29,6 @@ def load(path: Path) -> dict:
 def flat(path: Path) -> str:
     """The page with its line breaks and runs of spaces made single spaces, so a claim may wrap."""
     return " ".join(path.read_text(encoding="utf-8").split())
-
-
-def section(page: Path, heading: str) -> str:
-    text = page.read_text(encoding="utf-8")
-    start = text.index(heading)
-    end = text.find("\n## ", start + 1)
-    return " ".join(text[start:end if end > 0 else None].split())
-
-
-def block(page: Path, name: str) -> str:
-    text = page.read_text(encoding="utf-8")
-    return text[text.index(f"<!-- {name} -->\n") + len(f"<!-- {name} -->\n"):text.index(f"<!-- /{name} -->")]
 
 
 @pytest.fixture(scope="module")
