@@ -5,10 +5,11 @@ checked against the distillation flags before anything loads, and sampled by an 
     learning_rate=1e-5:3e-4:log   the same on a log scale
     num_train_epochs=1:4     a whole number, for a whole-number flag (LOW:HIGH:int makes one of any)
     augment=0,1,2            one of the choices, each read as the flag reads its text
-    student=first_layers:2,teacher_layers:6,bilstm
+    student=first_layers:2,teacher_layers:6,bilstm@1e-3
                              the student's kind and size together: KIND or KIND:LAYERS, KIND a value of
                              --student_init or a kind --student_model names (bilstm), LAYERS its
-                             --student_layers count
+                             --student_layers count; @LR trains that student at its own learning rate
+                             (a BiLSTM from scratch wants a higher one than a pretrained transformer)
 
 This module imports no torch or Optuna: a bad space fails before either loads.
 """
@@ -35,7 +36,7 @@ FIXED = {
     "mixed_precision",
 }
 STUDENT = "student"  # the setting that picks the student's kind and size together
-STUDENT_FLAGS = ("student_init", "student_model", "student_layers")  # what it sets
+STUDENT_FLAGS = ("student_init", "student_model", "student_layers")  # what it sets (and learning_rate, with @LR)
 # Flags of the scripts that are no setting of a distillation: how the script reports, and where its flags come from.
 SCRIPT_FLAGS = {"debug": "how the script reports errors", "quiet": "how much the script prints",
                 "verbose": "how much the script prints", "config": "where the script reads its flags",
@@ -125,6 +126,8 @@ def parse_space(specs: list[str]) -> list[Dimension]:
             raise UserError(f"--search names {name} twice; give it once")
         dimensions[name] = _dimension(name, value.strip(), known[name], spec)
     both = [name for name in STUDENT_FLAGS if name in dimensions]
+    if STUDENT in dimensions and "learning_rate" in dimensions and "@" in "".join(dimensions[STUDENT].choices):
+        both.append("learning_rate")
     if STUDENT in dimensions and both:
         raise UserError(f"--search student= sets --{both[0]} in every trial; search the student with student= alone")
     return list(dimensions.values())
@@ -135,7 +138,8 @@ def _student_dimension(value: str, spec: str) -> Dimension:
     items = [item.strip() for item in value.split(",") if item.strip()]
     kinds = ", ".join(student_kinds.KINDS)
     for item in items:
-        name, colon, count = item.partition(":")
+        student, at, rate = item.partition("@")
+        name, colon, count = student.partition(":")
         kind = student_kinds.KINDS.get(name)
         if kind is None:
             raise UserError(f"--search {short_repr(spec)}: {name} is no kind of student; give KIND or KIND:LAYERS, "
@@ -146,6 +150,9 @@ def _student_dimension(value: str, spec: str) -> Dimension:
         if colon and not (count.isdigit() and int(count) >= 1):
             raise UserError(f"--search {short_repr(spec)}: {item}: LAYERS is how many layers the student keeps, a "
                             f"whole number of at least 1")
+        if at and not _positive(rate):
+            raise UserError(f"--search {short_repr(spec)}: {item}: @LR is the student's learning rate, a number above "
+                            f"0, e.g. bilstm@1e-3")
     if len(items) < 2:
         raise UserError(f"--search {short_repr(spec)}: give at least two students, e.g. "
                         f"student=first_layers:2,first_layers:4,bilstm; to fix the student, pass its flags")
@@ -154,16 +161,26 @@ def _student_dimension(value: str, spec: str) -> Dimension:
     return Dimension(STUDENT, CHOICE, choices=tuple(items))
 
 
+def _positive(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
 def student_flags(choice: str, distill: DistillConfig) -> dict:
     """The distilled-bert.py flags of a student= choice."""
-    name, _, count = choice.partition(":")
+    student, at, rate = choice.partition("@")
+    name, _, count = student.partition(":")
     kind = student_kinds.KINDS[name]
+    own_rate = {"learning_rate": float(rate)} if at else {}
     if kind.chosen_by == student_kinds.STUDENT_MODEL:
-        return {"student_model": kind.name, "student_init": student_kinds.INIT_CHOICES[0], "student_layers": None}
+        return {"student_model": kind.name, "student_init": student_kinds.INIT_CHOICES[0], "student_layers": None,
+                **own_rate}
     if kind.starts_from == "student_model" and distill.student_model in student_kinds.BUILT_FROM_NOTHING:
         raise UserError(f"a {name} student starts from --student_model, which names a {distill.student_model}; pass "
                         f"--student_model with the checkpoint it starts from")
-    return {"student_init": kind.name, "student_layers": count or None}
+    return {"student_init": kind.name, "student_layers": count or None, **own_rate}
 
 
 def _dimension(name: str, value: str, f, spec: str) -> Dimension:
