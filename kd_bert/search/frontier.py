@@ -290,7 +290,13 @@ def machine() -> str:
         pass
     import os
 
-    return f"{name}, {os.cpu_count()} cores"
+    flags = ""
+    try:
+        words = set(Path("/proc/cpuinfo").read_text().split())
+        flags = next((f" with {flag}" for flag in ("avx512_bf16", "avx512f", "avx2") if flag in words), "")
+    except OSError:
+        pass
+    return f"{name}{flags}, {os.cpu_count()} cores"
 
 
 def write(folder: Path, every: list[Point], front: list[Point], teacher: Teacher | None, bench: Bench, rounds: int,
@@ -302,8 +308,9 @@ def write(folder: Path, every: list[Point], front: list[Point], teacher: Teacher
     header = (f"# The accuracy-speed frontier\n\nMeasured on {machine()}; PyTorch in {precision}, ONNX int8 in "
               f"ONNX Runtime. Latency: batch 1 over the same {bench.samples} sentences of the data, each at its own "
               f"length; throughput: batch {BATCH} over them. The front was timed again together with the teacher, "
-              f"in {rounds} interleaved rounds. Scores: {metric} on the selection split (which picked the front) "
-              f"and on the validation split (scored once, after).\n\n")
+              f"in {rounds} interleaved rounds. Scores: {metric} on the selection split (which picked the front; held "
+              f"out of the students' training, not necessarily of the teacher's) and on the validation split (scored "
+              f"once, after).\n\n")
     cells = ["trial", "student", "format", f"selection {metric}", f"validation {metric}", "batch-1 p50 ms",
              "batch-1 p95 ms", f"batch-{BATCH} sentences/s", "parameters", "size MiB", "speed-up over the teacher"]
     lines = ["| " + " | ".join(cells) + " |", "|" + "---|" * len(cells)]
