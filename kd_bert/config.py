@@ -507,6 +507,18 @@ class EvalConfig(Flags):
 # What sweep.py searches when --search is not given: the three settings every distillation run must
 # choose, over the ranges the literature uses (Hinton et al.; Tang et al.; the DistilBERT and TinyBERT
 # recipes use T 1 to 8, alpha 0.1 to 1, learning rates 1e-5 to 3e-4 for small students).
+LATENCY, OBJECTIVES = "latency", ("accuracy", "latency")  # sweep.py --objectives: one, or both
+
+
+def objectives_of(text: str) -> tuple[str, ...]:
+    """--objectives: accuracy, or accuracy,latency."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    _need(names in (("accuracy",), OBJECTIVES),
+          f"--objectives {text}: give accuracy (one objective: the selection split's score) or accuracy,latency "
+          f"(two: that score and the batch-1 latency, for the accuracy-speed frontier)")
+    return names
+
+
 DEFAULT_SEARCH = ("alpha=0.1:1.0", "temperature=1:8", "learning_rate=1e-5:3e-4:log")
 
 
@@ -521,17 +533,50 @@ class SweepConfig(Flags):
                                     "alpha=0.1:1.0 temperature=1:8 augment=0,1,2 (default: "
                                     f"{' '.join(DEFAULT_SEARCH)}; a regression task leaves out temperature, "
                                     "which its KD term does not read)", nargs="+")
-    pruner: str = flag("median", "median: stop a trial whose --eval_steps evaluation is worse than the median of the "
-                       "earlier trials' at the same step (after the first 4 trials); none: run every trial to the "
-                       "end (default: %(default)s)", choices=("median", "none"))
+    pruner: str | None = flag(None, "median: stop a trial whose --eval_steps evaluation is worse than the median of "
+                              "the earlier trials' at the same step (after the first 4 trials); none: run every trial "
+                              "to the end (default: median; none with --objectives accuracy,latency, whose trials "
+                              "Optuna cannot prune)", choices=("median", "none"))
+    objectives: str = flag("accuracy", "what the study optimizes: accuracy (the selection split's score) or "
+                           "accuracy,latency (that score and the batch-1 latency: each trial's student is timed in "
+                           "PyTorch and as ONNX int8, and the accuracy-speed front goes to "
+                           "<output_dir>/sweep/frontier.md and frontier.png; search the student's kind and size with "
+                           "--search student=...) (default: %(default)s)")
+    max_drop: float | None = flag(None, "with --objectives accuracy,latency: keep in <output_dir>/student the fastest "
+                                  "student of the front whose validation accuracy is at most this many points below "
+                                  "the teacher's, e.g. 1.0 (default: the trial with the best selection score)",
+                                  type=float)
+    timing_samples: int = flag(100, "with --objectives accuracy,latency: how many sentences of the data (the first of "
+                               "the validation split) each student is timed on, at batch 1 and at batch 64 "
+                               "(default: %(default)s)", type=int)
+    timing_rounds: int = flag(5, "with --objectives accuracy,latency: rounds in which the front's students and the "
+                              "teacher are timed again together, in turns, when the sweep ends (default: %(default)s)",
+                              type=int)
     storage: str | None = flag(None, "the study's database, any URL Optuna takes (sqlite:///FILE, "
                                "postgresql://..., mysql://...), so that several machines can work on one study "
                                "(default: sqlite in <output_dir>/sweep/study.db)")
     study_name: str = flag("kd-bert-sweep", "the study's name in --storage (default: %(default)s)")
 
     def _check(self) -> None:
-        _at_least_one(self, "trials")
+        _at_least_one(self, "trials", "timing_samples", "timing_rounds")
         _need(bool(self.study_name.strip()), "--study_name must not be empty")
+        objectives_of(self.objectives)
+        _need(not (self.frontier and self.pruner == "median"),
+              "--pruner median: Optuna prunes no trial of a study with two objectives; leave --pruner out (or pass "
+              "--pruner none) with --objectives accuracy,latency")
+        _need(self.max_drop is None or self.frontier,
+              "--max_drop picks the fastest student of the accuracy-speed front; pass --objectives accuracy,latency")
+        _need(self.max_drop is None or self.max_drop >= 0,
+              f"--max_drop is a drop in points below the teacher, 0 or more (got {self.max_drop})")
+
+    @property
+    def frontier(self) -> bool:
+        """Whether the study has the latency objective: a multi-objective study and its frontier."""
+        return LATENCY in objectives_of(self.objectives)
+
+    @property
+    def pruning(self) -> bool:
+        return self.pruner == "median" or (self.pruner is None and not self.frontier)
 
     @property
     def space(self) -> list[str]:

@@ -75,6 +75,10 @@ NOTES = {
     "search": "see [Searching the settings](sweep.md#the-space)",
     "trials": "see [Searching the settings](sweep.md)",
     "pruner": "see [Searching the settings](sweep.md#pruning)",
+    "objectives": "see [Which student to ship](sweep.md#which-student-to-ship---objectives-accuracylatency)",
+    "max_drop": "see [Which student to ship](sweep.md#which-student-to-ship---objectives-accuracylatency)",
+    "timing_samples": "see [Which student to ship](sweep.md#which-student-to-ship---objectives-accuracylatency)",
+    "timing_rounds": "see [Which student to ship](sweep.md#which-student-to-ship---objectives-accuracylatency)",
     "storage": "see [Searching the settings](sweep.md#several-machines-on-one-study)",
 }
 

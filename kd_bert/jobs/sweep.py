@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from ..config import DataConfig, DistillConfig, EvalConfig, SweepConfig, TrainConfig
+from ..config import OBJECTIVES, DataConfig, DistillConfig, EvalConfig, SweepConfig, TrainConfig
 from ..data.labels import has_scores, infer_label_names
 from ..data.splits import load_data, load_unlabeled
 from ..distillation.teacher_cache import weights_digest
@@ -50,8 +50,8 @@ from ..safety.outputs import check_outputs, claim_output
 from ..safety.preflight import check_file, check_folder
 from ..safety.stopping import Stopped, deferred
 from ..scoring.metrics import is_better
-from ..search import report
-from ..search.space import Dimension, apply, check_space, every_setting, parse_space, size_of
+from ..search import frontier, report
+from ..search.space import STUDENT, Dimension, apply, check_space, every_setting, parse_space, size_of
 from ..search.study import (
     ERROR,
     INTERRUPTED,
@@ -108,6 +108,8 @@ class Sweep:
     folder: Path  # <output_dir>/sweep
     study: object
     metric: str
+    bench: frontier.Bench | None = None  # --objectives accuracy,latency: what times each trial's student
+    teacher: str | None = None  # the teacher the front is compared with
 
     @property
     def names(self) -> list[str]:
@@ -122,6 +124,8 @@ def sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tra
     the best student goes to <output_dir>/student, scored once on the validation split."""
     optuna_module()  # a missing Optuna fails before anything else
     dimensions = plan_sweep(cfg, distill, train)
+    if cfg.frontier:
+        dimensions = frontier_space(cfg, dimensions, distill)
     check_space(dimensions, distill, data, train, plan_distillation)
     plan = plan_distillation(distill, train)
     out = Path(train.output_dir)
@@ -140,7 +144,7 @@ def sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tra
     # The student folder of an earlier run of this sweep is the sweep's own, replaced by a better trial.
     resumed = (folder / STUDY_FILE).is_file() or (folder / "trials.csv").is_file()
     with claim_output(replace(train, overwrite_output_dir=train.overwrite_output_dir or resumed), ["student"]):
-        return _sweep(cfg, distill, data, train, dimensions, folder, metric, depends_on)
+        return _sweep(cfg, distill, data, train, dimensions, folder, metric, depends_on, task)
 
 
 def plan_sweep(cfg: SweepConfig, distill: DistillConfig, train: TrainConfig) -> list[Dimension]:
@@ -157,6 +161,26 @@ def plan_sweep(cfg: SweepConfig, distill: DistillConfig, train: TrainConfig) -> 
                         "to continue a sweep")
     check_storage(cfg.storage)
     return parse_space(cfg.space)
+
+
+def frontier_space(cfg: SweepConfig, dimensions: list[Dimension], distill: DistillConfig) -> list[Dimension]:
+    """--objectives accuracy,latency: a space without the student's kind and size would time one student
+    over and over. Without --search, the default space also searches student=: the first 1 to all layers of
+    --student_model, and the BiLSTM; with a --search that leaves the student out, the log says so."""
+    if any(d.name in (STUDENT, "student_layers", "student_init", "student_model") for d in dimensions):
+        return dimensions
+    if cfg.search:
+        log.warning("--objectives accuracy,latency with a --search that leaves the student alone: every trial's "
+                    "student has the same size; add e.g. student=first_layers:1,first_layers:3,bilstm")
+        return dimensions
+    kind = kind_of(distill)
+    choices = ["bilstm"]
+    if kind.starts_from == "student_model":
+        layers = num_layers_of(load_config(distill.student_model, "--student_model"))
+        choices = [f"first_layers:{n}" for n in range(1, layers + 1)] + choices
+    if len(choices) < 2:
+        return dimensions
+    return [*dimensions, *parse_space([f"{STUDENT}={','.join(choices)}"])]
 
 
 def check_trials(trials: int, dimensions: list[Dimension]) -> None:
@@ -218,7 +242,7 @@ def check_layers(dimensions: list[Dimension], distill: DistillConfig, data: Data
     """--student_layers, as given or searched, against the model whose layers the student keeps (the
     teacher's for teacher_layers, --student_model's for first_layers), read from its config: a count or
     a layer that model has not fails now, not in every trial that draws it."""
-    searched = [d for d in dimensions if d.name in ("student_layers", "student_init")]
+    searched = [d for d in dimensions if d.name in ("student_layers", "student_init", STUDENT)]
     names = [d.name for d in searched]
     for values in itertools.product(*(d.values_to_check() for d in searched)):
         variant = apply(dict(zip(names, values)), distill, data, train)[0]
@@ -236,18 +260,22 @@ def check_layers(dimensions: list[Dimension], distill: DistillConfig, data: Data
 
 
 def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: TrainConfig,
-           dimensions: list[Dimension], folder: Path, metric: str, depends_on: dict) -> SweepResult:
+           dimensions: list[Dimension], folder: Path, metric: str, depends_on: dict, task: Task) -> SweepResult:
     started = time.perf_counter()
-    direction = "minimize" if metric in ("loss", "mse") else "maximize"
+    maximize = metric not in ("loss", "mse")
+    direction = "maximize" if maximize else "minimize"
     shared_settings = {**distill.to_flags(), **data.to_flags(), **train.to_flags()}
     for name in (*NOT_REPEATED, "report_to", "cache_dir"):  # where things go, not what the trials compute
         shared_settings.pop(name, None)
     settings = {"space": [d.describe() for d in dimensions], "flags": _plain(shared_settings)}
+    if cfg.frontier:  # recorded only then: a study made before --objectives existed continues as it was
+        settings["objectives"] = list(OBJECTIVES)
     url = storage_url(cfg.storage, folder)
     made = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        study = open_study(url, cfg.study_name, direction, settings, cfg.trials, train.seed, cfg.pruner == "median",
+        study = open_study(url, cfg.study_name, [direction, "minimize"] if cfg.frontier else direction, settings,
+                           cfg.trials, train.seed, cfg.pruning,
                            shared=cfg.storage is not None, depends_on=depends_on)
     except BaseException:  # a --storage that cannot be opened, say: a refused sweep leaves no folder behind
         if made:
@@ -255,6 +283,10 @@ def _sweep(cfg: SweepConfig, distill: DistillConfig, data: DataConfig, train: Tr
         raise
     # The metric as the task reads it: a regression task's accuracy is pearson.
     run = Sweep(cfg, (distill, data, train), dimensions, folder, study, metric)
+    if cfg.frontier:
+        run.bench = frontier.Bench(data, train, list(task.label_names), metric, maximize, cfg.timing_samples,
+                                   onnx=onnx_installed())
+        run.teacher = distill.teacher_model if "teacher" in depends_on else None
     lost = recover(study)
     if lost:
         log.info(f"trial(s) {', '.join(map(str, lost))} of an earlier run never finished; their settings run again")
@@ -345,15 +377,19 @@ def run_trial(run: Sweep, trial, params: dict) -> str | None:
         seen["steps"] = step
         if seen["best"] is None or is_better(run.metric, value, seen["best"]):
             seen["best"] = value
-        trial.report(value, step)
-        if trial.should_prune():
-            raise Pruned(f"pruned at update {step}")
+        if run.bench is None:  # Optuna prunes no trial of a multi-objective study
+            trial.report(value, step)
+            if trial.should_prune():
+                raise Pruned(f"pruned at update {step}")
 
     start = time.perf_counter()
-    state, error = TrialState.COMPLETE, None
+    state, error, points = TrialState.COMPLETE, None, []
     try:
         with heartbeat(run.study, trial):
             distill_trial(*configs, on_evaluation)
+            if run.bench is not None and seen["best"] is not None:  # timed as each way to ship it
+                points = frontier.trial_points(run.bench, trial.number, trial_dir, student_of(params, configs[0]),
+                                               seen["best"], configs[2])
     except Pruned:
         state = TrialState.PRUNED
     except UserError as exc:  # its loss became nan, say: the trial failed, the sweep goes on
@@ -375,8 +411,11 @@ def run_trial(run: Sweep, trial, params: dict) -> str | None:
         record_run(run, trial, trial_dir / "student")
         for key, value in (("score", seen["best"]), ("steps", seen["steps"]), ("seconds", seconds)):
             trial.set_user_attr(key, value)
-        run.study.tell(trial, seen["best"] if state == TrialState.COMPLETE else None, state=state)
-        keep_if_best(run, trial.number, state == TrialState.COMPLETE and seen["best"] is not None)
+        if run.bench is None:
+            run.study.tell(trial, seen["best"] if state == TrialState.COMPLETE else None, state=state)
+            keep_if_best(run, trial.number, state == TrialState.COMPLETE and seen["best"] is not None)
+        else:
+            tell_point(run, trial, state, points)
         table = write_outputs(run)
         row = next(r for r in table if r["trial"] == trial.number)
         row["done"] = counted(run.study)[0]
@@ -384,6 +423,42 @@ def run_trial(run: Sweep, trial, params: dict) -> str | None:
         if error is not None:
             log.warning(f"trial {trial.number} failed: {error}")
     return error
+
+
+def student_of(params: dict, distill: DistillConfig) -> str:
+    """The trial's student as the frontier names it: its student= choice, or its kind and layers."""
+    if STUDENT in params:
+        return params[STUDENT]
+    kind = kind_of(apply(params, distill, DataConfig(), TrainConfig())[0] if params else distill)
+    layers = params.get("student_layers", distill.student_layers)
+    return f"{kind.name}:{layers}" if kind.takes_layers and layers else kind.name
+
+
+def tell_point(run: Sweep, trial, state, points: list[frontier.Point]) -> None:
+    """A multi-objective trial told with its selection score and its PyTorch point's batch-1 latency (its
+    ONNX int8 point is kept beside, for the front); then only the students with a point on the front, as
+    timed so far, stay on disk."""
+    from optuna.trial import TrialState
+
+    if state == TrialState.COMPLETE and points:
+        trial.set_user_attr("points", [p.as_dict() for p in points])
+        run.study.tell(trial, [trial.user_attrs["score"], points[0].p50_ms])
+    elif state == TrialState.COMPLETE:  # no evaluation scored it: nothing to place on the front
+        trial.set_user_attr("failure", ERROR)
+        trial.set_user_attr("message", "no score on the selection split")
+        run.study.tell(trial, state=TrialState.FAIL)
+    else:
+        run.study.tell(trial, state=state)
+    on_front = {p.trial for p in frontier.pareto(frontier.points_of(run.study.get_trials(deepcopy=False)))}
+    for n in set(kept_trials(run)) | {trial.number}:
+        if n not in on_front:
+            shutil.rmtree(run.trial_dir(n), ignore_errors=True)
+
+
+def onnx_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
 
 
 def record_run(run: Sweep, trial, student: Path) -> None:
@@ -428,15 +503,20 @@ def keep_if_best(run: Sweep, number: int, complete: bool) -> None:
 
 
 def best_row(run: Sweep, table: list[dict]) -> dict | None:
+    """The kept complete trial with the best selection score (the front keeps several)."""
     kept = set(kept_trials(run))
-    rows = [r for r in table if r["trial"] in kept and r["state"] == "complete"]
-    return rows[0] if rows else None
+    best = None
+    for row in table:
+        if row["trial"] in kept and row["state"] == "complete" and row["score"] is not None and (
+                best is None or is_better(run.metric, row["score"], best["score"])):
+            best = row
+    return best
 
 
 def write_outputs(run: Sweep) -> list[dict]:
     """trials.csv, trials.md and the charts, from the study as it is now."""
     table = report.rows(run.study.get_trials(deepcopy=False), run.names)
-    report.write_tables(run.folder, table, run.names, run.metric)
+    report.write_tables(run.folder, table, run.names, run.metric, points=run.bench is not None)
     report.charts(run.folder, table, run.names, {d.name for d in run.dimensions if d.log}, run.metric,
                   maximize=run.metric not in ("loss", "mse"))
     return table
@@ -455,14 +535,25 @@ def finish(run: Sweep, seconds: float) -> SweepResult:
         last = f", the last with: {failed[-1]['note']}" if failed else ""
         raise UserError(f"no trial of this sweep finished ({len(failed)} of its {len(table)} failed{last}); nothing "
                         f"to keep; see {run.folder / 'trials.md'}")
-    trial = run.study.get_trials(deepcopy=False)[best["trial"]]
-    source = run.trial_dir(best["trial"]) / "student"
+    chosen, why, front = None, "", None
+    if run.bench is not None:
+        chosen, why, front = choose_from_front(run, best)
+    number = chosen.trial if chosen is not None else best["trial"]
+    best = next(r for r in table if r["trial"] == number)
+    trial = run.study.get_trials(deepcopy=False)[number]
+    source = run.trial_dir(number) / "student"
     final = Path(train.output_dir) / "student"
-    save_folder_atomically(final, lambda tmp: shutil.copytree(source, tmp, dirs_exist_ok=True))
+
+    def copy(tmp: Path) -> None:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        if chosen is not None and chosen.format == frontier.ONNX_INT8:  # shipped as ONNX int8: its folder beside
+            shutil.copytree(run.trial_dir(number) / frontier.INT8_FOLDER, tmp / frontier.INT8_FOLDER)
+
+    save_folder_atomically(final, copy)
     scored = evaluate(EvalConfig(model=str(final), latency_samples=0, split="validation",
                                  batch_size=train.eval_batch_size, mixed_precision=train.mixed_precision), data)
     validation = {k: v for k, v in scored.metrics.items() if k in SCORES}
-    record_validation(final, validation)
+    record_validation(final, validation, why)
     repeat = best_config(run, trial.params)
     summary = {
         "best_trial": best["trial"], "settings": trial.params, f"selection_{run.metric}": best["score"],
@@ -474,6 +565,9 @@ def finish(run: Sweep, seconds: float) -> SweepResult:
         "sweep_seconds": seconds,
         "trial_seconds": sum(r["seconds"] or 0 for r in table if r["state"] != "interrupted"),
     }
+    if front is not None:
+        summary["frontier"] = {"front": [p.as_dict() for p in front], "chosen": chosen.as_dict() if chosen else None,
+                               "why": why, "files": ["frontier.md", "frontier.csv", "frontier.json", "frontier.png"]}
     write_json(run.folder / SUMMARY, summary)
     shown = ", ".join(f"{name} {validation[name]:.4f}" for name in ("accuracy", "f1", "pearson", "spearman", "mse")
                       if isinstance(validation.get(name), float))
@@ -485,16 +579,61 @@ def finish(run: Sweep, seconds: float) -> SweepResult:
                        validation)
 
 
-def record_validation(folder: Path, validation: dict) -> None:
-    """The kept model's one validation score, into its metrics.json and model card."""
+def choose_from_front(run: Sweep, best: dict) -> tuple[frontier.Point | None, str, list[frontier.Point]]:
+    """The front timed again together with the teacher, written out (frontier.md, .csv, .json, .png), and the
+    point kept: with --max_drop, the fastest within that many points of the teacher's validation score;
+    otherwise the trial with the best selection score. Returns (the point, why it was kept, the front)."""
+    cfg, bench = run.cfg, run.bench
+    every = frontier.points_of(run.study.get_trials(deepcopy=False))
+    running = frontier.pareto(every)
+    candidates = [(p, run.trial_dir(p.trial) / ("student" if p.format == frontier.PYTORCH else frontier.INT8_FOLDER))
+                  for p in running]
+    log.info(f"timing the {len(running)} students of the front and the teacher again together, "
+             f"{cfg.timing_rounds} rounds in turns")
+    retimed, teacher = frontier.retime(bench, candidates, run.teacher, cfg.timing_rounds, run.configs[2])
+    again = {p.key: p for p in retimed}
+    every = [again.get(p.key, p) for p in every]
+    front = frontier.pareto(retimed)
+    chosen, why = None, ""
+    if cfg.max_drop is not None:
+        if teacher is None or teacher.validation is None:
+            raise UserError("--max_drop compares each student with the teacher's validation score, and this sweep "
+                            "has no teacher or no labeled validation split; leave --max_drop out")
+        chosen = frontier.choose(front, teacher.validation, cfg.max_drop)
+        floor = f"{100 * teacher.validation:.2f} - {cfg.max_drop:g} = {100 * teacher.validation - cfg.max_drop:.2f}"
+        if chosen is None:
+            why = (f"No student of the front scored within {cfg.max_drop:g} points of the teacher's validation "
+                   f"{run.metric} ({floor}); kept instead: trial {best['trial']}, the best on the selection split.")
+            log.warning(why)
+        else:
+            why = (f"Kept by --max_drop {cfg.max_drop:g}: trial {chosen.trial} as {chosen.format} is the fastest "
+                   f"student of the accuracy-speed front whose validation {run.metric} "
+                   f"({100 * chosen.validation:.2f}) is at least the teacher's less {cfg.max_drop:g} points "
+                   f"({floor}): {chosen.p50_ms:.2f} ms at batch 1 against the teacher's {teacher.p50_ms:.2f} ms "
+                   f"({teacher.p50_ms / chosen.p50_ms:.1f}x faster), timed again together in {cfg.timing_rounds} "
+                   f"rounds.")
+            if chosen.format == frontier.ONNX_INT8:
+                why += (f" It ships as ONNX int8: the folder {frontier.INT8_FOLDER}/ inside this one "
+                        f"(python evaluate.py --model <this folder>/{frontier.INT8_FOLDER} serves it).")
+    else:
+        why = (f"Kept: trial {best['trial']}, the best {run.metric} on the selection split; pass --max_drop X to "
+               f"keep the fastest student within X points of the teacher instead.")
+    frontier.write(run.folder, every, front, teacher, bench, cfg.timing_rounds, chosen, why)
+    return chosen, why, front
+
+
+def record_validation(folder: Path, validation: dict, why: str = "") -> None:
+    """The kept model's one validation score, into its metrics.json and model card (with why it was kept)."""
     import json
 
     doc = json.loads((folder / "metrics.json").read_text())
     doc["validation"] = validation
     write_json(folder / "metrics.json", doc)
     args = json.loads((folder / "training_args.json").read_text())["args"]
-    write_text_atomically(folder / "README.md", model_card("student", args, doc, doc.get("objective"),
-                                                           size_on_disk(folder)))
+    card = model_card("student", args, doc, doc.get("objective"), size_on_disk(folder))
+    if why:
+        card = card.rstrip("\n") + f"\n\n## Why this student\n\n{why}\n"
+    write_text_atomically(folder / "README.md", card)
 
 
 def best_config(run: Sweep, params: dict) -> Path:

@@ -36,9 +36,18 @@ def throughput(examples: int, seconds: float) -> dict:
 def latency_ms(model, encoding: Encoding, samples: int, device) -> dict[str, float]:
     """Batch-1 latency of the model's forward pass over the split's first `samples` examples, each
     at its own length (no padding): the median and 95th percentile in milliseconds."""
-    rows = list(range(min(samples, len(encoding.input_ids))))
-    if not rows:
+    times = sorted(batch1_times(model, encoding, samples, device))
+    if not times:
         return {}
+    return {"latency_p50_ms": statistics.median(times),
+            "latency_p95_ms": times[min(len(times) - 1, int(0.95 * len(times)))],
+            "latency_examples": len(times)}
+
+
+def batch1_times(model, encoding: Encoding, samples: int, device) -> list[float]:
+    """Milliseconds of the model's forward pass on each of the split's first `samples` examples alone,
+    after WARMUP_EXAMPLES untimed ones."""
+    rows = list(range(min(samples, len(encoding.input_ids))))
     times = []
     warmup = rows[:WARMUP_EXAMPLES]
     model.eval()
@@ -51,10 +60,7 @@ def latency_ms(model, encoding: Encoding, samples: int, device) -> dict[str, flo
             _sync(device)
             if i >= len(warmup):
                 times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    return {"latency_p50_ms": statistics.median(times),
-            "latency_p95_ms": times[min(len(times) - 1, int(0.95 * len(times)))],
-            "latency_examples": len(times)}
+    return times
 
 
 def _one_example(encoding: Encoding, row: int, device) -> dict[str, torch.Tensor]:

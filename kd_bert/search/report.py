@@ -23,8 +23,15 @@ def rows(trials, names: list[str]) -> list[dict]:
                "score": attrs.get("score"), "steps": attrs.get("steps"), "seconds": attrs.get("seconds"),
                "rerun_of": attrs.get("rerun_of"), "teacher_logits": attrs.get("teacher_logits", ""),
                "teacher_seconds": attrs.get("teacher_seconds"), "note": attrs.get("message", "")}
+        for point in attrs.get("points", []):  # --objectives accuracy,latency: each way to ship the student
+            row.update({f"{point['format']}_{name}": point[name] for name in POINT_COLUMNS})
         out.append(row)
     return out
+
+
+# What trials.csv keeps of each point of a trial (its student in PyTorch, as ONNX int8), one column per format.
+POINT_COLUMNS = ("selection", "p50_ms", "p95_ms", "per_second", "parameters", "size_mb")
+FORMATS = ("pytorch", "onnx-int8")
 
 
 def state_of(trial) -> str:
@@ -36,23 +43,28 @@ def state_of(trial) -> str:
     return state
 
 
-def write_tables(folder, table: list[dict], names: list[str], metric: str) -> None:
+def write_tables(folder, table: list[dict], names: list[str], metric: str, points: bool = False) -> None:
+    """trials.csv and trials.md; with `points` (a multi-objective sweep), the columns of each point: its
+    selection score (higher is better: a loss is negated), batch-1 p50 and p95 in ms, batch-64 sentences per
+    second, parameters and MiB on disk, as timed right after the trial."""
+    extra = [f"{fmt}_{name}" for fmt in FORMATS for name in POINT_COLUMNS] if points else []
     header = ["trial", "state", *names, f"selection_{metric}", "steps", "seconds", "rerun_of", "teacher_logits",
-              "teacher_seconds", "note"]
+              "teacher_seconds", *extra, "note"]
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(header)
     for row in table:
         writer.writerow([row["trial"], row["state"], *(row[n] for n in names), _plain(row["score"]), row["steps"],
                          _plain(row["seconds"], 1), "" if row["rerun_of"] is None else row["rerun_of"],
-                         row["teacher_logits"], _plain(row["teacher_seconds"], 1), row["note"]])
+                         row["teacher_logits"], _plain(row["teacher_seconds"], 1),
+                         *(_plain(row.get(column)) for column in extra), row["note"]])
     write_text_atomically(folder / "trials.csv", text.getvalue())
     lines = [f"| {' | '.join(header[:-1])} |", "|" + "---|" * (len(header) - 1)]
     for row in table:
         cells = [row["trial"], row["state"], *(shown(row[n]) for n in names), shown(row["score"], 4),
                  row["steps"] if row["steps"] is not None else "", shown(row["seconds"], 0),
                  "" if row["rerun_of"] is None else row["rerun_of"], row["teacher_logits"],
-                 shown(row["teacher_seconds"], 1)]
+                 shown(row["teacher_seconds"], 1), *(shown(row.get(column)) for column in extra)]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     write_text_atomically(folder / "trials.md", "\n".join(lines) + "\n")
 

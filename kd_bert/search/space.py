@@ -5,6 +5,11 @@ checked against the distillation flags before anything loads, and sampled by an 
     learning_rate=1e-5:3e-4:log   the same on a log scale
     num_train_epochs=1:4     a whole number, for a whole-number flag (LOW:HIGH:int makes one of any)
     augment=0,1,2            one of the choices, each read as the flag reads its text
+    student=first_layers:2,teacher_layers:6,bilstm@1e-3
+                             the student's kind and size together: KIND or KIND:LAYERS, KIND a value of
+                             --student_init or a kind --student_model names (bilstm), LAYERS its
+                             --student_layers count; @LR trains that student at its own learning rate
+                             (a BiLSTM from scratch wants a higher one than a pretrained transformer)
 
 This module imports no torch or Optuna: a bad space fails before either loads.
 """
@@ -18,6 +23,7 @@ from dataclasses import dataclass, fields, replace
 
 from ..config import DataConfig, DistillConfig, TrainConfig, short_repr
 from ..errors import UserError
+from ..registries import student_kinds
 
 FLOAT, INT, CHOICE = "float", "int", "choice"
 CONFIGS = (DistillConfig, DataConfig, TrainConfig)  # a trial is a distillation: these flags, and only these
@@ -29,6 +35,8 @@ FIXED = {
     "compare_no_kd", "transfer_data", "student_tokenizer", "eval_steps", "eval_batch_size", "metric_for_best_model",
     "mixed_precision",
 }
+STUDENT = "student"  # the setting that picks the student's kind and size together
+STUDENT_FLAGS = ("student_init", "student_model", "student_layers")  # what it sets (and learning_rate, with @LR)
 # Flags of the scripts that are no setting of a distillation: how the script reports, and where its flags come from.
 SCRIPT_FLAGS = {"debug": "how the script reports errors", "quiet": "how much the script prints",
                 "verbose": "how much the script prints", "config": "where the script reads its flags",
@@ -100,6 +108,11 @@ def parse_space(specs: list[str]) -> list[Dimension]:
         if not equals or not name or not value.strip():
             raise UserError(f"--search {short_repr(spec)}: write NAME=LOW:HIGH, NAME=LOW:HIGH:log or NAME=A,B,C, "
                             f"e.g. alpha=0.1:1.0")
+        if name == STUDENT:
+            if name in dimensions:
+                raise UserError(f"--search names {name} twice; give it once")
+            dimensions[name] = _student_dimension(value.strip(), spec)
+            continue
         if name in SCRIPT_FLAGS:
             raise UserError(f"--search {name}: --{name} says {SCRIPT_FLAGS[name]}, not how a trial distills, so it "
                             f"cannot be searched; pass --{name} to set it for the whole sweep")
@@ -112,7 +125,62 @@ def parse_space(specs: list[str]) -> list[Dimension]:
         if name in dimensions:
             raise UserError(f"--search names {name} twice; give it once")
         dimensions[name] = _dimension(name, value.strip(), known[name], spec)
+    both = [name for name in STUDENT_FLAGS if name in dimensions]
+    if STUDENT in dimensions and "learning_rate" in dimensions and "@" in "".join(dimensions[STUDENT].choices):
+        both.append("learning_rate")
+    if STUDENT in dimensions and both:
+        raise UserError(f"--search student= sets --{both[0]} in every trial; search the student with student= alone")
     return list(dimensions.values())
+
+
+def _student_dimension(value: str, spec: str) -> Dimension:
+    """student=KIND[:LAYERS],...: each choice a kind of student, with the layer count of a kind that keeps layers."""
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    kinds = ", ".join(student_kinds.KINDS)
+    for item in items:
+        student, at, rate = item.partition("@")
+        name, colon, count = student.partition(":")
+        kind = student_kinds.KINDS.get(name)
+        if kind is None:
+            raise UserError(f"--search {short_repr(spec)}: {name} is no kind of student; give KIND or KIND:LAYERS, "
+                            f"KIND one of {kinds}, e.g. student=first_layers:2,first_layers:4,bilstm")
+        if colon and not kind.takes_layers:
+            raise UserError(f"--search {short_repr(spec)}: a {name} student keeps no layers of another model; give "
+                            f"{name} alone")
+        if colon and not (count.isdigit() and int(count) >= 1):
+            raise UserError(f"--search {short_repr(spec)}: {item}: LAYERS is how many layers the student keeps, a "
+                            f"whole number of at least 1")
+        if at and not _positive(rate):
+            raise UserError(f"--search {short_repr(spec)}: {item}: @LR is the student's learning rate, a number above "
+                            f"0, e.g. bilstm@1e-3")
+    if len(items) < 2:
+        raise UserError(f"--search {short_repr(spec)}: give at least two students, e.g. "
+                        f"student=first_layers:2,first_layers:4,bilstm; to fix the student, pass its flags")
+    if len(set(items)) < len(items):
+        raise UserError(f"--search {short_repr(spec)}: a choice is given twice")
+    return Dimension(STUDENT, CHOICE, choices=tuple(items))
+
+
+def _positive(text: str) -> bool:
+    try:
+        return float(text) > 0
+    except ValueError:
+        return False
+
+
+def student_flags(choice: str, distill: DistillConfig) -> dict:
+    """The distilled-bert.py flags of a student= choice."""
+    student, at, rate = choice.partition("@")
+    name, _, count = student.partition(":")
+    kind = student_kinds.KINDS[name]
+    own_rate = {"learning_rate": float(rate)} if at else {}
+    if kind.chosen_by == student_kinds.STUDENT_MODEL:
+        return {"student_model": kind.name, "student_init": student_kinds.INIT_CHOICES[0], "student_layers": None,
+                **own_rate}
+    if kind.starts_from == "student_model" and distill.student_model in student_kinds.BUILT_FROM_NOTHING:
+        raise UserError(f"a {name} student starts from --student_model, which names a {distill.student_model}; pass "
+                        f"--student_model with the checkpoint it starts from")
+    return {"student_init": kind.name, "student_layers": count or None, **own_rate}
 
 
 def _dimension(name: str, value: str, f, spec: str) -> Dimension:
@@ -167,6 +235,8 @@ def apply(params: dict, distill: DistillConfig, data: DataConfig, train: TrainCo
     """The three configs of a trial: the sweep's own with this trial's settings; each config checks
     them as it does any value (replace re-runs its checks), so an out-of-range value is refused by
     the message its flag gives."""
+    if STUDENT in params:
+        params = {**student_flags(params[STUDENT], distill), **{k: v for k, v in params.items() if k != STUDENT}}
     configs = []
     for config in (distill, data, train):
         own = {name: value for name, value in params.items() if name in {f.name for f in fields(config)}}

@@ -90,19 +90,24 @@ def open_storage(url: str, attempts: int = 6):
                     f"such as sqlite:///sweep.db or postgresql://user@host/db") from None
 
 
-def open_study(url: str, name: str, direction: str, settings: dict, trials: int, seed: int, median_pruning: bool,
+def open_study(url: str, name: str, direction: str | list[str], settings: dict, trials: int, seed: int, median_pruning: bool,
                shared: bool, depends_on: dict | None = None):
     """The study `name` in `url`, made or reopened. It records the settings every trial shares and the
     space (`settings`), and the digests of what the trials read (`depends_on`: the data, the teacher); a
-    study made with other ones is refused, since its trials would not compare.
+    study made with other ones is refused, since its trials would not compare. `direction`: one, or a
+    list of one per objective (a multi-objective study).
     The sampler's seed is drawn from `seed` and the number of trials the study holds, so a continued
     study draws settings its first run did not; shared (--storage given): other processes may work on it
     at once, so the seed is also drawn from this process's own pid (see sampler_seed)."""
     optuna = optuna_module()
     storage = open_storage(url)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=4) if median_pruning else optuna.pruners.NopPruner()
-    study = optuna.create_study(storage=storage, pruner=pruner, study_name=name, direction=direction,
-                                load_if_exists=True)
+    goals = {"directions": list(direction)} if isinstance(direction, (list, tuple)) else {"direction": direction}
+    try:
+        study = optuna.create_study(storage=storage, pruner=pruner, study_name=name, load_if_exists=True, **goals)
+    except ValueError as exc:  # a study of this name made with the other number of objectives
+        raise UserError(f"the study {name} in {url} cannot be continued with these objectives ({exc}); run the "
+                        f"command that made it, or pass another --output_dir (or --study_name)") from None
     recorded = study.user_attrs.get("settings")
     if recorded is None:
         study.set_user_attr("settings", settings)
@@ -129,6 +134,9 @@ def sampler_seed(seed: int, trials: int, pid: int | None) -> int:
 def changes(recorded: dict, settings: dict) -> str:
     """The flags (and the space) that differ between a study's settings and this command's, old -> new."""
     shown = []
+    if recorded.get("objectives") != settings.get("objectives"):
+        shown.append(f"--objectives {','.join(recorded.get('objectives') or ['accuracy'])} -> "
+                     f"{','.join(settings.get('objectives') or ['accuracy'])}")
     if recorded.get("space") != settings.get("space"):
         shown.append(f"--search {_value(recorded.get('space'))} -> {_value(settings.get('space'))}")
     old, new = recorded.get("flags") or {}, settings.get("flags") or {}

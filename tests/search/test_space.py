@@ -103,3 +103,27 @@ def test_the_space_from_a_config_file(tmp_path):
     unquoted.write_text("search:\n  temperature: 1:8\n")  # YAML 1.1 reads this as 68
     with pytest.raises(UserError, match="quoted text"):
         cli.parse(load_script("sweep.py").parse_args(), ["--config", str(unquoted)])
+
+
+def test_student_choices_set_the_kind_its_layers_and_its_own_learning_rate():
+    (student,) = parse_space(["student=first_layers:2,teacher_layers:3,bilstm@3e-3"])
+    base = DistillConfig(student_model="some/checkpoint"), DataConfig(), TrainConfig(learning_rate=1e-4)
+    first, copied, bilstm = (apply({"student": choice}, *base) for choice in student.choices)
+    assert (first[0].student_init, first[0].student_layers, first[2].learning_rate) == ("first_layers", "2", 1e-4)
+    assert (copied[0].student_init, copied[0].student_layers) == ("teacher_layers", "3")
+    assert (bilstm[0].student_model, bilstm[0].student_layers, bilstm[2].learning_rate) == ("bilstm", None, 3e-3)
+    assert size_of([student]) == 3
+
+
+@pytest.mark.parametrize("specs, phrase", [
+    (["student=first_layers:1,tiny"], "tiny is no kind of student"),
+    (["student=bilstm:2,first_layers:1"], "keeps no layers"),
+    (["student=first_layers:0,bilstm"], "at least 1"),
+    (["student=bilstm@fast,first_layers:1"], "@LR is the student's learning rate"),
+    (["student=bilstm"], "at least two students"),
+    (["student=bilstm,first_layers:2", "student_layers=1,2"], "student= alone"),
+    (["student=bilstm@1e-3,first_layers:2", "learning_rate=1e-5:1e-4"], "student= alone"),
+])
+def test_a_student_space_that_cannot_work_is_named(specs, phrase):
+    with pytest.raises(UserError, match=phrase):
+        parse_space(specs)
