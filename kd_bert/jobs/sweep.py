@@ -23,6 +23,7 @@ distinct transfer set (once, unless the transfer set itself is searched: --augme
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import itertools
 import json
 import logging
@@ -166,7 +167,8 @@ def plan_sweep(cfg: SweepConfig, distill: DistillConfig, train: TrainConfig) -> 
 def frontier_space(cfg: SweepConfig, dimensions: list[Dimension], distill: DistillConfig) -> list[Dimension]:
     """--objectives accuracy,latency: a space without the student's kind and size would time one student
     over and over. Without --search, the default space also searches student=: the first 1 to all layers of
-    --student_model, and the BiLSTM; with a --search that leaves the student out, the log says so."""
+    --student_model, the BiLSTM and (where model2vec is installed) the static-embedding student; with a
+    --search that leaves the student out, the log says so."""
     if any(d.name in (STUDENT, "student_layers", "student_init", "student_model") for d in dimensions):
         return dimensions
     if cfg.search:
@@ -178,6 +180,8 @@ def frontier_space(cfg: SweepConfig, dimensions: list[Dimension], distill: Disti
     if kind.starts_from == "student_model":
         layers = num_layers_of(load_config(distill.student_model, "--student_model"))
         choices = [f"first_layers:{n}" for n in range(1, layers + 1)] + choices
+        if importlib.util.find_spec("model2vec") is not None:
+            choices.append("static")
     if len(choices) < 2:
         return dimensions
     return [*dimensions, *parse_space([f"{STUDENT}={','.join(choices)}"])]
@@ -456,8 +460,6 @@ def tell_point(run: Sweep, trial, state, points: list[frontier.Point]) -> None:
 
 
 def onnx_installed() -> bool:
-    import importlib.util
-
     return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx"))
 
 

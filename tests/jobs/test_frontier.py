@@ -154,3 +154,21 @@ def test_a_student_space_that_cannot_work_is_refused_before_training(sst2_slice,
     result = run_script("sweep.py", *sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--search",
                         "student=first_layers:3,bilstm", "--objectives", "accuracy,latency")
     assert_clean_failure(result, "layer", output_dir=out)
+
+
+def test_the_static_and_bilstm_students_take_part_in_the_sweep(sst2_slice, trained_teacher, tiny_models, tmp_path):
+    """A space of two settings runs each once: the static-embedding student (model2vec) and the BiLSTM, each
+    with its PyTorch and ONNX int8 points."""
+    pytest.importorskip("model2vec")
+    out = tmp_path / "out"
+    result = run_script("sweep.py", *sweep_args(sst2_slice, trained_teacher, tiny_models, out), "--trials", "2",
+                        "--search", "student=static@1e-2,bilstm@3e-3", *FRONT)
+    assert result.returncode == 0, result
+    trials = trials_of(out)
+    assert sorted(t["student"] for t in trials) == ["bilstm@3e-3", "static@1e-2"]
+    for t in trials:
+        assert t["state"] == "complete" and float(t["pytorch_p50_ms"]) > 0 and float(t["onnx-int8_p50_ms"]) > 0
+    kept = json.loads((out / "sweep" / "summary.json").read_text())["best_trial"]
+    config = json.loads((out / "student" / "config.json").read_text())
+    expected = {"static@1e-2": "kd-static", "bilstm@3e-3": "kd-bilstm"}[trials[kept]["student"]]
+    assert config["model_type"] == expected
