@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from generated_docs import write_or_check  # noqa: E402
 
 STUDENTS = ["first_layers:1", "first_layers:2", "first_layers:3", "first_layers:4", "first_layers:6", "bilstm@1e-3"]
-STATIC = "static@1e-2"
+STATIC = "static@3e-3"  # best of 1e-2, 3e-3, 1e-3 on 8,000 sentences, 2 epochs: 78.56, 79.70, 79.24 dev
 MAX_DROP = 2.0
 COMMAND = "python benchmarks/frontier_sst2.py --teacher ./models/recipe-sst2/teacher --data ./data/sst2 --out OUT"
 
