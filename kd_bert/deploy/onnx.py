@@ -37,15 +37,15 @@ MARKER = "onnx.json"
 INSTALL = "pip install onnxruntime onnx"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
-# One weight scale per tensor, not per output channel: on the 3-layer SST-2 student (docs/deploy-onnx.md, Deploying with
-# ONNX Runtime) per-tensor int8 scored 89.22 on dev against fp32's 89.33, per-channel 88.65 (with
-# reduce_range 88.88). The activations' scale is computed per batch either way.
+# One weight scale per tensor, not per output channel: on the 3-layer SST-2 student per-channel int8 scored about
+# half a point lower on dev than per-tensor, with or without reduce_range (a one-off comparison whose files were
+# not kept). The activations' scale is computed per batch either way.
 PER_CHANNEL = False
 # ONNX Runtime 1.32's fused SkipLayerNormalization CPU kernel is slow: on the SST-2 student at batch 64 its six
-# nodes took 164 ms of a 671 ms pass, where the same six as Add + LayerNormalization took 36 ms
-# (benchmarks/onnx_speed_notes.md). So the transformer optimizer leaves skip LayerNorm (and bias GELU, whose
-# fused kernel was also slower than the bias folded into the int8 MatMul plus a plain Gelu) unfused, and the
-# session does not fuse Add + LayerNormalization back.
+# nodes took about a quarter of the pass, several times what the same six took as Add + LayerNormalization (a
+# one-off profile; benchmarks/onnx_speed_notes.md says more). So the transformer
+# optimizer leaves skip LayerNorm (and bias GELU, whose fused kernel was also slower than the bias folded into the
+# int8 MatMul plus a plain Gelu) unfused, and the session does not fuse Add + LayerNormalization back.
 UNFUSED = {"enable_skip_layer_norm": False, "enable_bias_gelu": False}
 DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 
