@@ -440,8 +440,8 @@ def student_of(params: dict, distill: DistillConfig) -> str:
 
 def tell_point(run: Sweep, trial, state, points: list[frontier.Point]) -> None:
     """A multi-objective trial told with its selection score and its PyTorch point's batch-1 latency (its
-    ONNX int8 point is kept beside, for the front); then only the students with a point on the front, as
-    timed so far, stay on disk."""
+    ONNX int8 point is kept beside, for the front); then only the students with a point on the front of
+    this folder's trials, as timed so far, stay on disk."""
     from optuna.trial import TrialState
 
     if state == TrialState.COMPLETE and points:
@@ -453,8 +453,11 @@ def tell_point(run: Sweep, trial, state, points: list[frontier.Point]) -> None:
         run.study.tell(trial, state=TrialState.FAIL)
     else:
         run.study.tell(trial, state=state)
-    on_front = {p.trial for p in frontier.pareto(frontier.points_of(run.study.get_trials(deepcopy=False)))}
-    for n in set(kept_trials(run)) | {trial.number}:
+    # The front of the trials this folder holds: with --storage shared by several machines, each keeps its own.
+    here = set(kept_trials(run)) | {trial.number}
+    points = [p for p in frontier.points_of(run.study.get_trials(deepcopy=False)) if p.trial in here]
+    on_front = {p.trial for p in frontier.pareto(points)}
+    for n in here:
         if n not in on_front:
             shutil.rmtree(run.trial_dir(n), ignore_errors=True)
 
@@ -590,18 +593,23 @@ def choose_from_front(run: Sweep, best: dict) -> tuple[frontier.Point | None, st
     running = frontier.pareto(every)
     candidates = [(p, run.trial_dir(p.trial) / ("student" if p.format == frontier.PYTORCH else frontier.INT8_FOLDER))
                   for p in running]
-    log.info(f"timing the {len(running)} students of the front and the teacher again together, "
-             f"{cfg.timing_rounds} rounds in turns")
+    # With --storage shared by several machines, each holds the students of the trials it ran: the front's others
+    # keep the timing their own machine gave them, and only this machine's can be kept here.
+    elsewhere = [p for p, folder in candidates if not folder.is_dir()]
+    candidates = [(p, folder) for p, folder in candidates if folder.is_dir()]
+    log.info(f"timing the {len(candidates)} students of the front and the teacher again together, "
+             f"{cfg.timing_rounds} rounds in turns" + (f" ({len(elsewhere)} more ran on other machines)"
+                                                        if elsewhere else ""))
     retimed, teacher = frontier.retime(bench, candidates, run.teacher, cfg.timing_rounds, run.configs[2])
     again = {p.key: p for p in retimed}
     every = [again.get(p.key, p) for p in every]
-    front = frontier.pareto(retimed)
+    front = frontier.pareto(retimed + elsewhere)
     chosen, why = None, ""
     if cfg.max_drop is not None:
         if teacher is None or teacher.validation is None:
             raise UserError("--max_drop compares each student with the teacher's validation score, and this sweep "
                             "has no teacher or no labeled validation split; leave --max_drop out")
-        chosen = frontier.choose(front, teacher.validation, cfg.max_drop)
+        chosen = frontier.choose([p for p in front if p.retimed], teacher.validation, cfg.max_drop)
         floor = f"{100 * teacher.validation:.2f} - {cfg.max_drop:g} = {100 * teacher.validation - cfg.max_drop:.2f}"
         if chosen is None:
             why = (f"No student of the front scored within {cfg.max_drop:g} points of the teacher's validation "

@@ -255,12 +255,16 @@ def test_a_continued_sweep_draws_settings_no_trial_has_tried(sst2_slice, trained
 
 
 @pytest.mark.slow
-def test_two_processes_share_one_study_without_duplicating_trials(sst2_slice, trained_teacher, tiny_models, tmp_path):
+@pytest.mark.parametrize("objectives", [["--pruner", "none"], ["--objectives", "accuracy,latency", "--timing_samples",
+                                                               "8", "--timing_rounds", "1"]], ids=["one", "two"])
+def test_two_processes_share_one_study_without_duplicating_trials(sst2_slice, trained_teacher, tiny_models, tmp_path,
+                                                                  objectives):
+    """Also with two objectives: each process keeps and times again the front's students it ran itself."""
     import optuna
 
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     procs = [_start([*sweep_args(sst2_slice, trained_teacher, tiny_models, tmp_path / f"machine-{i}"), "--trials",
-                     "6", "--pruner", "none", "--search", "alpha=0.1:1.0", "--storage", storage], None)
+                     "6", *objectives, "--search", "alpha=0.1:1.0", "--storage", storage], None)
              for i in range(2)]
     outputs = [proc.communicate(timeout=600)[0] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], outputs
@@ -271,6 +275,10 @@ def test_two_processes_share_one_study_without_duplicating_trials(sst2_slice, tr
     assert len(finished) == 6 and len(ran) == 6
     assert len({t.user_attrs["owner"]["pid"] for t in finished}) == 2  # both worked on it
     assert len({t.params["alpha"] for t in finished}) == 6
+    if "--objectives" in objectives:
+        for i in range(2):
+            doc = json.loads((tmp_path / f"machine-{i}" / "sweep" / "frontier.json").read_text())
+            assert doc["front"] and all(len(t.values) == 2 for t in finished)
 
 
 def test_the_space_is_checked_before_anything_loads(sst2_slice, trained_teacher, tiny_models, tmp_path):
