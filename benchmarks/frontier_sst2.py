@@ -30,6 +30,7 @@ RESULTS = REPO / "benchmarks" / "results" / "frontier"
 PAGE, CHART = REPO / "docs" / "results.md", REPO / "docs" / "frontier-sst2.png"
 KEPT = ("frontier.json", "trials.csv", "summary.json")
 sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO))
 
 from generated_docs import write_or_check  # noqa: E402
 
