@@ -128,23 +128,11 @@ class BiLSTMConfig(PretrainedConfig):
         self.dropout = dropout
 
 
-class BiLSTMForSequenceClassification(PreTrainedModel):
-    """Tang et al. (2019): word embeddings -> bidirectional LSTM -> max-pool over time -> ReLU MLP."""
+class _TokenTableClassifier(PreTrainedModel):
+    """A classifier over a table of token vectors of its own (self.embeddings), not a transformer's: a new
+    table is drawn from N(0, 0.1), its padding row zero."""
 
-    config_class = BiLSTMConfig
-    base_model_prefix = "bilstm"
     main_input_name = "input_ids"
-
-    def __init__(self, config: BiLSTMConfig):
-        super().__init__(config)
-        self.embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
-        self.lstm = nn.LSTM(config.embedding_dim, config.hidden_size, num_layers=config.num_layers, batch_first=True,
-                            bidirectional=True, dropout=config.dropout if config.num_layers > 1 else 0.0)
-        self.head = nn.Sequential(
-            nn.Dropout(config.dropout), nn.Linear(2 * config.hidden_size, config.mlp_size), nn.ReLU(),
-            nn.Dropout(config.dropout), nn.Linear(config.mlp_size, config.num_labels),
-        )
-        self.post_init()
 
     def _init_weights(self, module):
         if isinstance(module, nn.Embedding):
@@ -158,6 +146,24 @@ class BiLSTMForSequenceClassification(PreTrainedModel):
 
     def set_input_embeddings(self, value):
         self.embeddings = value
+
+
+class BiLSTMForSequenceClassification(_TokenTableClassifier):
+    """Tang et al. (2019): word embeddings -> bidirectional LSTM -> max-pool over time -> ReLU MLP."""
+
+    config_class = BiLSTMConfig
+    base_model_prefix = "bilstm"
+
+    def __init__(self, config: BiLSTMConfig):
+        super().__init__(config)
+        self.embeddings = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_token_id)
+        self.lstm = nn.LSTM(config.embedding_dim, config.hidden_size, num_layers=config.num_layers, batch_first=True,
+                            bidirectional=True, dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.head = nn.Sequential(
+            nn.Dropout(config.dropout), nn.Linear(2 * config.hidden_size, config.mlp_size), nn.ReLU(),
+            nn.Dropout(config.dropout), nn.Linear(config.mlp_size, config.num_labels),
+        )
+        self.post_init()
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
         if attention_mask is None:
@@ -185,14 +191,13 @@ class StaticEmbeddingConfig(PretrainedConfig):
         self.head_size = head_size
 
 
-class StaticEmbeddingForSequenceClassification(PreTrainedModel):
+class StaticEmbeddingForSequenceClassification(_TokenTableClassifier):
     """One static vector per token (as model2vec distills them from a sentence transformer), their mean
     over the real tokens, then Linear -> ReLU -> Linear. An nn.Embedding and a masked mean rather than an
     EmbeddingBag, so that the model exports to ONNX with dynamic batch and sequence axes."""
 
     config_class = StaticEmbeddingConfig
     base_model_prefix = "static"
-    main_input_name = "input_ids"
 
     def __init__(self, config: StaticEmbeddingConfig):
         super().__init__(config)
@@ -201,16 +206,6 @@ class StaticEmbeddingForSequenceClassification(PreTrainedModel):
             nn.Linear(config.embedding_dim, config.head_size), nn.ReLU(), nn.Linear(config.head_size, config.num_labels),
         )
         self.post_init()
-
-    def _init_weights(self, module):
-        if isinstance(module, nn.Embedding):  # a new table; a student's is then replaced by the distilled one
-            nn.init.normal_(module.weight, std=0.1)
-
-    def get_input_embeddings(self):
-        return self.embeddings
-
-    def set_input_embeddings(self, value):
-        self.embeddings = value
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, **kwargs):
         if attention_mask is None:
