@@ -91,7 +91,7 @@ class Bench:
     samples: int
     onnx: bool
     _raw: tuple | None = None
-    _selection: dict = field(default_factory=dict)
+    _splits: dict = field(default_factory=dict)  # the splits read, by what draws them
 
     def __post_init__(self):
         from ..task import Task
@@ -115,22 +115,25 @@ class Bench:
         from ..data.splits import carve_selection, to_text_split, train_sample
 
         key = (train.max_train_samples, train.seed, train.selection_split)
-        if key not in self._selection:
+        if key not in self._splits:
             raw, columns = self.raw()
             split = to_text_split(raw, "train", columns, self.task, need_labels=True, required_by="",
                                   sample=train_sample(train.max_train_samples, train.seed))
-            self._selection[key] = carve_selection(split, train.selection_split, self.task.stratified)[1]
-        return self._selection[key]
+            self._splits[key] = carve_selection(split, train.selection_split, self.task.stratified)[1]
+        return self._splits[key]
 
     def validation_split(self):
+        """The labeled validation split (None without one), read once."""
         from ..data.splits import eval_sample, to_text_split
 
-        raw, columns = self.raw()
-        if "validation" not in raw.splits:
-            return None
-        split = to_text_split(raw, "validation", columns, self.task, need_labels=False, required_by="",
-                              sample=eval_sample(self.data.max_eval_samples))
-        return split if split.labels is not None else None
+        if "validation" not in self._splits:
+            raw, columns = self.raw()
+            split = None
+            if "validation" in raw.splits:
+                split = to_text_split(raw, "validation", columns, self.task, need_labels=False, required_by="",
+                                      sample=eval_sample(self.data.max_eval_samples))
+            self._splits["validation"] = split if split is not None and split.labels is not None else None
+        return self._splits["validation"]
 
     def timing_split(self):
         """The fixed sentences every point is timed on: the first --timing_samples of the validation split
@@ -216,8 +219,9 @@ def _export_int8(bench: Bench, student: Path, folder: Path) -> None:
 
 
 def _p95(times: list[float]) -> float:
-    ordered = sorted(times)
-    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    from ..scoring.latency import p95
+
+    return p95(sorted(times))
 
 
 @dataclass
@@ -279,24 +283,14 @@ def retime(bench: Bench, candidates: list[tuple[Point, Path]], teacher: str | No
 
 
 def machine() -> str:
-    """The CPU, as the pages name it."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """The CPU, as the pages name it: its model, whether it has native bf16, its cores."""
     import os
 
-    flags = ""
-    try:
-        words = set(Path("/proc/cpuinfo").read_text().split())
-        flags = next((f" with {flag}" for flag in ("avx512_bf16", "avx512f", "avx2") if flag in words), "")
-    except OSError:
-        pass
-    return f"{name}{flags}, {os.cpu_count()} cores"
+    from ..train.precision import cpu_bf16_flags, cpu_name
+
+    flags = cpu_bf16_flags()
+    native = f" with {', '.join(flags)}" if flags else " without native bf16" if flags is not None else ""
+    return f"{cpu_name()}{native}, {os.cpu_count()} cores"
 
 
 def write(folder: Path, every: list[Point], front: list[Point], teacher: Teacher | None, bench: Bench, rounds: int,
