@@ -5,7 +5,8 @@
 Every lever is one distilled-bert.py run of the same student (MiniLM-L6's first 3 layers unless
 --student says otherwise) from the same teacher, on the full training set, seed --seed; the twin is the
 same student from the same start trained on the gold labels alone. A run that finished (its student and
-metrics.json are there) is skipped, so the command continues where it stopped. The table
+metrics.json are there) is skipped and one that stopped continues from its last checkpoint (every 500
+batches), so the command continues where it stopped. The table
 (levers.md, levers.json in --out, and in --results) is read from each run's metrics.json: the dev
 accuracy of the kept model, computed from its predictions while it trained.
 """
@@ -37,7 +38,24 @@ LEVERS = {
     "kd-aug4-replace": ("KD + 4 copies with word replacement (p 0.4)", ["--augment", "4", "--augment_replace", "0.4"]),
     "kd-aug1-replace-alpha0.9": ("KD + 1 replaced copy, alpha 0.9",
                                  ["--augment", "1", "--augment_replace", "0.4", "--alpha", "0.9"]),
+    "kd-aug1-replace-alpha1": ("KD + 1 replaced copy, alpha 1 (the teacher's soft labels alone)",
+                               ["--augment", "1", "--augment_replace", "0.4", "--alpha", "1"]),
+    "kd-aug1-replace-T1": ("KD + 1 replaced copy, temperature 1",
+                           ["--augment", "1", "--augment_replace", "0.4", "--temperature", "1"]),
+    "kd-aug1-replace-T4": ("KD + 1 replaced copy, temperature 4",
+                           ["--augment", "1", "--augment_replace", "0.4", "--temperature", "4"]),
+    # Hidden-state and attention terms need a student that shares the teacher's tokenizer (MPNet's own layers)
+    # and the teacher online at every step.
+    "kd-layers": ("KD + TinyBERT's hidden-state and attention MSE, weight 1 each",
+                  ["--hidden_weight", "1", "--attention_weight", "1"]),
+    "kd-aug1-replace-layers": ("KD + 1 replaced copy + hidden-state and attention MSE, weight 1 each",
+                               ["--augment", "1", "--augment_replace", "0.4", "--hidden_weight", "1",
+                                "--attention_weight", "1"]),
 }
+
+
+# A stopped lever continues from its last checkpoint when the command is run again, as recipe.sh's steps do.
+RESUMABLE = ["--checkpointing_steps", "500", "--save_total_limit", "1", "--resume_from_checkpoint", "latest"]
 
 
 def machine() -> str:
@@ -49,7 +67,7 @@ def lever_flags(name: str, args: argparse.Namespace) -> list[str]:
     return ["--teacher_model", str(args.teacher), "--data_path", str(args.data), "--output_dir", str(args.out / name),
             "--student_model", args.student, *args.student_flags, "--num_train_epochs", str(args.epochs),
             "--learning_rate", str(args.learning_rate), "--seed", str(args.seed), "--eval_steps",
-            str(args.eval_steps), "--overwrite_output_dir", *LEVERS[name][1]]
+            str(args.eval_steps), *RESUMABLE, *LEVERS[name][1]]
 
 
 def _comparable(value):
