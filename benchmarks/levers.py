@@ -54,10 +54,6 @@ LEVERS = {
 }
 
 
-# A stopped lever continues from its last checkpoint when the command is run again, as recipe.sh's steps do.
-RESUMABLE = ["--checkpointing_steps", "500", "--save_total_limit", "1", "--resume_from_checkpoint", "latest"]
-
-
 def machine() -> str:
     from kd_bert.train.precision import cpu_name
     return f"{cpu_name()}, {os.cpu_count()} cores"
@@ -67,7 +63,15 @@ def lever_flags(name: str, args: argparse.Namespace) -> list[str]:
     return ["--teacher_model", str(args.teacher), "--data_path", str(args.data), "--output_dir", str(args.out / name),
             "--student_model", args.student, *args.student_flags, "--num_train_epochs", str(args.epochs),
             "--learning_rate", str(args.learning_rate), "--seed", str(args.seed), "--eval_steps",
-            str(args.eval_steps), *RESUMABLE, *LEVERS[name][1]]
+            str(args.eval_steps), "--checkpointing_steps", str(args.checkpointing_steps), "--save_total_limit", "1",
+            *LEVERS[name][1]]
+
+
+def start_flags(out: Path) -> list[str]:
+    """A stopped lever continues from its last checkpoint, as recipe.sh's steps do; one with none starts over."""
+    if any((out / "checkpoints").glob("*/step-*")):
+        return ["--resume_from_checkpoint", "latest"]
+    return ["--overwrite_output_dir"]
 
 
 def _comparable(value):
@@ -107,7 +111,7 @@ def run(name: str, args: argparse.Namespace) -> dict | None:
     out = args.out / name
     metrics_file = out / "student" / "metrics.json"
     if not metrics_file.is_file():
-        command = [sys.executable, "distilled-bert.py", *lever_flags(name, args)]
+        command = [sys.executable, "distilled-bert.py", *lever_flags(name, args), *start_flags(out)]
         print("$ " + shlex.join(command), flush=True)
         start = time.monotonic()
         code = subprocess.run(command, cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1"}).returncode
@@ -166,6 +170,7 @@ def main() -> None:
     parser.add_argument("--learning_rate", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--eval_steps", type=int, default=1000)
+    parser.add_argument("--checkpointing_steps", type=int, default=500, help="a checkpoint every N batches (500)")
     parser.add_argument("--only", nargs="+", choices=list(LEVERS), default=list(LEVERS))
     parser.add_argument("--results", type=Path, default=None, help="also write levers.json and levers.md here")
     args = parser.parse_args()
@@ -180,14 +185,19 @@ def main() -> None:
     header = {"student": args.student, "student_flags": args.student_flags, "seed": args.seed, "epochs": args.epochs,
               "learning_rate": args.learning_rate, "teacher": str(args.teacher), "machine": machine(),
               "command": shlex.join([sys.executable, *sys.argv])}
+    failed = []
     for name in args.only:  # each run's table has every lever measured so far, asked for now or before
-        run(name, args)
+        if run(name, args) is None:
+            failed.append(name)
         rows = [row for row in (done(n, args) for n in LEVERS) if row is not None]
         for folder in filter(None, (args.out, args.results)):
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "levers.json").write_text(json.dumps({**header, "rows": rows}, indent=2) + "\n")
             (folder / "levers.md").write_text(table(rows, header))
     print(table(rows, header))
+    if failed:
+        print(f"error: {len(failed)} lever(s) failed: {', '.join(failed)}; the table has the others", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from helpers import REPO, listing
@@ -79,7 +81,7 @@ def test_levers_takes_a_finished_run_only_when_it_ran_with_the_same_settings(tmp
     (data / "train.tsv").write_text("sentence\tlabel\n")
     args = module.argparse.Namespace(teacher=teacher, data=data, out=out, student=module.MINILM,
                                      student_flags=["--student_init", "first_layers", "--student_layers", "3"],
-                                     epochs=1, learning_rate=1e-4, seed=42, eval_steps=1000)
+                                     epochs=1, learning_rate=1e-4, seed=42, eval_steps=1000, checkpointing_steps=500)
     recorded = vars(module.distill_parser().parse_args(module.lever_flags("twin", args)))
     student = out / "twin" / "student"
     student.mkdir(parents=True)
@@ -95,6 +97,38 @@ def test_levers_takes_a_finished_run_only_when_it_ran_with_the_same_settings(tmp
         f"error: lever twin in {out} finished with other settings (--seed 42 then, 1 now); give another --out, "
         f"or the earlier values"]
     assert json.loads((out / "levers.json").read_text())["seed"] == 42  # the table of seed 42 stands
+    failing = levers("--teacher", teacher, "--data", data, "--out", out, "--only", "twin", "kd", cwd=tmp_path)
+    assert failing.returncode == 1  # the empty teacher folder fails kd's run; the finished twin still counts
+    assert failing.stderr.strip().splitlines()[-1] == "error: 1 lever(s) failed: kd; the table has the others"
+    assert "| twin | `--alpha 0` | 87.50 |" in failing.stdout
+
+
+@pytest.mark.slow  # two tiny distillations and a third that is killed
+def test_a_stopped_lever_continues_to_the_uninterrupted_result(tmp_path, sst2_slice, trained_teacher, tiny_models):
+    """A lever killed after its first checkpoint continues from it when levers.py runs again, and its table row
+    is the uninterrupted run's."""
+    common = ["--teacher", trained_teacher, "--data", sst2_slice, "--student", tiny_models["student_base"],
+              "--student_flags", "", "--epochs", "3", "--learning_rate", "1e-3", "--eval_steps", "5",
+              "--checkpointing_steps", "3", "--only", "kd"]
+    whole = levers(*common, "--out", tmp_path / "whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stdout[-2000:] + whole.stderr[-2000:]
+    out = tmp_path / "stopped"
+    proc = subprocess.Popen([sys.executable, str(REPO / "benchmarks" / "levers.py"), *map(str, common), "--out",
+                             str(out)], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list((out / "kd").glob("checkpoints/*/step-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the lever ended before the moment to kill it"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "kd" / "student" / "metrics.json").exists()
+    again = levers(*common, "--out", out, cwd=tmp_path)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "resumed from" in again.stdout
+    rows = [json.loads((folder / "levers.json").read_text())["rows"] for folder in (tmp_path / "whole", out)]
+    assert [(r["lever"], r["dev_accuracy"], r["train_examples"]) for r in rows[1]] == \
+        [(r["lever"], r["dev_accuracy"], r["train_examples"]) for r in rows[0]]
 
 
 def test_transfer_labels_scores_the_cached_teacher_labels_against_the_gold_ones(tmp_path):
