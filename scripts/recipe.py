@@ -48,9 +48,10 @@ RECIPES = {
     "sst2-small": "the small teacher: MiniLM-L6 fine-tuned on all of SST-2; a 3-layer student built from the "
                   "teacher's layers STUDENT_LAYERS (<OUT>/student3), and its twin without the teacher",
     "sst2-few": "few labels: only LABELED training sentences keep their labels (scripts/few_labels.py), the "
-                "rest is plain text. MPNet-base fine-tunes on the labeled ones; MiniLM's first 3 layers "
-                "distill on them plus the unlabeled text (--transfer_data, <OUT>/minilm3); the baseline is the "
-                "same student on the labeled sentences alone, for BASELINE_EPOCHS epochs",
+                "rest is plain text. MPNet-base fine-tunes on the labeled ones; each student in STUDENTS (MiniLM's "
+                "first 3 layers, <OUT>/minilm3, unless it says otherwise) distills on them plus the unlabeled text "
+                "(--transfer_data); its baseline is the same student on the labeled sentences alone, for "
+                "BASELINE_EPOCHS epochs",
 }
 
 # name: (help, {recipe: default}); a default for every recipe is under "*".
@@ -67,6 +68,9 @@ VARIABLES = {
     "TEACHER_LR": ("the teacher's learning rate", {"*": "2e-5", "sst2-small": "5e-5", "sst2-few": "3e-5"}),
     "STUDENT_BASE": ("the students' checkpoint", {"*": MINILM}),
     "STUDENT_LAYERS": ("sst2-small: the teacher's layers the student keeps", {"*": "0,2,5"}),
+    "STUDENTS": ("the students, in order: minilm6 (STUDENT_BASE as it is) and minilm3 (its first 3 layers); "
+                 "sst2-small has student3 alone", {"*": "minilm6 minilm3", "sst2-small": "student3",
+                                                    "sst2-few": "minilm3"}),
     "STUDENT_EPOCHS": ("the students' epochs (and their twins')", {"*": "2", "sst2": "1", "sst2-small": "1"}),
     "STUDENT_LR": ("the students' learning rate", {"*": "1e-4"}),
     "ALPHA": ("weight of the distillation term, 0 to 1", {"*": "0.5"}),
@@ -85,6 +89,10 @@ VARIABLES = {
     "UNLABELED": ("sst2-few: how many of the rest are given as plain text (empty: all)", {"*": ""}),
     "BASELINE_EPOCHS": ("sst2-few: the baseline's epochs", {"*": "8"}),
 }
+
+
+# The students each recipe can distill (STUDENTS picks among them).
+STUDENT_KINDS = {"sst2": ["minilm6", "minilm3"], "sst2-few": ["minilm6", "minilm3"], "sst2-small": ["student3"]}
 
 
 class RecipeError(Exception):
@@ -162,6 +170,11 @@ def read_settings(recipe: str, out: Path, environ: dict[str, str]) -> Settings:
     if not seeds or len(set(seeds)) != len(seeds):
         raise RecipeError(f"SEEDS={values['SEEDS']!r}: give one or more different seeds, e.g. SEEDS='42 1 2'")
     _int("TEACHER_SEED", values["TEACHER_SEED"], 0, 2**32 - 1)
+    kinds, allowed = values["STUDENTS"].replace(",", " ").split(), STUDENT_KINDS[recipe]
+    if not kinds or len(set(kinds)) != len(kinds) or not set(kinds) <= set(allowed):
+        raise RecipeError(f"STUDENTS={values['STUDENTS']!r}: give one or more of {' '.join(allowed)} for {recipe}, "
+                          f"each once, e.g. STUDENTS={' '.join(allowed)!r}")
+    values["STUDENTS"] = " ".join(kinds)
     for name in ("TEACHER_EPOCHS", "STUDENT_EPOCHS", "BASELINE_EPOCHS", "EVAL_STEPS", "CHECKPOINT_STEPS"):
         _int(name, values[name], 1)
     _int("AUGMENT", values["AUGMENT"], 0, 64)
@@ -228,15 +241,15 @@ def teacher_step(s: Settings, data: Path) -> Step:
 
 
 def student_kinds(s: Settings) -> list[tuple[str, str, list[str]]]:
-    """(folder name, what, distilled-bert.py flags) of each student the recipe distills."""
-    if s.recipe == "sst2-small":
-        return [("student3", f"3 teacher layers ({s['STUDENT_LAYERS']})",
-                 ["--student_init", "teacher_layers", "--student_layers", s["STUDENT_LAYERS"]])]
-    three = ["--student_model", s["STUDENT_BASE"], "--student_init", "first_layers", "--student_layers", "3"]
-    if s.recipe == "sst2-few":
-        return [("minilm3", f"the first 3 layers of {s['STUDENT_BASE']}", three)]
-    return [("minilm6", s["STUDENT_BASE"], ["--student_model", s["STUDENT_BASE"]]),
-            ("minilm3", f"the first 3 layers of {s['STUDENT_BASE']}", three)]
+    """(folder name, what, distilled-bert.py flags) of each student the recipe distills, in STUDENTS' order."""
+    kinds = {
+        "student3": (f"3 teacher layers ({s['STUDENT_LAYERS']})",
+                     ["--student_init", "teacher_layers", "--student_layers", s["STUDENT_LAYERS"]]),
+        "minilm6": (s["STUDENT_BASE"], ["--student_model", s["STUDENT_BASE"]]),
+        "minilm3": (f"the first 3 layers of {s['STUDENT_BASE']}",
+                    ["--student_model", s["STUDENT_BASE"], "--student_init", "first_layers", "--student_layers", "3"]),
+    }
+    return [(kind, *kinds[kind]) for kind in s["STUDENTS"].split()]
 
 
 def student_steps(s: Settings, data: Path, kind: str, what: str, flags: list[str], seed: int) -> list[Step]:

@@ -151,11 +151,36 @@ def test_a_recipe_killed_at_any_moment_ends_with_the_same_table(tmp_path, recipe
     assert got == {k: v for k, v in want.items() if k in ("teacher", "student3/42")}
 
 
+@pytest.mark.slow  # sst2-few end to end on tiny models
+def test_few_labels_distills_the_students_it_is_given(tmp_path, trained_teacher, tiny_models, sst2_slice):
+    """STUDENTS=minilm6 gives sst2-few STUDENT_BASE as it is, distilled on the labeled sentences and the unlabeled
+    text, beside its baseline on the labeled ones alone; no other student is trained."""
+    out = tmp_path / "few"
+    env = recipe_env(tiny_models, sst2_slice, SEEDS="42", TEACHER=str(trained_teacher), LABELED="100",
+                     STUDENTS="minilm6", STUDENT_BASE=str(tiny_models["student_base"]), STUDENT_EPOCHS="1",
+                     BASELINE_EPOCHS="1")
+    proc = run_recipe(env, "sst2-few", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [".recipe", "data", "minilm6"]
+    folder = out / "minilm6" / "seed-42"
+    for role, examples in ((folder / "student", 320), (folder / "baseline" / "student", 100)):
+        model, _ = load_plain(role)
+        assert model.config.num_hidden_layers == 1  # the student base as it is, no layers dropped
+        assert json.loads((role / "metrics.json").read_text())["train_examples"] == examples
+    results = json.loads((out / "recipe_results.json").read_text())
+    assert list(results["students"]) == ["minilm6"]
+    dev = read_tsv(out / "data" / "dev.tsv")[1:]
+    right = sum(p == int(row[1]) for p, row in zip(independent_predictions(folder / "student", [r[0] for r in dev]), dev))
+    assert results["students"]["minilm6"]["seeds"][0]["distilled"] == pytest.approx(right / len(dev))
+
+
 @pytest.mark.parametrize("env, args, message", [
     ({"ALPHA": "2"}, ["sst2"], "ALPHA=2 is out of range"),
     ({"TEACHER_EPOCHS": "two"}, ["sst2"], "TEACHER_EPOCHS='two' is not a whole number"),
     ({"LABELED": "400"}, ["sst2-few"], "LABELED=400: "),
     ({"SEEDS": "1 1"}, ["sst2"], "SEEDS='1 1'"),
+    ({"STUDENTS": "minilm6 student3"}, ["sst2"], "STUDENTS='minilm6 student3': give one or more of minilm6 minilm3"),
+    ({"STUDENTS": ""}, ["sst2-few"], "STUDENTS='': give one or more of minilm6 minilm3 for sst2-few"),
     ({"STUDENT_EXTRA": "--hidden_weight -1"}, ["sst2"], "distilled-bert.py would refuse its flags (--hidden_weight"),
     ({"STUDENT_EXTRA": "--no_such_flag"}, ["sst2"], "unrecognized arguments: --no_such_flag"),
     ({"TEACHER": "/no/such/teacher"}, ["sst2"], "TEACHER=/no/such/teacher holds no model"),
