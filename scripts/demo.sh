@@ -23,6 +23,18 @@ LR=${DEMO_LEARNING_RATE:-1e-4}
 PACKAGED=sentence-transformers/all-MiniLM-L6-v2
 BASE=${DEMO_BASE:-$PACKAGED}  # the model the teacher and the twin start from: a packaged name or a folder
 
+# Every value is checked before anything installs or trains: a bad one is one line naming it, and exit 2.
+refuse() { echo "error: $1" >&2; exit 2; }
+whole() { [[ $2 =~ ^[1-9][0-9]*$ ]] || refuse "$1=$2 is not a whole number above 0; give e.g. $1=$3"; }
+whole DEMO_TEACHER_LABELS "$TEACHER_LABELS" 8000
+whole DEMO_LABELS "$LABELS" 2000
+whole DEMO_UNLABELED "$UNLABELED" 16000
+whole DEMO_TWIN_EPOCHS "$TWIN_EPOCHS" 4
+[[ $LR =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] && awk -v x="$LR" 'BEGIN { exit !(x > 0) }' ||
+    refuse "DEMO_LEARNING_RATE=$LR is not a number above 0; give e.g. DEMO_LEARNING_RATE=1e-4"
+[ "$BASE" = "$PACKAGED" ] || [ -f "$BASE/config.json" ] ||
+    refuse "DEMO_BASE=$BASE holds no model (no config.json); give a model folder, or leave DEMO_BASE unset for $PACKAGED"
+
 [ "${SETUP:-1}" = 0 ] || bash scripts/setup.sh  # SETUP=0: the environment is ready, skip the install
 [ "$BASE" != "$PACKAGED" ] || "$PYTHON" -m kd_bert models install "$BASE"
 export HF_HUB_OFFLINE=1  # every model and dataset here is local: never wait on a hub

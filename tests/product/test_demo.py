@@ -86,6 +86,23 @@ def test_the_demo_runs_as_written_and_reports_what_its_models_score(tmp_path):
     assert reported["above_twin"] == round(reported["rows"][1]["accuracy"] - reported["rows"][2]["accuracy"], 2)
 
 
+@pytest.mark.parametrize("variable, value, message", [
+    ("DEMO_LABELS", "2k", "DEMO_LABELS=2k is not a whole number above 0; give e.g. DEMO_LABELS=2000"),
+    ("DEMO_TWIN_EPOCHS", "0", "DEMO_TWIN_EPOCHS=0 is not a whole number above 0; give e.g. DEMO_TWIN_EPOCHS=4"),
+    ("DEMO_LEARNING_RATE", "-1e-4", "DEMO_LEARNING_RATE=-1e-4 is not a number above 0"),
+    ("DEMO_LEARNING_RATE", "fast", "DEMO_LEARNING_RATE=fast is not a number above 0"),
+    ("DEMO_BASE", "/no/such/model", "DEMO_BASE=/no/such/model holds no model (no config.json)"),
+])
+def test_a_bad_value_is_refused_before_anything_installs_or_trains(tmp_path, variable, value, message):
+    """SETUP is left on: a bad value must stop the demo before setup.sh, the model install or the first step."""
+    out = tmp_path / "demo"
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "demo.sh")], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "DEMO_OUTPUT_DIR": str(out), variable: value}, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith(f"error: {message}") and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_the_report_names_the_missing_evaluation(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         demo_report.main([str(tmp_path), "--base", "b", "--teacher_labels", "8", "--labels", "2", "--unlabeled", "4"])
