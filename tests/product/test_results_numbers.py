@@ -168,6 +168,14 @@ def test_the_few_labels_summary_is_the_runs():
     assert f"and {100 * statistics.fmean(levers['kd-aug1-replace']):.2f} distilled from the 94.27" in text
     assert (distilled >= 0.89) == ("the 89.0 is met" in text) and (distilled - baseline >= 0.06) == (
         "the baseline + 6 is met" in text)
+    six = json.loads((few / "labeled-2000-minilm6.json").read_text())
+    teacher = json.loads((few / "labeled-2000.json").read_text())["teacher"]
+    assert {**six["teacher"], "seconds": None} == {**teacher, "seconds": None}  # the same teacher, trained earlier
+    [run] = six["students"]["minilm6"]["seeds"]
+    assert f"reaches {100 * run['distilled']:.2f} from the same teacher and text, against {100 * run['twin']:.2f} " \
+           f"for its baseline on the 2,000 labels alone: {100 * (run['distilled'] - run['twin']):+.2f}" in text
+    seed42 = next(r for r in rows if r["seed"] == run["seed"])
+    assert f"Its baseline starts {100 * (run['twin'] - seed42['twin']):.2f} points above" in text
     five = json.loads((few / "labeled-500.json").read_text())
     assert f"with 500 (three seeds) the teacher still reaches {100 * five['teacher']['dev_accuracy']:.2f}" in text
     assert len(five["students"]["minilm3"]["seeds"]) == 3
