@@ -190,17 +190,19 @@ def trial_points(bench: Bench, trial: int, trial_dir: Path, student: str, select
     if bench.onnx:
         try:
             _export_int8(bench, folder, trial_dir / INT8_FOLDER)
-            model, tokenizer, _, _ = bench.load(trial_dir / INT8_FOLDER, ONNX_INT8)
-            score = bench.score(model, tokenizer, bench.selection_split(train))
-            points.append(_point(bench, trial, trial_dir / INT8_FOLDER, ONNX_INT8, student, score))
+            loaded = bench.load(trial_dir / INT8_FOLDER, ONNX_INT8)
+            score = bench.score(loaded[0], loaded[1], bench.selection_split(train))
+            points.append(_point(bench, trial, trial_dir / INT8_FOLDER, ONNX_INT8, student, score, loaded))
         except Exception as exc:  # a student the exporter or the quantizer cannot take: its PyTorch point alone
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             log.warning(f"trial {trial}: no ONNX int8 point ({first[:200]})")
     return points
 
 
-def _point(bench: Bench, trial: int, folder: Path, fmt: str, student: str, selection: float) -> Point:
-    model, tokenizer, parameters, size = bench.load(folder, fmt)
+def _point(bench: Bench, trial: int, folder: Path, fmt: str, student: str, selection: float,
+           loaded: tuple | None = None) -> Point:
+    """One point, timed; `loaded` is bench.load's answer for these files where the caller has it already."""
+    model, tokenizer, parameters, size = loaded or bench.load(folder, fmt)
     times, per_second = bench.time_once(model, bench.timing_encoding(tokenizer))
     return Point(trial, fmt, student, selection, statistics.median(times), _p95(times), per_second, parameters, size)
 

@@ -48,6 +48,8 @@ def test_the_teacher_pass_table_is_the_benchmarks_output():
 
 def student_name(header: dict) -> str:
     flags = header["student_flags"]
+    if "teacher_layers" in flags:
+        return f"{flags[flags.index('--student_layers') + 1]} of the teacher's layers"
     return f"first {flags[flags.index('--student_layers') + 1]} layers" if "--student_layers" in flags else "all 6 layers"
 
 
