@@ -4,8 +4,8 @@
 
 Every lever is one distilled-bert.py run of the same student (MiniLM-L6's first 3 layers unless
 --student says otherwise) from the same teacher, on the full training set, seed --seed; the twin is the
-same student from the same start trained on the gold labels alone. A run that finished (its student and
-metrics.json are there) is skipped and one that stopped continues from its last checkpoint (every 500
+same student from the same start trained on the gold labels alone. A run that finished (its student's
+metrics.json has the run's total time) is skipped and one that stopped continues from its last checkpoint (every 500
 batches), so the command continues where it stopped. The table
 (levers.md, levers.json in --out, and in --results) is read from each run's metrics.json: the dev
 accuracy of the kept model, computed from its predictions while it trained.
@@ -89,7 +89,7 @@ def check_finished(names: list[str], args: argparse.Namespace) -> None:
     parser = distill_parser()
     for name in names:
         record = args.out / name / "student" / "training_args.json"
-        if not (args.out / name / "student" / "metrics.json").is_file() or not record.is_file():
+        if finished(args.out / name) is None or not record.is_file():
             continue
         then = json.loads(record.read_text(encoding="utf-8"))["args"]
         now = vars(parser.parse_args(lever_flags(name, args)))
@@ -107,10 +107,18 @@ def distill_parser() -> argparse.ArgumentParser:
     return DISTILL.parser()
 
 
+def finished(out: Path) -> dict | None:
+    """The metrics of a lever's run that ended, else None. A run writes its best model, metrics.json included,
+    at each evaluation that improves on the last; only the end of the run adds its total time (as recipe.py
+    reads it)."""
+    path = out / "student" / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    return metrics if "total_train_seconds" in metrics else None
+
+
 def run(name: str, args: argparse.Namespace) -> dict | None:
     out = args.out / name
-    metrics_file = out / "student" / "metrics.json"
-    if not metrics_file.is_file():
+    if finished(out) is None:
         command = [sys.executable, "distilled-bert.py", *lever_flags(name, args), *start_flags(out)]
         print("$ " + shlex.join(command), flush=True)
         start = time.monotonic()
@@ -125,10 +133,9 @@ def run(name: str, args: argparse.Namespace) -> dict | None:
 def done(name: str, args: argparse.Namespace) -> dict | None:
     """The row of a lever whose run finished; None otherwise."""
     out = args.out / name
-    metrics_file = out / "student" / "metrics.json"
-    if not metrics_file.is_file():
+    metrics = finished(out)
+    if metrics is None:
         return None
-    metrics = json.loads(metrics_file.read_text())
     wall = out / "wall_seconds.txt"
     return {
         "lever": name, "what": LEVERS[name][0], "flags": " ".join(LEVERS[name][1]),

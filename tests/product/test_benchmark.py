@@ -106,9 +106,10 @@ def test_levers_takes_a_finished_run_only_when_it_ran_with_the_same_settings(tmp
 @pytest.mark.slow  # two tiny distillations and a third that is killed
 def test_a_stopped_lever_continues_to_the_uninterrupted_result(tmp_path, sst2_slice, trained_teacher, tiny_models):
     """A lever killed after its first checkpoint continues from it when levers.py runs again, and its table row
-    is the uninterrupted run's."""
+    is the uninterrupted run's. The best model so far, with its metrics.json, is on disk when the kill lands (an
+    evaluation at step 2, the checkpoint at 3): it must not pass for a finished run."""
     common = ["--teacher", trained_teacher, "--data", sst2_slice, "--student", tiny_models["student_base"],
-              "--student_flags", "", "--epochs", "3", "--learning_rate", "1e-3", "--eval_steps", "5",
+              "--student_flags", "", "--epochs", "3", "--learning_rate", "1e-3", "--eval_steps", "2",
               "--checkpointing_steps", "3", "--only", "kd"]
     whole = levers(*common, "--out", tmp_path / "whole", cwd=tmp_path)
     assert whole.returncode == 0, whole.stdout[-2000:] + whole.stderr[-2000:]
@@ -122,7 +123,7 @@ def test_a_stopped_lever_continues_to_the_uninterrupted_result(tmp_path, sst2_sl
     assert proc.poll() is None, "the lever ended before the moment to kill it"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (out / "kd" / "student" / "metrics.json").exists()
+    assert "total_train_seconds" not in json.loads((out / "kd" / "student" / "metrics.json").read_text())
     again = levers(*common, "--out", out, cwd=tmp_path)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     assert "resumed from" in again.stdout
