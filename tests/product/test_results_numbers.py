@@ -73,6 +73,20 @@ def test_the_levers_table_is_what_levers_py_measured():
     assert got == measured
 
 
+def test_the_teacher_layers_student_prose_is_its_run():
+    """The sentence on MPNet's own 6 layers: its twin's accuracy, its lead over MiniLM-L6's twins' mean, its size."""
+    text = " ".join(section().split())
+    [run] = [r for r in levers_runs() if "teacher_layers" in r["student_flags"]]
+    twin = next(r for r in run["rows"] if r["lever"] == "twin")
+    minilm6 = [next(r for r in other["rows"] if r["lever"] == "twin")["dev_accuracy"] for other in levers_runs()
+               if other["epochs"] == 1 and student_name(other) == "all 6 layers"]
+    lead = 100 * (twin["dev_accuracy"] - sum(minilm6) / len(minilm6))
+    assert f"reach {100 * twin['dev_accuracy']:.2f} trained on the gold labels alone: {lead:.1f} points above " \
+           f"MiniLM-L6's twins" in text
+    assert f"--learning_rate {run['learning_rate']:.0e}".replace("e-0", "e-") in text and run["student_flags"] == [
+        "--student_init", "teacher_layers", "--student_layers", "6"]
+
+
 def test_the_seed_means_are_the_runs_means():
     """The means table averages, per student, the one-epoch runs holding both the twin and the recipe's
     lever; the gain the page states for the 3-layer student is that table's."""
