@@ -156,6 +156,7 @@ def test_a_student_space_that_cannot_work_is_refused_before_training(sst2_slice,
     assert_clean_failure(result, "layer", output_dir=out)
 
 
+@pytest.mark.slow  # a sweep of its own, end to end: the slowest test of this file
 def test_the_static_and_bilstm_students_take_part_in_the_sweep(sst2_slice, trained_teacher, tiny_models, tmp_path):
     """A space of two settings runs each once: the static-embedding student (model2vec) and the BiLSTM, each
     with its PyTorch and ONNX int8 points."""
