@@ -83,6 +83,9 @@ def test_the_teacher_layers_student_prose_is_its_run():
     lead = 100 * (twin["dev_accuracy"] - sum(minilm6) / len(minilm6))
     assert f"reach {100 * twin['dev_accuracy']:.2f} trained on the gold labels alone: {lead:.1f} points above " \
            f"MiniLM-L6's twins" in text
+    kd = next(r for r in run["rows"] if r["lever"] == "kd-aug1-replace")
+    assert f"it reaches {100 * kd['dev_accuracy']:.2f}, {100 * (kd['dev_accuracy'] - twin['dev_accuracy']):+.2f} " \
+           f"against its twin (seed 42)" in text
     assert f"--learning_rate {run['learning_rate']:.0e}".replace("e-0", "e-") in text and run["student_flags"] == [
         "--student_init", "teacher_layers", "--student_layers", "6"]
 
